@@ -1,0 +1,3 @@
+"""The package version, kept apart so setup.py can read it without importing TensorFlow."""
+
+VERSION = "0.1.0"
