@@ -1,0 +1,1 @@
+"""Generated protocol buffer code (run `make proto` to rebuild from proto/)."""
