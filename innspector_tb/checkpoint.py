@@ -1,0 +1,222 @@
+"""Bulk arrays of a run: one HDF5 file per step, in the iNNspector checkpoint layout.
+
+    <run>/innspector/samples.h5            data_samples/{x, y_label, index}
+    <run>/innspector/step_000000012.h5     data_samples/y_prediction
+                                           layers/<layer>/activations
+                                           layers/<layer>/mean_class_activations/class_<k>
+                                           layers/<layer>/weights/<variable>
+
+Files are written under a temporary name and renamed, so a reader never sees a
+half-written file, and chunked along the last axis (neurons, channels) and
+compressed, so one neuron or one class reads without the whole layer.
+"""
+
+import contextlib
+import io
+import os
+import tempfile
+import uuid
+
+import h5py
+import numpy as np
+import tensorflow as tf
+
+FORMAT_VERSION = 1
+CHECKPOINT_DIR = "innspector"
+SAMPLES_FILE = CHECKPOINT_DIR + "/samples.h5"
+TEMP_MARK = ".tmp-"
+
+# About 256 KiB of float32 per chunk: big enough for gzip to work well, small
+# enough that one neuron's column is a small read.
+_CHUNK_ELEMENTS = 1 << 16
+# Arrays smaller than this are stored contiguous and uncompressed.
+_COMPRESS_MIN_BYTES = 1024
+
+
+class CheckpointError(IOError):
+    """A checkpoint that cannot be written or read."""
+
+
+def step_file(step):
+    """Relative path of a step's checkpoint inside the run directory."""
+    return "%s/step_%09d.h5" % (CHECKPOINT_DIR, int(step))
+
+
+def layer_group(h5_name):
+    return "layers/" + h5_name
+
+
+def _is_local(path):
+    return "://" not in path or path.startswith("file://")
+
+
+def _local_path(path):
+    return path[len("file://"):] if path.startswith("file://") else path
+
+
+def chunk_shape(shape):
+    """Chunks that split the last axis first, then the first (samples) axis."""
+    if len(shape) == 0 or 0 in shape:
+        return None
+    inner = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+    last = max(1, min(shape[-1], _CHUNK_ELEMENTS // max(inner, 1)))
+    chunk = list(shape)
+    chunk[-1] = last
+    if len(shape) > 1 and inner > _CHUNK_ELEMENTS:
+        rest = int(np.prod(shape[1:-1])) if len(shape) > 2 else 1
+        chunk[0] = max(1, min(shape[0], _CHUNK_ELEMENTS // max(rest, 1)))
+    return tuple(chunk)
+
+
+class CheckpointWriter:
+    """Writes the HDF5 files of one run directory.
+
+    Args:
+      run_dir: the run directory (local path or any `tf.io.gfile` URL).
+      dtype: storage dtype of floating arrays, "float32" (lossless) or "float16".
+      compression_level: gzip level; shuffle is always on for floats.
+    """
+
+    def __init__(self, run_dir, dtype="float32", compression_level=4):
+        if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float16)):
+            raise ValueError("storage dtype must be float32 or float16, got %r" % (dtype,))
+        self.run_dir = run_dir
+        self.dtype = np.dtype(dtype)
+        self.compression_level = int(compression_level)
+        tf.io.gfile.makedirs(os.path.join(run_dir, CHECKPOINT_DIR))
+
+    def write(self, relpath, arrays, attrs=None):
+        """Writes {dataset path: array} (and {group path: attrs}) atomically to relpath.
+
+        If the file exists (the same step logged in two parts), its datasets
+        are kept unless replaced. Returns the manifest of the written file.
+        """
+        final = os.path.join(self.run_dir, relpath)
+        existing = final if tf.io.gfile.exists(final) else None
+        raw_bytes = 0
+        datasets = {}
+        with tempfile.TemporaryDirectory(prefix="innspector-") as tmp_dir:
+            local = os.path.join(tmp_dir, "step.h5")
+            if _is_local(self.run_dir):
+                # Write beside the target so the rename is atomic on the same filesystem.
+                local = _local_path(final) + TEMP_MARK + uuid.uuid4().hex[:8]
+            try:
+                with h5py.File(local, "w") as out:
+                    out.attrs["format_version"] = FORMAT_VERSION
+                    if existing:
+                        self._copy_existing(existing, out, skip=set(arrays))
+                    for name, array in arrays.items():
+                        array = np.asarray(array)
+                        raw_bytes += array.size * 4 if array.dtype.kind == "f" else array.nbytes
+                        self._dataset(out, name, array)
+                    for group, values in (attrs or {}).items():
+                        target = out.require_group(group)
+                        for key, value in values.items():
+                            target.attrs[key] = value
+                    datasets = _describe_datasets(out)
+                self._publish(local, final)
+            finally:
+                if os.path.exists(local):
+                    os.remove(local)
+        return {
+            "path": relpath,
+            "bytes": int(tf.io.gfile.stat(final).length),
+            "raw_float32_bytes": int(raw_bytes),
+            "dtype": self.dtype.name,
+            "format_version": FORMAT_VERSION,
+            "datasets": datasets,
+        }
+
+    def _dataset(self, out, name, array):
+        if array.dtype.kind == "f" and array.dtype != self.dtype:
+            array = array.astype(self.dtype)
+        if array.dtype.kind in "OUS":
+            raise CheckpointError("dataset %s: strings and objects are not stored" % name)
+        options = {}
+        if array.nbytes >= _COMPRESS_MIN_BYTES and array.ndim > 0:
+            options = dict(
+                chunks=chunk_shape(array.shape),
+                compression="gzip",
+                compression_opts=self.compression_level,
+                shuffle=array.dtype.itemsize > 1,
+            )
+        if name in out:
+            del out[name]
+        out.create_dataset(name, data=array, **options)
+
+    @staticmethod
+    def _copy_existing(path, out, skip):
+        with open_file(path) as old:
+            def visit(name, obj):
+                if isinstance(obj, h5py.Dataset):
+                    if name not in skip and name not in out:
+                        if "/" in name:
+                            out.require_group(name.rsplit("/", 1)[0])
+                        old.copy(obj, out, name=name)
+                elif isinstance(obj, h5py.Group):
+                    # Groups carry the unit ids of layers: keep them.
+                    group = out.require_group(name)
+                    for key, value in obj.attrs.items():
+                        if key not in group.attrs:
+                            group.attrs[key] = value
+
+            old.visititems(visit)
+
+    def _publish(self, local, final):
+        if _is_local(self.run_dir):
+            os.replace(local, _local_path(final))
+            return
+        temp_remote = final + TEMP_MARK + uuid.uuid4().hex[:8]
+        tf.io.gfile.copy(local, temp_remote, overwrite=True)
+        tf.io.gfile.rename(temp_remote, final, overwrite=True)
+
+
+def _describe_datasets(h5file):
+    result = {}
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            result[name] = {"shape": list(obj.shape), "dtype": obj.dtype.name}
+
+    h5file.visititems(visit)
+    return result
+
+
+@contextlib.contextmanager
+def open_file(path):
+    """Opens an HDF5 file for reading, locally or through tf.io.gfile."""
+    try:
+        if _is_local(path):
+            handle = h5py.File(_local_path(path), "r")
+        else:
+            handle = h5py.File(tf.io.gfile.GFile(path, "rb"), "r")
+    except (OSError, tf.errors.OpError) as e:
+        raise CheckpointError("cannot read checkpoint %s: %s" % (path, e))
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+def read_dataset(path, dataset, selection=()):
+    """Reads one dataset (or a slice of it) from a checkpoint file."""
+    with open_file(path) as f:
+        if dataset not in f:
+            raise CheckpointError("%s has no dataset %s" % (path, dataset))
+        return f[dataset][selection] if selection != () else f[dataset][()]
+
+
+def list_step_files(run_dir):
+    """Returns {step: relative path} of the complete step checkpoints of a run."""
+    directory = os.path.join(run_dir, CHECKPOINT_DIR)
+    if not tf.io.gfile.isdir(directory):
+        return {}
+    steps = {}
+    for name in tf.io.gfile.listdir(directory):
+        if TEMP_MARK in name or not (name.startswith("step_") and name.endswith(".h5")):
+            continue
+        try:
+            steps[int(name[len("step_"):-len(".h5")])] = CHECKPOINT_DIR + "/" + name
+        except ValueError:
+            continue
+    return dict(sorted(steps.items()))
