@@ -1,0 +1,52 @@
+"""A bounded background worker, so serialising and writing logs never stalls training.
+
+The training thread hands over copies of the arrays; the worker computes
+statistics, compresses and writes. The queue is bounded: if the disk is slower
+than training, the training thread waits rather than memory growing.
+"""
+
+import logging
+import queue
+import threading
+
+logger = logging.getLogger("innspector_tb")
+
+_STOP = object()
+
+
+class BackgroundWorker:
+    def __init__(self, max_pending=2, name="innspector-writer"):
+        self._queue = queue.Queue(maxsize=max(1, int(max_pending)))
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+        self.errors = []
+
+    def submit(self, fn, *args, **kwargs):
+        """Queues fn(*args, **kwargs); blocks while max_pending jobs wait."""
+        if not self._thread.is_alive():
+            raise RuntimeError("background writer is closed")
+        self._queue.put((fn, args, kwargs))
+
+    def _run(self):
+        while True:
+            job = self._queue.get()
+            try:
+                if job is _STOP:
+                    return
+                fn, args, kwargs = job
+                try:
+                    fn(*args, **kwargs)
+                except Exception as e:  # keep training alive; report the failure
+                    self.errors.append(e)
+                    logger.exception("iNNspector: writing logs failed: %s", e)
+            finally:
+                self._queue.task_done()
+
+    def flush(self):
+        """Waits until every queued job is done."""
+        self._queue.join()
+
+    def close(self):
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()

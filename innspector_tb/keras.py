@@ -1,0 +1,363 @@
+"""The Keras callback: everything iNNspector needs, logged during `model.fit`.
+
+    callback = innspector_tb.keras.InnspectorCallback("logs/cnn", head, probe=(x_val, y_val))
+    model.fit(x, y, epochs=10, callbacks=[callback])
+
+At train begin: the header (with hyper-parameters read from the compiled
+model), the architecture, the probe samples and step 0, the baseline before
+the first update. At every logged step: weights, activations of every layer on
+the probe, per-class mean activations, predictions and runtime statistics.
+Every epoch: the metrics Keras reports, as ordinary scalars.
+
+The training thread only copies arrays and runs the probe forward pass;
+statistics, compression and writing happen on a bounded background worker.
+A failure while logging is reported and skipped: it never stops training.
+"""
+
+import logging
+import os
+import re
+import time
+import uuid
+
+import numpy as np
+import tensorflow as tf
+
+import keras
+
+from innspector_tb import activations as activations_lib
+from innspector_tb import architecture as architecture_lib
+from innspector_tb import background
+from innspector_tb import headers as headers_lib
+from innspector_tb import runtime_stats
+from innspector_tb import stats
+from innspector_tb import summary
+
+logger = logging.getLogger("innspector_tb")
+
+DATA_KINDS = ("weights", "activations", "predictions", "samples", "runtime", "metrics")
+
+
+class InnspectorError(ValueError):
+    """A callback configured in a way that cannot work; raised before training starts."""
+
+
+class InnspectorCallback(keras.callbacks.Callback):
+    """Logs a model for iNNspector during training.
+
+    Args:
+      log_dir: the run directory of this model (TensorBoard's --logdir is
+        usually its parent, holding one directory per model).
+      header: the model's header from `innspector_tb.header()` or `branch()`;
+        a header named after the model is made when omitted.
+      probe: `(x, y)` samples to record activations and predictions on, with
+        class labels (ints or one-hot) for per-class means; `x` alone, or
+        `(x, None)`, logs no class means. Without a probe only weights,
+        metrics and runtime are logged.
+      probe_size: samples kept from `probe`, balanced over classes (default 512).
+      freq: log every `freq` epochs (or batches, see `freq_unit`). Step 0 and
+        the last step are always logged.
+      freq_unit: "epoch" (steps count epochs) or "batch" (steps count batches).
+      layers: which layers to log: None for all, a regex on layer ids, a list
+        of ids, or a callable `(layer_id, layer) -> bool`.
+      dtype: storage dtype of bulk arrays, "float32" (lossless) or "float16".
+      log: the kinds of data to log, a subset of DATA_KINDS.
+      class_names: names of the classes, in label order, for display.
+      histogram_bins: bins of each unit's histogram summary.
+      max_pending: logged steps that may wait for the writer before training waits.
+      seed: seed of the balanced probe selection.
+    """
+
+    def __init__(
+        self,
+        log_dir,
+        header=None,
+        probe=None,
+        probe_size=512,
+        freq=1,
+        freq_unit="epoch",
+        layers=None,
+        dtype="float32",
+        log=DATA_KINDS,
+        class_names=None,
+        histogram_bins=stats.DEFAULT_BINS,
+        max_pending=2,
+        seed=0,
+    ):
+        super().__init__()
+        if freq_unit not in ("epoch", "batch"):
+            raise InnspectorError("freq_unit must be 'epoch' or 'batch', got %r" % (freq_unit,))
+        if int(freq) < 1:
+            raise InnspectorError("freq must be >= 1, got %r" % (freq,))
+        unknown = sorted(set(log) - set(DATA_KINDS))
+        if unknown:
+            raise InnspectorError("unknown data kinds %s; choose from %s" % (unknown, DATA_KINDS))
+        if np.dtype(dtype) not in (np.dtype("float32"), np.dtype("float16")):
+            raise InnspectorError("dtype must be 'float32' or 'float16', got %r" % (dtype,))
+        self.log_dir = str(log_dir)
+        _check_writable(self.log_dir)
+        self.header = headers_lib.validate(header) if header is not None else None
+        self.freq = int(freq)
+        self.freq_unit = freq_unit
+        self.layer_filter = _layer_filter(layers)
+        self.dtype = dtype
+        self.kinds = frozenset(log)
+        self.class_names = list(class_names) if class_names is not None else None
+        self.histogram_bins = histogram_bins
+        self.max_pending = max_pending
+        self.probe_x, self.probe_y, self.probe_index = _select_probe(probe, int(probe_size), seed)
+        self._writer = None
+        self._worker = None
+        self._layer_ids = None
+        self._save_size = (None, None)
+        self._epochs_done = 0
+        self._batches_done = 0
+        self._last_logged = None
+        self._last_log_time = None
+        self._started = False
+
+    # Keras hooks. Each is guarded: logging problems are reported, training goes on.
+
+    def on_train_begin(self, logs=None):
+        self._guard("train begin", self._begin)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epochs_done += 1
+        step = self._epochs_done if self.freq_unit == "epoch" else self._batches_done
+        if "metrics" in self.kinds and logs:
+            self._guard("metrics", self._submit_metrics, dict(logs), step)
+        if self.freq_unit == "epoch" and self._epochs_done % self.freq == 0:
+            self._guard("epoch %d" % step, self._log_step, step)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches_done += 1
+        if self.freq_unit != "batch" or self._batches_done % self.freq:
+            return
+        step = self._batches_done
+        if "metrics" in self.kinds and logs:
+            self._guard("metrics", self._submit_metrics, dict(logs), step)
+        self._guard("batch %d" % step, self._log_step, step)
+
+    def on_train_end(self, logs=None):
+        final = self._epochs_done if self.freq_unit == "epoch" else self._batches_done
+        if self._writer is not None and final != self._last_logged:
+            self._guard("final step", self._log_step, final)
+        self._guard("train end", self._finish)
+
+    # The work.
+
+    def _guard(self, what, fn, *args):
+        try:
+            fn(*args)
+        except Exception as e:
+            logger.warning("iNNspector: logging at %s failed and was skipped: %s", what, e, exc_info=True)
+
+    def _begin(self):
+        model = self.model
+        self._writer = summary.create_file_writer(
+            self.log_dir, dtype=self.dtype, histogram_bins=self.histogram_bins
+        )
+        self._worker = background.BackgroundWorker(max_pending=self.max_pending)
+        if self._started:
+            return  # a second fit() continues the same run from the step it reached
+        self._started = True
+        arch = architecture_lib.extract_architecture(model)
+        self._layer_ids = [
+            layer_id
+            for layer_id, layer in architecture_lib.iter_leaf_layers(model)
+            if self.layer_filter(layer_id, layer)
+        ]
+        head = self.header or headers_lib.header(model.name)
+        head = headers_lib.merge_hparams(head, _compiled_hparams(model, arch, self.params))
+        head["hparams"].setdefault("step_unit", self.freq_unit)
+        self.header = head
+        if "runtime" in self.kinds:
+            self._save_size = runtime_stats.save_size(model)
+        if self.probe_x is not None and activations_lib.functional_graph(model) is None:
+            logger.warning(
+                "iNNspector: %s has no functional graph; layer activations are not logged "
+                "(weights, predictions and metrics are)", model.name
+            )
+        self._worker.submit(self._write_start, head, arch)
+        self._log_step(0)
+
+    def _write_start(self, head, arch):
+        with self._writer.as_default():
+            summary.header(head, step=0)
+            summary.architecture(arch, step=0)
+            if self.probe_x is not None and "samples" in self.kinds:
+                summary.samples(
+                    self.probe_x, self.probe_y, index=self.probe_index, class_names=self.class_names
+                )
+
+    def _log_step(self, step):
+        """Copies what the step needs on the training thread; the worker does the rest."""
+        model = self.model
+        weights = summary.model_weights(model, self._layer_ids) if "weights" in self.kinds else None
+        acts = preds = None
+        seconds_per_sample = None
+        if self.probe_x is not None:
+            if "activations" in self.kinds:
+                acts = activations_lib.layer_activations(model, self.probe_x, layer_ids=self._layer_ids)
+            if "predictions" in self.kinds or "runtime" in self.kinds:
+                preds, seconds_per_sample = runtime_stats.timed_predict(model, self.probe_x)
+        runtime = None
+        if "runtime" in self.kinds:
+            now = time.perf_counter()
+            runtime = {
+                "params": runtime_stats.parameter_counts(model),
+                "save_size_bytes": self._save_size[0],
+                "save_format": self._save_size[1],
+                "inference_seconds_per_sample": seconds_per_sample,
+                "peak_memory_bytes": runtime_stats.peak_memory_bytes(),
+                "seconds_since_last_step": None if self._last_log_time is None else now - self._last_log_time,
+                "step_unit": self.freq_unit,
+            }
+            self._last_log_time = now
+        self._last_logged = step
+        self._worker.submit(self._write_step, step, weights, acts, preds, runtime)
+
+    def _write_step(self, step, weights, acts, preds, runtime):
+        with self._writer.as_default():
+            if weights:
+                summary.weights(weights, step=step)
+            if acts:
+                summary.activations(acts, labels=self.probe_y, step=step)
+            if preds is not None and "predictions" in self.kinds:
+                summary.predictions(preds, step=step)
+            if runtime is not None:
+                summary.runtime(runtime, step=step)
+        # Each step lands whole on disk before the next: a killed process
+        # leaves every earlier step readable.
+        self._writer.flush()
+
+    def _submit_metrics(self, logs, step):
+        if self._worker is None:
+            return
+        self._worker.submit(self._write_metrics, logs, step)
+
+    def _write_metrics(self, logs, step):
+        with self._writer.as_default():
+            summary.metrics(logs, step=step)
+
+    def _finish(self):
+        self.close()
+
+    def close(self):
+        """Writes everything pending and stops the writer thread; safe to call twice."""
+        if self._worker is not None:
+            self._worker.flush()
+            self._worker.close()
+        if self._writer is not None:
+            self._writer.close()
+        self._writer = self._worker = None
+
+
+def _check_writable(log_dir):
+    """Fails before training, with a clear message, if the log directory cannot be written."""
+    try:
+        tf.io.gfile.makedirs(log_dir)
+        probe_file = os.path.join(log_dir, ".innspector-write-test-" + uuid.uuid4().hex[:8])
+        with tf.io.gfile.GFile(probe_file, "w") as f:
+            f.write("ok")
+        tf.io.gfile.remove(probe_file)
+    except (OSError, tf.errors.OpError) as e:
+        raise InnspectorError("iNNspector cannot write to log_dir %r: %s" % (log_dir, e)) from None
+
+
+def _layer_filter(layers):
+    if layers is None:
+        return lambda layer_id, layer: True
+    if callable(layers):
+        return layers
+    if isinstance(layers, str):
+        pattern = re.compile(layers)
+        return lambda layer_id, layer: bool(pattern.search(layer_id))
+    wanted = set(layers)
+    return lambda layer_id, layer: layer_id in wanted or layer.name in wanted
+
+
+def _select_probe(probe, size, seed):
+    """Returns (x, class labels or raw targets, indices) of a class-balanced probe subset."""
+    if probe is None:
+        return None, None, None
+    if isinstance(probe, tuple) and len(probe) == 2:
+        x, y = probe
+    else:
+        x, y = probe, None
+    n = activations_lib.num_samples(x)
+    if n == 0:
+        raise InnspectorError("the probe has no samples")
+    labels = stats.labels_to_classes(y)
+    if y is not None and np.asarray(y).shape[0] != n:
+        raise InnspectorError("probe x has %d samples but y has %d" % (n, np.asarray(y).shape[0]))
+    if y is None:
+        logger.warning("iNNspector: the probe has no labels; per-class mean activations are not logged")
+    elif labels is None:
+        logger.warning("iNNspector: probe targets are not class labels; per-class means are not logged")
+    if size < 1:
+        raise InnspectorError("probe_size must be >= 1, got %d" % size)
+    if size > n:
+        logger.info("iNNspector: probe_size %d is larger than the %d probe samples; using all", size, n)
+    index = stats.balanced_indices(labels if labels is not None else n, size, seed=seed)
+    take = lambda a: np.asarray(a)[index]
+    if isinstance(x, dict):
+        x = {k: take(v) for k, v in x.items()}
+    elif isinstance(x, (list, tuple)):
+        x = [take(v) for v in x]
+    else:
+        x = take(x)
+    y = None if y is None else take(y)
+    return x, y, index
+
+
+def _compiled_hparams(model, arch, params):
+    """Hyper-parameters readable from a compiled model and fit()'s params."""
+    hparams = {}
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None:
+        hparams["optimizer"] = type(optimizer).__name__
+        try:
+            hparams["learning_rate"] = float(np.asarray(optimizer.learning_rate))
+        except Exception:
+            pass
+        try:
+            hparams["optimizer_config"] = headers_lib.to_json_safe(optimizer.get_config())
+        except Exception:
+            pass
+    loss = getattr(model, "loss", None)
+    if loss is not None:
+        hparams["loss"] = _loss_description(loss)
+    outputs = {layer["id"]: layer for layer in arch.get("layers", [])}
+    activations = []
+    for output in arch.get("outputs", []):
+        layer = outputs.get(output["layer"], {})
+        activations.append(layer.get("config", {}).get("activation") or _activation_of_type(layer))
+    if activations:
+        hparams["output_activations"] = activations
+    for key in ("epochs", "steps"):
+        if params and params.get(key) is not None:
+            hparams[key if key == "epochs" else "steps_per_epoch"] = params[key]
+    return hparams
+
+
+def _activation_of_type(layer):
+    kind = layer.get("type", "")
+    return {"Softmax": "softmax", "ReLU": "relu"}.get(kind, "linear" if kind else None)
+
+
+def _loss_description(loss):
+    """{name, config} of a loss given as a string, a Loss object, a function, or a list/dict of those."""
+    if isinstance(loss, (list, tuple)):
+        return [_loss_description(item) for item in loss]
+    if isinstance(loss, dict):
+        return {k: _loss_description(v) for k, v in loss.items()}
+    if isinstance(loss, str):
+        return {"name": loss, "config": {}}
+    if hasattr(loss, "get_config"):
+        try:
+            config = headers_lib.to_json_safe(loss.get_config())
+        except Exception:
+            config = {}
+        return {"name": type(loss).__name__, "config": config}
+    return {"name": getattr(loss, "__name__", type(loss).__name__), "config": {}}
