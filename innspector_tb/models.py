@@ -1,0 +1,142 @@
+"""The models of an experiment, read through TensorBoard's data provider.
+
+One run directory holds one model. A run whose logs cannot be read is listed
+with its error, never hidden and never allowed to break the other runs.
+"""
+
+import json
+
+import numpy as np
+from tensorboard.data import provider as provider_lib
+
+from innspector_tb import metadata
+
+# Read every point of the few small tags a listing needs.
+_ALL_POINTS = 1 << 30
+
+
+def _json_value(datum):
+    """Decodes the JSON payload of a tensor datum; raises ValueError with the reason."""
+    value = datum.numpy
+    raw = value.item() if isinstance(value, np.ndarray) else value
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8")
+    if not isinstance(raw, str):
+        raise ValueError("expected a JSON string tensor, got %r" % type(raw).__name__)
+    return json.loads(raw)
+
+
+def _check_versions(series_by_tag, run):
+    for tag, series in series_by_tag.items():
+        metadata.parse_plugin_metadata(series.plugin_content)
+
+
+def list_models(data_provider, ctx, experiment_id):
+    """Returns the models (runs with iNNspector data) as JSON-safe dicts, sorted by run."""
+    tensors = data_provider.list_tensors(
+        ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME
+    )
+    if not tensors:
+        return []
+    wanted = [metadata.HEADER_TAG, metadata.RUNTIME_TAG, metadata.CHECKPOINT_TAG, metadata.ARCHITECTURE_TAG]
+    data = data_provider.read_tensors(
+        ctx,
+        experiment_id=experiment_id,
+        plugin_name=metadata.PLUGIN_NAME,
+        downsample=_ALL_POINTS,
+        run_tag_filter=provider_lib.RunTagFilter(runs=sorted(tensors), tags=wanted),
+    )
+    scalars = _latest_metrics(data_provider, ctx, experiment_id, sorted(tensors))
+    return [
+        _model_entry(run, tensors[run], data.get(run, {}), scalars.get(run, {}))
+        for run in sorted(tensors)
+    ]
+
+
+def _model_entry(run, series_by_tag, data, metrics):
+    entry = {
+        "run": run,
+        "id": None,
+        "name": run,
+        "label": run,
+        "parents": [],
+        "hparams": {},
+        "steps": [],
+        "params": None,
+        "runtime": None,
+        "layer_count": None,
+        "latest_metrics": metrics,
+        "errors": [],
+    }
+    try:
+        _check_versions(series_by_tag, run)
+    except metadata.MetadataError as e:
+        entry["errors"].append(str(e))
+        return entry
+    headers = data.get(metadata.HEADER_TAG, [])
+    if not headers:
+        entry["errors"].append("no iNNspector header in this run (yet)")
+    else:
+        try:
+            head = _json_value(headers[-1])
+            entry.update({k: head.get(k, entry[k]) for k in ("id", "name", "label", "parents", "hparams")})
+        except (ValueError, UnicodeDecodeError) as e:
+            entry["errors"].append("unreadable header: %s" % e)
+    architectures = data.get(metadata.ARCHITECTURE_TAG, [])
+    if architectures:
+        try:
+            arch = _json_value(architectures[-1])
+            entry["layer_count"] = sum(1 for layer in arch.get("layers", []) if not layer.get("is_input"))
+            entry["params"] = arch.get("params")
+        except (ValueError, UnicodeDecodeError) as e:
+            entry["errors"].append("unreadable architecture: %s" % e)
+    steps = set()
+    for datum in data.get(metadata.CHECKPOINT_TAG, []):
+        steps.add(int(datum.step))
+    if not steps:
+        for series in series_by_tag.values():
+            steps.add(int(series.max_step))
+    entry["steps"] = sorted(steps)
+    runtimes = data.get(metadata.RUNTIME_TAG, [])
+    if runtimes:
+        try:
+            entry["runtime"] = _json_value(runtimes[-1])
+            entry["runtime"]["step"] = int(runtimes[-1].step)
+            if entry["runtime"].get("params"):
+                entry["params"] = entry["runtime"]["params"]
+        except (ValueError, UnicodeDecodeError) as e:
+            entry["errors"].append("unreadable runtime statistics: %s" % e)
+    return entry
+
+
+def _latest_metrics(data_provider, ctx, experiment_id, runs):
+    """{run: {metric: {"step", "value"}}} of the last point of each metrics/ scalar."""
+    listing = data_provider.list_scalars(
+        ctx,
+        experiment_id=experiment_id,
+        plugin_name="scalars",
+        run_tag_filter=provider_lib.RunTagFilter(runs=runs),
+    )
+    tags = sorted(
+        {tag for run_tags in listing.values() for tag in run_tags if tag.startswith(metadata.METRICS_TAG_PREFIX)}
+    )
+    if not tags:
+        return {}
+    data = data_provider.read_scalars(
+        ctx,
+        experiment_id=experiment_id,
+        plugin_name="scalars",
+        downsample=1,
+        run_tag_filter=provider_lib.RunTagFilter(runs=runs, tags=tags),
+    )
+    result = {}
+    for run, by_tag in data.items():
+        for tag, points in by_tag.items():
+            if points:
+                last = max(points, key=lambda p: p.step)
+                value = float(last.value)
+                result.setdefault(run, {})[tag[len(metadata.METRICS_TAG_PREFIX):]] = {
+                    "step": int(last.step),
+                    "value": value if np.isfinite(value) else str(value),
+                }
+    return result
