@@ -1,0 +1,290 @@
+"""Inner operation graphs of single layers (what a layer computes, op by op).
+
+Each builder describes one layer type as a tiny DAG: input nodes, op nodes,
+variable nodes feeding the ops that use them, and one output node. Builders
+only read attributes of the layer object; they never call it. The registry is
+keyed by class name, so keras.ops operations with the same name (e.g. the
+``Add`` produced by ``x + y`` on symbolic tensors) share the layer builders.
+Anything unknown gets a single generic "call" op with all its variables.
+"""
+
+import re
+
+# Variables feeding each stage of normalization layers.
+_NORM_STATS = ("moving_mean", "moving_variance", "mean", "variance")
+_NORM_SCALE = ("gamma", "scale")
+_NORM_SHIFT = ("beta", "offset")
+
+
+class InnerGraph:
+    """Collects nodes and edges, keeping node ids unique within a layer."""
+
+    def __init__(self, variables):
+        # variables: list of (unique name, shape) of the layer's weights.
+        self.nodes = []
+        self.edges = []
+        self._shapes = dict(variables)
+        self._used = set()
+
+    def _node(self, node_id, kind, label, **fields):
+        base, n = node_id, 1
+        while node_id in {node["id"] for node in self.nodes}:
+            n += 1
+            node_id = f"{base}_{n}"
+        self.nodes.append({"id": node_id, "kind": kind, "label": label, **fields})
+        return node_id
+
+    def input(self, index=None):
+        label = "input" if index is None else f"input {index}"
+        return self._node(label.replace(" ", "_"), "input", label)
+
+    def output(self, source):
+        node_id = self._node("output", "output", "output")
+        self.edges.append([source, node_id])
+        return node_id
+
+    def op(self, op, sources, label=None, variables=(), **fields):
+        """Adds an op fed by `sources` (node ids) and the named variables."""
+        node_id = self._node(op, "op", label or op, op=op, **fields)
+        for source in sources:
+            self.edges.append([source, node_id])
+        for name in variables:
+            self.edges.append([self.variable(name), node_id])
+        return node_id
+
+    def variable(self, name):
+        self._used.add(name)
+        return self._node(f"var:{name}", "variable", name, variable=name,
+                          shape=self._shapes.get(name, []))
+
+    def present(self, names):
+        """The variables among `names` that the layer really has."""
+        return [name for name in names if name in self._shapes]
+
+    def unused_variables(self):
+        return [name for name in self._shapes if name not in self._used]
+
+    def as_dict(self):
+        return {"nodes": self.nodes, "edges": self.edges}
+
+
+# ---------------------------------------------------------------- helpers
+
+def snake_case(name):
+    """Class name to snake case the way Keras names layers: Conv2DTranspose
+    -> conv2d_transpose, GaussianNoise -> gaussian_noise."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def activation_name(layer, default="linear"):
+    """The name of a layer's activation function (for labels)."""
+    fn = getattr(layer, "activation", None)
+    if fn is None:
+        return default
+    if isinstance(fn, str):
+        return fn
+    name = getattr(fn, "__name__", None) or type(fn).__name__
+    return snake_case(name) if name[:1].isupper() else name
+
+
+def _window(value):
+    """Kernel/pool size as a label suffix: (3, 3) -> "3x3"."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return "x".join(str(v) for v in value)
+    return str(value)
+
+
+def _inputs(graph, n_inputs):
+    if n_inputs <= 1:
+        return [graph.input()]
+    return [graph.input(i) for i in range(n_inputs)]
+
+
+def _with_bias_and_activation(graph, node, layer):
+    """The bias_add and activation tail shared by Dense/Conv-like layers."""
+    if getattr(layer, "use_bias", True) and graph.present(["bias"]):
+        node = graph.op("bias_add", [node], variables=["bias"])
+    act = activation_name(layer)
+    if act != "linear":
+        node = graph.op("activation", [node], label=act, activation=act)
+    return node
+
+
+def _attach_leftovers(graph, node):
+    """Variables no stage claimed still show up, attached to the last op."""
+    for name in graph.unused_variables():
+        graph.edges.append([graph.variable(name), node])
+
+
+# ---------------------------------------------------------------- builders
+# Each builder: (graph, layer, n_inputs) -> id of the node feeding "output".
+
+def _input_layer(graph, layer, n_inputs):
+    return None  # an InputLayer is just its input node
+
+
+def _dense(graph, layer, n_inputs):
+    node = graph.op("matmul", _inputs(graph, n_inputs), variables=graph.present(["kernel"]))
+    return _with_bias_and_activation(graph, node, layer)
+
+
+def _einsum_dense(graph, layer, n_inputs):
+    label = f"einsum {getattr(layer, 'equation', '')}".strip()
+    node = graph.op("einsum", _inputs(graph, n_inputs), label=label,
+                    variables=graph.present(["kernel"]))
+    return _with_bias_and_activation(graph, node, layer)
+
+
+def _conv_label(layer, prefix):
+    return f"{prefix} {_window(getattr(layer, 'kernel_size', None))}".strip()
+
+
+def _conv(graph, layer, n_inputs):
+    label = _conv_label(layer, snake_case(type(layer).__name__))
+    node = graph.op("conv", _inputs(graph, n_inputs), label=label,
+                    variables=graph.present(["kernel"]))
+    return _with_bias_and_activation(graph, node, layer)
+
+
+def _depthwise_conv(graph, layer, n_inputs):
+    label = _conv_label(layer, "depthwise")
+    node = graph.op("depthwise_conv", _inputs(graph, n_inputs), label=label,
+                    variables=graph.present(["depthwise_kernel", "kernel"]))
+    return _with_bias_and_activation(graph, node, layer)
+
+
+def _separable_conv(graph, layer, n_inputs):
+    label = _conv_label(layer, "depthwise")
+    node = graph.op("depthwise_conv", _inputs(graph, n_inputs), label=label,
+                    variables=graph.present(["depthwise_kernel"]))
+    node = graph.op("conv", [node], label="pointwise 1x1",
+                    variables=graph.present(["pointwise_kernel"]))
+    return _with_bias_and_activation(graph, node, layer)
+
+
+def _normalization(graph, layer, n_inputs):
+    node = graph.op("normalize", _inputs(graph, n_inputs), label="normalize",
+                    variables=graph.present(_NORM_STATS))
+    scale = graph.present(_NORM_SCALE)
+    if scale:
+        node = graph.op("scale", [node], variables=scale)
+    shift = graph.present(_NORM_SHIFT)
+    if shift:
+        node = graph.op("shift", [node], variables=shift)
+    return node
+
+
+def _pool(op, prefix):
+    def build(graph, layer, n_inputs):
+        label = f"{prefix} {_window(getattr(layer, 'pool_size', None))}".strip()
+        return graph.op(op, _inputs(graph, n_inputs), label=label)
+    return build
+
+
+def _simple(op, label=None):
+    """A layer that is exactly one op without variables."""
+    def build(graph, layer, n_inputs):
+        return graph.op(op, _inputs(graph, n_inputs), label=label or op)
+    return build
+
+
+def _activation(default):
+    def build(graph, layer, n_inputs):
+        act = activation_name(layer, default)
+        if act == "linear":
+            return graph.op("identity", _inputs(graph, n_inputs), label="linear")
+        return graph.op("activation", _inputs(graph, n_inputs), label=act,
+                        activation=act, variables=graph.present(["alpha"]))
+    return build
+
+
+def _dropout(graph, layer, n_inputs):
+    label = snake_case(type(layer).__name__)
+    rate = getattr(layer, "rate", None)
+    if isinstance(rate, (int, float)):
+        label = f"{label} {rate:g}"
+    return graph.op("dropout", _inputs(graph, n_inputs), label=label)
+
+
+def _embedding(graph, layer, n_inputs):
+    return graph.op("gather", _inputs(graph, n_inputs), label="gather",
+                    variables=graph.present(["embeddings"]))
+
+
+def _recurrent(graph, layer, n_inputs):
+    label = snake_case(type(layer).__name__)
+    inner = getattr(layer, "forward_layer", None)  # Bidirectional
+    if inner is not None:
+        label = f"{label} {snake_case(type(inner).__name__)}"
+    # A recurrent op reads all its weights; attach them all (in order).
+    node = graph.op("recurrent", _inputs(graph, n_inputs), label=label,
+                    variables=list(graph.unused_variables()))
+    return node
+
+
+def generic_call(graph, layer, n_inputs):
+    """Fallback: one opaque op holding all of the layer's variables."""
+    return graph.op("call", _inputs(graph, n_inputs), label=type(layer).__name__,
+                    variables=list(graph.unused_variables()))
+
+
+def _registry():
+    reg = {"InputLayer": _input_layer, "Dense": _dense, "EinsumDense": _einsum_dense,
+           "Embedding": _embedding, "Flatten": _simple("flatten"),
+           "Reshape": _simple("reshape"), "Identity": _simple("identity")}
+    for dims in ("1D", "2D", "3D"):
+        reg[f"Conv{dims}"] = _conv
+        reg[f"Conv{dims}Transpose"] = _conv
+        reg[f"DepthwiseConv{dims}"] = _depthwise_conv
+        reg[f"SeparableConv{dims}"] = _separable_conv
+        reg[f"MaxPooling{dims}"] = _pool("max_pool", "max_pool")
+        reg[f"AveragePooling{dims}"] = _pool("avg_pool", "avg_pool")
+        reg[f"GlobalAveragePooling{dims}"] = _simple("global_avg_pool")
+        reg[f"GlobalMaxPooling{dims}"] = _simple("global_max_pool")
+        reg[f"SpatialDropout{dims}"] = _dropout
+    for name in ("BatchNormalization", "LayerNormalization", "GroupNormalization",
+                 "UnitNormalization", "RMSNormalization", "Normalization"):
+        reg[name] = _normalization
+    for name in ("Concatenate", "Add", "Subtract", "Multiply", "Average",
+                 "Maximum", "Minimum"):
+        reg[name] = _simple(name.lower())
+    reg.update({"Activation": _activation("linear"), "ReLU": _activation("relu"),
+                "LeakyReLU": _activation("leaky_relu"), "ELU": _activation("elu"),
+                "Softmax": _activation("softmax"), "PReLU": _activation("prelu")})
+    for name in ("Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise"):
+        reg[name] = _dropout
+    for name in ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional",
+                 "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"):
+        reg[name] = _recurrent
+    return reg
+
+
+BUILDERS = _registry()
+
+
+def build_inner_graph(layer, variables, n_inputs=1):
+    """Inner op graph of `layer` as {"nodes": [...], "edges": [...]}.
+
+    `variables` is the list of (unique name, shape) of the layer's weights;
+    `n_inputs` the number of input tensors of its first call. A builder that
+    trips over an odd layer falls back to the generic "call" op.
+    """
+    builder = BUILDERS.get(type(layer).__name__, generic_call)
+    try:
+        return _build(builder, layer, variables, n_inputs)
+    except Exception:  # never let one odd layer break the whole extraction
+        return _build(generic_call, layer, variables, n_inputs)
+
+
+def _build(builder, layer, variables, n_inputs):
+    graph = InnerGraph(variables)
+    last = builder(graph, layer, n_inputs)
+    if last is None:  # InputLayer
+        graph.input()
+        return graph.as_dict()
+    _attach_leftovers(graph, last)
+    graph.output(last)
+    return graph.as_dict()
