@@ -199,16 +199,18 @@ def metrics(logs, step=None, prefix=metadata.METRICS_TAG_PREFIX):
 
 
 def model_weights(model, layer_ids=None):
-    """Returns {unit id ("layer/variable"): array} of a Keras model's leaf layers."""
+    """Returns {(layer id, variable name): array} of a Keras model's leaf layers.
+
+    Names come from architecture.layer_variable_names, so they match the
+    architecture summary even for wrappers with equally named variables.
+    """
     result = {}
     wanted = None if layer_ids is None else set(layer_ids)
     for layer_id, layer in architecture_lib.iter_leaf_layers(model):
         if wanted is not None and layer_id not in wanted:
             continue
-        for variable in layer.weights:
-            unit = "%s/%s" % (layer_id, variable.name)
-            if unit not in result:
-                result[unit] = np.asarray(variable.numpy())
+        for variable, name in zip(layer.weights, architecture_lib.layer_variable_names(layer)):
+            result.setdefault((layer_id, name), np.asarray(variable.numpy()))
     return result
 
 
@@ -216,7 +218,9 @@ def weights(model_or_arrays, step=None, layer_ids=None):
     """Writes weights: statistics and histograms as summaries, arrays to the checkpoint.
 
     Args:
-      model_or_arrays: a Keras model, or {"layer_id/variable": array}.
+      model_or_arrays: a Keras model, or {"layer_id/variable": array} (the
+        variable name is the part after the last "/"), or
+        {(layer_id, variable): array}.
       layer_ids: with a model, the layers to log (all when None).
     """
     writer = _writer("weights")
@@ -227,10 +231,11 @@ def weights(model_or_arrays, step=None, layer_ids=None):
         else model_weights(model_or_arrays, layer_ids)
     )
     bulk, attrs = {}, {}
-    for unit, array in arrays.items():
-        layer_id, _, variable = unit.rpartition("/")
-        if not layer_id:
-            raise SummaryError("weight unit %r must be 'layer_id/variable'" % unit)
+    for key, array in arrays.items():
+        layer_id, variable = key if isinstance(key, tuple) else key.rpartition("/")[::2]
+        if not layer_id or not variable:
+            raise SummaryError("weight unit %r must be 'layer_id/variable'" % (key,))
+        unit = "%s/%s" % (layer_id, variable)
         _write_unit_stats(writer, unit, variable, array, step)
         group = checkpoint_lib.layer_group(architecture_lib.layer_h5_name(layer_id))
         bulk["%s/weights/%s" % (group, variable)] = array
