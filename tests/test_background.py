@@ -1,0 +1,33 @@
+"""The background writer: bounded, ordered, survives a failing job."""
+
+import threading
+import time
+
+from innspector_tb.background import BackgroundWorker
+
+
+def test_jobs_run_in_order_and_failures_do_not_stop_the_worker():
+    worker = BackgroundWorker(max_pending=2)
+    done = []
+    worker.submit(done.append, 1)
+    worker.submit(lambda: 1 / 0)
+    worker.submit(done.append, 2)
+    worker.flush()
+    assert done == [1, 2]
+    assert len(worker.errors) == 1 and isinstance(worker.errors[0], ZeroDivisionError)
+    worker.close()
+
+
+def test_submit_blocks_when_the_queue_is_full():
+    worker = BackgroundWorker(max_pending=1)
+    gate = threading.Event()
+    worker.submit(gate.wait)      # running
+    worker.submit(lambda: None)   # waiting in the queue (full)
+    submitted = threading.Event()
+    threading.Thread(target=lambda: (worker.submit(lambda: None), submitted.set()), daemon=True).start()
+    time.sleep(0.3)
+    assert not submitted.is_set()  # training would wait rather than memory grow
+    gate.set()
+    assert submitted.wait(5)
+    worker.flush()
+    worker.close()
