@@ -105,10 +105,15 @@ class CheckpointWriter:
                     out.attrs["format_version"] = FORMAT_VERSION
                     if existing:
                         self._copy_existing(existing, out, skip=set(arrays))
+                    arrays = {name: np.asarray(array) for name, array in arrays.items()}
+                    sources = find_duplicates(arrays)
                     for name, array in arrays.items():
-                        array = np.asarray(array)
                         raw_bytes += array.size * 4 if array.dtype.kind == "f" else array.nbytes
+                        if name in sources:
+                            continue
                         self._dataset(out, name, array)
+                    for name, source in sources.items():
+                        _link(out, name, source, arrays[name].shape)
                     for group, values in (attrs or {}).items():
                         target = out.require_group(group)
                         for key, value in values.items():
@@ -171,14 +176,75 @@ class CheckpointWriter:
         tf.io.gfile.rename(temp_remote, final, overwrite=True)
 
 
+def find_duplicates(arrays):
+    """Returns {name: source name} for arrays equal, value by value, to an earlier one.
+
+    A Flatten, Reshape or Dropout layer outputs exactly its input's values:
+    storing them twice would double the bytes and add nothing. Only equal
+    dtype and size are compared in full, so the check costs little.
+    """
+    sources = {}
+    seen = {}
+    for name, array in arrays.items():
+        if array.size < 2 or array.dtype.kind not in "fiub":
+            continue
+        key = (array.dtype.str, array.size, array.ravel()[0].tobytes(), array.ravel()[-1].tobytes())
+        for candidate in seen.get(key, ()):
+            if np.array_equal(arrays[candidate].ravel(), array.ravel()):
+                sources[name] = candidate
+                break
+        else:
+            seen.setdefault(key, []).append(name)
+    return sources
+
+
+def _reshape_attr(name):
+    return "shape:" + name.rsplit("/", 1)[-1]
+
+
+def _link(out, name, source, shape):
+    """Stores `name` as a hard link to `source`; a different shape goes in the parent group's attrs."""
+    parent, _, _ = name.rpartition("/")
+    group = out.require_group(parent) if parent else out
+    if name in out:
+        del out[name]
+    out[name] = out[source]
+    if tuple(out[source].shape) != tuple(shape):
+        group.attrs[_reshape_attr(name)] = np.asarray(shape, dtype=np.int64)
+
+
+def logical_shape(h5file, name):
+    """The shape a dataset was logged with (a linked duplicate may be stored reshaped)."""
+    parent, _, _ = name.rpartition("/")
+    group = h5file[parent] if parent else h5file
+    shape = group.attrs.get(_reshape_attr(name))
+    return tuple(int(d) for d in shape) if shape is not None else tuple(h5file[name].shape)
+
+
+def read_array(h5file, name):
+    """Reads a whole dataset with its logged shape (see logical_shape)."""
+    data = h5file[name][()]
+    shape = logical_shape(h5file, name)
+    return data.reshape(shape) if data.shape != shape else data
+
+
 def _describe_datasets(h5file):
+    """{path: {shape, dtype[, same_as]}} of every dataset link (hard-linked duplicates included)."""
     result = {}
+    first_path = {}
 
-    def visit(name, obj):
-        if isinstance(obj, h5py.Dataset):
-            result[name] = {"shape": list(obj.shape), "dtype": obj.dtype.name}
+    def visit(name, link):
+        if not isinstance(link, h5py.HardLink) or not isinstance(h5file[name], h5py.Dataset):
+            return
+        entry = {"shape": list(logical_shape(h5file, name)), "dtype": h5file[name].dtype.name}
+        key = h5file[name].id.objno if hasattr(h5file[name].id, "objno") else hash(h5file[name].id)
+        if key in first_path:
+            entry["same_as"] = first_path[key]
+        else:
+            first_path[key] = name
+        result[name] = entry
 
-    h5file.visititems(visit)
+    h5file.visititems_links(visit)
     return result
 
 

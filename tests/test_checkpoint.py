@@ -93,3 +93,24 @@ def test_metadata_round_trip_and_version_check():
         metadata.parse_plugin_metadata(future)
     with pytest.raises(metadata.MetadataError, match="corrupted"):
         metadata.parse_plugin_metadata(b"\xff\xff\xff")
+
+
+def test_identical_arrays_are_stored_once_and_read_back_with_their_shape(tmp_path):
+    pooled = np.random.default_rng(0).random((200, 4, 4, 8)).astype(np.float32)
+    arrays = {
+        "layers/pool/activations": pooled,
+        "layers/flatten/activations": pooled.reshape(200, -1),  # a Flatten layer's output
+        "layers/dropout/activations": pooled.reshape(200, -1).copy(),  # identity at inference
+        "layers/dense/activations": pooled[:, 0, 0, :].copy(),  # different values: stored
+    }
+    writer = checkpoint.CheckpointWriter(str(tmp_path))
+    manifest = writer.write("innspector/d.h5", arrays)
+    single = checkpoint.CheckpointWriter(str(tmp_path / "single")).write(
+        "innspector/d.h5", {"layers/pool/activations": pooled, "layers/dense/activations": arrays["layers/dense/activations"]})
+    assert manifest["bytes"] < single["bytes"] * 1.05  # the duplicates cost (almost) nothing
+    assert manifest["raw_float32_bytes"] == sum(a.size * 4 for a in arrays.values())
+    assert sum("same_as" in entry for entry in manifest["datasets"].values()) == 2
+    with checkpoint.open_file(str(tmp_path / "innspector/d.h5")) as f:
+        for name, array in arrays.items():
+            assert checkpoint.logical_shape(f, name) == array.shape
+            np.testing.assert_array_equal(checkpoint.read_array(f, name), array)

@@ -176,10 +176,10 @@ def test_checkpoint_activations_equal_a_forward_pass(logs):
         with checkpoint.open_file(_step_file(logdir, run, tm.EPOCHS)) as f:
             for name in layer_names:
                 expected = _layer_output(model, name, x)
-                got = f["layers/%s/activations" % name][()]
+                got = checkpoint.read_array(f, "layers/%s/activations" % name)
                 np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5, err_msg=name)
                 for c in range(tm.CLASSES):
-                    np.testing.assert_allclose(f["layers/%s/mean_class_activations/class_%d" % (name, c)][()],
+                    np.testing.assert_allclose(checkpoint.read_array(f, "layers/%s/mean_class_activations/class_%d" % (name, c)),
                                                expected[y == c].mean(axis=0), rtol=1e-5, atol=1e-5)
             np.testing.assert_allclose(f["data_samples/y_prediction"][()], model.predict(x, verbose=0),
                                        rtol=1e-5, atol=1e-6)

@@ -1,0 +1,38 @@
+# The two commands a new machine needs:
+#   make demo   train the demo experiments and start TensorBoard with the iNNspector tab
+#   make test   run every test
+# Both create the virtual environment and install what they need.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_LOGDIR ?= demo_logs
+PORT ?= 6006
+
+.PHONY: demo test venv proto check-generated bench clean
+
+$(STAMP): requirements.txt setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m demo.train --logdir $(DEMO_LOGDIR) --port $(PORT)
+
+test: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest tests -q -p no:cacheprovider
+
+# Regenerates the protobuf code from proto/ (the output is committed).
+proto: $(STAMP)
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=innspector_tb/proto proto/plugin_data.proto
+
+bench: $(STAMP)
+	$(PY) bench/logging_overhead.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_LOGDIR) build *.egg-info
