@@ -267,6 +267,14 @@ def activations(model_or_arrays, x=None, labels=None, classes=None, step=None, l
         logger.warning("activations: labels are not class labels; per-class means skipped")
     if classes is None and label_vector is not None:
         classes = [int(c) for c in np.unique(label_vector)]
+    # Check every layer before writing anything, so a bad call leaves no partial step.
+    for layer_id, outputs in arrays.items():
+        first = np.asarray(outputs[0])
+        if label_vector is not None and first.ndim > 0 and first.shape[0] != label_vector.shape[0]:
+            raise SummaryError(
+                "activations of %s have %d samples but labels have %d"
+                % (layer_id, first.shape[0], label_vector.shape[0])
+            )
     bulk, attrs = {}, {}
     for layer_id, outputs in arrays.items():
         group = checkpoint_lib.layer_group(architecture_lib.layer_h5_name(layer_id))
@@ -279,11 +287,6 @@ def activations(model_or_arrays, x=None, labels=None, classes=None, step=None, l
             bulk["%s/%s" % (group, name)] = output
             if label_vector is None or index > 0 or output.ndim == 0:
                 continue
-            if label_vector.shape[0] != output.shape[0]:
-                raise SummaryError(
-                    "activations of %s have %d samples but labels have %d"
-                    % (layer_id, output.shape[0], label_vector.shape[0])
-                )
             matrix = stats.class_mean_matrix(output, label_vector, classes)
             tf.summary.write(
                 metadata.CLASS_MEANS_TAG_PREFIX + unit,
@@ -326,6 +329,8 @@ def samples(x, y=None, index=None, class_names=None, step=0):
     """
     writer = _writer("samples")
     step = _step(step)
+    if x is None:
+        raise SummaryError("samples: the probe inputs x are required")
     inputs = list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, (list, tuple)) else [x]
     arrays = {}
     for i, value in enumerate(inputs):
