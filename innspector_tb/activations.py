@@ -6,10 +6,14 @@ outputs, descending into nested models, so the ids match the architecture's
 layer activations (the caller notes it), never an error.
 """
 
+import logging
+
 import numpy as np
 import tensorflow as tf
 
 import keras
+
+logger = logging.getLogger("innspector_tb")
 
 
 def functional_graph(model):
@@ -51,7 +55,7 @@ def _walk(graph, inputs, prefix, record):
 
 
 def layer_activations(model, x, layer_ids=None, batch_size=256):
-    """Returns {layer_id: [output arrays]} for the first call of each layer.
+    """Returns {layer_id: [output arrays]} for the first call of each layer (one-off, eager).
 
     Args:
       model: a built Keras model.
@@ -59,29 +63,62 @@ def layer_activations(model, x, layer_ids=None, batch_size=256):
       layer_ids: ids to keep; all layers when None.
       batch_size: samples per forward pass, to bound memory on big probes.
     """
-    graph = functional_graph(model)
-    if graph is None:
-        return {}
-    wanted = None if layer_ids is None else set(layer_ids)
-    arrays = list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, (list, tuple)) else [x]
-    n = int(np.asarray(arrays[0]).shape[0])
-    chunks = {}
-    for start in range(0, n, batch_size):
-        batch = _slice_inputs(x, start, start + batch_size)
-        seen = set()
+    return ActivationExtractor(model, layer_ids, compile=False)(x, batch_size=batch_size)[0]
+
+
+class ActivationExtractor:
+    """Layer activations and model outputs in one compiled pass per batch.
+
+    The graph walk is traced once into a tf.function, so a logged step costs
+    one graph call rather than one eager call per layer. If tracing fails (an
+    unusual custom layer), it falls back to the eager walk. A model without a
+    functional graph gives its outputs only.
+    """
+
+    def __init__(self, model, layer_ids=None, compile=True):
+        self.model = model
+        self.graph = functional_graph(model)
+        self.wanted = None if layer_ids is None else set(layer_ids)
+        self._compiled = None
+        if compile and self.graph is not None:
+            self._compiled = tf.function(self._run, reduce_retracing=True)
+
+    def _run(self, inputs):
+        records = {}
 
         def record(layer_id, outputs):
-            if layer_id in seen or (wanted is not None and layer_id not in wanted):
-                return
-            seen.add(layer_id)
-            flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-            chunks.setdefault(layer_id, []).append([np.asarray(o) for o in flat])
+            if layer_id not in records and (self.wanted is None or layer_id in self.wanted):
+                records[layer_id] = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
-        _walk(graph, _as_input_tensors(graph, batch), "", record)
-    return {
-        layer_id: [np.concatenate(parts, axis=0) for parts in zip(*batches)]
-        for layer_id, batches in chunks.items()
-    }
+        outputs = _walk(self.graph, list(inputs), "", record)
+        flat = list(outputs.values()) if isinstance(outputs, dict) else (
+            list(outputs) if isinstance(outputs, (list, tuple)) else [outputs])
+        return records, flat
+
+    def _batch(self, batch):
+        inputs = _as_input_tensors(self.graph, batch)
+        if self._compiled is not None:
+            try:
+                return self._compiled(inputs)
+            except Exception as e:  # tracing is an optimisation: fall back, once
+                logger.info("iNNspector: compiled activation pass failed (%s); using the eager walk", e)
+                self._compiled = None
+        return self._run(inputs)
+
+    def __call__(self, x, batch_size=512):
+        """Returns ({layer_id: [arrays]}, [model output arrays]) over all samples of x."""
+        if self.graph is None:
+            return {}, predict(self.model, x, batch_size=batch_size)
+        layer_parts, output_parts = {}, []
+        for start in range(0, num_samples(x), batch_size):
+            records, outputs = self._batch(_slice_inputs(x, start, start + batch_size))
+            for layer_id, tensors in records.items():
+                layer_parts.setdefault(layer_id, []).append([np.asarray(t) for t in tensors])
+            output_parts.append([np.asarray(t) for t in outputs])
+        layers = {
+            layer_id: [np.concatenate(p, axis=0) for p in zip(*parts)] for layer_id, parts in layer_parts.items()
+        }
+        return layers, [np.concatenate(p, axis=0) for p in zip(*output_parts)]
 
 
 def _slice_inputs(x, start, stop):

@@ -6,6 +6,7 @@ than training, the training thread waits rather than memory growing.
 """
 
 import logging
+import os
 import queue
 import threading
 
@@ -28,6 +29,7 @@ class BackgroundWorker:
         self._queue.put((fn, args, kwargs))
 
     def _run(self):
+        _lower_priority()
         while True:
             job = self._queue.get()
             try:
@@ -50,3 +52,12 @@ class BackgroundWorker:
         if self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join()
+
+
+def _lower_priority(increment=19):
+    """Makes this thread yield the CPU to training threads (Linux: per-thread nice value)."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + increment))
+    except (AttributeError, OSError):
+        pass  # not Linux, or not permitted: run at normal priority

@@ -12,10 +12,11 @@ compressed, so one neuron or one class reads without the whole layer.
 """
 
 import contextlib
-import io
+import itertools
 import os
 import tempfile
 import uuid
+import zlib
 
 import h5py
 import numpy as np
@@ -118,7 +119,7 @@ class CheckpointWriter:
                         target = out.require_group(group)
                         for key, value in values.items():
                             target.attrs[key] = value
-                    datasets = _describe_datasets(out)
+                    datasets = _describe_datasets(out) if existing else self._describe(arrays, sources)
                 self._publish(local, final)
             finally:
                 if os.path.exists(local):
@@ -132,22 +133,38 @@ class CheckpointWriter:
             "datasets": datasets,
         }
 
+    def _describe(self, arrays, sources):
+        """The manifest's dataset entries, from what was written (no second pass over the file)."""
+        result = {}
+        for name, array in arrays.items():
+            dtype = self.dtype if array.dtype.kind == "f" else array.dtype
+            entry = {"shape": list(array.shape), "dtype": dtype.name}
+            if name in sources:
+                entry["same_as"] = sources[name]
+            result[name] = entry
+        return result
+
     def _dataset(self, out, name, array):
         if array.dtype.kind == "f" and array.dtype != self.dtype:
             array = array.astype(self.dtype)
-        if array.dtype.kind in "OUS":
-            raise CheckpointError("dataset %s: strings and objects are not stored" % name)
-        options = {}
-        if array.nbytes >= _COMPRESS_MIN_BYTES and array.ndim > 0:
-            options = dict(
-                chunks=chunk_shape(array.shape),
-                compression="gzip",
-                compression_opts=self.compression_level,
-                shuffle=array.dtype.itemsize > 1,
-            )
+        if array.dtype.kind not in "fiub":
+            raise CheckpointError("dataset %s: only numeric arrays are stored, got %s" % (name, array.dtype))
         if name in out:
             del out[name]
-        out.create_dataset(name, data=array, **options)
+        if array.nbytes < _COMPRESS_MIN_BYTES or array.ndim == 0:
+            out.create_dataset(name, data=array)
+            return
+        chunks = chunk_shape(array.shape)
+        shuffle = array.dtype.itemsize > 1
+        dataset = out.create_dataset(
+            name, shape=array.shape, dtype=array.dtype, chunks=chunks,
+            compression="gzip", compression_opts=self.compression_level, shuffle=shuffle,
+        )
+        # Compress here rather than in HDF5's filter pipeline: zlib releases the
+        # GIL, h5py does not, so training threads keep running meanwhile. The
+        # chunks are exactly what the declared shuffle+gzip filters would store.
+        for offset, data in _compressed_chunks(array, chunks, self.compression_level, shuffle):
+            dataset.id.write_direct_chunk(offset, data)
 
     @staticmethod
     def _copy_existing(path, out, skip):
@@ -174,6 +191,21 @@ class CheckpointWriter:
         temp_remote = final + TEMP_MARK + uuid.uuid4().hex[:8]
         tf.io.gfile.copy(local, temp_remote, overwrite=True)
         tf.io.gfile.rename(temp_remote, final, overwrite=True)
+
+
+def _compressed_chunks(array, chunks, level, shuffle):
+    """Yields (offset, bytes) of every chunk, byte-shuffled then deflated like HDF5's filters."""
+    grid = [range(0, size, step) for size, step in zip(array.shape, chunks)]
+    for offset in itertools.product(*grid):
+        block = array[tuple(slice(o, o + c) for o, c in zip(offset, chunks))]
+        if block.shape != tuple(chunks):  # HDF5 stores edge chunks full size
+            padded = np.zeros(chunks, dtype=array.dtype)
+            padded[tuple(slice(0, n) for n in block.shape)] = block
+            block = padded
+        raw = np.ascontiguousarray(block).view(np.uint8)
+        if shuffle:
+            raw = np.ascontiguousarray(raw.reshape(-1, array.dtype.itemsize).T)
+        yield offset, zlib.compress(raw, level)
 
 
 def find_duplicates(arrays):

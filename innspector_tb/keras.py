@@ -110,6 +110,8 @@ class InnspectorCallback(keras.callbacks.Callback):
         self._worker = None
         self._layer_ids = None
         self._save_size = (None, None)
+        self._inference = None
+        self._extractor = None
         self._epochs_done = 0
         self._batches_done = 0
         self._last_logged = None
@@ -141,7 +143,7 @@ class InnspectorCallback(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         final = self._epochs_done if self.freq_unit == "epoch" else self._batches_done
         if self._writer is not None and final != self._last_logged:
-            self._guard("final step", self._log_step, final)
+            self._guard("final step", self._log_step, final, True)
         self._guard("train end", self._finish)
 
     # The work.
@@ -167,6 +169,7 @@ class InnspectorCallback(keras.callbacks.Callback):
             for layer_id, layer in architecture_lib.iter_leaf_layers(model)
             if self.layer_filter(layer_id, layer)
         ]
+        self._extractor = activations_lib.ActivationExtractor(model, self._layer_ids)
         head = self.header or headers_lib.header(model.name)
         head = headers_lib.merge_hparams(head, _compiled_hparams(model, arch, self.params))
         head["hparams"].setdefault("step_unit", self.freq_unit)
@@ -190,25 +193,28 @@ class InnspectorCallback(keras.callbacks.Callback):
                     self.probe_x, self.probe_y, index=self.probe_index, class_names=self.class_names
                 )
 
-    def _log_step(self, step):
+    def _log_step(self, step, final=False):
         """Copies what the step needs on the training thread; the worker does the rest."""
         model = self.model
         weights = summary.model_weights(model, self._layer_ids) if "weights" in self.kinds else None
         acts = preds = None
-        seconds_per_sample = None
-        if self.probe_x is not None:
-            if "activations" in self.kinds:
-                acts = activations_lib.layer_activations(model, self.probe_x, layer_ids=self._layer_ids)
-            if "predictions" in self.kinds or "runtime" in self.kinds:
-                preds, seconds_per_sample = runtime_stats.timed_predict(model, self.probe_x)
+        if self.probe_x is not None and self.kinds & {"activations", "predictions"}:
+            acts, preds = self._extractor(self.probe_x)
+            acts = acts if "activations" in self.kinds else None
         runtime = None
         if "runtime" in self.kinds:
+            if self.probe_x is not None and (step == 0 or final):
+                # Inference time depends on the architecture, not on the weights:
+                # measured at step 0 (and a final step logged at train end) only,
+                # to keep epochs cheap.
+                self._inference = (runtime_stats.timed_predict(model, self.probe_x)[1], step)
             now = time.perf_counter()
             runtime = {
                 "params": runtime_stats.parameter_counts(model),
                 "save_size_bytes": self._save_size[0],
                 "save_format": self._save_size[1],
-                "inference_seconds_per_sample": seconds_per_sample,
+                "inference_seconds_per_sample": self._inference[0] if self._inference else None,
+                "inference_measured_at_step": self._inference[1] if self._inference else None,
                 "peak_memory_bytes": runtime_stats.peak_memory_bytes(),
                 "seconds_since_last_step": None if self._last_log_time is None else now - self._last_log_time,
                 "step_unit": self.freq_unit,
