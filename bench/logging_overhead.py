@@ -4,7 +4,8 @@ A small CNN trains on digits repeated with 1-pixel shifts (10k samples per
 epoch) in four ways, in rotating order, several rounds:
   bare        no callback
   keras_tb    Keras' TensorBoard callback with histogram_freq=1
-  innspector  our callback at its defaults (background writer)
+  innspector  our callback at its defaults (a low-priority background writer thread)
+  process     our callback with writer="process" (a low-priority writer process)
   sync        our callback with the writer run inline (what a naive synchronous writer costs)
 It prints the median epoch time of each against the bare run, and our bytes
 on disk per step against the raw float32 size of what was logged.
@@ -26,7 +27,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import h5py  # noqa: E402
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 from keras import layers  # noqa: E402
 
 import innspector_tb  # noqa: E402
@@ -34,7 +37,7 @@ from demo import data as demo_data  # noqa: E402
 from innspector_tb import background, checkpoint  # noqa: E402
 from innspector_tb.keras import InnspectorCallback  # noqa: E402
 
-VARIANTS = ("bare", "keras_tb", "innspector", "sync")
+VARIANTS = ("bare", "keras_tb", "innspector", "process", "sync")
 
 
 def small_cnn():
@@ -86,16 +89,18 @@ class InlineWorker:
 def run_variant(variant, x, y, probe, epochs, logdir):
     keras.utils.set_random_seed(0)
     model = small_cnn()
-    callbacks = []
-    if variant == "keras_tb":
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(logdir, "keras_tb"), histogram_freq=1))
-    elif variant in ("innspector", "sync"):
-        callbacks.append(InnspectorCallback(os.path.join(logdir, variant), innspector_tb.header(variant), probe=probe))
-    timer = EpochTimer()
     original = background.BackgroundWorker
     if variant == "sync":
-        background.BackgroundWorker = InlineWorker
+        background.BackgroundWorker = InlineWorker  # before the callback starts its writer
     try:
+        callbacks = []
+        if variant == "keras_tb":
+            callbacks.append(keras.callbacks.TensorBoard(os.path.join(logdir, "keras_tb"), histogram_freq=1))
+        elif variant in ("innspector", "process", "sync"):
+            writer = "process" if variant == "process" else "thread"
+            callbacks.append(InnspectorCallback(os.path.join(logdir, variant), innspector_tb.header(variant),
+                                                probe=probe, writer=writer))
+        timer = EpochTimer()
         model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, callbacks=callbacks + [timer])
     finally:
         background.BackgroundWorker = original
@@ -103,26 +108,21 @@ def run_variant(variant, x, y, probe, epochs, logdir):
 
 
 def disk_usage(run_dir):
-    """(bytes on disk per logged step, raw float32 bytes per step) of one run."""
+    """(bytes on disk per logged step, raw float32 bytes per step) of one run.
+
+    Raw size counts every logged array at its logged shape as float32, hard-linked
+    duplicates included: that is what was logged, before deduplication and compression.
+    """
     steps = checkpoint.list_step_files(run_dir)
     step_bytes = sum(os.path.getsize(os.path.join(run_dir, path)) for path in steps.values())
     event_bytes = sum(os.path.getsize(os.path.join(run_dir, n)) for n in os.listdir(run_dir) if "tfevents" in n)
     raw = 0
     for path in steps.values():
         with checkpoint.open_file(os.path.join(run_dir, path)) as f:
-            for name in _dataset_links(f):
-                shape = checkpoint.logical_shape(f, name)
-                size = 1
-                for d in shape:
-                    size *= d
-                raw += size * 4
+            names = []
+            f.visititems_links(lambda name, link: names.append(name) if isinstance(f[name], h5py.Dataset) else None)
+            raw += sum(int(np.prod(checkpoint.logical_shape(f, name))) * 4 for name in names)
     return (step_bytes + event_bytes) / len(steps), raw / len(steps)
-
-
-def _dataset_links(f):
-    names = []
-    f.visititems_links(lambda name, link: names.append(name) if isinstance(f.get(name), type(f["/"]).__mro__[0]) is False and hasattr(f.get(name), "shape") else None)
-    return names
 
 
 def main():

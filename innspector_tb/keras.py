@@ -10,7 +10,8 @@ the probe, per-class mean activations, predictions and runtime statistics.
 Every epoch: the metrics Keras reports, as ordinary scalars.
 
 The training thread only copies arrays and runs the probe forward pass;
-statistics, compression and writing happen on a bounded background worker.
+statistics, compression and writing happen on a low-priority background
+thread (or, optionally, a writer process), with a bounded number of steps in flight.
 A failure while logging is reported and skipped: it never stops training.
 """
 
@@ -27,11 +28,12 @@ import keras
 
 from innspector_tb import activations as activations_lib
 from innspector_tb import architecture as architecture_lib
-from innspector_tb import background
 from innspector_tb import headers as headers_lib
+from innspector_tb import log_jobs
 from innspector_tb import runtime_stats
 from innspector_tb import stats
 from innspector_tb import summary
+from innspector_tb import writer_process
 
 logger = logging.getLogger("innspector_tb")
 
@@ -65,6 +67,11 @@ class InnspectorCallback(keras.callbacks.Callback):
       class_names: names of the classes, in label order, for display.
       histogram_bins: bins of each unit's histogram summary.
       max_pending: logged steps that may wait for the writer before training waits.
+      writer: "thread" (default) writes from a low-priority background thread;
+        "process" from a separate low-priority process, so training never
+        waits for Python's interpreter lock (it costs a second Python with
+        TensorFlow, ~3 s to start; worth it for long runs with Python-heavy
+        training loops). Falls back to "thread" if the process cannot start.
       seed: seed of the balanced probe selection.
     """
 
@@ -82,6 +89,7 @@ class InnspectorCallback(keras.callbacks.Callback):
         class_names=None,
         histogram_bins=stats.DEFAULT_BINS,
         max_pending=2,
+        writer="thread",
         seed=0,
     ):
         super().__init__()
@@ -92,6 +100,8 @@ class InnspectorCallback(keras.callbacks.Callback):
         unknown = sorted(set(log) - set(DATA_KINDS))
         if unknown:
             raise InnspectorError("unknown data kinds %s; choose from %s" % (unknown, DATA_KINDS))
+        if writer not in ("process", "thread"):
+            raise InnspectorError("writer must be 'process' or 'thread', got %r" % (writer,))
         if np.dtype(dtype) not in (np.dtype("float32"), np.dtype("float16")):
             raise InnspectorError("dtype must be 'float32' or 'float16', got %r" % (dtype,))
         self.log_dir = str(log_dir)
@@ -105,9 +115,11 @@ class InnspectorCallback(keras.callbacks.Callback):
         self.class_names = list(class_names) if class_names is not None else None
         self.histogram_bins = histogram_bins
         self.max_pending = max_pending
+        self.writer_kind = writer
         self.probe_x, self.probe_y, self.probe_index = _select_probe(probe, int(probe_size), seed)
-        self._writer = None
-        self._worker = None
+        # Start the writer now: its start-up (importing TensorFlow) overlaps
+        # the user's own preparation instead of the first epoch.
+        self._sink = self._open_sink()
         self._layer_ids = None
         self._save_size = (None, None)
         self._inference = None
@@ -142,7 +154,7 @@ class InnspectorCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         final = self._epochs_done if self.freq_unit == "epoch" else self._batches_done
-        if self._writer is not None and final != self._last_logged:
+        if self._sink is not None and final != self._last_logged:
             self._guard("final step", self._log_step, final, True)
         self._guard("train end", self._finish)
 
@@ -154,12 +166,31 @@ class InnspectorCallback(keras.callbacks.Callback):
         except Exception as e:
             logger.warning("iNNspector: logging at %s failed and was skipped: %s", what, e, exc_info=True)
 
+    def _open_sink(self):
+        options = dict(dtype=self.dtype, histogram_bins=self.histogram_bins, max_pending=self.max_pending)
+        if self.writer_kind == "process":
+            try:
+                return writer_process.ProcessSink(self.log_dir, **options)
+            except (OSError, ValueError) as e:
+                logger.warning("iNNspector: cannot start the writer process (%s); writing from a thread", e)
+        return writer_process.ThreadSink(self.log_dir, labels=self.probe_y, **options)
+
+    def _submit(self, job):
+        try:
+            self._sink.submit(job)
+        except writer_process.WriterError as e:
+            # The writer process died: go on writing from a thread, nothing else lost.
+            logger.warning("iNNspector: %s; writing from a thread from now on", e)
+            self._sink = writer_process.ThreadSink(
+                self.log_dir, dtype=self.dtype, histogram_bins=self.histogram_bins,
+                max_pending=self.max_pending, labels=self.probe_y,
+            )
+            self._sink.submit(job)
+
     def _begin(self):
         model = self.model
-        self._writer = summary.create_file_writer(
-            self.log_dir, dtype=self.dtype, histogram_bins=self.histogram_bins
-        )
-        self._worker = background.BackgroundWorker(max_pending=self.max_pending)
+        if self._sink is None:
+            self._sink = self._open_sink()
         if self._started:
             return  # a second fit() continues the same run from the step it reached
         self._started = True
@@ -181,17 +212,13 @@ class InnspectorCallback(keras.callbacks.Callback):
                 "iNNspector: %s has no functional graph; layer activations are not logged "
                 "(weights, predictions and metrics are)", model.name
             )
-        self._worker.submit(self._write_start, head, arch)
+        with_samples = self.probe_x is not None and "samples" in self.kinds
+        self._submit(log_jobs.start_job(
+            head, arch,
+            x=self.probe_x if with_samples else None,
+            y=self.probe_y, index=self.probe_index, class_names=self.class_names,
+        ))
         self._log_step(0)
-
-    def _write_start(self, head, arch):
-        with self._writer.as_default():
-            summary.header(head, step=0)
-            summary.architecture(arch, step=0)
-            if self.probe_x is not None and "samples" in self.kinds:
-                summary.samples(
-                    self.probe_x, self.probe_y, index=self.probe_index, class_names=self.class_names
-                )
 
     def _log_step(self, step, final=False):
         """Copies what the step needs on the training thread; the worker does the rest."""
@@ -221,42 +248,22 @@ class InnspectorCallback(keras.callbacks.Callback):
             }
             self._last_log_time = now
         self._last_logged = step
-        self._worker.submit(self._write_step, step, weights, acts, preds, runtime)
-
-    def _write_step(self, step, weights, acts, preds, runtime):
-        with self._writer.as_default():
-            if weights:
-                summary.weights(weights, step=step)
-            if acts:
-                summary.activations(acts, labels=self.probe_y, step=step)
-            if preds is not None and "predictions" in self.kinds:
-                summary.predictions(preds, step=step)
-            if runtime is not None:
-                summary.runtime(runtime, step=step)
-        # Each step lands whole on disk before the next: a killed process
-        # leaves every earlier step readable.
-        self._writer.flush()
+        self._submit(log_jobs.step_job(
+            step, weights, acts, preds if "predictions" in self.kinds else None, runtime
+        ))
 
     def _submit_metrics(self, logs, step):
-        if self._worker is None:
-            return
-        self._worker.submit(self._write_metrics, logs, step)
-
-    def _write_metrics(self, logs, step):
-        with self._writer.as_default():
-            summary.metrics(logs, step=step)
+        if self._sink is not None:
+            self._submit(log_jobs.metrics_job(logs, step))
 
     def _finish(self):
         self.close()
 
     def close(self):
-        """Writes everything pending and stops the writer thread; safe to call twice."""
-        if self._worker is not None:
-            self._worker.flush()
-            self._worker.close()
-        if self._writer is not None:
-            self._writer.close()
-        self._writer = self._worker = None
+        """Writes everything pending and stops the writer; safe to call twice."""
+        if self._sink is not None:
+            sink, self._sink = self._sink, None
+            sink.close()
 
 
 def _check_writable(log_dir):

@@ -1,0 +1,110 @@
+"""The writing half of the Keras callback, as jobs that run off the training thread.
+
+A job is (kind, meta, arrays): `meta` is JSON-safe, `arrays` maps string keys
+to numpy arrays. That shape lets the same jobs run on a background thread or
+in a writer process that receives arrays through shared memory.
+
+kinds:
+  start    header, architecture and probe samples (step 0)
+  step     weights, activations, predictions and runtime statistics of a step
+  metrics  Keras logs as scalars
+"""
+
+from innspector_tb import summary
+
+
+class RunLog:
+    """Executes jobs against one run directory's RunWriter."""
+
+    def __init__(self, run_dir, dtype="float32", histogram_bins=30):
+        self.writer = summary.create_file_writer(run_dir, dtype=dtype, histogram_bins=histogram_bins)
+        self.labels = None
+
+    def execute(self, kind, meta, arrays):
+        handler = {"start": self._start, "step": self._step, "metrics": self._metrics}.get(kind)
+        if handler is None:
+            raise ValueError("unknown log job %r" % (kind,))
+        with self.writer.as_default():
+            handler(meta, arrays)
+        if kind != "metrics":
+            # Each step lands whole on disk before the next: a killed process
+            # leaves every earlier step readable.
+            self.writer.flush()
+
+    def _start(self, meta, arrays):
+        self.labels = arrays.get("y")
+        summary.header(meta["header"], step=0)
+        summary.architecture(meta["architecture"], step=0)
+        if meta.get("inputs"):
+            x = [arrays["x:%d" % i] for i in range(meta["inputs"])]
+            summary.samples(x if len(x) > 1 else x[0], self.labels, index=arrays.get("index"),
+                            class_names=meta.get("class_names"))
+
+    def _step(self, meta, arrays):
+        step = meta["step"]
+        weights = {(layer_id, name): arrays["w:%d" % i] for i, (layer_id, name) in enumerate(meta["weights"])}
+        if weights:
+            summary.weights(weights, step=step)
+        acts = {
+            layer_id: [arrays["a:%d:%d" % (i, j)] for j in range(outputs)]
+            for i, (layer_id, outputs) in enumerate(meta["activations"])
+        }
+        if acts:
+            summary.activations(acts, labels=self.labels, step=step)
+        if meta["predictions"]:
+            summary.predictions([arrays["p:%d" % i] for i in range(meta["predictions"])], step=step)
+        if meta.get("runtime") is not None:
+            summary.runtime(meta["runtime"], step=step)
+
+    def _metrics(self, meta, arrays):
+        summary.metrics(meta["logs"], step=meta["step"])
+
+    def close(self):
+        self.writer.close()
+
+
+def start_job(header, architecture, x=None, y=None, index=None, class_names=None):
+    """Packs the start job; x is an array, or a list/dict of arrays for several inputs."""
+    arrays = {}
+    inputs = 0
+    if x is not None:
+        values = list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, (list, tuple)) else [x]
+        for i, value in enumerate(values):
+            arrays["x:%d" % i] = value
+        inputs = len(values)
+        if index is not None:
+            arrays["index"] = index
+    if y is not None:
+        arrays["y"] = y  # labels drive the class means of every step, samples logged or not
+    meta = {"header": header, "architecture": architecture, "inputs": inputs,
+            "class_names": None if class_names is None else [str(c) for c in class_names]}
+    return "start", meta, arrays
+
+
+def step_job(step, weights=None, activations=None, predictions=None, runtime=None):
+    """Packs a step job from {(layer_id, variable): array}, {layer_id: [arrays]} and [arrays]."""
+    arrays = {}
+    weight_keys = []
+    for i, (key, value) in enumerate((weights or {}).items()):
+        weight_keys.append(list(key))
+        arrays["w:%d" % i] = value
+    act_keys = []
+    for i, (layer_id, outputs) in enumerate((activations or {}).items()):
+        act_keys.append([layer_id, len(outputs)])
+        for j, value in enumerate(outputs):
+            arrays["a:%d:%d" % (i, j)] = value
+    for i, value in enumerate(predictions or []):
+        arrays["p:%d" % i] = value
+    meta = {"step": int(step), "weights": weight_keys, "activations": act_keys,
+            "predictions": len(predictions or []), "runtime": runtime}
+    return "step", meta, arrays
+
+
+def metrics_job(logs, step):
+    values = {}
+    for name, value in (logs or {}).items():
+        try:
+            values[str(name)] = float(value)
+        except (TypeError, ValueError):
+            continue  # non-scalar entries are not metrics
+    return "metrics", {"logs": values, "step": int(step)}, {}

@@ -1,0 +1,234 @@
+"""Where the callback's log jobs run: a writer process (default) or a background thread.
+
+CPython threads share one interpreter lock: statistics, HDF5 and summary
+writing on a thread still hold it now and then and slow the training loop
+down. A separate, low-priority writer process does not. The training thread
+copies a step's arrays into one shared-memory block and sends a one-line
+message; the process writes and acknowledges. At most `max_pending` steps are
+in flight, so memory stays bounded and a slow disk makes training wait rather
+than grow.
+
+The process is started with `python -m innspector_tb.writer_process`, not
+multiprocessing, so a training script without a `__main__` guard is never
+re-run. If it cannot start, the callback falls back to the thread.
+"""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import traceback
+
+import numpy as np
+from multiprocessing import shared_memory
+
+logger = logging.getLogger("innspector_tb")
+
+_META_KEY = "__meta__"
+_ALIGN = 64
+
+
+class WriterError(RuntimeError):
+    """The writer process is gone or failed a job."""
+
+
+class ThreadSink:
+    """Runs log jobs on a bounded background thread of this process."""
+
+    def __init__(self, run_dir, dtype="float32", histogram_bins=30, max_pending=2, labels=None):
+        from innspector_tb import background
+        from innspector_tb import log_jobs
+
+        self._log = log_jobs.RunLog(run_dir, dtype=dtype, histogram_bins=histogram_bins)
+        self._log.labels = labels
+        self._worker = background.BackgroundWorker(max_pending=max_pending)
+
+    @property
+    def errors(self):
+        return self._worker.errors
+
+    def submit(self, job):
+        self._worker.submit(self._log.execute, *job)
+
+    def flush(self):
+        self._worker.flush()
+
+    def close(self):
+        self._worker.flush()
+        self._worker.close()
+        self._log.close()
+
+
+class ProcessSink:
+    """Runs log jobs in a separate, low-priority writer process."""
+
+    def __init__(self, run_dir, dtype="float32", histogram_bins=30, max_pending=2):
+        config = json.dumps({"run_dir": run_dir, "dtype": str(dtype), "histogram_bins": int(histogram_bins)})
+        env = dict(os.environ)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env["CUDA_VISIBLE_DEVICES"] = ""  # the writer never computes on an accelerator
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "innspector_tb.writer_process", config],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        self._slots = threading.Semaphore(max(1, int(max_pending)))
+        self._lock = threading.Condition()
+        self._in_flight = {}
+        self._next_id = 0
+        self.errors = []
+        self._reader = threading.Thread(target=self._read_replies, name="innspector-writer-replies", daemon=True)
+        self._reader.start()
+
+    def submit(self, job):
+        kind, meta, arrays = job
+        # Only jobs carrying arrays count against max_pending: a metrics job is a
+        # few numbers and must not wait behind a step.
+        bounded = bool(arrays)
+        if bounded:
+            self._slots.acquire()
+        try:
+            if self._process.poll() is not None:
+                raise WriterError("the iNNspector writer process exited with code %s" % self._process.returncode)
+            block, layout = _pack(meta, arrays)
+            with self._lock:
+                job_id = self._next_id
+                self._next_id += 1
+                self._in_flight[job_id] = (block, bounded)
+            message = json.dumps({"id": job_id, "kind": kind, "shm": block.name, "layout": layout})
+            self._process.stdin.write(message.encode("utf-8") + b"\n")
+            self._process.stdin.flush()
+        except Exception:
+            if bounded:
+                self._slots.release()
+            raise
+
+    def _read_replies(self):
+        for line in self._process.stdout:
+            try:
+                reply = json.loads(line)
+            except ValueError:
+                continue
+            with self._lock:
+                entry = self._in_flight.pop(reply.get("id"), None)
+                if not reply.get("ok"):
+                    self.errors.append(reply.get("error"))
+                    logger.warning("iNNspector: writing logs failed: %s", reply.get("error"))
+                self._lock.notify_all()
+            if entry is not None:
+                self._done(*entry)
+        # The process is gone: free what it will never acknowledge.
+        with self._lock:
+            for entry in self._in_flight.values():
+                self._done(*entry)
+            self._in_flight.clear()
+            self._lock.notify_all()
+
+    def _done(self, block, bounded):
+        _release(block)
+        if bounded:
+            self._slots.release()
+
+    def flush(self):
+        """Waits until the writer has written every job submitted so far."""
+        with self._lock:
+            # The reader ends when the process exits; until then replies may come.
+            while self._in_flight and self._reader.is_alive():
+                self._lock.wait(timeout=1.0)
+        if self._process.poll() is not None and self._process.returncode not in (0, None):
+            raise WriterError("the iNNspector writer process exited with code %s" % self._process.returncode)
+
+    def close(self):
+        try:
+            self.flush()
+        finally:
+            if self._process.stdin and not self._process.stdin.closed:
+                self._process.stdin.close()  # EOF: the writer closes its files and exits
+            self._process.wait(timeout=300)
+            self._reader.join(timeout=10)
+
+
+def _pack(meta, arrays):
+    """Copies meta (as JSON) and arrays into one shared-memory block; returns (block, layout)."""
+    items = [(_META_KEY, np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8))]
+    items += [(key, np.asarray(value, order="C")) for key, value in arrays.items()]
+    layout, offset = [], 0
+    for key, value in items:
+        layout.append([key, value.dtype.str, list(value.shape), offset])
+        offset += -(-value.nbytes // _ALIGN) * _ALIGN
+    block = shared_memory.SharedMemory(create=True, size=max(offset, _ALIGN))
+    for (key, value), (_, _, _, start) in zip(items, layout):
+        target = np.ndarray(value.shape, dtype=value.dtype, buffer=block.buf, offset=start)
+        target[...] = value
+    return block, layout
+
+
+def _release(block):
+    try:
+        block.close()
+        block.unlink()
+    except (FileNotFoundError, BufferError):
+        pass
+
+
+def _unpack(name, layout, owned_elsewhere=True):
+    block = shared_memory.SharedMemory(name=name)
+    if owned_elsewhere:
+        # The parent owns the block and unlinks it; this process only reads, so
+        # its resource tracker must not unlink it again at exit.
+        try:
+            from multiprocessing import resource_tracker
+
+            resource_tracker.unregister(block._name, "shared_memory")
+        except Exception:
+            pass
+    try:
+        arrays = {}
+        for key, dtype, shape, offset in layout:
+            array = np.ndarray(tuple(shape), dtype=np.dtype(dtype), buffer=block.buf, offset=offset)
+            arrays[key] = array.copy()
+        return arrays
+    finally:
+        block.close()
+
+
+def _lowest_priority():
+    """Lowest nice value: training gets the CPU first. (SCHED_IDLE starved the
+    writer while TensorFlow kept both cores busy, and training then waited on it.)"""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, 19)
+    except (AttributeError, OSError):
+        pass
+
+
+def main(argv=None):
+    """The writer process: reads job messages on stdin, writes, replies on stdout."""
+    argv = sys.argv[1:] if argv is None else argv
+    config = json.loads(argv[0])
+    _lowest_priority()
+    replies = sys.stdout
+    sys.stdout = sys.stderr  # anything else printed must not corrupt the reply channel
+    from innspector_tb import log_jobs  # imports TensorFlow: after the priority is lowered
+
+    log = log_jobs.RunLog(config["run_dir"], dtype=config["dtype"], histogram_bins=config["histogram_bins"])
+    for line in sys.stdin:
+        reply = {"ok": True}
+        try:
+            message = json.loads(line)
+            reply["id"] = message["id"]
+            arrays = _unpack(message["shm"], message["layout"])
+            meta = json.loads(arrays.pop(_META_KEY).tobytes().decode("utf-8"))
+            log.execute(message["kind"], meta, arrays)
+        except Exception as e:
+            reply.update(ok=False, error="%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc(limit=5)))
+        replies.write(json.dumps(reply) + "\n")
+        replies.flush()
+    log.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
