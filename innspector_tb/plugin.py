@@ -1,23 +1,36 @@
-"""The iNNspector TensorBoard plugin: a thin layer of routes over the reading modules."""
+"""The iNNspector TensorBoard plugin: a thin layer of routes over the reading modules.
 
+Every route validates its input and answers JSON; errors are JSON too: 404 for
+an unknown run, layer, unit or step, 400 for a malformed request (saying what
+is wrong), never a 500 for anything a request can contain.
+"""
+
+import functools
 import json
 import logging
 import os
 
-import werkzeug
 from werkzeug import wrappers
 
 from tensorboard import plugin_util
 from tensorboard.backend import http_util
+from tensorboard.data import provider as provider_lib
 from tensorboard.plugins import base_plugin
 
 from innspector_tb import metadata
 from innspector_tb import models as models_lib
+from innspector_tb import openapi
+from innspector_tb import queries
+from innspector_tb import run_data
+from innspector_tb import transforms
 
 logger = logging.getLogger("innspector_tb")
 
 _STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
-_STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".map": "application/json"}
+_STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".map": "application/json",
+                 ".svg": "image/svg+xml", ".png": "image/png", ".woff2": "font/woff2"}
+CACHE_BYTES = 256 * 2**20
+MAX_BODY_BYTES = 1 * 2**20
 
 
 class InnspectorLoader(base_plugin.TBLoader):
@@ -40,17 +53,56 @@ class InnspectorLoader(base_plugin.TBLoader):
         return InnspectorPlugin(context)
 
 
+def _json_route(method="GET"):
+    """Wraps a handler(self, request, store) -> dict into a werkzeug app with JSON errors."""
+
+    def decorate(handler):
+        @wrappers.Request.application
+        @functools.wraps(handler)
+        def app(self, request):
+            if request.method != method:
+                return _error(request, 405, "use %s for this route" % method)
+            ctx = plugin_util.context(request.environ)
+            store = self._store.bind(ctx, plugin_util.experiment_id(request.environ))
+            try:
+                return http_util.Respond(request, handler(self, request, store), "application/json")
+            except run_data.NotFound as e:
+                return _error(request, 404, str(e))
+            except transforms.LimitError as e:
+                return _error(request, 400, str(e), limit=e.limit)
+            except (run_data.BadRequest, transforms.TransformError) as e:
+                return _error(request, 400, str(e))
+            except Exception as e:  # a bug: say so, keep serving
+                logger.exception("iNNspector route %s failed", request.path)
+                return _error(request, 500, "internal error: %s: %s" % (type(e).__name__, e))
+
+        return app
+
+    return decorate
+
+
 class InnspectorPlugin(base_plugin.TBPlugin):
     plugin_name = metadata.PLUGIN_NAME
 
     def __init__(self, context):
         self._data_provider = context.data_provider
-        self._logdir = context.logdir
+        self._store = run_data.RunStore(context.data_provider, context.logdir,
+                                        run_data.ByteBudgetCache(CACHE_BYTES))
 
     def get_plugin_apps(self):
         return {
             "/index.js": self._serve_static,
+            "/openapi.json": self._serve_openapi,
             "/models": self._serve_models,
+            "/tree": self._serve_tree,
+            "/graph": self._serve_graph,
+            "/neurons": self._serve_neurons,
+            "/data": self._serve_data,
+            "/interestingness": self._serve_interestingness,
+            "/interestingness/measures": self._serve_measures,
+            "/structures": self._serve_structures,
+            "/lint": self._serve_lint,
+            "/metrics": self._serve_metrics,
         }
 
     def is_active(self):
@@ -73,12 +125,101 @@ class InnspectorPlugin(base_plugin.TBPlugin):
             return http_util.Respond(request, f.read(), _STATIC_TYPES[extension])
 
     @wrappers.Request.application
-    def _serve_models(self, request):
+    def _serve_openapi(self, request):
+        return http_util.Respond(request, openapi.document(), "application/json")
+
+    @_json_route()
+    def _serve_models(self, request, store):
         ctx = plugin_util.context(request.environ)
         experiment = plugin_util.experiment_id(request.environ)
-        models = models_lib.list_models(self._data_provider, ctx, experiment)
-        return http_util.Respond(request, {"models": models}, "application/json")
+        return {"models": models_lib.list_models(self._data_provider, ctx, experiment)}
+
+    @_json_route()
+    def _serve_tree(self, request, store):
+        return queries.tree(store, self._models(request))
+
+    @_json_route()
+    def _serve_graph(self, request, store):
+        return queries.graph(store, request.args.get("run"))
+
+    @_json_route()
+    def _serve_neurons(self, request, store):
+        args = request.args
+        return queries.neurons(
+            store,
+            args.get("run"),
+            args.get("layer"),
+            step=queries.step_param(args.get("step")),
+            classes=args.get("classes"),
+            k=queries.int_param(args.get("k"), "k", default=20, minimum=0, maximum=queries.MAX_K),
+        )
+
+    @_json_route(method="POST")
+    def _serve_data(self, request, store):
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            raise run_data.BadRequest("body too large (over %d bytes)" % MAX_BODY_BYTES)
+        raw = request.get_data(cache=False)
+        if len(raw) > MAX_BODY_BYTES:
+            raise run_data.BadRequest("body too large (over %d bytes)" % MAX_BODY_BYTES)
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise run_data.BadRequest("the body is not JSON: %s" % e)
+        return queries.data(store, body)
+
+    @_json_route()
+    def _serve_interestingness(self, request, store):
+        args = request.args
+        return queries.interestingness_scores(
+            store,
+            self._models(request),
+            args.get("measure"),
+            step=queries.step_param(args.get("step")),
+            runs=queries.list_param(args.get("runs"), "runs"),
+        )
+
+    @_json_route()
+    def _serve_measures(self, request, store):
+        return queries.measures()
+
+    @_json_route()
+    def _serve_structures(self, request, store):
+        return queries.structures(store, self._models(request), request.args.get("run"))
+
+    @_json_route()
+    def _serve_lint(self, request, store):
+        return queries.lint(store, request.args.get("run"))
+
+    @_json_route()
+    def _serve_metrics(self, request, store):
+        ctx = plugin_util.context(request.environ)
+        experiment = plugin_util.experiment_id(request.environ)
+        return queries.metrics(store, functools.partial(self._scalars, ctx, experiment),
+                               queries.list_param(request.args.get("runs"), "runs"))
+
+    def _models(self, request):
+        ctx = plugin_util.context(request.environ)
+        return models_lib.list_models(self._data_provider, ctx, plugin_util.experiment_id(request.environ))
+
+    def _scalars(self, ctx, experiment, runs):
+        """{run: {metric: [[step, value], ...]}} of the runs' metrics/ scalars."""
+        listing = self._data_provider.list_scalars(
+            ctx, experiment_id=experiment, plugin_name="scalars",
+            run_tag_filter=provider_lib.RunTagFilter(runs=runs))
+        tags = sorted({t for by_tag in listing.values() for t in by_tag if t.startswith(metadata.METRICS_TAG_PREFIX)})
+        if not tags:
+            return {}
+        data = self._data_provider.read_scalars(
+            ctx, experiment_id=experiment, plugin_name="scalars", downsample=10_000,
+            run_tag_filter=provider_lib.RunTagFilter(runs=runs, tags=tags))
+        return {
+            run: {tag[len(metadata.METRICS_TAG_PREFIX):]: [[int(p.step), queries.json_number(p.value)] for p in points]
+                  for tag, points in by_tag.items()}
+            for run, by_tag in data.items()
+        }
 
 
-def _error(request, code, message):
-    return http_util.Respond(request, {"error": message}, "application/json", code=code)
+def _error(request, code, message, **extra):
+    body = {"error": message}
+    body.update(extra)
+    return http_util.Respond(request, body, "application/json", code=code)

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from demo import train as demo_train
+from tests.conftest import DEMO_EPOCHS
 
 
 def _free_port():
@@ -25,10 +25,8 @@ def _get(url):
 
 
 @pytest.fixture(scope="module")
-def demo_headers(tmp_path_factory):
-    logdir = str(tmp_path_factory.mktemp("demo"))
-    headers = demo_train.train_all(logdir, epochs=1, probe_size=64, verbose=False)
-    return logdir, headers
+def demo_headers(demo_logs):
+    return demo_logs
 
 
 @pytest.fixture(scope="module", params=["false", "true"], ids=["python-ingester", "rust-data-server"])
@@ -62,7 +60,7 @@ def _models_when_loaded(base, expected_count):
     while True:
         status, content_type, body = _get(base + "/data/plugin/innspector/models")
         models = json.loads(body)["models"]
-        if len(models) >= expected_count and all(m["steps"] == [0, 1] for m in models):
+        if len(models) >= expected_count and all(m["steps"] == list(range(DEMO_EPOCHS + 1)) for m in models):
             return status, content_type, models
         if time.monotonic() > deadline:
             raise AssertionError("models route did not list every demo model: %s" % [m["run"] for m in models])

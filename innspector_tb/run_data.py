@@ -1,0 +1,345 @@
+"""Everything logged about the runs of a logdir: summaries through TensorBoard's
+data provider, bulk arrays from the HDF5 checkpoints, with a bounded cache.
+
+The plugin's routes read through one RunStore. Each run's data is versioned by
+the newest point TensorBoard has of it, so the cache is invalidated as soon as
+new steps land, and a broken run only ever affects its own answers.
+"""
+
+import collections
+import json
+import os
+import threading
+
+import numpy as np
+from tensorboard.data import provider as provider_lib
+
+from innspector_tb import architecture as architecture_lib
+from innspector_tb import checkpoint
+from innspector_tb import metadata
+from innspector_tb import stats as stats_lib
+
+_ALL_POINTS = 1 << 30
+
+
+class NotFound(LookupError):
+    """An unknown run, layer, unit, step or dataset (a 404)."""
+
+
+class BadRequest(ValueError):
+    """A request that cannot be answered as asked (a 400)."""
+
+
+class ByteBudgetCache:
+    """An LRU cache bounded by the (estimated) bytes of its values; thread-safe."""
+
+    def __init__(self, max_bytes):
+        self.max_bytes = int(max_bytes)
+        self._items = collections.OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key][0]
+        return None
+
+    def put(self, key, value):
+        size = _estimate_bytes(value)
+        if size > self.max_bytes // 4:
+            return value  # too big to keep: it would evict everything else
+        with self._lock:
+            if key in self._items:
+                self._bytes -= self._items.pop(key)[1]
+            self._items[key] = (value, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes and self._items:
+                _, (_, old_size) = self._items.popitem(last=False)
+                self._bytes -= old_size
+        return value
+
+    @property
+    def size_bytes(self):
+        return self._bytes
+
+
+def _estimate_bytes(value, depth=0):
+    if isinstance(value, np.ndarray):
+        return value.nbytes + 100
+    if depth > 4:
+        return 100
+    if isinstance(value, dict):
+        return 100 + sum(_estimate_bytes(k, depth + 1) + _estimate_bytes(v, depth + 1) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return 60 + sum(_estimate_bytes(v, depth + 1) for v in value)
+    if isinstance(value, str):
+        return 50 + len(value)
+    return 32
+
+
+def _json_payload(datum):
+    raw = datum.numpy.item() if isinstance(datum.numpy, np.ndarray) else datum.numpy
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8")
+    return json.loads(raw)
+
+
+class RunStore:
+    """Reads runs for one request context; cheap to create per request over a shared cache."""
+
+    def __init__(self, data_provider, logdir, cache):
+        self._provider = data_provider
+        self._logdir = logdir
+        self._cache = cache
+
+    def bind(self, ctx, experiment_id):
+        return BoundRunStore(self, ctx, experiment_id)
+
+
+class BoundRunStore:
+    def __init__(self, store, ctx, experiment_id):
+        self._store = store
+        self._provider = store._provider
+        self._cache = store._cache
+        self._ctx = ctx
+        self._eid = experiment_id
+        self._listing = None
+
+    # Listing and versions.
+
+    def listing(self):
+        """{run: {tag: TensorTimeSeries}} of every run with iNNspector data."""
+        if self._listing is None:
+            self._listing = self._provider.list_tensors(
+                self._ctx, experiment_id=self._eid, plugin_name=metadata.PLUGIN_NAME
+            )
+        return self._listing
+
+    def runs(self):
+        return sorted(self.listing())
+
+    def require_run(self, run):
+        if not isinstance(run, str) or run not in self.listing():
+            raise NotFound("no run %r with iNNspector data" % (run,))
+        return run
+
+    def version(self, run):
+        """Changes whenever TensorBoard has a new point of any of the run's summaries."""
+        series = self.listing().get(run, {})
+        return tuple(sorted((tag, s.max_step, s.max_wall_time) for tag, s in series.items()))
+
+    def run_dir(self, run):
+        """The run's directory, never outside the logdir (run names come from TensorBoard)."""
+        self.require_run(run)
+        logdir = self._store._logdir
+        if not logdir:
+            raise BadRequest("the checkpoints need TensorBoard started with --logdir")
+        if os.path.isabs(run) or any(part == ".." for part in run.replace("\\", "/").split("/")):
+            raise NotFound("run %r is not inside the logdir" % (run,))
+        return logdir if run in (".", "") else os.path.join(logdir, run)
+
+    def _cached(self, run, kind, compute):
+        key = (self._eid, run, kind, self.version(run))
+        value = self._cache.get(key)
+        if value is None:
+            value = self._cache.put(key, compute())
+        return value
+
+    def _read(self, run, tags):
+        data = self._provider.read_tensors(
+            self._ctx,
+            experiment_id=self._eid,
+            plugin_name=metadata.PLUGIN_NAME,
+            downsample=_ALL_POINTS,
+            run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=tags),
+        )
+        return data.get(run, {})
+
+    def _tags(self, run, prefix):
+        return sorted(tag for tag in self.listing().get(self.require_run(run), {}) if tag.startswith(prefix))
+
+    def _check_version(self, run, tag):
+        series = self.listing()[run].get(tag)
+        if series is not None:
+            try:
+                metadata.parse_plugin_metadata(series.plugin_content)
+            except metadata.MetadataError as e:
+                raise BadRequest("run %r: %s" % (run, e))
+
+    # Model-level summaries (JSON, step 0).
+
+    def _json_at_last(self, run, tag, what):
+        self.require_run(run)
+
+        def compute():
+            self._check_version(run, tag)
+            points = self._read(run, [tag]).get(tag, [])
+            if not points:
+                return {"__missing__": True}
+            try:
+                return _json_payload(points[-1])
+            except (ValueError, UnicodeDecodeError) as e:
+                return {"__error__": "unreadable %s: %s" % (what, e)}
+
+        value = self._cached(run, tag, compute)
+        if value.get("__missing__"):
+            raise NotFound("run %r has no %s" % (run, what))
+        if "__error__" in value:
+            raise BadRequest("run %r: %s" % (run, value["__error__"]))
+        return value
+
+    def header(self, run):
+        return self._json_at_last(run, metadata.HEADER_TAG, "header")
+
+    def architecture(self, run):
+        return self._json_at_last(run, metadata.ARCHITECTURE_TAG, "architecture")
+
+    def samples_manifest(self, run):
+        return self._json_at_last(run, metadata.SAMPLES_TAG, "probe samples")
+
+    def manifests(self, run):
+        """{step: checkpoint manifest} of the complete steps TensorBoard knows of."""
+        self.require_run(run)
+
+        def compute():
+            result = {}
+            for datum in self._read(run, [metadata.CHECKPOINT_TAG]).get(metadata.CHECKPOINT_TAG, []):
+                try:
+                    result[int(datum.step)] = _json_payload(datum)
+                except (ValueError, UnicodeDecodeError):
+                    continue  # a damaged manifest: that step is simply not offered
+            return result
+
+        return self._cached(run, "manifests", compute)
+
+    def steps(self, run):
+        return sorted(self.manifests(run))
+
+    def resolve_step(self, run, step):
+        steps = self.steps(run)
+        if not steps:
+            raise NotFound("run %r has no complete step yet" % (run,))
+        if step is None or step == "last":
+            return steps[-1]
+        if step not in steps:
+            raise NotFound("run %r has no step %r (steps: %s)" % (run, step, _short(steps)))
+        return step
+
+    # Per-unit summaries.
+
+    def unit_stats(self, run):
+        """{unit: {step: {field: value}}} of every STATISTICS summary of the run."""
+
+        def compute():
+            tags = self._tags(run, metadata.STATS_TAG_PREFIX)
+            data = self._read(run, tags) if tags else {}
+            return {
+                tag[len(metadata.STATS_TAG_PREFIX):]: {int(d.step): stats_lib.as_dict(d.numpy) for d in points}
+                for tag, points in data.items()
+            }
+
+        self.require_run(run)
+        return self._cached(run, "unit_stats", compute)
+
+    def histograms(self, run):
+        """{unit: {step: float64 [bins, 3]}}."""
+
+        def compute():
+            tags = self._tags(run, metadata.HISTOGRAM_TAG_PREFIX)
+            data = self._read(run, tags) if tags else {}
+            return {
+                tag[len(metadata.HISTOGRAM_TAG_PREFIX):]: {int(d.step): np.asarray(d.numpy, dtype=np.float64)
+                                                            for d in points}
+                for tag, points in data.items()
+            }
+
+        self.require_run(run)
+        return self._cached(run, "histograms", compute)
+
+    def unit_types(self, run):
+        """{unit: unit_type} from the plugin data of the STATISTICS summaries."""
+        result = {}
+        for tag in self._tags(run, metadata.STATS_TAG_PREFIX):
+            try:
+                parsed = metadata.parse_plugin_metadata(self.listing()[run][tag].plugin_content)
+            except metadata.MetadataError:
+                continue
+            result[tag[len(metadata.STATS_TAG_PREFIX):]] = parsed.unit_type
+        return result
+
+    def class_means(self, run, layer_id):
+        """({step: float32 [classes, units]}, class names) of a layer's activations."""
+        tag = metadata.CLASS_MEANS_TAG_PREFIX + layer_id + "/activations"
+        self.require_run(run)
+        if tag not in self.listing()[run]:
+            raise NotFound("run %r has no class means of layer %r (no labels, or no such layer)" % (run, layer_id))
+
+        def compute():
+            names = list(metadata.parse_plugin_metadata(self.listing()[run][tag].plugin_content).class_names)
+            points = self._read(run, [tag]).get(tag, [])
+            return {"by_step": {int(d.step): np.asarray(d.numpy) for d in points}, "classes": names}
+
+        value = self._cached(run, tag, compute)
+        return value["by_step"], value["classes"]
+
+    # Bulk arrays.
+
+    def checkpoint_path(self, run, step):
+        manifest = self.manifests(run).get(step)
+        if manifest is None:
+            raise NotFound("run %r has no checkpoint at step %r" % (run, step))
+        relpath = str(manifest.get("path", checkpoint.step_file(step)))
+        if os.path.isabs(relpath) or ".." in relpath.replace("\\", "/").split("/"):
+            raise BadRequest("run %r: checkpoint path %r leaves the run directory" % (run, relpath))
+        return os.path.join(self.run_dir(run), relpath)
+
+    def samples_path(self, run):
+        return os.path.join(self.run_dir(run), checkpoint.SAMPLES_FILE)
+
+    def read(self, run, step, dataset, selection=None):
+        """A dataset of the step's checkpoint (or of samples.h5 when step is None), sliced."""
+        path = self.samples_path(run) if step is None else self.checkpoint_path(run, step)
+        # The run's version is in the key: a step logged again (merged) is read anew.
+        key = ("array", path, dataset, repr(selection), self.version(run))
+
+        def compute():
+            try:
+                with checkpoint.open_file(path) as f:
+                    if dataset not in f:
+                        raise NotFound("%s: no dataset %s" % (_where(run, step), dataset))
+                    shape = checkpoint.logical_shape(f, dataset)
+                    stored = f[dataset]
+                    if tuple(stored.shape) != tuple(shape):
+                        data = stored[()].reshape(shape)  # a linked duplicate stored reshaped
+                        return data if selection is None else data[selection]
+                    return stored[()] if selection is None else stored[selection]
+            except checkpoint.CheckpointError as e:
+                raise BadRequest("%s: %s" % (_where(run, step), e))
+            except (OSError, ValueError, IndexError, TypeError) as e:
+                raise BadRequest("%s: cannot read %s: %s" % (_where(run, step), dataset, e))
+
+        value = self._cache.get(key)
+        if value is None:
+            value = self._cache.put(key, np.asarray(compute()))
+        return value
+
+    def labels(self, run):
+        """int labels of the probe samples, or None without labels."""
+        try:
+            return self.read(run, None, "data_samples/y_label")
+        except NotFound:
+            return None
+
+    def layer_dataset(self, layer_id, name):
+        return "%s/%s" % (checkpoint.layer_group(architecture_lib.layer_h5_name(layer_id)), name)
+
+
+def _where(run, step):
+    return "run %r samples" % (run,) if step is None else "run %r step %s" % (run, step)
+
+
+def _short(values, n=8):
+    values = list(values)
+    return ", ".join(map(str, values[:n])) + (", ..." if len(values) > n else "")

@@ -1,0 +1,225 @@
+"""Every route of the plugin on the demo logs (trained small), through TensorBoard's own WSGI app."""
+
+import json
+import os
+
+import h5py
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from innspector_tb import checkpoint, openapi
+from innspector_tb.plugin import InnspectorPlugin
+from tests.backend_app import Client
+from tests.conftest import DEMO_EPOCHS
+
+
+@pytest.fixture(scope="module")
+def client(demo_logs):
+    return Client(demo_logs[0])
+
+
+@pytest.fixture(scope="module")
+def headers(demo_logs):
+    return {h["name"]: h for h in demo_logs[1]}
+
+
+def _ok(client, route, method="get", body=None, **params):
+    status, answer = client.post(route, body) if method == "post" else client.get(route, **params)
+    assert status == 200, answer
+    schema = openapi.ROUTES[route]["schema"]
+    assert openapi.validate(answer, schema) == [], openapi.validate(answer, schema)
+    return answer
+
+
+def test_openapi_documents_every_route(client):
+    status, document = client.get("/openapi.json")
+    assert status == 200 and document["openapi"].startswith("3.")
+    routes = set(InnspectorPlugin.get_plugin_apps(InnspectorPlugin.__new__(InnspectorPlugin)).keys())
+    documented = {path[len("/data/plugin/innspector"):] for path in document["paths"]}
+    assert routes - {"/index.js", "/openapi.json"} == documented
+
+
+def test_models_and_tree(client, headers):
+    models = _ok(client, "/models")["models"]
+    assert {m["name"] for m in models} == set(headers)
+    tree = _ok(client, "/tree")
+    assert len(tree["experiments"]) == 3
+    edge = next(e for e in tree["edges"]
+                if e["from"] == headers["cnn_wide"]["id"] and e["to"] == headers["cnn_rebalanced"]["id"])
+    changed = {c["layer"] for c in edge["diff"]["changed"]}
+    assert {"conv_1", "conv_2"} <= changed
+    assert tree["missing_parents"] == [] and tree["cycles"] == []
+
+
+def test_graph_has_inner_operations(client):
+    arch = _ok(client, "/graph", run="cnn_small")["architecture"]
+    conv = next(layer for layer in arch["layers"] if layer["id"] == "conv_1")
+    ops = [n.get("op") for n in conv["inner"]["nodes"] if n["kind"] == "op"]
+    assert "conv" in ops and "bias_add" in ops
+
+
+def test_neurons_of_a_dense_layer(client, demo_logs):
+    answer = _ok(client, "/neurons", run="dense_baseline", layer="dense_hidden", k=5, classes="3,5")
+    assert answer["previous_layer"] == "flatten" and answer["step"] == DEMO_EPOCHS
+    assert answer["selected_classes"] == ["3", "5"]
+    assert len(answer["weights"]) == 5
+    assert len(answer["neurons_by_classes"]["matrix"]) == 10
+    # The strongest weight is the largest |kernel| entry of the logged step.
+    path = os.path.join(demo_logs[0], "dense_baseline", checkpoint.step_file(DEMO_EPOCHS))
+    with h5py.File(path, "r") as f:
+        kernel = f["layers/dense_hidden/weights/kernel"][()]
+    i, o = np.unravel_index(np.argmax(np.abs(kernel)), kernel.shape)
+    assert (answer["weights"][0]["from"], answer["weights"][0]["to"]) == (i, o)
+    shares = [n["share"] for n in answer["layer"]["neurons"] if n["share"] is not None]
+    assert sum(shares) == pytest.approx(1.0)
+
+
+def test_neurons_of_a_convolution_have_class_maps(client):
+    answer = _ok(client, "/neurons", run="cnn_small", layer="conv_1", classes="0")
+    assert answer["weights"] and set(answer["class_maps"]) == {"0"}
+    some_map = next(iter(answer["class_maps"]["0"].values()))
+    assert len(some_map) == 8 and len(some_map[0]) == 8
+
+
+def test_data_route_with_classes_and_transform(client, demo_logs):
+    body = {"run": "cnn_small", "unit": {"kind": "activations", "layer": "dense_hidden"}, "steps": "last",
+            "classes": [1, 2], "transform": [{"op": "mean", "axis": 0}]}
+    answer = _ok(client, "/data", "post", body)
+    result = answer["result"]["value"]
+    with h5py.File(os.path.join(demo_logs[0], "cnn_small", checkpoint.SAMPLES_FILE), "r") as f:
+        labels = f["data_samples/y_label"][()]
+    with h5py.File(os.path.join(demo_logs[0], "cnn_small", checkpoint.step_file(DEMO_EPOCHS)), "r") as f:
+        acts = f["layers/dense_hidden/activations"][()]
+    expected = acts[np.isin(labels, [1, 2])].mean(axis=0)
+    np.testing.assert_allclose(result["data"], expected, rtol=1e-5)
+
+
+def test_data_route_across_steps_and_statistics(client):
+    body = {"run": "cnn_small", "unit": {"kind": "weights", "layer": "conv_1", "variable": "kernel"},
+            "steps": "all", "transform": [{"op": "histogram", "bins": 10, "range": [-1, 1]}]}
+    answer = _ok(client, "/data", "post", body)
+    assert answer["steps"] == list(range(DEMO_EPOCHS + 1))
+    stats = _ok(client, "/data", "post", {"run": "cnn_small", "unit": {"kind": "statistics",
+                                                                       "unit": "conv_1/kernel"}})
+    assert stats["fields"][0] == "count" and len(stats["result"]["value"]["data"]) == DEMO_EPOCHS + 1
+
+
+@pytest.fixture(scope="module")
+def careless_client(tmp_path_factory):
+    """The demo's use case 3 (careless VAE and its fix) trained as the demo trains it."""
+    from demo import train as demo_train
+
+    logdir = str(tmp_path_factory.mktemp("careless"))
+    demo_train.train_all(logdir, only=["vae_careless"], verbose=False)
+    return Client(logdir)
+
+
+def test_interestingness_ranks_the_careless_vae_latent_layers(client, careless_client):
+    measures = _ok(client, "/interestingness/measures")["measures"]
+    assert {"zero_fraction", "skew", "divergence_from_init", "structural"} <= {m["id"] for m in measures}
+    for measure in ("zero_fraction", "skew"):
+        answer = _ok(careless_client, "/interestingness", measure=measure, runs="vae_careless,vae_fixed")
+        activations = [u for u in answer["units"] if u["run"] == "vae_careless" and u["unit_type"] == "activations"
+                       and u["score"] is not None]
+        ranked = [u["layer"] for u in sorted(activations, key=lambda u: -u["score"])]
+        assert set(ranked[:2]) == {"z_mean", "z_log_var"}, (measure, ranked)
+
+
+def test_interestingness_scores_every_level(client):
+    answer = _ok(client, "/interestingness", measure="divergence_from_init")
+    assert answer["step"] == DEMO_EPOCHS
+    assert {m["run"] for m in answer["models"]} == {m["name"] for m in _ok(client, "/models")["models"]}
+    assert len(answer["experiments"]) == 3
+    scores = [u["score"] for u in answer["units"] if u["score"] is not None]
+    assert scores and min(scores) >= 0 and max(scores) <= 1
+    structural = _ok(client, "/interestingness", measure="structural", runs="cnn_skip")
+    assert structural["layers"]
+
+
+def test_structures_and_lint(client):
+    skip = _ok(client, "/structures", run="cnn_skip")
+    assert [s["kind"] for s in skip["structures"]] == ["skip_connection"]
+    assert _ok(client, "/structures")["propagated"]["total"]["structures"]["skip_connection"] == 1
+    careless = _ok(client, "/lint", run="vae_careless")
+    flagged = {f["layer"] for f in careless["findings"] if f["rule"] == "relu-on-distribution-parameter"}
+    assert flagged == {"z_mean", "z_log_var"}
+    fixed = _ok(client, "/lint", run="vae_fixed")
+    assert not [f for f in fixed["findings"] if f["rule"] == "relu-on-distribution-parameter"]
+
+
+def test_metrics_with_confusion_matrices(client):
+    answer = _ok(client, "/metrics", runs="dense_baseline,vae_50_50")
+    dense = answer["runs"]["dense_baseline"]
+    assert [p[0] for p in dense["series"]["loss"]] == list(range(1, DEMO_EPOCHS + 1))
+    last = dense["classification"][str(DEMO_EPOCHS)]
+    assert sum(map(sum, last["matrix"])) == 64 and 0 <= last["accuracy"] <= 1
+    assert "kl_loss" in answer["runs"]["vae_50_50"]["series"]
+
+
+@pytest.mark.parametrize("route, params, status", [
+    ("/graph", {"run": "nope"}, 404),
+    ("/graph", {}, 404),
+    ("/neurons", {"run": "cnn_small", "layer": "nope"}, 404),
+    ("/neurons", {"run": "cnn_small", "layer": "conv_1", "step": "999"}, 404),
+    ("/neurons", {"run": "cnn_small", "layer": "conv_1", "k": "-3"}, 400),
+    ("/neurons", {"run": "cnn_small", "layer": "conv_1", "k": "many"}, 400),
+    ("/neurons", {"run": "cnn_small", "layer": "conv_1", "classes": "11"}, 400),
+    ("/interestingness", {"measure": "nope"}, 400),
+    ("/interestingness", {"measure": "variance", "runs": "nope"}, 404),
+    ("/lint", {"run": "../etc"}, 404),
+])
+def test_bad_parameters_get_json_errors(client, route, params, status):
+    code, answer = client.get(route, **params)
+    assert code == status and isinstance(answer.get("error"), str) and answer["error"], answer
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    (b"{not json", "not JSON"),
+    (json.dumps([1, 2]).encode(), "JSON object"),
+    (json.dumps({"run": "cnn_small"}).encode(), "unit"),
+    (json.dumps({"run": "cnn_small", "unit": {"kind": "gradients"}}).encode(), "unit.kind"),
+    (json.dumps({"run": "cnn_small", "unit": {"kind": "weights", "layer": "conv_1", "variable": "kernel"},
+                 "transform": [{"op": "eval", "code": "1+1"}]}).encode(), "eval"),
+    (json.dumps({"run": "cnn_small", "unit": {"kind": "weights", "layer": "conv_1", "variable": "kernel"},
+                 "transform": [{"op": "histogram", "bins": 10**9}]}).encode(), "bins"),
+])
+def test_malformed_data_requests_are_400(client, raw, fragment):
+    code, answer = client.post("/data", None, raw=raw)
+    assert code == 400 and fragment in answer["error"], answer
+
+
+_texts = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(
+    ["cnn_small", "dense_baseline", "conv_1", "dense_hidden", "last", "0", "-1", "3,5", "z_mean", "variance"]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route=st.sampled_from(["/graph", "/neurons", "/interestingness", "/structures", "/lint", "/metrics"]),
+       run=_texts, layer=_texts, step=_texts, classes=_texts, k=_texts, measure=_texts)
+def test_route_parameters_never_cause_a_server_error(client, route, run, layer, step, classes, k, measure):
+    params = {name: value for name, value in dict(run=run, layer=layer, step=step, classes=classes, k=k,
+                                                  measure=measure, runs=run).items() if value is not None}
+    code, answer = client.get(route, **params)
+    assert code in (200, 400, 404), (code, answer)
+
+
+_json_values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=False),
+                                      st.text(max_size=8)),
+                            lambda children: st.lists(children, max_size=4) | st.dictionaries(
+                                st.sampled_from(["op", "axis", "bins", "in", "out", "k", "q", "range"]), children,
+                                max_size=4), max_leaves=12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["weights", "activations", "class_means", "samples", "labels", "predictions",
+                             "statistics", "histogram", "x"]),
+       steps=st.one_of(st.none(), st.sampled_from(["all", "last"]), st.integers(-2, 5), st.lists(st.integers(-1, 4))),
+       classes=st.one_of(st.none(), st.lists(st.integers(-1, 11), max_size=3)),
+       transform=st.lists(_json_values, max_size=3))
+def test_data_bodies_never_cause_a_server_error(client, kind, steps, classes, transform):
+    body = {"run": "cnn_small", "unit": {"kind": kind, "layer": "conv_1", "variable": "kernel",
+                                         "unit": "conv_1/kernel"},
+            "steps": steps, "classes": classes, "transform": transform}
+    code, answer = client.post("/data", body)
+    assert code in (200, 400, 404), (code, answer)
