@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -101,3 +102,25 @@ def test_every_demo_model_is_listed_with_its_lineage(server, demo_headers):
     assert fixed["parents"] == [careless["id"]]
     assert careless["hparams"]["output_activations"][1:] == ["relu", "relu"]
     assert fixed["hparams"]["output_activations"][1:] == ["linear", "linear"]
+
+
+def test_backend_routes_answer_through_the_real_server(server, demo_headers):
+    _, headers = demo_headers
+    _models_when_loaded(server, len(headers))
+    base = server + "/data/plugin/innspector"
+    tree = json.loads(_get(base + "/tree")[2])
+    assert len(tree["experiments"]) == 3 and len(tree["nodes"]) == len(headers)
+    graph = json.loads(_get(base + "/graph?run=cnn_skip")[2])["architecture"]
+    assert any(edge["to"] == "skip_add" for edge in graph["edges"])
+    neurons = json.loads(_get(base + "/neurons?run=cnn_small&layer=dense_hidden&k=3")[2])
+    assert len(neurons["weights"]) == 3
+    lint = json.loads(_get(base + "/lint?run=vae_careless")[2])
+    assert {f["layer"] for f in lint["findings"] if f["rule"] == "relu-on-distribution-parameter"} == {
+        "z_mean", "z_log_var"}
+    scores = json.loads(_get(base + "/interestingness?measure=zero_fraction")[2])
+    assert len(scores["models"]) == len(headers)
+    try:
+        _get(base + "/graph?run=missing")
+        raise AssertionError("an unknown run must be a 404")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404 and "missing" in json.loads(e.read())["error"]
