@@ -166,10 +166,11 @@ def test_killed_training_leaves_readable_logs(tmp_path):
     process = subprocess.run([sys.executable, "-c", KILLED_SCRIPT.format(root=root, run=run)],
                              capture_output=True, timeout=300)
     assert process.returncode == -signal.SIGKILL, process.stderr.decode()[-2000:]
-    # Epochs 1..3 completed before the kill in the 4th. Step 3 may still have
-    # been in the writer's queue: every step before it is whole on disk.
+    # Epochs 1..3 completed before the kill in the 4th. The last steps may still
+    # have been in the writer's bounded queue (at most max_pending + 1 are in
+    # flight): what is on disk is every step from 0 up to some k, each whole.
     steps = _steps_on_disk(run)
-    assert steps in ([0, 1, 2], [0, 1, 2, 3])
+    assert steps == list(range(len(steps))) and 1 <= len(steps) <= 4
     for step in steps:
         with checkpoint.open_file(os.path.join(run, checkpoint.step_file(step))) as f:
             assert f["layers/out/weights/kernel"].shape == (16, tm.CLASSES)  # flatten of 2x2x4
@@ -178,5 +179,5 @@ def test_killed_training_leaves_readable_logs(tmp_path):
     # A manifest is written after its file: TensorBoard sees only complete steps
     # (a file renamed just before the kill may lack its manifest).
     announced = [d.step for d in data[metadata.CHECKPOINT_TAG]]
-    assert announced in ([0, 1, 2], [0, 1, 2, 3]) and set(announced) <= set(steps)
+    assert announced == steps[:len(announced)] and len(announced) >= len(steps) - 1
     assert tb_readers.json_of(data[metadata.HEADER_TAG][0])["name"] == "killed"
