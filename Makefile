@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 DEMO_LOGDIR ?= demo_logs
 PORT ?= 6006
 
-.PHONY: demo test venv proto check-generated bench clean
+.PHONY: demo test venv proto bench clean
 
 $(STAMP): requirements.txt setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,8 @@ proto: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/logging_overhead.py
+	$(PY) bench/tensorboard_memory.py
+	$(PY) bench/backend.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_LOGDIR) build *.egg-info

@@ -65,7 +65,7 @@ def _json_route(method="GET"):
             ctx = plugin_util.context(request.environ)
             store = self._store.bind(ctx, plugin_util.experiment_id(request.environ))
             try:
-                return http_util.Respond(request, handler(self, request, store), "application/json")
+                return _respond_json(request, handler(self, request, store))
             except run_data.NotFound as e:
                 return _error(request, 404, str(e))
             except transforms.LimitError as e:
@@ -130,13 +130,11 @@ class InnspectorPlugin(base_plugin.TBPlugin):
 
     @_json_route()
     def _serve_models(self, request, store):
-        ctx = plugin_util.context(request.environ)
-        experiment = plugin_util.experiment_id(request.environ)
-        return {"models": models_lib.list_models(self._data_provider, ctx, experiment)}
+        return {"models": self._models(request, store)}
 
     @_json_route()
     def _serve_tree(self, request, store):
-        return queries.tree(store, self._models(request))
+        return queries.tree(store, self._models(request, store))
 
     @_json_route()
     def _serve_graph(self, request, store):
@@ -172,7 +170,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
         args = request.args
         return queries.interestingness_scores(
             store,
-            self._models(request),
+            self._models(request, store),
             args.get("measure"),
             step=queries.step_param(args.get("step")),
             runs=queries.list_param(args.get("runs"), "runs"),
@@ -184,7 +182,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
 
     @_json_route()
     def _serve_structures(self, request, store):
-        return queries.structures(store, self._models(request), request.args.get("run"))
+        return queries.structures(store, self._models(request, store), request.args.get("run"))
 
     @_json_route()
     def _serve_lint(self, request, store):
@@ -197,9 +195,11 @@ class InnspectorPlugin(base_plugin.TBPlugin):
         return queries.metrics(store, functools.partial(self._scalars, ctx, experiment),
                                queries.list_param(request.args.get("runs"), "runs"))
 
-    def _models(self, request):
+    def _models(self, request, store=None):
         ctx = plugin_util.context(request.environ)
-        return models_lib.list_models(self._data_provider, ctx, plugin_util.experiment_id(request.environ))
+        experiment = plugin_util.experiment_id(request.environ)
+        store = store or self._store.bind(ctx, experiment)
+        return store.cached("models", lambda: models_lib.list_models(self._data_provider, ctx, experiment))
 
     def _scalars(self, ctx, experiment, runs):
         """{run: {metric: [[step, value], ...]}} of the runs' metrics/ scalars."""
@@ -217,6 +217,15 @@ class InnspectorPlugin(base_plugin.TBPlugin):
                   for tag, points in by_tag.items()}
             for run, by_tag in data.items()
         }
+
+
+def _respond_json(request, body):
+    """Serialises once, strictly; TensorBoard's Respond would walk the whole answer again to clean it."""
+    try:
+        text = json.dumps(body, allow_nan=False, separators=(",", ":"))
+    except ValueError:  # a NaN slipped through: let TensorBoard's cleaning handle it
+        return http_util.Respond(request, body, "application/json")
+    return http_util.Respond(request, text, "application/json")
 
 
 def _error(request, code, message, **extra):

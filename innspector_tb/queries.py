@@ -384,10 +384,13 @@ def _architectures(store, runs):
 def tree(store, models):
     from innspector_tb import lineage
 
-    runs = [m["run"] for m in models]
-    result = lineage.build_tree(models, _architectures(store, runs))
-    result["models"] = [{"run": m["run"], "id": m["id"], "errors": m["errors"]} for m in models]
-    return result
+    def compute():
+        runs = [m["run"] for m in models]
+        result = lineage.build_tree(models, _architectures(store, runs))
+        result["models"] = [{"run": m["run"], "id": m["id"], "errors": m["errors"]} for m in models]
+        return result
+
+    return store.cached("tree", compute)
 
 
 def _run_of_id(models):

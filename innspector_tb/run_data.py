@@ -106,6 +106,7 @@ class BoundRunStore:
         self._ctx = ctx
         self._eid = experiment_id
         self._listing = None
+        self._versions = {}
 
     # Listing and versions.
 
@@ -127,8 +128,26 @@ class BoundRunStore:
 
     def version(self, run):
         """Changes whenever TensorBoard has a new point of any of the run's summaries."""
-        series = self.listing().get(run, {})
-        return tuple(sorted((tag, s.max_step, s.max_wall_time) for tag, s in series.items()))
+        if run not in self._versions:
+            series = self.listing().get(run, {})
+            # The newest point over all tags, and how many tags: cheap to compare.
+            self._versions[run] = (
+                len(series),
+                max((s.max_step for s in series.values()), default=-1),
+                max((s.max_wall_time for s in series.values()), default=0.0),
+            )
+        return self._versions[run]
+
+    def experiment_version(self):
+        return tuple((run, self.version(run)) for run in self.runs())
+
+    def cached(self, kind, compute):
+        """A value computed from every run, cached until any run changes."""
+        key = (self._eid, "*", kind, self.experiment_version())
+        value = self._cache.get(key)
+        if value is None:
+            value = self._cache.put(key, compute())
+        return value
 
     def run_dir(self, run):
         """The run's directory, never outside the logdir (run names come from TensorBoard)."""
