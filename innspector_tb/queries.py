@@ -60,6 +60,8 @@ def class_selection(value, classes):
     selected = list_param(value, "classes")
     if selected is None:
         return list(range(len(classes)))
+    if not selected:
+        raise BadRequest("select at least one class (or leave 'classes' out for all)")
     known = {str(c): i for i, c in enumerate(classes)}
     rows = []
     for item in selected:

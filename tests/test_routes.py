@@ -180,6 +180,8 @@ def test_bad_parameters_get_json_errors(client, route, params, status):
     (json.dumps([1, 2]).encode(), "JSON object"),
     (json.dumps({"run": "cnn_small"}).encode(), "unit"),
     (json.dumps({"run": "cnn_small", "unit": {"kind": "gradients"}}).encode(), "unit.kind"),
+    (json.dumps({"run": "cnn_small", "unit": {"kind": "class_means", "layer": "conv_1"}, "classes": []}).encode(),
+     "at least one class"),
     (json.dumps({"run": "cnn_small", "unit": {"kind": "weights", "layer": "conv_1", "variable": "kernel"},
                  "transform": [{"op": "eval", "code": "1+1"}]}).encode(), "eval"),
     (json.dumps({"run": "cnn_small", "unit": {"kind": "weights", "layer": "conv_1", "variable": "kernel"},
