@@ -288,3 +288,15 @@ def _build(builder, layer, variables, n_inputs):
     _attach_leftovers(graph, last)
     graph.output(last)
     return graph.as_dict()
+
+
+# keras.ops operations (module "keras.ops") that are activations, by type name.
+OPS_ACTIVATIONS = {
+    "Relu": "relu", "Relu6": "relu6", "Sigmoid": "sigmoid", "Softmax": "softmax",
+    "Tanh": "tanh", "Gelu": "gelu", "Softplus": "softplus", "Exp": "exponential",
+    "Elu": "elu", "Selu": "selu", "Silu": "silu", "Swish": "silu",
+    "LeakyRelu": "leaky_relu", "HardSigmoid": "hard_sigmoid", "HardSilu": "hard_silu",
+    "HardSwish": "hard_silu", "LogSoftmax": "log_softmax", "Softsign": "softsign",
+    "Mish": "mish", "Sparsemax": "sparsemax", "Celu": "celu", "Glu": "glu",
+    "LogSigmoid": "log_sigmoid", "SoftShrink": "soft_shrink", "HardTanh": "hard_tanh",
+}

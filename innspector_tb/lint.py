@@ -68,6 +68,8 @@ import logging
 import math
 import re
 
+from innspector_tb import inner_ops
+
 LOGGER = logging.getLogger("innspector_tb")
 
 SEVERITIES = ("error", "warning", "info")
@@ -88,16 +90,7 @@ ACTIVATION_LAYER_TYPES = frozenset((
     "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax", "ThresholdedReLU",
 ))
 
-# keras.ops operations (module "keras.ops") that are activations, by type name.
-_OPS_ACTIVATIONS = {
-    "Relu": "relu", "Relu6": "relu6", "Sigmoid": "sigmoid", "Softmax": "softmax",
-    "Tanh": "tanh", "Gelu": "gelu", "Softplus": "softplus", "Exp": "exponential",
-    "Elu": "elu", "Selu": "selu", "Silu": "silu", "Swish": "silu",
-    "LeakyRelu": "leaky_relu", "HardSigmoid": "hard_sigmoid", "HardSilu": "hard_silu",
-    "HardSwish": "hard_silu", "LogSoftmax": "log_softmax", "Softsign": "softsign",
-    "Mish": "mish", "Sparsemax": "sparsemax", "Celu": "celu", "Glu": "glu",
-    "LogSigmoid": "log_sigmoid", "SoftShrink": "soft_shrink", "HardTanh": "hard_tanh",
-}
+_OPS_ACTIVATIONS = inner_ops.OPS_ACTIVATIONS
 
 _ALIASES = {"swish": "silu", "exp": "exponential", "hard_swish": "hard_silu",
             "leakyrelu": "leaky_relu", "leaky_re_lu": "leaky_relu", "re_lu": "relu"}

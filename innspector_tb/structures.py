@@ -27,6 +27,8 @@ Pure Python. ``find_structures(architecture)`` indexes one model:
 per experiment, so badges can be shown at every level.
 """
 
+from innspector_tb import inner_ops
+
 STRUCTURE_KINDS = ("skip_connection", "multi_branch")
 UNIT_TYPE_KINDS = ("layer", "op", "variable", "activation")
 
@@ -35,15 +37,7 @@ _LINEAR = ("linear", "identity", "none", "")
 _ACTIVATION_LAYERS = {"Activation": None, "ReLU": "relu", "LeakyReLU": "leaky_relu",
                       "ELU": "elu", "PReLU": "prelu", "Softmax": "softmax",
                       "ThresholdedReLU": "thresholded_relu"}
-_OPS_ACTIVATIONS = {
-    "Relu": "relu", "Relu6": "relu6", "Sigmoid": "sigmoid", "Softmax": "softmax",
-    "Tanh": "tanh", "Gelu": "gelu", "Softplus": "softplus", "Exp": "exponential",
-    "Elu": "elu", "Selu": "selu", "Silu": "silu", "Swish": "silu",
-    "LeakyRelu": "leaky_relu", "HardSigmoid": "hard_sigmoid", "HardSilu": "hard_silu",
-    "HardSwish": "hard_silu", "LogSoftmax": "log_softmax", "Softsign": "softsign",
-    "Mish": "mish", "Sparsemax": "sparsemax", "Celu": "celu", "Glu": "glu",
-    "LogSigmoid": "log_sigmoid", "HardTanh": "hard_tanh",
-}
+_OPS_ACTIVATIONS = inner_ops.OPS_ACTIVATIONS
 
 
 def _as_dict(value):
