@@ -151,6 +151,9 @@ class CheckpointWriter:
             raise CheckpointError("dataset %s: only numeric arrays are stored, got %s" % (name, array.dtype))
         if name in out:
             del out[name]
+        parent = name.rpartition("/")[0]
+        if parent in out and _reshape_attr(name) in out[parent].attrs:
+            del out[parent].attrs[_reshape_attr(name)]  # it described the replaced link
         if array.nbytes < _COMPRESS_MIN_BYTES or array.ndim == 0:
             out.create_dataset(name, data=array)
             return
@@ -168,21 +171,33 @@ class CheckpointWriter:
 
     @staticmethod
     def _copy_existing(path, out, skip):
+        """Copies the datasets of an existing file that are not replaced, keeping hard links as links."""
         with open_file(path) as old:
-            def visit(name, obj):
-                if isinstance(obj, h5py.Dataset):
-                    if name not in skip and name not in out:
-                        if "/" in name:
-                            out.require_group(name.rsplit("/", 1)[0])
-                        old.copy(obj, out, name=name)
-                elif isinstance(obj, h5py.Group):
-                    # Groups carry the unit ids of layers: keep them.
+            first_name = {}
+
+            def visit(name, link):
+                if not isinstance(link, h5py.HardLink):
+                    return
+                obj = old[name]
+                if isinstance(obj, h5py.Group):
+                    # Groups carry the unit ids of layers and the shapes of linked duplicates.
                     group = out.require_group(name)
                     for key, value in obj.attrs.items():
                         if key not in group.attrs:
                             group.attrs[key] = value
+                    return
+                if name in skip or name in out:
+                    return
+                if "/" in name:
+                    out.require_group(name.rsplit("/", 1)[0])
+                key = hash(obj.id)
+                if key in first_name and first_name[key] in out:
+                    out[name] = out[first_name[key]]  # the same array under another name
+                else:
+                    old.copy(obj, out, name=name)
+                    first_name[key] = name
 
-            old.visititems(visit)
+            old.visititems_links(visit)
 
     def _publish(self, local, final):
         if _is_local(self.run_dir):

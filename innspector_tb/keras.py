@@ -139,7 +139,10 @@ class InnspectorCallback(keras.callbacks.Callback):
         self._epochs_done += 1
         step = self._epochs_done if self.freq_unit == "epoch" else self._batches_done
         if "metrics" in self.kinds and logs:
-            self._guard("metrics", self._submit_metrics, dict(logs), step)
+            # With batch steps, the epoch's averages would collide with the last
+            # batch's values at the same step: they get their own tags.
+            prefix = "metrics/" if self.freq_unit == "epoch" else "metrics/epoch_"
+            self._guard("metrics", self._submit_metrics, dict(logs), step, prefix)
         if self.freq_unit == "epoch" and self._epochs_done % self.freq == 0:
             self._guard("epoch %d" % step, self._log_step, step)
 
@@ -192,7 +195,11 @@ class InnspectorCallback(keras.callbacks.Callback):
         if self._sink is None:
             self._sink = self._open_sink()
         if self._started:
-            return  # a second fit() continues the same run from the step it reached
+            # A second fit() continues the same run from the step it reached; its
+            # new writer needs the probe labels for the class means.
+            if self.probe_y is not None:
+                self._submit(log_jobs.labels_job(self.probe_y))
+            return
         self._started = True
         arch = architecture_lib.extract_architecture(model)
         self._layer_ids = [
@@ -252,9 +259,9 @@ class InnspectorCallback(keras.callbacks.Callback):
             step, weights, acts, preds if "predictions" in self.kinds else None, runtime
         ))
 
-    def _submit_metrics(self, logs, step):
+    def _submit_metrics(self, logs, step, prefix="metrics/"):
         if self._sink is not None:
-            self._submit(log_jobs.metrics_job(logs, step))
+            self._submit(log_jobs.metrics_job(logs, step, prefix))
 
     def _finish(self):
         self.close()

@@ -8,6 +8,7 @@ kinds:
   start    header, architecture and probe samples (step 0)
   step     weights, activations, predictions and runtime statistics of a step
   metrics  Keras logs as scalars
+  labels   the probe labels, for a writer started after the start job
 """
 
 from innspector_tb import summary
@@ -21,7 +22,8 @@ class RunLog:
         self.labels = None
 
     def execute(self, kind, meta, arrays):
-        handler = {"start": self._start, "step": self._step, "metrics": self._metrics}.get(kind)
+        handler = {"start": self._start, "step": self._step, "metrics": self._metrics,
+                   "labels": self._labels}.get(kind)
         if handler is None:
             raise ValueError("unknown log job %r" % (kind,))
         with self.writer.as_default():
@@ -57,7 +59,10 @@ class RunLog:
             summary.runtime(meta["runtime"], step=step)
 
     def _metrics(self, meta, arrays):
-        summary.metrics(meta["logs"], step=meta["step"])
+        summary.metrics(meta["logs"], step=meta["step"], prefix=meta.get("prefix", "metrics/"))
+
+    def _labels(self, meta, arrays):
+        self.labels = arrays.get("y")
 
     def close(self):
         self.writer.close()
@@ -100,11 +105,16 @@ def step_job(step, weights=None, activations=None, predictions=None, runtime=Non
     return "step", meta, arrays
 
 
-def metrics_job(logs, step):
+def labels_job(y):
+    """Hands the probe labels to a writer that did not see the start job (a later fit())."""
+    return "labels", {}, ({} if y is None else {"y": y})
+
+
+def metrics_job(logs, step, prefix="metrics/"):
     values = {}
     for name, value in (logs or {}).items():
         try:
             values[str(name)] = float(value)
         except (TypeError, ValueError):
             continue  # non-scalar entries are not metrics
-    return "metrics", {"logs": values, "step": int(step)}, {}
+    return "metrics", {"logs": values, "step": int(step), "prefix": prefix}, {}

@@ -23,7 +23,10 @@ def _json_value(datum):
         raw = raw.decode("utf-8")
     if not isinstance(raw, str):
         raise ValueError("expected a JSON string tensor, got %r" % type(raw).__name__)
-    return json.loads(raw)
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object, got %s" % type(value).__name__)
+    return value
 
 
 def _check_versions(series_by_tag, run):
@@ -31,8 +34,12 @@ def _check_versions(series_by_tag, run):
         metadata.parse_plugin_metadata(series.plugin_content)
 
 
-def list_models(data_provider, ctx, experiment_id):
-    """Returns the models (runs with iNNspector data) as JSON-safe dicts, sorted by run."""
+def list_models(data_provider, ctx, experiment_id, with_metrics=True):
+    """Returns the models (runs with iNNspector data) as JSON-safe dicts, sorted by run.
+
+    `with_metrics=False` leaves `latest_metrics` empty: the metrics are
+    TensorBoard scalars and change on their own schedule (see latest_metrics).
+    """
     tensors = data_provider.list_tensors(
         ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME
     )
@@ -46,7 +53,7 @@ def list_models(data_provider, ctx, experiment_id):
         downsample=_ALL_POINTS,
         run_tag_filter=provider_lib.RunTagFilter(runs=sorted(tensors), tags=wanted),
     )
-    scalars = _latest_metrics(data_provider, ctx, experiment_id, sorted(tensors))
+    scalars = latest_metrics(data_provider, ctx, experiment_id, sorted(tensors)) if with_metrics else {}
     return [
         _model_entry(run, tensors[run], data.get(run, {}), scalars.get(run, {}))
         for run in sorted(tensors)
@@ -109,7 +116,7 @@ def _model_entry(run, series_by_tag, data, metrics):
     return entry
 
 
-def _latest_metrics(data_provider, ctx, experiment_id, runs):
+def latest_metrics(data_provider, ctx, experiment_id, runs):
     """{run: {metric: {"step", "value"}}} of the last point of each metrics/ scalar."""
     listing = data_provider.list_scalars(
         ctx,

@@ -130,7 +130,13 @@ class InnspectorPlugin(base_plugin.TBPlugin):
 
     @_json_route()
     def _serve_models(self, request, store):
-        return {"models": self._models(request, store)}
+        models = [dict(m) for m in self._models(request, store)]
+        ctx = plugin_util.context(request.environ)
+        metrics = models_lib.latest_metrics(self._data_provider, ctx, plugin_util.experiment_id(request.environ),
+                                            [m["run"] for m in models])
+        for model in models:
+            model["latest_metrics"] = metrics.get(model["run"], {})
+        return {"models": models}
 
     @_json_route()
     def _serve_tree(self, request, store):
@@ -163,6 +169,8 @@ class InnspectorPlugin(base_plugin.TBPlugin):
             body = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
             raise run_data.BadRequest("the body is not JSON: %s" % e)
+        except RecursionError:
+            raise run_data.BadRequest("the body is nested too deeply")
         return queries.data(store, body)
 
     @_json_route()
@@ -199,7 +207,9 @@ class InnspectorPlugin(base_plugin.TBPlugin):
         ctx = plugin_util.context(request.environ)
         experiment = plugin_util.experiment_id(request.environ)
         store = store or self._store.bind(ctx, experiment)
-        return store.cached("models", lambda: models_lib.list_models(self._data_provider, ctx, experiment))
+        # Cached until any run's iNNspector data changes; metrics are added fresh by /models.
+        return store.cached("models", lambda: models_lib.list_models(self._data_provider, ctx, experiment,
+                                                                     with_metrics=False))
 
     def _scalars(self, ctx, experiment, runs):
         """{run: {metric: [[step, value], ...]}} of the runs' metrics/ scalars."""

@@ -195,7 +195,6 @@ def metrics(store, provider_reader, runs):
         entry = {"series": series.get(run, {}), "classification": {}}
         labels = store.labels(run)
         if labels is not None:
-            classes = [int(c) for c in np.unique(labels)]
             for step in store.steps(run):
                 try:
                     predictions = store.read(run, step, "data_samples/y_prediction")
@@ -204,6 +203,9 @@ def metrics(store, provider_reader, runs):
                     continue
                 if predicted.shape[0] != labels.shape[0]:
                     continue
+                # Every class that is a label or a prediction: a prediction outside the
+                # probe's labels is a mistake to count, not a sample to drop.
+                classes = sorted({int(c) for c in np.unique(labels)} | {int(c) for c in np.unique(predicted)})
                 entry["classification"][str(step)] = classification.confusion(labels, predicted, classes)
         result["runs"][run] = entry
     return result
@@ -258,12 +260,15 @@ def _dataset_of(store, kind, unit):
     raise AssertionError(kind)
 
 
-def _check_size(store, run, steps, dataset):
+def _check_size(store, run, steps, datasets):
+    """Refuses a request whose datasets (one name or a list) over the steps exceed MAX_DATA_ELEMENTS."""
     total = 0
     for step in steps:
-        entry = store.manifests(run).get(step, {}).get("datasets", {}).get(dataset)
-        if entry is not None:
-            total += int(np.prod(entry.get("shape") or [1]))
+        listed = store.manifests(run).get(step, {}).get("datasets", {})
+        for dataset in [datasets] if isinstance(datasets, str) else datasets:
+            entry = listed.get(dataset)
+            if entry is not None:
+                total += int(np.prod(entry.get("shape") or [1]))
     if total > MAX_DATA_ELEMENTS:
         raise BadRequest("request too large: %d elements over the limit of %d (ask for fewer steps or slice)"
                          % (total, MAX_DATA_ELEMENTS))
@@ -294,6 +299,9 @@ def load_unit_data(store, body):
         _, classes = store.class_means(run, layer)
         rows = class_selection(body.get("classes"), classes)
         description["classes"] = [classes[r] for r in rows]
+        # The size of every map, from the manifests, before anything is read.
+        _check_size(store, run, steps, [store.layer_dataset(layer, "mean_class_activations/class_%s" % classes[r])
+                                        for r in rows])
         per_step = [np.stack([store.read(run, step, store.layer_dataset(layer, "mean_class_activations/class_%s"
                                                                            % classes[r])) for r in rows])
                     for step in steps]

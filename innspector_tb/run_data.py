@@ -80,10 +80,16 @@ def _estimate_bytes(value, depth=0):
 
 
 def _json_payload(datum):
+    """The JSON object a summary carries; ValueError for anything else (a damaged log)."""
     raw = datum.numpy.item() if isinstance(datum.numpy, np.ndarray) else datum.numpy
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8")
-    return json.loads(raw)
+    if not isinstance(raw, str):
+        raise ValueError("expected a JSON string, got %s" % type(raw).__name__)
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object, got %s" % type(value).__name__)
+    return value
 
 
 class RunStore:
@@ -177,7 +183,17 @@ class BoundRunStore:
         return data.get(run, {})
 
     def _tags(self, run, prefix):
-        return sorted(tag for tag in self.listing().get(self.require_run(run), {}) if tag.startswith(prefix))
+        """Tags with the prefix whose plugin data this version can read (newer ones are skipped)."""
+        series = self.listing().get(self.require_run(run), {})
+        tags = []
+        for tag in sorted(series):
+            if tag.startswith(prefix):
+                try:
+                    metadata.parse_plugin_metadata(series[tag].plugin_content)
+                except metadata.MetadataError:
+                    continue
+                tags.append(tag)
+        return tags
 
     def _check_version(self, run, tag):
         series = self.listing()[run].get(tag)
@@ -296,7 +312,10 @@ class BoundRunStore:
             raise NotFound("run %r has no class means of layer %r (no labels, or no such layer)" % (run, layer_id))
 
         def compute():
-            names = list(metadata.parse_plugin_metadata(self.listing()[run][tag].plugin_content).class_names)
+            try:
+                names = list(metadata.parse_plugin_metadata(self.listing()[run][tag].plugin_content).class_names)
+            except metadata.MetadataError as e:
+                raise BadRequest("run %r: %s" % (run, e))
             points = self._read(run, [tag]).get(tag, [])
             return {"by_step": {int(d.step): np.asarray(d.numpy) for d in points}, "classes": names}
 
@@ -324,6 +343,8 @@ class BoundRunStore:
         key = ("array", path, dataset, repr(selection), self.version(run))
 
         def compute():
+            if not os.path.exists(path) and "://" not in path:
+                raise NotFound("%s: %s does not exist" % (_where(run, step), os.path.basename(path)))
             try:
                 with checkpoint.open_file(path) as f:
                     if dataset not in f:

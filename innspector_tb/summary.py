@@ -72,6 +72,9 @@ class RunWriter:
 
     def add_bulk(self, step, arrays, attrs=None):
         """Queues arrays for the checkpoint of `step`; a new step writes the previous one."""
+        for name, array in arrays.items():
+            if np.asarray(array).dtype.kind not in "fiub":
+                raise SummaryError("%s: only numeric arrays are stored, got %s" % (name, np.asarray(array).dtype))
         with self._lock:
             if self._pending_step is not None and self._pending_step != step:
                 self._write_pending()
@@ -85,11 +88,15 @@ class RunWriter:
             self._pending_step = None
             return
         step = self._pending_step
-        manifest = self.checkpoints.write(
-            checkpoint_lib.step_file(step), self._pending_arrays, self._pending_attrs
-        )
+        try:
+            manifest = self.checkpoints.write(
+                checkpoint_lib.step_file(step), self._pending_arrays, self._pending_attrs
+            )
+        finally:
+            # A step that cannot be written is dropped (the error says why), so
+            # it cannot block every later step.
+            self._pending_step, self._pending_arrays, self._pending_attrs = None, {}, {}
         manifest["step"] = int(step)
-        self._pending_step, self._pending_arrays, self._pending_attrs = None, {}, {}
         # The manifest goes out only once the file is in place: a reader that
         # sees it can open the file.
         with self.tf_writer.as_default():
@@ -137,6 +144,13 @@ def _step(step):
     if step < 0:
         raise SummaryError("step must be >= 0, got %d" % step)
     return step
+
+
+def _check_numeric(arrays):
+    """Refuses non-numeric arrays before any summary is written, so a bad call leaves nothing behind."""
+    for name, array in arrays:
+        if np.asarray(array).dtype.kind not in "fiub":
+            raise SummaryError("%s: only numeric arrays can be logged, got %s" % (name, np.asarray(array).dtype))
 
 
 def _write_json(tag, kind, value, step, unit=""):
@@ -230,6 +244,7 @@ def weights(model_or_arrays, step=None, layer_ids=None):
         if isinstance(model_or_arrays, dict)
         else model_weights(model_or_arrays, layer_ids)
     )
+    _check_numeric((str(key), array) for key, array in arrays.items())
     bulk, attrs = {}, {}
     for key, array in arrays.items():
         layer_id, variable = key if isinstance(key, tuple) else key.rpartition("/")[::2]
@@ -268,6 +283,7 @@ def activations(model_or_arrays, x=None, labels=None, classes=None, step=None, l
     if classes is None and label_vector is not None:
         classes = [int(c) for c in np.unique(label_vector)]
     # Check every layer before writing anything, so a bad call leaves no partial step.
+    _check_numeric((layer_id, output) for layer_id, outputs in arrays.items() for output in outputs)
     for layer_id, outputs in arrays.items():
         first = np.asarray(outputs[0])
         if label_vector is not None and first.ndim > 0 and first.shape[0] != label_vector.shape[0]:
@@ -311,6 +327,7 @@ def predictions(y_pred, step=None):
     writer = _writer("predictions")
     step = _step(step)
     outputs = list(y_pred) if isinstance(y_pred, (list, tuple)) else [y_pred]
+    _check_numeric(("predictions", output) for output in outputs)
     bulk = {}
     for index, output in enumerate(outputs):
         output = np.asarray(output)

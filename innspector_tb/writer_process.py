@@ -99,8 +99,14 @@ class ProcessSink:
                 self._next_id += 1
                 self._in_flight[job_id] = (block, bounded)
             message = json.dumps({"id": job_id, "kind": kind, "shm": block.name, "layout": layout})
-            self._process.stdin.write(message.encode("utf-8") + b"\n")
-            self._process.stdin.flush()
+            try:
+                self._process.stdin.write(message.encode("utf-8") + b"\n")
+                self._process.stdin.flush()
+            except OSError as e:  # the process died after the check above
+                with self._lock:
+                    self._in_flight.pop(job_id, None)
+                _release(block)
+                raise WriterError("the iNNspector writer process is gone: %s" % e)
         except Exception:
             if bounded:
                 self._slots.release()

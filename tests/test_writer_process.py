@@ -89,3 +89,16 @@ def test_a_dead_writer_process_falls_back_to_a_thread(tmp_path, caplog):
 def test_bad_writer_argument_is_refused(tmp_path):
     with pytest.raises(innspector_tb.keras.InnspectorError, match="writer"):
         InnspectorCallback(str(tmp_path), writer="gpu")
+
+
+def test_a_second_fit_with_the_writer_process_keeps_class_means(tmp_path):
+    x, y = tm.images()
+    model = tm.sequential()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    run = str(tmp_path / "twice")
+    callback = InnspectorCallback(run, innspector_tb.header("twice"), probe=(x, y), writer="process")
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[callback])
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[callback])
+    assert sorted(checkpoint.list_step_files(run)) == [0, 1, 2]
+    with checkpoint.open_file(os.path.join(run, checkpoint.step_file(2))) as f:
+        assert "layers/conv/mean_class_activations/class_0" in f
