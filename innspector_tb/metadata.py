@@ -1,5 +1,8 @@
 """Summary metadata of the iNNspector plugin: building and parsing it."""
 
+import json
+
+import numpy as np
 from tensorboard.compat.proto import summary_pb2
 
 from innspector_tb.proto import plugin_data_pb2
@@ -67,3 +70,19 @@ def parse_plugin_metadata(content):
             "upgrade innspector-tb" % (result.version, PROTO_VERSION)
         )
     return result
+
+
+def json_payload(datum):
+    """The JSON object a HEADER/ARCHITECTURE/RUNTIME/... summary carries (a TensorDatum).
+
+    Raises ValueError for anything else, so a damaged log is reported, not crashed on.
+    """
+    raw = datum.numpy.item() if isinstance(datum.numpy, np.ndarray) else datum.numpy
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8")
+    if not isinstance(raw, str):
+        raise ValueError("expected a JSON string, got %s" % type(raw).__name__)
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object, got %s" % type(value).__name__)
+    return value

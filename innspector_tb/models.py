@@ -4,8 +4,6 @@ One run directory holds one model. A run whose logs cannot be read is listed
 with its error, never hidden and never allowed to break the other runs.
 """
 
-import json
-
 import numpy as np
 from tensorboard.data import provider as provider_lib
 
@@ -13,20 +11,6 @@ from innspector_tb import metadata
 
 # Read every point of the few small tags a listing needs.
 _ALL_POINTS = 1 << 30
-
-
-def _json_value(datum):
-    """Decodes the JSON payload of a tensor datum; raises ValueError with the reason."""
-    value = datum.numpy
-    raw = value.item() if isinstance(value, np.ndarray) else value
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8")
-    if not isinstance(raw, str):
-        raise ValueError("expected a JSON string tensor, got %r" % type(raw).__name__)
-    value = json.loads(raw)
-    if not isinstance(value, dict):
-        raise ValueError("expected a JSON object, got %s" % type(value).__name__)
-    return value
 
 
 def _check_versions(series_by_tag, run):
@@ -85,14 +69,14 @@ def _model_entry(run, series_by_tag, data, metrics):
         entry["errors"].append("no iNNspector header in this run (yet)")
     else:
         try:
-            head = _json_value(headers[-1])
+            head = metadata.json_payload(headers[-1])
             entry.update({k: head.get(k, entry[k]) for k in ("id", "name", "label", "parents", "hparams")})
         except (ValueError, UnicodeDecodeError) as e:
             entry["errors"].append("unreadable header: %s" % e)
     architectures = data.get(metadata.ARCHITECTURE_TAG, [])
     if architectures:
         try:
-            arch = _json_value(architectures[-1])
+            arch = metadata.json_payload(architectures[-1])
             entry["layer_count"] = sum(1 for layer in arch.get("layers", []) if not layer.get("is_input"))
             entry["params"] = arch.get("params")
         except (ValueError, UnicodeDecodeError) as e:
@@ -107,7 +91,7 @@ def _model_entry(run, series_by_tag, data, metrics):
     runtimes = data.get(metadata.RUNTIME_TAG, [])
     if runtimes:
         try:
-            entry["runtime"] = _json_value(runtimes[-1])
+            entry["runtime"] = metadata.json_payload(runtimes[-1])
             entry["runtime"]["step"] = int(runtimes[-1].step)
             if entry["runtime"].get("params"):
                 entry["params"] = entry["runtime"]["params"]

@@ -7,7 +7,6 @@ new steps land, and a broken run only ever affects its own answers.
 """
 
 import collections
-import json
 import os
 import threading
 
@@ -77,19 +76,6 @@ def _estimate_bytes(value, depth=0):
     if isinstance(value, str):
         return 50 + len(value)
     return 32
-
-
-def _json_payload(datum):
-    """The JSON object a summary carries; ValueError for anything else (a damaged log)."""
-    raw = datum.numpy.item() if isinstance(datum.numpy, np.ndarray) else datum.numpy
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8")
-    if not isinstance(raw, str):
-        raise ValueError("expected a JSON string, got %s" % type(raw).__name__)
-    value = json.loads(raw)
-    if not isinstance(value, dict):
-        raise ValueError("expected a JSON object, got %s" % type(value).__name__)
-    return value
 
 
 class RunStore:
@@ -214,7 +200,7 @@ class BoundRunStore:
             if not points:
                 return {"__missing__": True}
             try:
-                return _json_payload(points[-1])
+                return metadata.json_payload(points[-1])
             except (ValueError, UnicodeDecodeError) as e:
                 return {"__error__": "unreadable %s: %s" % (what, e)}
 
@@ -242,7 +228,7 @@ class BoundRunStore:
             result = {}
             for datum in self._read(run, [metadata.CHECKPOINT_TAG]).get(metadata.CHECKPOINT_TAG, []):
                 try:
-                    result[int(datum.step)] = _json_payload(datum)
+                    result[int(datum.step)] = metadata.json_payload(datum)
                 except (ValueError, UnicodeDecodeError):
                     continue  # a damaged manifest: that step is simply not offered
             return result
