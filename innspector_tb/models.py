@@ -29,7 +29,8 @@ def list_models(data_provider, ctx, experiment_id, with_metrics=True):
     )
     if not tensors:
         return []
-    wanted = [metadata.HEADER_TAG, metadata.RUNTIME_TAG, metadata.CHECKPOINT_TAG, metadata.ARCHITECTURE_TAG]
+    wanted = [metadata.HEADER_TAG, metadata.RUNTIME_TAG, metadata.CHECKPOINT_TAG, metadata.ARCHITECTURE_TAG,
+              metadata.SAMPLES_TAG]
     data = data_provider.read_tensors(
         ctx,
         experiment_id=experiment_id,
@@ -56,6 +57,7 @@ def _model_entry(run, series_by_tag, data, metrics):
         "params": None,
         "runtime": None,
         "layer_count": None,
+        "classes": [],
         "latest_metrics": metrics,
         "errors": [],
     }
@@ -64,6 +66,13 @@ def _model_entry(run, series_by_tag, data, metrics):
     except metadata.MetadataError as e:
         entry["errors"].append(str(e))
         return entry
+    samples = data.get(metadata.SAMPLES_TAG, [])
+    if samples:
+        # The class names are in the samples manifest: the class selector needs them.
+        try:
+            entry["classes"] = [str(c) for c in metadata.json_payload(samples[-1]).get("class_names", [])]
+        except (ValueError, UnicodeDecodeError, AttributeError) as e:
+            entry["errors"].append("unreadable samples manifest: %s" % e)
     headers = data.get(metadata.HEADER_TAG, [])
     if not headers:
         entry["errors"].append("no iNNspector header in this run (yet)")

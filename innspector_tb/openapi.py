@@ -32,8 +32,9 @@ def _param(name, description, required=False, schema=None):
 _RUN = _param("run", "Run (model) name, as TensorBoard lists it.", required=True)
 
 MODEL = _obj(["run", "id", "name", "label", "parents", "hparams", "steps", "params", "runtime",
-              "latest_metrics", "errors"],
-             {"parents": _array(_STR), "steps": _array(_INT), "errors": _array(_STR), "hparams": _OBJ})
+              "classes", "latest_metrics", "errors"],
+             {"parents": _array(_STR), "steps": _array(_INT), "errors": _array(_STR), "hparams": _OBJ,
+              "classes": _array(_STR)})
 
 ROUTES = {
     "/models": {

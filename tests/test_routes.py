@@ -44,6 +44,8 @@ def test_openapi_documents_every_route(client):
 def test_models_and_tree(client, headers):
     models = _ok(client, "/models")["models"]
     assert {m["name"] for m in models} == set(headers)
+    # The class selector's names come from the probe's samples summary.
+    assert all(m["classes"] == [str(c) for c in range(10)] for m in models)
     tree = _ok(client, "/tree")
     assert len(tree["experiments"]) == 3
     edge = next(e for e in tree["edges"]
