@@ -58,6 +58,7 @@ def _model_entry(run, series_by_tag, data, metrics):
         "runtime": None,
         "layer_count": None,
         "classes": [],
+        "glyph": [],
         "latest_metrics": metrics,
         "errors": [],
     }
@@ -86,7 +87,9 @@ def _model_entry(run, series_by_tag, data, metrics):
     if architectures:
         try:
             arch = metadata.json_payload(architectures[-1])
-            entry["layer_count"] = sum(1 for layer in arch.get("layers", []) if not layer.get("is_input"))
+            layers = [layer for layer in arch.get("layers", []) if isinstance(layer, dict) and not layer.get("is_input")]
+            entry["layer_count"] = len(layers)
+            entry["glyph"] = _glyph(layers)
             entry["params"] = arch.get("params")
         except (ValueError, UnicodeDecodeError) as e:
             entry["errors"].append("unreadable architecture: %s" % e)
@@ -107,6 +110,23 @@ def _model_entry(run, series_by_tag, data, metrics):
         except (ValueError, UnicodeDecodeError) as e:
             entry["errors"].append("unreadable runtime statistics: %s" % e)
     return entry
+
+
+GLYPH_LENGTH = 48
+
+
+def _glyph(layers):
+    """The abstract architecture drawn in a model's box: layer types and sizes, at most GLYPH_LENGTH."""
+    if len(layers) > GLYPH_LENGTH:
+        # Evenly spaced samples keep the shape of a long model (where the convolutions are, where dense).
+        layers = [layers[round(i * (len(layers) - 1) / (GLYPH_LENGTH - 1))] for i in range(GLYPH_LENGTH)]
+    glyph = []
+    for layer in layers:
+        params = layer.get("params") if isinstance(layer.get("params"), dict) else {}
+        trainable = params.get("trainable", 0)
+        glyph.append({"type": str(layer.get("type", "?")),
+                      "params": int(trainable) if isinstance(trainable, (int, float)) else 0})
+    return glyph
 
 
 def latest_metrics(data_provider, ctx, experiment_id, runs):

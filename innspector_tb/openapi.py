@@ -34,7 +34,7 @@ _RUN = _param("run", "Run (model) name, as TensorBoard lists it.", required=True
 MODEL = _obj(["run", "id", "name", "label", "parents", "hparams", "steps", "params", "runtime",
               "classes", "latest_metrics", "errors"],
              {"parents": _array(_STR), "steps": _array(_INT), "errors": _array(_STR), "hparams": _OBJ,
-              "classes": _array(_STR)})
+              "classes": _array(_STR), "glyph": _array(_obj(["type", "params"]))})
 
 ROUTES = {
     "/models": {

@@ -46,6 +46,10 @@ def test_models_and_tree(client, headers):
     assert {m["name"] for m in models} == set(headers)
     # The class selector's names come from the probe's samples summary.
     assert all(m["classes"] == [str(c) for c in range(10)] for m in models)
+    # The glyph of a model's box: its non-input layers in order, with their trainable parameters.
+    skip = next(m for m in models if m["name"] == "cnn_skip")
+    assert [g["type"] for g in skip["glyph"]][:3] == ["Conv2D", "Conv2D", "Add"]
+    assert len(skip["glyph"]) == skip["layer_count"] and skip["glyph"][0]["params"] > 0
     tree = _ok(client, "/tree")
     assert len(tree["experiments"]) == 3
     edge = next(e for e in tree["edges"]
