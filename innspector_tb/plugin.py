@@ -90,8 +90,11 @@ class InnspectorPlugin(base_plugin.TBPlugin):
                                         run_data.ByteBudgetCache(CACHE_BYTES))
 
     def get_plugin_apps(self):
+        # The bundle and what it loads beside itself (the layout worker): every file of static/.
+        assets = {"/" + name: self._serve_static for name in sorted(os.listdir(_STATIC_DIR))
+                  if os.path.splitext(name)[1] in _STATIC_TYPES}
         return {
-            "/index.js": self._serve_static,
+            **assets,
             "/openapi.json": self._serve_openapi,
             "/models": self._serve_models,
             "/tree": self._serve_tree,

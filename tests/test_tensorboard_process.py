@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -80,7 +81,11 @@ def test_plugin_is_active_in_the_listing(server):
     assert entry["tab_name"] == "iNNspector"
     assert entry["loading_mechanism"] == {"type": "IFRAME", "module_path": "/data/plugin/innspector/index.js"}
     status, content_type, body = _get(server + "/data/plugin/innspector/index.js")
-    assert status == 200 and content_type.startswith("text/javascript") and b"export async function render" in body
+    assert status == 200 and content_type.startswith("text/javascript")
+    assert re.search(rb"export\s*\{[^}]*\brender\b", body), "the bundle does not export render()"
+    # The layout worker the bundle loads from beside itself.
+    status, content_type, body = _get(server + "/data/plugin/innspector/elk-worker.js")
+    assert status == 200 and content_type.startswith("text/javascript") and len(body) > 100_000
 
 
 def test_every_demo_model_is_listed_with_its_lineage(server, demo_headers):

@@ -1,0 +1,121 @@
+// The backend client: every route of the plugin, JSON in and out, errors as readable messages.
+
+import type {
+  GraphAnswer,
+  InterestingnessAnswer,
+  LintAnswer,
+  Measure,
+  ModelsAnswer,
+  NeuronsAnswer,
+  StructuresAnswer,
+  TreeAnswer,
+} from "./types";
+
+export class ApiError extends Error {
+  constructor(
+    readonly route: string,
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Params = Record<string, string | number | undefined | null>;
+type BusyListener = (pending: string[]) => void;
+
+const pending = new Map<number, string>();
+let nextRequest = 0;
+const busyListeners = new Set<BusyListener>();
+const answers = new Map<string, Promise<unknown>>();
+
+/** Called with the routes in flight whenever that set changes (drives the progress bar). */
+export function onBusyChange(listener: BusyListener): () => void {
+  busyListeners.add(listener);
+  return () => busyListeners.delete(listener);
+}
+
+function setBusy(id: number, route: string | null) {
+  if (route === null) pending.delete(id);
+  else pending.set(id, route);
+  const routes = [...pending.values()];
+  for (const listener of busyListeners) listener(routes);
+}
+
+// The module is served at /data/plugin/innspector/index.js: routes resolve beside it.
+export function routeUrl(route: string, params: Params = {}, base: string = import.meta.url): string {
+  const url = new URL(route, base);
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== "") url.searchParams.set(key, String(value));
+  }
+  return url.toString();
+}
+
+async function request<T>(route: string, url: string, init?: RequestInit): Promise<T> {
+  const id = nextRequest++;
+  setBusy(id, route);
+  try {
+    let response: Response;
+    try {
+      response = await fetch(url, init);
+    } catch (error) {
+      throw new ApiError(route, 0, `cannot reach TensorBoard (${(error as Error).message})`);
+    }
+    const text = await response.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new ApiError(route, response.status, `${route}: not JSON (HTTP ${response.status}): ${text.slice(0, 200)}`);
+    }
+    if (!response.ok) {
+      const message = (body as { error?: string })?.error ?? response.statusText;
+      throw new ApiError(route, response.status, message);
+    }
+    return body as T;
+  } finally {
+    setBusy(id, null);
+  }
+}
+
+/** GET answers are memoised until `forget()`: the views re-read them freely. */
+function get<T>(route: string, params: Params = {}): Promise<T> {
+  const url = routeUrl(route, params);
+  let answer = answers.get(url);
+  if (!answer) {
+    answer = request<T>(route, url);
+    answers.set(url, answer);
+    answer.catch(() => answers.delete(url));
+  }
+  return answer as Promise<T>;
+}
+
+/** Drops memoised answers (TensorBoard's reload, or new data). */
+export function forget(): void {
+  answers.clear();
+}
+
+export const api = {
+  models: () => get<ModelsAnswer>("models"),
+  tree: () => get<TreeAnswer>("tree"),
+  graph: (run: string) => get<GraphAnswer>("graph", { run }),
+  neurons: (run: string, layer: string, options: { classes?: string[] | null; k?: number; step?: string | number } = {}) =>
+    get<NeuronsAnswer>("neurons", {
+      run,
+      layer,
+      k: options.k,
+      step: options.step,
+      classes: options.classes ? options.classes.join(",") : undefined,
+    }),
+  measures: () => get<{ measures: Measure[] }>("interestingness/measures"),
+  interestingness: (measure: string, runs?: string[], step?: string | number) =>
+    get<InterestingnessAnswer>("interestingness", { measure, runs: runs?.join(","), step }),
+  structures: (run?: string) => get<StructuresAnswer>("structures", { run }),
+  lint: (run: string) => get<LintAnswer>("lint", { run }),
+  data: <T>(body: unknown) =>
+    request<T>("data", routeUrl("data"), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    }),
+};

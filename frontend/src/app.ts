@@ -1,0 +1,404 @@
+// The iNNspector tab: top bar (breadcrumbs, class selector, progress), toolbox and panels on the
+// left, the inspection panel in the middle (pan, zoom, minimap), the widget panel on the right.
+
+import { ApiError, api, forget, onBusyChange } from "./api";
+import { MISSING_COLOR, divergingColor, modelColors, textColorOn } from "./colors";
+import { ancestors, buildModelGraph, type ModelGraph } from "./graph/modelGraph";
+import { layerBadges, layerScores, modelBadges, modelScores, type Badge } from "./overlayData";
+import { renderBreadcrumbs } from "./panels/breadcrumbs";
+import { renderClassSelector } from "./panels/classSelector";
+import { renderLint, renderMeasures } from "./panels/interestingness";
+import { renderLocalization } from "./panels/localization";
+import { ascendTo, reconcile, Store, type AppState } from "./state";
+import { html, svg, svgText } from "./svg";
+import type { LintFinding, Measure, Model, TreeAnswer } from "./types";
+import { Minimap, Viewport } from "./viewport";
+import { renderNeurons } from "./views/l1";
+import { renderModel } from "./views/l2";
+import { renderModels } from "./views/l3";
+import type { RenderedView, ViewContext } from "./views/view";
+
+function storage(): Storage | null {
+  try {
+    return window.localStorage;
+  } catch {
+    return null;
+  }
+}
+
+function errorMessage(error: unknown): string {
+  if (error instanceof ApiError) return error.status ? `${error.message} (HTTP ${error.status} from ${error.route})` : error.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class App {
+  readonly store = new Store(storage());
+  private models: Model[] = [];
+  private tree: TreeAnswer | null = null;
+  private classes: string[] = [];
+  private colors = new Map<string, string>();
+  private readonly graphs = new Map<string, ModelGraph>();
+  private measures: Measure[] = [];
+  private view: RenderedView | null = null;
+  private generation = 0;
+  private paints = 0;
+
+  private readonly el = this.buildShell();
+  private readonly viewport = new Viewport(this.el.stage, this.el.canvas);
+  private readonly minimap = new Minimap(this.el.minimap, this.viewport);
+
+  constructor(private readonly body: HTMLElement) {}
+
+  async start(): Promise<void> {
+    onBusyChange((routes) => {
+      this.el.progress.classList.toggle("inn-busy", routes.length > 0);
+      this.el.progress.title = routes.length ? `loading ${[...new Set(routes)].join(", ")}` : "";
+    });
+    document.addEventListener("keydown", (e) => {
+      if (e.key !== "Escape") return;
+      const state = this.store.get();
+      this.store.update((s) => ascendTo(s, state.level === "L1" ? "L2" : "L3"));
+    });
+    this.el.reload.addEventListener("click", () => {
+      forget();
+      this.graphs.clear();
+      void this.load();
+    });
+    this.store.subscribe((next, previous) => this.onState(next, previous));
+    await this.load();
+  }
+
+  private async load(): Promise<void> {
+    this.message("Loading the models…");
+    try {
+      const [models, tree, measures] = await Promise.all([api.models(), api.tree(), api.measures()]);
+      this.models = models.models;
+      this.tree = tree;
+      this.measures = measures.measures;
+    } catch (error) {
+      this.message(`Could not load the models: ${errorMessage(error)}`, true, () => void this.load());
+      return;
+    }
+    if (!this.models.length) {
+      this.message("No iNNspector data in this logdir yet. Add the InnspectorCallback (or the summary ops) to a training script and point TensorBoard at its log directory.", true);
+      return;
+    }
+    this.classes = [...new Set(this.models.flatMap((m) => m.classes))].sort((a, b) => Number(a) - Number(b) || a.localeCompare(b));
+    this.colors = modelColors(this.models.map((m) => m.run));
+    this.store.update((s) => reconcile(s, this.models.map((m) => m.run), this.classes));
+    this.renderTop();
+    await this.draw();
+  }
+
+  // -- reacting to state
+
+  private onState(next: AppState, previous: AppState): void {
+    this.renderTop();
+    const run = next.run ?? "";
+    const viewChanged =
+      next.level !== previous.level ||
+      next.run !== previous.run ||
+      next.layer !== previous.layer ||
+      (next.level === "L2" && (next.openGroups[run] ?? []).join() !== (previous.openGroups[run] ?? []).join()) ||
+      (next.level === "L1" && (next.k !== previous.k || String(next.classes) !== String(previous.classes)));
+    if (viewChanged) {
+      void this.draw();
+      return;
+    }
+    if (next.focus !== previous.focus) this.centreOnFocus();
+    if (next.measure !== previous.measure) void this.applyInterestingness();
+    if (String(next.localization) !== String(previous.localization)) void this.applyLocalization();
+  }
+
+  private renderTop(): void {
+    renderBreadcrumbs(this.el.crumbs, this.store);
+    renderClassSelector(this.el.classes, this.store, this.classes);
+  }
+
+  // -- drawing the current level
+
+  private context(): ViewContext {
+    return {
+      root: this.el.root,
+      side: this.el.side,
+      state: this.store.get(),
+      store: this.store,
+      modelColors: this.colors,
+      tooltip: { show: (content, event) => this.showTooltip(content, event), hide: () => this.hideTooltip() },
+    };
+  }
+
+  private async graphOf(run: string): Promise<ModelGraph> {
+    let graph = this.graphs.get(run);
+    if (!graph) {
+      graph = buildModelGraph((await api.graph(run)).architecture);
+      this.graphs.set(run, graph);
+    }
+    return graph;
+  }
+
+  private async draw(): Promise<void> {
+    const generation = ++this.generation;
+    const state = this.store.get();
+    this.hideTooltip();
+    this.message(state.level === "L1" ? "Loading the neurons…" : "Laying out the graph…");
+    this.el.app.dataset.level = state.level;
+    try {
+      let view: RenderedView;
+      this.view?.dispose?.();
+      this.view = null;
+      this.el.root.replaceChildren();
+      this.el.side.replaceChildren();
+      if (state.level === "L3" || !state.run) {
+        view = await renderModels(this.context(), this.tree!, this.models);
+      } else if (state.level === "L2" || !state.layer) {
+        const graph = await this.graphOf(state.run);
+        if (this.openToFocus(graph, state)) return; // the state change redraws
+        if (generation !== this.generation) return;
+        view = await renderModel(this.context(), graph, state.run);
+      } else {
+        const answer = await api.neurons(state.run, state.layer, { classes: state.classes, k: state.k });
+        if (generation !== this.generation) return;
+        view = renderNeurons(this.context(), answer, state.layer);
+      }
+      if (generation !== this.generation) return;
+      this.view = view;
+      this.el.side.hidden = state.level !== "L1";
+      this.viewport.setContentSize(view.width, view.height);
+      this.minimap.setItems(view.minimap);
+      this.message(null);
+      if (!this.centreOnFocus()) this.viewport.fit();
+      this.paint(state.level);
+      void this.applyInterestingness();
+      void this.applyLocalization();
+      void this.renderPanels();
+    } catch (error) {
+      if (generation !== this.generation) return;
+      this.el.root.replaceChildren();
+      this.view = null;
+      this.message(errorMessage(error), true, () => void this.draw());
+      this.paint(`${state.level}-error`);
+    }
+  }
+
+  /** Opens the groups hiding the focused layer; true when the state changed (and a redraw follows). */
+  private openToFocus(graph: ModelGraph, state: AppState): boolean {
+    if (!state.run || !state.focus?.startsWith("layer:")) return false;
+    const layer = state.focus.slice("layer:".length);
+    if (!graph.layers.has(layer)) return false;
+    const open = new Set(state.openGroups[state.run] ?? []);
+    const missing = ancestors(graph, layer).filter((g) => !open.has(g));
+    if (!missing.length) return false;
+    const run = state.run;
+    this.store.update((s) => ({ ...s, openGroups: { ...s.openGroups, [run]: [...open, ...missing].sort() } }));
+    return true;
+  }
+
+  private centreOnFocus(): boolean {
+    const focus = this.store.get().focus;
+    for (const el of this.el.root.querySelectorAll(".inn-focus")) el.classList.remove("inn-focus");
+    const unit = focus ? this.view?.units.get(focus) : undefined;
+    if (!unit) return false;
+    unit.element.classList.add("inn-focus");
+    this.viewport.centerOn(unit.x + unit.width / 2, unit.y + unit.height / 2, Math.max(this.viewport.get().k, 0.8));
+    return true;
+  }
+
+  /** Tells tests and benchmarks that a view is on screen: after the next frame is drawn. */
+  private paint(level: string): void {
+    const count = ++this.paints;
+    requestAnimationFrame(() =>
+      requestAnimationFrame(() => {
+        document.documentElement.dataset.innspectorPainted = `${level}:${count}`;
+      }),
+    );
+  }
+
+  // -- overlays
+
+  private async applyInterestingness(): Promise<void> {
+    const state = this.store.get();
+    const view = this.view;
+    if (!view) return;
+    let scores: Map<string, number | null> | null = null;
+    if (state.measure && state.level !== "L1") {
+      try {
+        const answer = await api.interestingness(state.measure);
+        if (view !== this.view) return;
+        if (state.level === "L3") scores = modelScores(answer);
+        else if (state.run) scores = layerScores(answer, state.run, await this.graphOf(state.run), new Set(state.openGroups[state.run] ?? []));
+      } catch (error) {
+        this.flash(`Interestingness: ${errorMessage(error)}`);
+      }
+    }
+    for (const unit of view.units.values()) {
+      const colourable = /^(model|layer|group|var|op):/.test(unit.key) || unit.key.startsWith("experiment:");
+      unit.element.classList.remove("inn-dark");
+      if (!scores || !colourable) {
+        unit.shape.setAttribute("fill", unit.baseFill);
+        unit.shape.removeAttribute("data-score");
+        continue;
+      }
+      const score = scores.get(unit.key);
+      if (score === undefined && !/^(model|layer|group):/.test(unit.key)) {
+        unit.shape.setAttribute("fill", unit.baseFill);
+        continue;
+      }
+      const fill = score === undefined || score === null ? MISSING_COLOR : divergingColor(score);
+      unit.shape.setAttribute("fill", fill);
+      unit.element.classList.toggle("inn-dark", textColorOn(fill) === "#ffffff");
+      unit.shape.setAttribute("data-score", score === undefined || score === null ? "none" : score.toFixed(3));
+    }
+    this.renderMeasurePanel(scores);
+    this.el.app.dataset.measure = scores ? (state.measure ?? "") : "";
+  }
+
+  private renderMeasurePanel(scores: Map<string, number | null> | null): void {
+    const state = this.store.get();
+    const top = [...(scores ?? new Map()).entries()]
+      .filter(([key, score]) => score !== null && /^(model|layer):/.test(key))
+      .sort((a, b) => (b[1] as number) - (a[1] as number))
+      .slice(0, 5)
+      .map(([key, score]) => ({
+        label: key.slice(key.indexOf(":") + 1),
+        score: score as number,
+        go: () =>
+          this.store.update((s) =>
+            key.startsWith("model:") ? { ...s, focus: key } : { ...s, level: "L2", focus: key },
+          ),
+      }));
+    renderMeasures(this.el.measures, this.store, this.measures, state.level === "L1" ? [] : top);
+    if (state.level === "L1" && state.measure) {
+      html("div", { class: "inn-muted inn-small" }, this.el.measures, "At L1 neurons are coloured by their mean activation; measures colour L3 and L2.");
+    }
+  }
+
+  private async applyLocalization(): Promise<void> {
+    const state = this.store.get();
+    const view = this.view;
+    for (const old of this.el.root.querySelectorAll(".inn-badges")) old.remove();
+    if (!view || !state.localization.length || state.level === "L1") return;
+    let badges: Map<string, Badge>;
+    try {
+      if (state.level === "L3") {
+        const experimentOf = new Map((this.tree?.nodes ?? []).map((n) => [n.run, `${n.experiment}`]));
+        badges = modelBadges(await api.structures(), state.localization, experimentOf);
+      } else {
+        const run = state.run!;
+        badges = layerBadges(await api.structures(run), state.localization, await this.graphOf(run), new Set(state.openGroups[run] ?? []));
+      }
+    } catch (error) {
+      this.flash(`Localization: ${errorMessage(error)}`);
+      return;
+    }
+    if (view !== this.view) return;
+    const layer = svg("g", { class: "inn-badges" }, this.el.root);
+    for (const [key, badge] of badges) {
+      const unit = view.units.get(key);
+      if (!unit) continue;
+      const g = svg("g", { class: "inn-badge", "data-badge-for": key, transform: `translate(${unit.x + unit.width - 4},${unit.y + 4})` }, layer);
+      svg("circle", { r: 10 }, g);
+      svgText(g, 0, 4, String(badge.count), { "text-anchor": "middle" });
+      const title = svg("title", {}, g);
+      title.textContent = badge.labels.join(", ");
+    }
+  }
+
+  // -- side panels
+
+  private async renderPanels(): Promise<void> {
+    const state = this.store.get();
+    const run = state.level === "L3" ? null : state.run;
+    try {
+      renderLocalization(this.el.localization, this.store, await api.structures(run ?? undefined), run);
+    } catch (error) {
+      this.el.localization.replaceChildren(html("div", { class: "inn-error-text" }, undefined, `Localization: ${errorMessage(error)}`));
+    }
+    const runs = run ? [run] : this.models.map((m) => m.run);
+    const results = await Promise.allSettled(runs.map((r) => api.lint(r)));
+    const findings: { run: string; finding: LintFinding }[] = [];
+    const failures: string[] = [];
+    results.forEach((result, i) => {
+      if (result.status === "fulfilled") for (const finding of result.value.findings) findings.push({ run: runs[i], finding });
+      else failures.push(`${runs[i]}: ${errorMessage(result.reason)}`);
+    });
+    const rank: Record<string, number> = { error: 0, warning: 1, info: 2 };
+    findings.sort((a, b) => (rank[a.finding.severity] ?? 3) - (rank[b.finding.severity] ?? 3));
+    renderLint(this.el.lint, this.store, findings, failures);
+  }
+
+  // -- messages and tooltip
+
+  private message(text: string | null, isError = false, retry?: () => void): void {
+    const box = this.el.message;
+    box.replaceChildren();
+    box.hidden = text === null;
+    box.classList.toggle("inn-error", isError);
+    if (text === null) return;
+    html("div", {}, box, text);
+    if (retry) html("button", { type: "button", class: "inn-retry" }, box, "Retry").addEventListener("click", retry);
+  }
+
+  private flash(text: string): void {
+    const note = html("div", { class: "inn-flash inn-error-text" }, this.el.stage, text);
+    setTimeout(() => note.remove(), 6000);
+  }
+
+  private showTooltip(content: string | Node, event: MouseEvent): void {
+    const tip = this.el.tooltip;
+    tip.replaceChildren(typeof content === "string" ? document.createTextNode(content) : content);
+    tip.hidden = false;
+    const x = Math.min(event.clientX + 14, window.innerWidth - tip.offsetWidth - 8);
+    const y = Math.min(event.clientY + 14, window.innerHeight - tip.offsetHeight - 8);
+    tip.style.transform = `translate(${Math.max(4, x)}px, ${Math.max(4, y)}px)`;
+  }
+
+  private hideTooltip(): void {
+    this.el.tooltip.hidden = true;
+  }
+
+  // -- the page's skeleton
+
+  private buildShell() {
+    const app = html("div", { class: "inn-app" });
+    const top = html("header", { class: "inn-top" }, app);
+    html("span", { class: "inn-brand" }, top, "iNNspector");
+    const crumbs = html("nav", { class: "inn-crumbs", id: "inn-crumbs" }, top);
+    const classes = html("div", { class: "inn-classes", id: "inn-classes" }, top);
+    const reload = html("button", { type: "button", class: "inn-reload", title: "Reload data from TensorBoard" }, top, "⟳");
+    const progress = html("div", { class: "inn-progress" }, top);
+
+    const left = html("aside", { class: "inn-left" }, app);
+    const toolbox = html("section", { class: "inn-toolbox", id: "inn-toolbox" }, left);
+    html("h3", {}, toolbox, "Toolbox");
+    html("div", { class: "inn-muted inn-small" }, toolbox, "Tools that turn a unit into widgets come with the widget panel.");
+    const localization = html("section", { class: "inn-panel", id: "inn-localization" }, left);
+    const measures = html("section", { class: "inn-panel", id: "inn-interestingness" }, left);
+    const lint = html("section", { class: "inn-panel", id: "inn-lint" }, left);
+
+    const center = html("main", { class: "inn-center" }, app);
+    const stage = html("div", { class: "inn-stage", id: "inn-stage" }, center);
+    const canvas = svg("svg", { class: "inn-canvas" }, stage);
+    const defs = svg("defs", {}, canvas);
+    const marker = svg("marker", { id: "inn-arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 8, markerHeight: 8, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" }, defs);
+    svg("path", { d: "M0,0L10,5L0,10z", class: "inn-arrowhead" }, marker);
+    const root = svg("g", { class: "inn-root" }, canvas);
+    const message = html("div", { class: "inn-message", id: "inn-message" }, stage);
+    const minimap = html("canvas", { class: "inn-minimap", id: "inn-minimap", width: 180, height: 120 }, stage);
+    const side = html("aside", { class: "inn-side", id: "inn-side" }, center);
+    side.hidden = true;
+
+    const right = html("aside", { class: "inn-right", id: "inn-widgets" }, app);
+    html("h3", {}, right, "Widgets");
+    for (const level of ["L3 models", "L2 layers", "L1 neurons"]) html("details", { class: "inn-flap" }, right).append(html("summary", {}, undefined, level));
+
+    const tooltip = html("div", { class: "inn-tooltip" }, app);
+    tooltip.hidden = true;
+    return { app, crumbs, classes, reload, progress, localization, measures, lint, stage, canvas, root, message, minimap, side, tooltip };
+  }
+
+  mount(): void {
+    this.body.replaceChildren(this.el.app);
+  }
+}
+
