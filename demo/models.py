@@ -42,6 +42,28 @@ def cnn(filters=(8,), dense_units=32, name="cnn"):
     return keras.Sequential(model_layers, name=name)
 
 
+def cnn_nested():
+    """cnn_small with its feature extractor as a nested model: a namespace in the L2 view."""
+    features = keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE, name="features_input"),
+            layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_1"),
+            layers.MaxPooling2D(2, name="pool"),
+        ],
+        name="features",
+    )
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE, name="image"),
+            features,
+            layers.Flatten(name="flatten"),
+            layers.Dense(32, activation="relu", name="dense_hidden"),
+            layers.Dense(CLASSES, activation="softmax", name="classifier"),
+        ],
+        name="cnn_nested",
+    )
+
+
 def cnn_batchnorm_dropout():
     return keras.Sequential(
         [

@@ -49,6 +49,7 @@ def experiments():
         "cnn_rebalanced", "cnn_wide with capacity moved from conv_1 (16->8) to conv_2 (16->32)", [wide], batch_size=32
     )
     skip = _head("cnn_skip", "cnn_wide with a residual connection", [wide], batch_size=32)
+    nested = _head("cnn_nested", "cnn_small with its features as a nested model", [small], batch_size=32)
     vae_90 = _head("vae_90_10", "VAE, reconstruction:KL = 90:10", reconstruction_weight=0.9, kl_weight=0.1)
     vae_50 = _head("vae_50_50", "VAE, reconstruction:KL = 50:50", [vae_90], reconstruction_weight=0.5, kl_weight=0.5)
     vae_25 = _head("vae_25_75", "VAE, reconstruction:KL = 25:75", [vae_90], reconstruction_weight=0.25, kl_weight=0.75)
@@ -64,6 +65,7 @@ def experiments():
         ("classifiers", bn, classifier(models.cnn_batchnorm_dropout)),
         ("classifiers", rebalanced, classifier(lambda: models.cnn((8, 32), 64, "cnn_rebalanced"))),
         ("classifiers", skip, classifier(models.cnn_skip)),
+        ("classifiers", nested, classifier(models.cnn_nested)),
         ("vae_balance", vae_90, lambda: models.vae("vae_90_10", 0.9, 0.1)),
         ("vae_balance", vae_50, lambda: models.vae("vae_50_50", 0.5, 0.5)),
         ("vae_balance", vae_25, lambda: models.vae("vae_25_75", 0.25, 0.75)),

@@ -45,7 +45,7 @@ def test_demo_experiments_are_the_connected_components(demo_tree):
     tree, ids = demo_tree
     groups = sorted(sorted(nodes_by_id(tree)[m]["name"] for m in e["models"]) for e in tree["experiments"])
     assert groups == [
-        ["cnn_bn_dropout", "cnn_rebalanced", "cnn_skip", "cnn_small", "cnn_wide", "dense_baseline"],
+        ["cnn_bn_dropout", "cnn_nested", "cnn_rebalanced", "cnn_skip", "cnn_small", "cnn_wide", "dense_baseline"],
         ["vae_25_75", "vae_50_50", "vae_90_10"],
         ["vae_careless", "vae_fixed"],
     ]
@@ -62,11 +62,11 @@ def test_demo_depths(demo_tree):
     tree, ids = demo_tree
     depth = {node["name"]: node["depth"] for node in tree["nodes"]}
     assert depth == {"dense_baseline": 0, "cnn_small": 1, "cnn_wide": 2, "cnn_bn_dropout": 2,
-                     "cnn_rebalanced": 3, "cnn_skip": 3, "vae_90_10": 0, "vae_50_50": 1,
+                     "cnn_rebalanced": 3, "cnn_skip": 3, "cnn_nested": 2, "vae_90_10": 0, "vae_50_50": 1,
                      "vae_25_75": 1, "vae_careless": 0, "vae_fixed": 1}
     experiment = {node["name"]: node["experiment"] for node in tree["nodes"]}
     assert experiment["cnn_skip"] == experiment["dense_baseline"] != experiment["vae_fixed"]
-    assert len(tree["edges"]) == 8
+    assert len(tree["edges"]) == 9
     assert {(e["from"], e["to"]) for e in tree["edges"]} >= {(ids["cnn_wide"], ids["cnn_rebalanced"]),
                                                              (ids["vae_careless"], ids["vae_fixed"])}
 
