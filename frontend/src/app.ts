@@ -9,7 +9,7 @@ import { renderBreadcrumbs } from "./panels/breadcrumbs";
 import { renderClassSelector } from "./panels/classSelector";
 import { renderLint, renderMeasures } from "./panels/interestingness";
 import { renderLocalization } from "./panels/localization";
-import { ascendTo, reconcile, Store, type AppState } from "./state";
+import { ascendTo, openGroupsOf, reconcile, Store, type AppState } from "./state";
 import { html, svg, svgText } from "./svg";
 import type { LintFinding, Measure, Model, TreeAnswer } from "./types";
 import { Minimap, Viewport } from "./viewport";
@@ -99,7 +99,7 @@ export class App {
       next.level !== previous.level ||
       next.run !== previous.run ||
       next.layer !== previous.layer ||
-      (next.level === "L2" && (next.openGroups[run] ?? []).join() !== (previous.openGroups[run] ?? []).join()) ||
+      (next.level === "L2" && openGroupsOf(next, run).join() !== openGroupsOf(previous, run).join()) ||
       (next.level === "L1" && (next.k !== previous.k || String(next.classes) !== String(previous.classes)));
     if (viewChanged) {
       void this.draw();
@@ -186,7 +186,7 @@ export class App {
     if (!state.run || !state.focus?.startsWith("layer:")) return false;
     const layer = state.focus.slice("layer:".length);
     if (!graph.layers.has(layer)) return false;
-    const open = new Set(state.openGroups[state.run] ?? []);
+    const open = new Set(openGroupsOf(state, state.run));
     const missing = ancestors(graph, layer).filter((g) => !open.has(g));
     if (!missing.length) return false;
     const run = state.run;
@@ -226,13 +226,20 @@ export class App {
         const answer = await api.interestingness(state.measure);
         if (view !== this.view) return;
         if (state.level === "L3") scores = modelScores(answer);
-        else if (state.run) scores = layerScores(answer, state.run, await this.graphOf(state.run), new Set(state.openGroups[state.run] ?? []));
+        else if (state.run) scores = layerScores(answer, state.run, await this.graphOf(state.run), new Set(openGroupsOf(state, state.run)));
       } catch (error) {
         this.flash(`Interestingness: ${errorMessage(error)}`);
       }
     }
     for (const unit of view.units.values()) {
-      const colourable = /^(model|layer|group|var|op):/.test(unit.key) || unit.key.startsWith("experiment:");
+      if (unit.key.startsWith("experiment:")) {
+        // An experiment is an outline: its score colours the outline, not an area.
+        const score = scores?.get(unit.key);
+        unit.shape.style.stroke = scores ? (score === undefined || score === null ? MISSING_COLOR : divergingColor(score)) : "";
+        unit.shape.style.strokeWidth = scores ? "3" : "";
+        continue;
+      }
+      const colourable = /^(model|layer|group|var|op):/.test(unit.key);
       unit.element.classList.remove("inn-dark");
       if (!scores || !colourable) {
         unit.shape.setAttribute("fill", unit.baseFill);
@@ -285,7 +292,7 @@ export class App {
         badges = modelBadges(await api.structures(), state.localization, experimentOf);
       } else {
         const run = state.run!;
-        badges = layerBadges(await api.structures(run), state.localization, await this.graphOf(run), new Set(state.openGroups[run] ?? []));
+        badges = layerBadges(await api.structures(run), state.localization, await this.graphOf(run), new Set(openGroupsOf(state, run)));
       }
     } catch (error) {
       this.flash(`Localization: ${errorMessage(error)}`);

@@ -110,7 +110,9 @@ export function layerBadges(answer: StructuresAnswer, selected: string[], graph:
     if (category === "structure") {
       for (const structure of answer.structures ?? []) {
         if (structure.kind !== type) continue;
-        for (const layer of structure.layers) if (layerIds.has(layer)) mark(layer, label);
+        // One count per structure on each unit showing part of it, as the L3 badges count.
+        const shown = new Set(structure.layers.filter((l) => layerIds.has(l)).map((l) => representative(graph, l, open)));
+        for (const unit of shown) addBadge(badges, graph.layers.has(unit) ? `layer:${unit}` : `group:${unit}`, label);
       }
       continue;
     }

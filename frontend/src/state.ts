@@ -58,8 +58,13 @@ export function ascendTo(state: AppState, level: Level): AppState {
   return state;
 }
 
+/** The groups open in a run's L2 view (own properties only: a run may be called "constructor"). */
+export function openGroupsOf(state: AppState, run: string): string[] {
+  return Object.prototype.hasOwnProperty.call(state.openGroups, run) ? state.openGroups[run] : [];
+}
+
 export function toggleGroup(state: AppState, run: string, group: string): AppState {
-  const open = new Set(state.openGroups[run] ?? []);
+  const open = new Set(openGroupsOf(state, run));
   if (open.has(group)) open.delete(group);
   else open.add(group);
   return { ...state, openGroups: { ...state.openGroups, [run]: [...open].sort() } };
@@ -139,7 +144,7 @@ export function restore(text: string | null): AppState {
   if (s.openGroups && typeof s.openGroups === "object") {
     for (const [key, value] of Object.entries(s.openGroups as Record<string, unknown>)) {
       const list = stringList(value);
-      if (list) openGroups[key] = list;
+      if (list && key !== "__proto__") openGroups[key] = list;
     }
   }
   const state: AppState = {

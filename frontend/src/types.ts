@@ -69,7 +69,8 @@ export interface TreeAnswer {
   experiments: Experiment[];
   nodes: TreeNode[];
   edges: TreeEdge[];
-  missing_parents: { model: string; parent: string }[] | unknown[];
+  /** Parents named in a header but absent from the logdir. */
+  missing_parents: { child: string; parent: string }[];
   cycles: string[][];
   notes?: string[];
 }
@@ -113,7 +114,7 @@ export interface ArchitectureEdge {
 export interface Namespace {
   id: string;
   name?: string;
-  parent?: string;
+  parent?: string | null;
   type?: string;
   [key: string]: unknown;
 }

@@ -162,6 +162,9 @@ export class Minimap {
       ctx.fillRect(ox + item.x * scale, oy + item.y * scale, Math.max(1, item.width * scale), Math.max(1, item.height * scale));
     }
     const view = visibleRect(this.viewport.get(), this.viewport.stageSize());
+    // Nothing to find when everything is on screen: the minimap steps aside.
+    const content = this.viewport.contentSize();
+    this.canvas.hidden = view.x <= 0 && view.y <= 0 && view.x + view.width >= content.width && view.y + view.height >= content.height;
     ctx.strokeStyle = "#d62728";
     ctx.lineWidth = 1.5;
     ctx.strokeRect(ox + view.x * scale, oy + view.y * scale, view.width * scale, view.height * scale);

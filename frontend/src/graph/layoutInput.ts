@@ -139,11 +139,9 @@ export function lineageLayoutInput(tree: TreeAnswer): ElkNode {
     edges.push({ id: `lineage${i}`, sources: [from], targets: [edge.to] });
   });
   // Children whose parent is missing: a dashed edge from a ghost node says so.
-  for (const node of tree.nodes) {
-    for (const parent of node.parents) {
-      if (!nodeIds.has(parent) && !edges.some((e) => e.sources[0] === MISSING_PREFIX + parent && e.targets[0] === node.id)) {
-        edges.push({ id: `missing${edges.length}`, sources: [MISSING_PREFIX + parent], targets: [node.id] });
-      }
+  for (const { child, parent } of tree.missing_parents) {
+    if (!nodeIds.has(parent) && nodeIds.has(child)) {
+      edges.push({ id: `missing${edges.length}`, sources: [MISSING_PREFIX + parent], targets: [child] });
     }
   }
   const existing = new Set(children.flatMap((c) => (c.children ?? []).map((n) => n.id)));

@@ -60,7 +60,9 @@ export function findBlocks(members: string[], nameOf: (id: string) => string, ma
     }
   }
   while (items.length > max) {
-    items = chunk(items, Math.ceil(items.length / max)).map((c) => (c.length === 1 ? c[0] : { members: c, chunk: true }));
+    // Up to `max` evenly sized chunks of at most `max` items; past max² another level forms.
+    const size = Math.min(max, Math.ceil(items.length / max));
+    items = chunk(items, size).map((c) => (c.length === 1 ? c[0] : { members: c, chunk: true }));
   }
   return items;
 }

@@ -5,7 +5,6 @@
 import type { ElkNode } from "elkjs/lib/elk-api";
 import {
   CLOSED_GROUP,
-  GROUP_HEADER,
   LAYER_HEADER,
   LAYER_PADDING,
   innerLayoutInput,
@@ -16,7 +15,7 @@ import {
 import { visibleTree, type ModelGraph, type VisibleNode } from "../graph/modelGraph";
 import { absolutePositions, edgePaths, layout, pathData } from "../layout";
 import { CATEGORY_COLORS, opCategory, pictogramPath } from "../pictograms";
-import { showNeurons, toggleGroup } from "../state";
+import { openGroupsOf, showNeurons, toggleGroup } from "../state";
 import { formatCount, formatShape, html, svg, svgText } from "../svg";
 import type { InnerNode, Layer } from "../types";
 import type { RenderedView, UnitBox, ViewContext } from "./view";
@@ -108,7 +107,7 @@ function drawInner(g: SVGGElement, layer: Layer, inner: ElkNode, ctx: ViewContex
 }
 
 export async function renderModel(ctx: ViewContext, graph: ModelGraph, run: string): Promise<RenderedView> {
-  const open = new Set(ctx.state.openGroups[run] ?? []);
+  const open = new Set(openGroupsOf(ctx.state, run));
   const tree = visibleTree(graph, open);
   const layerIds = visibleLayers(tree);
   const inner = await innerLayouts(graph, layerIds);
@@ -140,8 +139,14 @@ export async function renderModel(ctx: ViewContext, graph: ModelGraph, run: stri
     const g = svg("g", { class: `inn-group inn-${group.kind}${node.open ? " inn-open" : ""}`, "data-unit": key, transform: `translate(${p.x},${p.y})` }, parent);
     const rect = svg("rect", { width: p.width, height: node.open ? p.height : CLOSED_GROUP.height, rx: 8, class: "inn-group-box" }, g);
     const toggle = svgText(g, 10, 15, node.open ? "−" : "+", { class: "inn-toggle" });
-    svgText(g, 24, 15, group.label, { class: "inn-group-label" });
-    svgText(g, 24, node.open ? GROUP_HEADER - 2 + 14 : 34, `${group.kind === "namespace" ? "nested model" : "block"} · ${group.layerCount} layers`, { class: "inn-group-info" });
+    const info = `${group.kind === "namespace" ? "nested model" : "block"} · ${group.layerCount} layers`;
+    if (node.open) {
+      // One header line when open: the members start right below it.
+      svgText(g, 24, 15, `${group.label} · ${info}`, { class: "inn-group-label" });
+    } else {
+      svgText(g, 24, 15, group.label, { class: "inn-group-label" });
+      svgText(g, 24, 34, info, { class: "inn-group-info" });
+    }
     const flip = (e: Event) => {
       e.stopPropagation();
       ctx.store.update((s) => toggleGroup(s, run, node.id));
