@@ -119,6 +119,14 @@ ROUTES = {
                        {"findings": _array(_obj(["rule", "severity", "message", "unit"])),
                         "rules": _array(_obj(["id", "description"]))}),
     },
+    "/lint/all": {
+        "summary": "The lint of every model in one answer; a model that cannot be linted carries its error.",
+        "parameters": [],
+        "schema": _obj(["models", "rules"],
+                       {"models": _array(_obj(["run", "findings", "error"],
+                                              {"findings": _array(_obj(["rule", "severity", "message", "unit"]))})),
+                        "rules": _array(_obj(["id", "description"]))}),
+    },
     "/metrics": {
         "summary": "Metric series from the runs' TensorBoard scalars, and per step the confusion matrix "
                    "and per-class precision and recall from the logged predictions and labels.",

@@ -105,6 +105,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
             "/interestingness/measures": self._serve_measures,
             "/structures": self._serve_structures,
             "/lint": self._serve_lint,
+            "/lint/all": self._serve_lint_all,
             "/metrics": self._serve_metrics,
         }
 
@@ -198,6 +199,10 @@ class InnspectorPlugin(base_plugin.TBPlugin):
     @_json_route()
     def _serve_lint(self, request, store):
         return queries.lint(store, request.args.get("run"))
+
+    @_json_route()
+    def _serve_lint_all(self, request, store):
+        return queries.lint_all(store)
 
     @_json_route()
     def _serve_metrics(self, request, store):

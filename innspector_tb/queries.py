@@ -494,13 +494,31 @@ def structures(store, models, run=None):
     return result
 
 
-def lint(store, run):
+def _lint_findings(store, run):
     from innspector_tb import lint as lint_lib
 
-    run = store.require_run(run)
     try:
         header = store.header(run)
     except NotFound:
         header = {}
-    findings = lint_lib.lint(store.architecture(run), header, store.unit_stats(run))
-    return {"run": run, "findings": [f.to_json() for f in findings], "rules": lint_lib.rules_json()}
+    return [f.to_json() for f in lint_lib.lint(store.architecture(run), header, store.unit_stats(run))]
+
+
+def lint(store, run):
+    from innspector_tb import lint as lint_lib
+
+    run = store.require_run(run)
+    return {"run": run, "findings": _lint_findings(store, run), "rules": lint_lib.rules_json()}
+
+
+def lint_all(store):
+    """The lint of every model in one answer; a model that cannot be linted says why, the others go on."""
+    from innspector_tb import lint as lint_lib
+
+    models = []
+    for run in sorted(store.runs()):
+        try:
+            models.append({"run": run, "findings": _lint_findings(store, run), "error": None})
+        except (NotFound, BadRequest, ValueError) as e:
+            models.append({"run": run, "findings": [], "error": str(e)})
+    return {"models": models, "rules": lint_lib.rules_json()}

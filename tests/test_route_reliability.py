@@ -63,6 +63,12 @@ def test_a_half_written_checkpoint_affects_only_its_step(damaged):
     assert damaged.get("/neurons", run="dense_baseline", layer="dense_hidden", step=1)[0] == 200
     assert damaged.get("/graph", run="bad_header")[0] == 404  # no architecture logged: said so
     assert damaged.get("/lint", run="future")[0] in (400, 404)
+    # Linting every model at once: the damaged runs say why, the sound ones are linted.
+    status, answer = damaged.get("/lint/all")
+    assert status == 200
+    by_run = {m["run"]: m for m in answer["models"]}
+    assert by_run["future"]["error"] and by_run["bad_header"]["error"]
+    assert by_run["cnn_small"]["error"] is None and by_run["dense_baseline"]["error"] is None
 
 
 def test_concurrent_requests_give_the_sequential_answers(demo_logs):

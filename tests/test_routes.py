@@ -61,6 +61,16 @@ def test_models_and_tree(client, headers):
     assert tree["missing_parents"] == [] and tree["cycles"] == []
 
 
+def test_lint_of_every_model_matches_each_model_s_lint(client, headers):
+    answer = _ok(client, "/lint/all")
+    assert [m["run"] for m in answer["models"]] == sorted(headers)
+    careless = next(m for m in answer["models"] if m["run"] == "vae_careless")
+    assert careless["error"] is None
+    assert careless["findings"] == _ok(client, "/lint", run="vae_careless")["findings"]
+    assert {f["layer"] for f in careless["findings"] if f["rule"] == "relu-on-distribution-parameter"} == {
+        "z_mean", "z_log_var"}
+
+
 def test_graph_has_inner_operations(client):
     arch = _ok(client, "/graph", run="cnn_small")["architecture"]
     conv = next(layer for layer in arch["layers"] if layer["id"] == "conv_1")
