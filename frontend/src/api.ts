@@ -3,6 +3,7 @@
 import type {
   GraphAnswer,
   InterestingnessAnswer,
+  LintAllAnswer,
   LintAnswer,
   Measure,
   ModelsAnswer,
@@ -112,6 +113,7 @@ export const api = {
     get<InterestingnessAnswer>("interestingness", { measure, runs: runs?.join(","), step }),
   structures: (run?: string) => get<StructuresAnswer>("structures", { run }),
   lint: (run: string) => get<LintAnswer>("lint", { run }),
+  lintAll: () => get<LintAllAnswer>("lint/all"),
   data: <T>(body: unknown) =>
     request<T>("data", routeUrl("data"), {
       method: "POST",

@@ -4,6 +4,7 @@
 import { ApiError, api, forget, onBusyChange } from "./api";
 import { MISSING_COLOR, divergingColor, modelColors, textColorOn } from "./colors";
 import { ancestors, buildModelGraph, type ModelGraph } from "./graph/modelGraph";
+import { warmUpLayout } from "./layout";
 import { layerBadges, layerScores, modelBadges, modelScores, type Badge } from "./overlayData";
 import { renderBreadcrumbs } from "./panels/breadcrumbs";
 import { renderClassSelector } from "./panels/classSelector";
@@ -70,6 +71,7 @@ export class App {
 
   private async load(): Promise<void> {
     this.message("Loading the models…");
+    warmUpLayout();
     try {
       const [models, tree, measures] = await Promise.all([api.models(), api.tree(), api.measures()]);
       this.models = models.models;
@@ -321,14 +323,18 @@ export class App {
     } catch (error) {
       this.el.localization.replaceChildren(html("div", { class: "inn-error-text" }, undefined, `Localization: ${errorMessage(error)}`));
     }
-    const runs = run ? [run] : this.models.map((m) => m.run);
-    const results = await Promise.allSettled(runs.map((r) => api.lint(r)));
     const findings: { run: string; finding: LintFinding }[] = [];
     const failures: string[] = [];
-    results.forEach((result, i) => {
-      if (result.status === "fulfilled") for (const finding of result.value.findings) findings.push({ run: runs[i], finding });
-      else failures.push(`${runs[i]}: ${errorMessage(result.reason)}`);
-    });
+    try {
+      // One model's lint, or every model's in one request.
+      const answers = run ? [{ ...(await api.lint(run)), error: null }] : (await api.lintAll()).models;
+      for (const answer of answers) {
+        for (const finding of answer.findings) findings.push({ run: answer.run, finding });
+        if (answer.error) failures.push(`${answer.run}: ${answer.error}`);
+      }
+    } catch (error) {
+      failures.push(`Lint: ${errorMessage(error)}`);
+    }
     const rank: Record<string, number> = { error: 0, warning: 1, info: 2 };
     findings.sort((a, b) => (rank[a.finding.severity] ?? 3) - (rank[b.finding.severity] ?? 3));
     renderLint(this.el.lint, this.store, findings, failures);

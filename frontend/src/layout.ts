@@ -9,9 +9,36 @@ export interface LayoutEngine {
 
 let engine: LayoutEngine | null = null;
 
+/** Rejects when the worker cannot load (a 404, a CSP refusal): layouts then fail instead of hanging. */
+let workerFailure: Promise<never> = new Promise<never>(() => {});
+
 function defaultEngine(): LayoutEngine {
-  if (!engine) engine = new ELK({ workerUrl: new URL("elk-worker.js", import.meta.url).href });
+  if (!engine) {
+    let fail: (error: Error) => void = () => {};
+    workerFailure = new Promise<never>((_, reject) => (fail = reject));
+    workerFailure.catch(() => {}); // observed by every layout() below
+    const workerUrl = new URL("elk-worker.js", import.meta.url).href;
+    engine = new ELK({
+      workerUrl,
+      workerFactory: (url?: string) => {
+        const worker = new Worker(url ?? workerUrl);
+        worker.addEventListener("error", (event) => {
+          event.preventDefault();
+          fail(new Error(`the layout worker ${workerUrl} could not run (${event.message || "failed to load"})`));
+        });
+        return worker;
+      },
+    });
+  }
   return engine;
+}
+
+/**
+ * Starts the worker and lets it parse ELK (1.6 MB) while the page still waits for its data, so
+ * the first real layout does not pay for it.
+ */
+export function warmUpLayout(): void {
+  void layout({ id: "warm-up", children: [{ id: "a", width: 1, height: 1 }], edges: [] }).catch(() => {});
 }
 
 /** For tests and benchmarks: lay out with another engine (e.g. elk.bundled.js in node). */
@@ -27,7 +54,7 @@ export function layout(graph: ElkNode): Promise<ElkNode> {
   let result = cache.get(key);
   if (!result) {
     // ELK writes positions into its input: give it a copy so the cache key stays the input.
-    result = defaultEngine().layout(JSON.parse(key) as ElkNode);
+    result = Promise.race([defaultEngine().layout(JSON.parse(key) as ElkNode), workerFailure]);
     cache.set(key, result);
     result.catch(() => cache.delete(key));
     if (cache.size > MAX_CACHED) cache.delete(cache.keys().next().value as string);

@@ -209,3 +209,8 @@ export interface LintAnswer {
   findings: LintFinding[];
   rules: { id: string; kind: string; description: string }[];
 }
+
+export interface LintAllAnswer {
+  models: { run: string; findings: LintFinding[]; error: string | null }[];
+  rules: LintAnswer["rules"];
+}

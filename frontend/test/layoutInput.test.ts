@@ -14,20 +14,16 @@ import {
   LAYER_FOOTER,
   LAYER_HEADER,
   LAYER_PADDING,
-  MISSING_PREFIX,
-  MODEL_BOX,
   innerLayoutInput,
   innerNodeSize,
   innerSignature,
   layerBoxSize,
   layerFooter,
   lineageEdgeWidth,
-  lineageLayoutInput,
   modelLayoutInput,
 } from "../src/graph/layoutInput";
 import { buildModelGraph } from "../src/graph/modelGraph";
 import { absolutePositions, edgePaths, layout, pathData, setLayoutEngine, type Placed } from "../src/layout";
-import type { TreeAnswer, TreeEdge, TreeNode } from "../src/types";
 import { architecture, chain, convInner, denseInner, edge, layer, namespace } from "./archFixtures";
 
 const elk = new ELK();
@@ -47,40 +43,6 @@ function overlaps(a: Placed, b: Placed): boolean {
 
 function inside(p: { x: number; y: number }, box: Placed, slack = 0.5): boolean {
   return p.x >= box.x - slack && p.x <= box.x + box.width + slack && p.y >= box.y - slack && p.y <= box.y + box.height + slack;
-}
-
-// -- the lineage tree
-
-function treeNode(id: string, experiment: string, depth: number, parents: string[]): TreeNode {
-  return { id, model_id: id, run: `run_${id}`, name: id, label: `model ${id}`, depth, experiment, parents, in_cycle: false, duplicate_of: null };
-}
-
-function treeEdge(from: string, to: string, param_change: number | null = 0.5): TreeEdge {
-  return { from, to, param_change, diff: { added: [], removed: [], changed: [] }, broken: false };
-}
-
-/**
- * Experiment A: R -> C1, R -> C2, C1 -> G. Experiment B: X (whose parent GONE is not in the logdir) -> Y.
- * `parentsOfX` is what X's node lists as parents: the frontend reads a missing parent from there.
- */
-function treeAnswer(parentsOfX: string[] = ["GONE"]): TreeAnswer {
-  return {
-    experiments: [
-      { id: "A", name: "R", models: ["R", "C1", "C2", "G"], runs: ["run_R", "run_C1", "run_C2", "run_G"], roots: ["R"], missing_parents: [] },
-      { id: "B", name: "X", models: ["X", "Y"], runs: ["run_X", "run_Y"], roots: ["X"], missing_parents: ["GONE"] },
-    ],
-    nodes: [
-      treeNode("R", "A", 0, []),
-      treeNode("C1", "A", 1, ["R"]),
-      treeNode("C2", "A", 1, ["R"]),
-      treeNode("G", "A", 2, ["C1"]),
-      treeNode("X", "B", 0, parentsOfX),
-      treeNode("Y", "B", 1, ["X"]),
-    ],
-    edges: [treeEdge("R", "C1", 0.1), treeEdge("R", "C2", -0.4), treeEdge("C1", "G", null), treeEdge("X", "Y", 2)],
-    missing_parents: [{ child: "X", parent: "GONE" }],
-    cycles: [],
-  };
 }
 
 describe("inner graphs", () => {
@@ -313,71 +275,6 @@ describe("ELK on the model graph", () => {
 
 // -- the tree of models (L3)
 
-describe("lineageLayoutInput", () => {
-  it("makes one compound node per experiment holding its models", () => {
-    const input = lineageLayoutInput(treeAnswer());
-    assert.equal(input.layoutOptions?.["elk.direction"], "RIGHT");
-    assert.deepEqual(
-      input.children!.map((c) => [c.id, c.children!.map((n) => n.id)]),
-      [
-        ["experiment:A", ["R", "C1", "C2", "G"]],
-        ["experiment:B", ["X", "Y", `${MISSING_PREFIX}GONE`]],
-      ],
-    );
-    const r = input.children![0].children![0];
-    assert.deepEqual(r, { id: "R", ...MODEL_BOX, labels: [{ text: "run_R" }] });
-    const ghost = input.children![1].children![2];
-    assert.deepEqual(ghost, { id: "missing:GONE", width: 150, height: 40 });
-  });
-
-  it("gives an edge per tree edge and one from the ghost of a missing parent", () => {
-    const input = lineageLayoutInput(treeAnswer());
-    assert.deepEqual(input.edges, [
-      { id: "lineage0", sources: ["R"], targets: ["C1"] },
-      { id: "lineage1", sources: ["R"], targets: ["C2"] },
-      { id: "lineage2", sources: ["C1"], targets: ["G"] },
-      { id: "lineage3", sources: ["X"], targets: ["Y"] },
-      { id: "missing4", sources: ["missing:GONE"], targets: ["X"] },
-    ]);
-  });
-
-  it(
-    "connects the ghost of a missing parent to its child in the backend's answer",
-    () => {
-      // What build_tree returns for X whose parent GONE is not in the logdir.
-      const answer = treeAnswer([]);
-      answer.missing_parents = [{ child: "X", parent: "GONE" }] as unknown as TreeAnswer["missing_parents"];
-      const input = lineageLayoutInput(answer);
-      assert.ok(
-        input.edges!.some((e) => e.sources[0] === "missing:GONE" && e.targets[0] === "X"),
-        JSON.stringify(input.edges),
-      );
-    },
-  );
-
-  it("references only nodes that are in the graph", () => {
-    const answer = treeAnswer();
-    // An edge from an unknown parent nobody lists as missing, an edge to an unknown child, a node of an
-    // unknown experiment, and a missing parent the experiment does not list.
-    answer.edges.push(treeEdge("NOPE", "R"), treeEdge("R", "NOBODY"));
-    answer.nodes.push(treeNode("STRAY", "Z", 0, []), treeNode("W", "A", 1, ["ALSO_GONE"]));
-    answer.experiments[0].models.push("W");
-    const input = lineageLayoutInput(answer);
-    const ids = new Set(nodeIds(input));
-    assert.ok(!ids.has("STRAY"));
-    assert.ok(ids.has("W") && !ids.has("missing:ALSO_GONE") && !ids.has("missing:NOPE"));
-    for (const e of input.edges!) assert.ok(ids.has(e.sources[0]) && ids.has(e.targets[0]), JSON.stringify(e));
-    assert.equal(input.edges!.length, 5);
-    assert.equal(new Set(input.edges!.map((e) => e.id)).size, input.edges!.length);
-  });
-
-  it("handles an empty tree", () => {
-    const input = lineageLayoutInput({ experiments: [], nodes: [], edges: [], missing_parents: [], cycles: [] });
-    assert.deepEqual(input.children, []);
-    assert.deepEqual(input.edges, []);
-  });
-});
-
 describe("lineageEdgeWidth", () => {
   it("is monotone non-decreasing in |param_change| and bounded", () => {
     const changes = [0, 0.001, 0.01, 0.05, 0.1, 0.3, 0.5, 1, 1.5, 2, 3, 5, 10, 1e6];
@@ -396,67 +293,6 @@ describe("lineageEdgeWidth", () => {
     assert.equal(lineageEdgeWidth(undefined), 1.5);
     assert.equal(lineageEdgeWidth(NaN), 1.5);
     assert.ok(Number.isFinite(lineageEdgeWidth(Infinity)));
-  });
-});
-
-describe("ELK on the tree of models", () => {
-  async function laidTree() {
-    const laid = await elk.layout(lineageLayoutInput(treeAnswer()));
-    return { laid, placed: absolutePositions(laid) };
-  }
-
-  it("puts children right of their parents", async () => {
-    const { placed } = await laidTree();
-    for (const [parent, child] of [
-      ["R", "C1"],
-      ["R", "C2"],
-      ["C1", "G"],
-      ["X", "Y"],
-      ["missing:GONE", "X"],
-    ]) {
-      const p = placed.get(parent)!;
-      const c = placed.get(child)!;
-      assert.ok(c.x > p.x, `${child} (${c.x}) right of ${parent} (${p.x})`);
-      assert.ok(c.x >= p.x + p.width, `${child} starts after ${parent} ends`);
-    }
-    assert.deepEqual([placed.get("R")!.width, placed.get("R")!.height], [MODEL_BOX.width, MODEL_BOX.height]);
-  });
-
-  it("keeps each experiment's models inside its box and the boxes apart", async () => {
-    const { placed } = await laidTree();
-    const a = placed.get("experiment:A")!;
-    const b = placed.get("experiment:B")!;
-    assert.ok(a.width > 0 && b.width > 0);
-    assert.ok(!overlaps(a, b), `${JSON.stringify([a.x, a.y, a.width, a.height])} vs ${JSON.stringify([b.x, b.y, b.width, b.height])}`);
-    for (const id of ["R", "C1", "C2", "G"]) {
-      const p = placed.get(id)!;
-      assert.equal(p.parent, "experiment:A");
-      assert.ok(inside(p, a) && inside({ x: p.x + p.width, y: p.y + p.height }, a), id);
-    }
-    for (const id of ["X", "Y", "missing:GONE"]) {
-      const p = placed.get(id)!;
-      assert.equal(p.parent, "experiment:B");
-      assert.ok(inside(p, b) && inside({ x: p.x + p.width, y: p.y + p.height }, b), id);
-    }
-    // Models of one experiment never overlap.
-    const models = ["R", "C1", "C2", "G"].map((id) => placed.get(id)!);
-    for (let i = 0; i < models.length; i++) for (let j = i + 1; j < models.length; j++) assert.ok(!overlaps(models[i], models[j]));
-  });
-
-  it("gives every lineage edge an absolute path from its parent's right side to its child's left side", async () => {
-    const { laid, placed } = await laidTree();
-    const paths = edgePaths(laid, placed);
-    assert.deepEqual([...paths.keys()].sort(), ["lineage0", "lineage1", "lineage2", "lineage3", "missing4"]);
-    for (const e of allEdges(laid)) {
-      const points = paths.get(e.id)!;
-      const from = placed.get(e.sources[0])!;
-      const to = placed.get(e.targets[0])!;
-      const first = points[0];
-      const last = points[points.length - 1];
-      assert.ok(Math.abs(first.x - (from.x + from.width)) < 1 && first.y >= from.y && first.y <= from.y + from.height, `${e.id} start`);
-      assert.ok(Math.abs(last.x - to.x) < 1 && last.y >= to.y && last.y <= to.y + to.height, `${e.id} end`);
-      assert.match(pathData(points), /^M-?\d+\.\d(L-?\d+\.\d,-?\d+\.\d)*/);
-    }
   });
 });
 

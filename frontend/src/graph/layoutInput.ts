@@ -1,7 +1,7 @@
 // ELK inputs for the L2 and L3 views: sizes, options and nesting. Pure, so tests can check them.
 
 import type { ElkExtendedEdge, ElkNode, LayoutOptions } from "elkjs/lib/elk-api";
-import type { InnerNode, Layer, TreeAnswer } from "../types";
+import type { InnerNode, Layer } from "../types";
 import { visibleEdges, visibleTree, type ModelGraph, type VisibleNode } from "./modelGraph";
 
 export const CHAR_WIDTH = 6.6; // px per character of the 11px UI font, for sizing boxes before drawing
@@ -112,55 +112,9 @@ export function modelLayoutInput(
   };
 }
 
-// -- the tree of models (L3), left to right by depth, one box per experiment
+// -- the tree of models (L3): laid out by lineageLayout.ts
 
 export const MISSING_PREFIX = "missing:";
-
-export function lineageLayoutInput(tree: TreeAnswer): ElkNode {
-  const nodeIds = new Set(tree.nodes.map((n) => n.id));
-  const children: ElkNode[] = tree.experiments.map((experiment) => {
-    const members = tree.nodes.filter((n) => n.experiment === experiment.id);
-    const missing = experiment.missing_parents ?? [];
-    return {
-      id: `experiment:${experiment.id}`,
-      layoutOptions: {
-        "elk.padding": "[top=30,left=16,bottom=16,right=16]",
-      },
-      children: [
-        ...members.map((n) => ({ id: n.id, ...MODEL_BOX, labels: [{ text: n.run }] })),
-        ...missing.filter((id) => !nodeIds.has(id)).map((id) => ({ id: MISSING_PREFIX + id, width: 150, height: 40 })),
-      ],
-    };
-  });
-  const edges: ElkExtendedEdge[] = [];
-  tree.edges.forEach((edge, i) => {
-    const from = nodeIds.has(edge.from) ? edge.from : MISSING_PREFIX + edge.from;
-    if (!nodeIds.has(edge.to)) return;
-    edges.push({ id: `lineage${i}`, sources: [from], targets: [edge.to] });
-  });
-  // Children whose parent is missing: a dashed edge from a ghost node says so.
-  for (const { child, parent } of tree.missing_parents) {
-    if (!nodeIds.has(parent) && nodeIds.has(child)) {
-      edges.push({ id: `missing${edges.length}`, sources: [MISSING_PREFIX + parent], targets: [child] });
-    }
-  }
-  const existing = new Set(children.flatMap((c) => (c.children ?? []).map((n) => n.id)));
-  return {
-    id: "root",
-    layoutOptions: {
-      ...LAYERED,
-      "elk.direction": "RIGHT",
-      "elk.hierarchyHandling": "INCLUDE_CHILDREN",
-      "elk.spacing.nodeNode": "20",
-      "elk.layered.spacing.nodeNodeBetweenLayers": "60",
-      "elk.padding": "[top=20,left=20,bottom=20,right=20]",
-      // Experiments stack vertically instead of being placed side by side.
-      "elk.aspectRatio": "0.2",
-    },
-    children,
-    edges: edges.filter((e) => existing.has(e.sources[0]) && existing.has(e.targets[0])),
-  };
-}
 
 /** Lineage edge width: thicker for a larger relative change of trainable parameters. */
 export function lineageEdgeWidth(paramChange: number | null | undefined): number {

@@ -2,8 +2,8 @@
 // and a glyph of its architecture, lineage edges left to right with a width from the change of
 // trainable parameters (paper Fig. 4, 11).
 
-import { MISSING_PREFIX, MODEL_BOX, lineageEdgeWidth, lineageLayoutInput } from "../graph/layoutInput";
-import { absolutePositions, edgePaths, layout, pathData } from "../layout";
+import { MISSING_PREFIX, MODEL_BOX, lineageEdgeWidth } from "../graph/layoutInput";
+import { layoutLineage } from "../graph/lineageLayout";
 import { showModel } from "../state";
 import { formatCount, formatNumber, html, svg, svgText } from "../svg";
 import type { Model, TreeAnswer, TreeEdge } from "../types";
@@ -69,10 +69,9 @@ function modelTooltip(model: Model): HTMLElement {
   return box;
 }
 
-export async function renderModels(ctx: ViewContext, tree: TreeAnswer, models: Model[]): Promise<RenderedView> {
-  const laid = await layout(lineageLayoutInput(tree));
-  const placed = absolutePositions(laid);
-  const paths = edgePaths(laid, placed);
+export function renderModels(ctx: ViewContext, tree: TreeAnswer, models: Model[]): RenderedView {
+  const laid = layoutLineage(tree);
+  const placed = laid.boxes;
   const byId = new Map<string, Model>();
   for (const m of models) if (m.id) byId.set(m.id, m);
   const byRun = new Map(models.map((m) => [m.run, m]));
@@ -91,19 +90,17 @@ export async function renderModels(ctx: ViewContext, tree: TreeAnswer, models: M
   }
 
   const edgeLayer = svg("g", { class: "inn-edges" }, root);
-  tree.edges.forEach((edge, i) => {
-    const points = paths.get(`lineage${i}`);
-    if (!points?.length) return;
+  for (const laidEdge of laid.edges) {
+    if (laidEdge.index === null) {
+      svg("path", { d: laidEdge.path, class: "inn-lineage-line inn-missing", "marker-end": "url(#inn-arrow)" }, edgeLayer);
+      continue;
+    }
+    const edge = tree.edges[laidEdge.index];
     const g = svg("g", { class: "inn-lineage", "data-edge": `${byId.get(edge.from)?.run ?? edge.from}>${byId.get(edge.to)?.run ?? edge.to}` }, edgeLayer);
-    const d = pathData(points);
-    svg("path", { d, class: "inn-lineage-line", "stroke-width": lineageEdgeWidth(edge.param_change), "marker-end": "url(#inn-arrow)" }, g);
-    const hit = svg("path", { d, class: "inn-hit" }, g);
+    svg("path", { d: laidEdge.path, class: "inn-lineage-line", "stroke-width": lineageEdgeWidth(edge.param_change), "marker-end": "url(#inn-arrow)" }, g);
+    const hit = svg("path", { d: laidEdge.path, class: "inn-hit" }, g);
     hit.addEventListener("mousemove", (e) => ctx.tooltip.show(edgeTooltip(edge, byId), e));
     hit.addEventListener("mouseleave", () => ctx.tooltip.hide());
-  });
-  for (const [id, points] of paths) {
-    if (!id.startsWith("missing")) continue;
-    svg("path", { d: pathData(points), class: "inn-lineage-line inn-missing", "marker-end": "url(#inn-arrow)" }, edgeLayer);
   }
 
   for (const node of tree.nodes) {
@@ -142,7 +139,7 @@ export async function renderModels(ctx: ViewContext, tree: TreeAnswer, models: M
     svgText(g, 8, 31, id.slice(MISSING_PREFIX.length, MISSING_PREFIX.length + 8), {});
   }
 
-  return { width: laid.width ?? 0, height: laid.height ?? 0, units, minimap };
+  return { width: laid.width, height: laid.height, units, minimap };
 }
 
 function ellipsis(text: string, max: number): string {
