@@ -9,8 +9,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_LOGDIR ?= demo_logs
 PORT ?= 6006
+NODE_STAMP := frontend/node_modules/.installed
 
-.PHONY: demo test venv proto bench clean
+.PHONY: demo test venv proto bench clean frontend
 
 $(STAMP): requirements.txt setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -21,20 +22,33 @@ $(STAMP): requirements.txt setup.py
 
 venv: $(STAMP)
 
+$(NODE_STAMP): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+# Rebuilds the committed bundle (innspector_tb/static/) from frontend/src.
+frontend: $(NODE_STAMP)
+	cd frontend && node build.mjs
+
 demo: $(STAMP)
 	$(PY) -m demo.train --logdir $(DEMO_LOGDIR) --port $(PORT)
 
-test: $(STAMP)
+# The committed bundle must match its source; then type check, frontend unit tests, and every
+# Python test (the browser tests among them, in Debian's chromium).
+test: $(STAMP) $(NODE_STAMP)
+	tools/ensure_chromium.sh
+	cd frontend && node build.mjs --check && npx tsc --noEmit -p . && npm test
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest tests -q -p no:cacheprovider
 
 # Regenerates the protobuf code from proto/ (the output is committed).
 proto: $(STAMP)
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=innspector_tb/proto proto/plugin_data.proto
 
-bench: $(STAMP)
+bench: $(STAMP) $(NODE_STAMP)
 	$(PY) bench/logging_overhead.py
 	$(PY) bench/tensorboard_memory.py
 	$(PY) bench/backend.py
+	$(PY) bench/frontend.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_LOGDIR) build *.egg-info
+	rm -rf $(VENV) $(DEMO_LOGDIR) build *.egg-info frontend/node_modules frontend/build

@@ -1,0 +1,61 @@
+"""The frontend end to end: headless Chromium on a real TensorBoard serving the demo logs.
+
+Runs the node:test files frontend/e2e/*.e2e.mjs (browser helpers in frontend/e2e/browser.mjs)
+against one `tensorboard` process over the demo experiments (trained small). Screenshots land in
+test-output/screenshots/. Needs `node` (with frontend/node_modules installed) and Debian's
+`chromium` at /usr/bin/chromium; the browser is never downloaded.
+"""
+
+import glob
+import os
+import shutil
+import signal
+import subprocess
+
+import pytest
+
+from tests.tensorboard_server import TensorBoardServer, wait_for_models
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+E2E_DIR = os.path.join(REPO, "frontend", "e2e")
+SCREENSHOT_DIR = os.path.join(REPO, "test-output", "screenshots")
+NODE_TIMEOUT = 600
+
+
+@pytest.fixture(scope="module")
+def tensorboard(demo_logs):
+    logdir, headers = demo_logs
+    with TensorBoardServer(logdir) as server:
+        wait_for_models(server.url, len(headers), server=server)
+        yield server
+
+
+def _e2e_files():
+    # Named explicitly: node 20's `--test DIR` only picks *.test.mjs-like names, and would run
+    # nothing (and pass) for *.e2e.mjs.
+    return sorted(glob.glob(os.path.join(E2E_DIR, "*.e2e.mjs")))
+
+
+def test_frontend_end_to_end(tensorboard):
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not on PATH: the browser tests of frontend/e2e/ need Node.js (CI installs it)")
+    files = _e2e_files()
+    assert files, "no end-to-end test files (*.e2e.mjs) in %s" % E2E_DIR
+    os.makedirs(SCREENSHOT_DIR, exist_ok=True)
+    env = dict(os.environ, TENSORBOARD_URL=tensorboard.url, SCREENSHOT_DIR=SCREENSHOT_DIR)
+    command = [node, "--test", "--test-reporter=spec"] + [os.path.relpath(f, REPO) for f in files]
+    # A session of its own, so a timeout ends node's test processes and their browsers too.
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        stdout, _ = process.communicate(timeout=NODE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, _ = process.communicate()
+        pytest.fail("node --test did not finish within %d s:\n%s\n--- tensorboard stderr ---\n%s" % (
+            NODE_TIMEOUT, stdout.decode("utf-8", "replace")[-20000:], tensorboard.stderr_tail()))
+    output = stdout.decode("utf-8", "replace")
+    assert process.returncode == 0, "%s exited with %d:\n%s\n--- tensorboard stderr ---\n%s" % (
+        " ".join(command[1:]), process.returncode, output[-20000:], tensorboard.stderr_tail())
+    assert "ℹ pass " in output and "ℹ pass 0\n" not in output, "no end-to-end test passed:\n%s" % output
