@@ -127,6 +127,27 @@ ROUTES = {
                                               {"findings": _array(_obj(["rule", "severity", "message", "unit"]))})),
                         "rules": _array(_obj(["id", "description"]))}),
     },
+    "/tools": {
+        "summary": "The toolbox tools declared in JSON (docs/backend.md, 'JSON tools'): the built-in ones, "
+                   "those of the folders named by --innspector_tools or INNSPECTOR_TOOLS, and those of "
+                   "<logdir>/innspector_tools/; each declaration with its source and file name. Files that "
+                   "cannot be read or fail validation are listed in errors (file, JSON path, reason) and "
+                   "never affect the others. Re-read on every request.",
+        "parameters": [],
+        "schema": _obj(["tools", "errors"],
+                       {"tools": _array(_obj(["format", "id", "name", "category", "description", "icon",
+                                              "applies_to", "class_dependent", "data", "rows", "spec",
+                                              "source", "path"],
+                                             {"format": _INT, "id": _STR, "name": _STR, "category": _STR,
+                                              "description": _STR, "icon": _STR, "applies_to": _array(_STR),
+                                              "class_dependent": {"type": "boolean"},
+                                              "data": _obj(["run", "unit", "steps", "transform"],
+                                                           {"unit": _obj(["kind"]), "transform": _array(_OBJ)}),
+                                              "rows": _obj(["column", "as"], {"column": _STR, "as": _STR}),
+                                              "spec": _OBJ, "source": _STR, "path": _STR})),
+                        "errors": _array(_obj(["source", "path", "error"],
+                                              {"source": _STR, "path": _STR, "error": _STR}))}),
+    },
     "/metrics": {
         "summary": "Metric series from the runs' TensorBoard scalars, and per step the confusion matrix "
                    "and per-class precision and recall from the logged predictions and labels.",

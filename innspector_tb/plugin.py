@@ -17,6 +17,7 @@ from tensorboard.backend import http_util
 from tensorboard.data import provider as provider_lib
 from tensorboard.plugins import base_plugin
 
+from innspector_tb import json_tools
 from innspector_tb import metadata
 from innspector_tb import models as models_lib
 from innspector_tb import openapi
@@ -41,6 +42,13 @@ class InnspectorLoader(base_plugin.TBLoader):
     small and every step matters (step 0 is the baseline), so keep all of them
     unless the user chose a number with --samples_per_plugin.
     """
+
+    def define_flags(self, parser):
+        parser.add_argument(
+            "--innspector_tools", metavar="DIRS", type=str, default="",
+            help="Folders (separated by %r) of iNNspector tools declared in JSON (docs/backend.md, "
+                 "'JSON tools'); the environment variable %s adds more. <logdir>/%s/ is always read."
+                 % (os.pathsep, json_tools.ENV_VAR, json_tools.LOGDIR_FOLDER))
 
     def fix_flags(self, flags):
         samples = getattr(flags, "samples_per_plugin", None)
@@ -86,6 +94,8 @@ class InnspectorPlugin(base_plugin.TBPlugin):
 
     def __init__(self, context):
         self._data_provider = context.data_provider
+        self._logdir = getattr(context, "logdir", None)
+        self._tools_flag = getattr(getattr(context, "flags", None), "innspector_tools", "") or ""
         self._store = run_data.RunStore(context.data_provider, context.logdir,
                                         run_data.ByteBudgetCache(CACHE_BYTES))
 
@@ -107,6 +117,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
             "/lint": self._serve_lint,
             "/lint/all": self._serve_lint_all,
             "/metrics": self._serve_metrics,
+            "/tools": self._serve_tools,
         }
 
     def is_active(self):
@@ -210,6 +221,12 @@ class InnspectorPlugin(base_plugin.TBPlugin):
         experiment = plugin_util.experiment_id(request.environ)
         return queries.metrics(store, functools.partial(self._scalars, ctx, experiment),
                                queries.list_param(request.args.get("runs"), "runs"))
+
+    @_json_route()
+    def _serve_tools(self, request, store):
+        # Re-read on every request (each file is cached by path, mtime and size): edits show on reload.
+        tools, errors = json_tools.load_tools(json_tools.folders_from(self._tools_flag), self._logdir)
+        return {"tools": tools, "errors": errors}
 
     def _models(self, request, store=None):
         ctx = plugin_util.context(request.environ)
