@@ -10,14 +10,18 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const staticDir = join(here, "..", "innspector_tb", "static");
-// The files of static/ this build owns; anything else there is left alone.
-const OUTPUTS = ["index.js", "elk-worker.js"];
+// static/ holds only this build's output: index.js, its lazily loaded chunks (Vega for the
+// widgets), and ELK's worker.
 
 async function buildBundle(outDir) {
+  rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
   await esbuild.build({
     entryPoints: [join(here, "src", "index.ts")],
-    outfile: join(outDir, "index.js"),
+    outdir: outDir,
+    entryNames: "[name]",
+    chunkNames: "chunk-[hash]",
+    splitting: true,
     bundle: true,
     format: "esm",
     target: "es2020",
@@ -53,11 +57,14 @@ async function check() {
   const outDir = mkdtempSync(join(tmpdir(), "innspector-build-"));
   try {
     await buildBundle(outDir);
-    const stale = OUTPUTS.filter((name) => {
+    const built = readdirSync(outDir).sort();
+    const committed = readdirSync(staticDir).sort();
+    const names = [...new Set([...built, ...committed])];
+    const stale = names.filter((name) => {
       try {
         return !readFileSync(join(outDir, name)).equals(readFileSync(join(staticDir, name)));
       } catch {
-        return true;
+        return true; // only on one side
       }
     });
     if (stale.length) {

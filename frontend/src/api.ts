@@ -1,11 +1,14 @@
 // The backend client: every route of the plugin, JSON in and out, errors as readable messages.
 
 import type {
+  DataAnswer,
+  DataRequest,
   GraphAnswer,
   InterestingnessAnswer,
   LintAllAnswer,
   LintAnswer,
   Measure,
+  MetricsAnswer,
   ModelsAnswer,
   NeuronsAnswer,
   StructuresAnswer,
@@ -114,7 +117,9 @@ export const api = {
   structures: (run?: string) => get<StructuresAnswer>("structures", { run }),
   lint: (run: string) => get<LintAnswer>("lint", { run }),
   lintAll: () => get<LintAllAnswer>("lint/all"),
-  data: <T>(body: unknown) =>
+  tools: () => get<{ tools: unknown[]; errors: { source: string; path: string; error: string }[] }>("tools"),
+  metrics: (runs: string[]) => get<MetricsAnswer>("metrics", { runs: runs.join(",") }),
+  data: <T = DataAnswer>(body: DataRequest) =>
     request<T>("data", routeUrl("data"), {
       method: "POST",
       headers: { "Content-Type": "application/json" },

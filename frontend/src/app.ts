@@ -10,14 +10,19 @@ import { renderBreadcrumbs } from "./panels/breadcrumbs";
 import { renderClassSelector } from "./panels/classSelector";
 import { renderLint, renderMeasures } from "./panels/interestingness";
 import { renderLocalization } from "./panels/localization";
-import { ascendTo, openGroupsOf, reconcile, Store, type AppState } from "./state";
+import { ascendTo, openGroupsOf, reconcile, showModel, showModels, showNeurons, Store, type AppState } from "./state";
 import { html, svg, svgText } from "./svg";
-import type { LintFinding, Measure, Model, TreeAnswer } from "./types";
+import type { Architecture, LintFinding, Measure, Model, TreeAnswer } from "./types";
 import { Minimap, Viewport } from "./viewport";
 import { renderNeurons } from "./views/l1";
 import { renderModel } from "./views/l2";
 import { renderModels } from "./views/l3";
 import type { RenderedView, ViewContext } from "./views/view";
+import { WidgetPanel } from "./widgets/panel";
+import { loadTools } from "./widgets/registry";
+import { renderToolbox } from "./widgets/toolbox";
+import type { Tool, ToolContext, UnitRef } from "./widgets/types";
+import { unitFromKey } from "./widgets/units";
 
 function storage(): Storage | null {
   try {
@@ -43,6 +48,10 @@ export class App {
   private view: RenderedView | null = null;
   private generation = 0;
   private paints = 0;
+  private tools = new Map<string, Tool>();
+  private toolErrors: string[] = [];
+  private activeTool: string | null = null;
+  private panel: WidgetPanel | null = null;
 
   private readonly el = this.buildShell();
   private readonly viewport = new Viewport(this.el.stage, this.el.canvas);
@@ -55,14 +64,21 @@ export class App {
       this.el.progress.classList.toggle("inn-busy", routes.length > 0);
       this.el.progress.title = routes.length ? `loading ${[...new Set(routes)].join(", ")}` : "";
     });
+    this.el.stage.addEventListener("click", (e) => this.onStageClick(e), { capture: true });
+    this.el.stage.addEventListener("mouseover", (e) => this.onStageHover(e));
     document.addEventListener("keydown", (e) => {
       if (e.key !== "Escape") return;
+      if (this.activeTool) {
+        this.selectTool(null);
+        return;
+      }
       const state = this.store.get();
       this.store.update((s) => ascendTo(s, state.level === "L1" ? "L2" : "L3"));
     });
     this.el.reload.addEventListener("click", () => {
       forget();
       this.graphs.clear();
+      this.architectures.clear();
       void this.load();
     });
     this.store.subscribe((next, previous) => this.onState(next, previous));
@@ -85,10 +101,23 @@ export class App {
       this.message("No iNNspector data in this logdir yet. Add the InnspectorCallback (or the summary ops) to a training script and point TensorBoard at its log directory.", true);
       return;
     }
+    const { tools, errors } = await loadTools();
+    this.tools = new Map(tools.map((t) => [t.id, t]));
+    this.toolErrors = errors;
     this.classes = [...new Set(this.models.flatMap((m) => m.classes))].sort((a, b) => Number(a) - Number(b) || a.localeCompare(b));
     this.colors = modelColors(this.models.map((m) => m.run));
     this.store.update((s) => reconcile(s, this.models.map((m) => m.run), this.classes));
     this.renderTop();
+    this.renderToolbox();
+    if (this.panel) this.panel.toolsChanged();
+    else
+      this.panel = new WidgetPanel(this.el.widgets, {
+        tools: () => this.tools,
+        context: () => this.toolContext(),
+        jump: (unit) => this.jumpTo(unit),
+        hoverUnit: (key) => this.linkUnit(key),
+        storage: storage(),
+      });
     await this.draw();
   }
 
@@ -96,6 +125,7 @@ export class App {
 
   private onState(next: AppState, previous: AppState): void {
     this.renderTop();
+    if (String(next.classes) !== String(previous.classes)) this.panel?.classesChanged();
     const run = next.run ?? "";
     const viewChanged =
       next.level !== previous.level ||
@@ -171,6 +201,7 @@ export class App {
       this.message(null);
       if (!this.centreOnFocus()) this.viewport.fit();
       this.paint(state.level);
+      void this.markApplicable();
       void this.applyInterestingness();
       void this.applyLocalization();
       void this.renderPanels();
@@ -370,6 +401,118 @@ export class App {
     this.el.tooltip.hidden = true;
   }
 
+  // -- toolbox and widgets
+
+  private toolContext(): ToolContext {
+    const state = this.store.get();
+    return {
+      models: new Map(this.models.map((m) => [m.run, m])),
+      graph: (run: string) => this.architectureOf(run),
+      classes: state.classes,
+      allClasses: this.classes,
+      colors: this.colors,
+      api,
+    };
+  }
+
+  private readonly architectures = new Map<string, Promise<Architecture>>();
+
+  /** One promise per run: tools cache what they derive from it by identity. */
+  private architectureOf(run: string): Promise<Architecture> {
+    let answer = this.architectures.get(run);
+    if (!answer) {
+      answer = api.graph(run).then((g) => g.architecture);
+      answer.catch(() => this.architectures.delete(run));
+      this.architectures.set(run, answer);
+    }
+    return answer;
+  }
+
+  private renderToolbox(): void {
+    renderToolbox(this.el.toolbox, [...this.tools.values()], this.activeTool, (id) => this.selectTool(id), this.toolErrors);
+  }
+
+  private selectTool(id: string | null): void {
+    this.activeTool = id;
+    this.el.app.dataset.activeTool = id ?? "";
+    this.renderToolbox();
+    void this.markApplicable();
+  }
+
+  private unitAt(target: EventTarget | null): { key: string; unit: UnitRef | null } | null {
+    const element = target instanceof Element ? target.closest("[data-unit]") : null;
+    if (!element) return null;
+    const key = element.getAttribute("data-unit")!;
+    const state = this.store.get();
+    return { key, unit: unitFromKey(key, { level: state.level, run: state.run, experiments: this.tree?.experiments ?? [] }) };
+  }
+
+  /** Greys out the units the active tool cannot apply to (the dependency dimension). */
+  private async markApplicable(): Promise<void> {
+    const view = this.view;
+    const tool = this.activeTool ? this.tools.get(this.activeTool) : undefined;
+    if (!view) return;
+    const state = this.store.get();
+    const ctx = this.toolContext();
+    await Promise.all(
+      [...view.units.values()].map(async (box) => {
+        let applicable: boolean | null = null;
+        if (tool) {
+          const unit = unitFromKey(box.key, { level: state.level, run: state.run, experiments: this.tree?.experiments ?? [] });
+          try {
+            applicable = !!unit && (await tool.appliesTo(unit, ctx));
+          } catch {
+            applicable = false;
+          }
+        }
+        if (view !== this.view || tool !== (this.activeTool ? this.tools.get(this.activeTool) : undefined)) return;
+        box.element.classList.toggle("inn-applicable", applicable === true);
+        box.element.classList.toggle("inn-inapplicable", applicable === false);
+      }),
+    );
+  }
+
+  /** With a tool active, a click on a unit applies it (and nothing else happens). */
+  private onStageClick(event: MouseEvent): void {
+    if (!this.activeTool) return;
+    const tool = this.tools.get(this.activeTool);
+    const hit = this.unitAt(event.target);
+    if (!tool || !hit) return;
+    event.stopPropagation();
+    event.preventDefault();
+    const element = this.el.root.querySelector(`[data-unit="${CSS.escape(hit.key)}"]`);
+    if (!hit.unit || !element?.classList.contains("inn-applicable")) {
+      this.flash(`${tool.name} does not apply to ${hit.unit?.label ?? hit.key}.`);
+      return;
+    }
+    this.panel?.add(tool, hit.unit);
+    this.selectTool(null);
+  }
+
+  private onStageHover(event: MouseEvent): void {
+    this.panel?.highlightUnit(this.unitAt(event.target)?.key ?? null);
+  }
+
+  /** A widget is hovered: outline its unit in the inspection panel. */
+  private linkUnit(key: string | null): void {
+    for (const element of this.el.root.querySelectorAll(".inn-linked")) element.classList.remove("inn-linked");
+    if (key) this.el.root.querySelector(`[data-unit="${CSS.escape(key)}"]`)?.classList.add("inn-linked");
+  }
+
+  /** Shows a widget's unit in the inspection panel. */
+  private jumpTo(unit: UnitRef): void {
+    const run = unit.runs[0];
+    if (unit.kind === "experiment") this.store.update((s) => showModels(s, unit.key));
+    else if (unit.kind === "model") this.store.update((s) => showModels(s, unit.key));
+    else if (unit.kind === "neuron" && unit.layer) {
+      const layer = unit.layer;
+      this.store.update((s) => {
+        const shown = s.level === "L1" && s.run === run ? s : showNeurons(showModel(s, run), layer);
+        return { ...shown, focus: unit.key };
+      });
+    } else if (unit.layer) this.store.update((s) => showModel(s, run, `layer:${unit.layer}`));
+  }
+
   // -- the page's skeleton
 
   private buildShell() {
@@ -383,8 +526,6 @@ export class App {
 
     const left = html("aside", { class: "inn-left" }, app);
     const toolbox = html("section", { class: "inn-toolbox", id: "inn-toolbox" }, left);
-    html("h3", {}, toolbox, "Toolbox");
-    html("div", { class: "inn-muted inn-small" }, toolbox, "Tools that turn a unit into widgets come with the widget panel.");
     const localization = html("section", { class: "inn-panel", id: "inn-localization" }, left);
     const measures = html("section", { class: "inn-panel", id: "inn-interestingness" }, left);
     const lint = html("section", { class: "inn-panel", id: "inn-lint" }, left);
@@ -401,13 +542,11 @@ export class App {
     const side = html("aside", { class: "inn-side", id: "inn-side" }, center);
     side.hidden = true;
 
-    const right = html("aside", { class: "inn-right", id: "inn-widgets" }, app);
-    html("h3", {}, right, "Widgets");
-    for (const level of ["L3 models", "L2 layers", "L1 neurons"]) html("details", { class: "inn-flap" }, right).append(html("summary", {}, undefined, level));
+    const widgets = html("aside", { class: "inn-right", id: "inn-widgets" }, app);
 
     const tooltip = html("div", { class: "inn-tooltip" }, app);
     tooltip.hidden = true;
-    return { app, crumbs, classes, reload, progress, localization, measures, lint, stage, canvas, root, message, minimap, side, tooltip };
+    return { app, crumbs, classes, reload, progress, toolbox, localization, measures, lint, stage, canvas, root, message, minimap, side, widgets, tooltip };
   }
 
   mount(): void {

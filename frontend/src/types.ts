@@ -214,3 +214,55 @@ export interface LintAllAnswer {
   models: { run: string; findings: LintFinding[]; error: string | null }[];
   rules: LintAnswer["rules"];
 }
+
+export interface MetricsAnswer {
+  runs: Record<
+    string,
+    {
+      /** metric name -> [step, value] points (value null for NaN/Inf). */
+      series: Record<string, [number, number | null][]>;
+      /** step -> the confusion matrix of the logged predictions on the probe. */
+      classification: Record<
+        string,
+        {
+          classes: number[];
+          matrix: number[][];
+          per_class: { class: number; support: number; precision: number | null; recall: number | null }[];
+          accuracy: number | null;
+        }
+      >;
+      error?: string;
+    }
+  >;
+}
+
+/** A body of the `data` route (docs/backend.md). */
+export interface DataRequest {
+  run: string;
+  unit:
+    | { kind: "weights"; layer: string; variable: string }
+    | { kind: "activations"; layer: string; output?: number }
+    | { kind: "class_means"; layer: string }
+    | { kind: "samples" | "labels" }
+    | { kind: "predictions"; output?: number }
+    | { kind: "statistics" | "histogram"; unit: string };
+  steps?: number | "last" | "all" | number[];
+  classes?: (string | number)[];
+  transform?: Record<string, unknown>[];
+}
+
+/** An array column of a `data` answer; NaN and ±Inf are null. */
+export interface DataArray {
+  shape: number[];
+  dtype: string;
+  data: unknown;
+}
+
+export interface DataAnswer {
+  run: string;
+  steps: number | number[];
+  classes?: unknown;
+  /** column -> an array, or an op's own object (histogram, kde, topk, pca, group_by_class). */
+  result: Record<string, DataArray | Record<string, unknown>>;
+  [key: string]: unknown;
+}

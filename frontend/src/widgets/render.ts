@@ -1,0 +1,57 @@
+// Renders a widget's Vega-Lite spec with its rows. Expressions run through Vega's interpreter, not
+// `new Function`: a spec (ours or a JSON-declared tool's) is data, never code.
+// This module pulls in Vega and Vega-Lite: the app loads it lazily, when the first widget opens.
+
+import * as vega from "vega";
+import { compile, type TopLevelSpec } from "vega-lite";
+import { expressionInterpreter } from "vega-interpreter";
+
+export interface RenderedChart {
+  view: vega.View;
+  /** Sets the highlighted probe sample (null: none) if the spec declares the `highlight` param. */
+  highlight(sample: number | null): void;
+  toImageURL(type: "png" | "svg"): Promise<string>;
+  finalize(): void;
+}
+
+function hasHighlightParam(spec: TopLevelSpec): boolean {
+  const params = (spec as { params?: { name?: string }[] }).params;
+  return Array.isArray(params) && params.some((p) => p?.name === "highlight");
+}
+
+export async function renderChart(
+  container: HTMLElement,
+  spec: TopLevelSpec,
+  rows: Record<string, unknown>[],
+  onHoverSample?: (sample: number | null) => void,
+  sampleField?: string,
+): Promise<RenderedChart> {
+  const compiled = compile(spec).spec;
+  const view = new vega.View(vega.parse(compiled, undefined, { ast: true }), {
+    expr: expressionInterpreter,
+    renderer: "svg",
+    container,
+    hover: true,
+  });
+  if (compiled.data?.some((d) => d.name === "table")) view.data("table", rows);
+  const highlightable = hasHighlightParam(spec);
+  if (onHoverSample && sampleField) {
+    view.addEventListener("mouseover", (_event, item) => {
+      const datum = (item as { datum?: Record<string, unknown> } | null)?.datum;
+      const value = datum?.[sampleField];
+      if (typeof value === "number") onHoverSample(value);
+    });
+    view.addEventListener("mouseout", () => onHoverSample(null));
+  }
+  await view.runAsync();
+  return {
+    view,
+    highlight(sample) {
+      if (!highlightable) return;
+      view.signal("highlight", sample);
+      void view.runAsync();
+    },
+    toImageURL: (type) => view.toImageURL(type, 2),
+    finalize: () => view.finalize(),
+  };
+}

@@ -1,0 +1,38 @@
+// The built-in tools, in toolbox order (grouped by category in the toolbox).
+
+import type { Tool } from "../types";
+import { activationMapsTool } from "./activationMaps";
+import { branchModelTool } from "./branchModel";
+import { classProbabilitiesTool } from "./classProbabilities";
+import { confusionMatrixTool } from "./confusionMatrix";
+import { distributionTool } from "./distribution";
+import { featureDistributionTool } from "./featureDistribution";
+import { histogramTool } from "./histogram";
+import { inputReconstructionTool } from "./inputReconstruction";
+import { kernelImagesTool } from "./kernelImages";
+import { modelSaveSizeTool } from "./modelSaveSize";
+import { neuronsByClassesTool } from "./neuronsByClasses";
+import { noteTool } from "./note";
+import { performanceMetricsTool } from "./performanceMetrics";
+import { projectionTool } from "./projection";
+import { runtimeStatisticsTool } from "./runtimeStatistics";
+import { statisticsTool } from "./statistics";
+
+export const builtinTools: Tool[] = [
+  performanceMetricsTool,
+  runtimeStatisticsTool,
+  modelSaveSizeTool,
+  confusionMatrixTool,
+  classProbabilitiesTool,
+  histogramTool,
+  distributionTool,
+  statisticsTool,
+  kernelImagesTool,
+  activationMapsTool,
+  featureDistributionTool,
+  projectionTool,
+  neuronsByClassesTool,
+  inputReconstructionTool,
+  noteTool,
+  branchModelTool,
+];
