@@ -49,6 +49,7 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(PY) bench/tensorboard_memory.py
 	$(PY) bench/backend.py
 	$(PY) bench/frontend.py
+	$(PY) bench/widgets.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_LOGDIR) build *.egg-info frontend/node_modules frontend/build
