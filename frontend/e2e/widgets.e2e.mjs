@@ -225,6 +225,50 @@ describe("use case 2: VAE latent spaces", () => {
   });
 });
 
+describe("linking", () => {
+  it("hovering a unit outlines its widgets, hovering a widget outlines its unit", async () => {
+    const page = await open({ level: "L2", run: "cnn_skip" });
+    try {
+      await waitForPaint(page, "L2");
+      const card = await apply(page, "statistics", "var:conv_2/kernel");
+      await page.mouse.move(5, 5); // away from the unit the click left the pointer on
+      await page.hover("[data-unit='var:conv_2/kernel']", { force: true });
+      await page.waitForFunction((el) => el.classList.contains("inn-linked"), await card.elementHandle());
+      await page.hover("[data-unit='layer:pool'] .inn-layer-box");
+      await page.waitForFunction((el) => !el.classList.contains("inn-linked"), await card.elementHandle());
+      await card.locator(".inn-widget-head").hover();
+      await page.waitForSelector("[data-unit='var:conv_2/kernel'].inn-linked");
+      // The widget's "show" button leads back to its unit from another level.
+      await page.click("#inn-crumbs [data-level='L3']");
+      await waitForPaint(page, "L3");
+      await card.locator(".inn-jump").click();
+      await waitForPaint(page, "L2");
+      assert.equal(await page.locator("[data-layer='conv_2'].inn-focus").count(), 1);
+    } finally {
+      await close(page);
+    }
+  });
+
+  it("a note is saved with the workspace", async () => {
+    const page = await open({ level: "L3" });
+    try {
+      await waitForPaint(page, "L3");
+      const card = await apply(page, "note", "model:vae_careless");
+      await card.locator("textarea").fill("# Careless\nReLU on **z_mean**: see the lint.");
+      await card.locator("textarea").blur();
+      await page.waitForFunction(() => /Careless/.test(localStorage.getItem("innspector-tb/workspace") ?? ""));
+      await page.reload();
+      await waitForPaint(page, "L3");
+      const restored = page.locator(".inn-widget[data-tool='note']");
+      await waitReady(restored);
+      assert.match(await restored.locator("textarea").inputValue(), /ReLU on \*\*z_mean\*\*/);
+      assert.equal(await restored.locator("strong").first().textContent(), "z_mean");
+    } finally {
+      await close(page);
+    }
+  });
+});
+
 describe("JSON tools and the workspace", () => {
   it("a JSON-declared tool creates its widget", async () => {
     const page = await open({ level: "L2", run: "cnn_skip" });
