@@ -61,12 +61,12 @@ async function waitReady(card) {
   assert.equal(state, "ready", `the widget failed: ${await card.textContent()}`);
 }
 
-/** The texts of a chart's x-axis labels (Vega's SVG). */
-async function xAxisLabels(container) {
-  return container.evaluate((el) => {
-    const axis = [...el.querySelectorAll("g.role-axis")].find((g) => g.getAttribute("aria-label")?.startsWith("X-axis"));
+/** The texts of a chart's x- or y-axis labels (Vega's SVG). */
+async function axisLabels(container, which) {
+  return container.evaluate((el, prefix) => {
+    const axis = [...el.querySelectorAll("g.role-axis")].find((g) => g.getAttribute("aria-label")?.startsWith(`${prefix}-axis`));
     return axis ? [...axis.querySelectorAll("g.role-axis-label text")].map((t) => t.textContent) : [];
-  });
+  }, which);
 }
 
 before(async () => {
@@ -137,13 +137,16 @@ describe("use case 1: comparing classifiers", () => {
       await page.locator(".inn-group-card .inn-open-group").click();
       await page.waitForSelector("#inn-overlay .inn-overlay-cell svg", { timeout: TIMEOUT });
       const cells = page.locator("#inn-overlay .inn-overlay-cell");
-      const apart = [await xAxisLabels(cells.nth(0)), await xAxisLabels(cells.nth(1))];
       await page.check("#inn-common-scale");
       await page.waitForFunction(() => document.querySelectorAll("#inn-overlay .inn-overlay-cell svg").length === 2, null, { timeout: TIMEOUT });
-      const shared = [await xAxisLabels(cells.nth(0)), await xAxisLabels(cells.nth(1))];
-      assert.ok(shared[0].length > 1, "no x-axis labels found");
-      assert.deepEqual(shared[0], shared[1], "the common scale gives both histograms the same x axis");
-      assert.notDeepEqual(apart[0], apart[1], "the two steps' histograms differ before the common scale");
+      const x = [await axisLabels(cells.nth(0), "X"), await axisLabels(cells.nth(1), "X")];
+      const y = [await axisLabels(cells.nth(0), "Y"), await axisLabels(cells.nth(1), "Y")];
+      assert.ok(x[0].length > 1 && y[0].length > 1, "no axis labels found");
+      assert.deepEqual(x[0], x[1], "the common scale gives both histograms the same x axis");
+      assert.deepEqual(y[0], y[1], "the common scale gives both histograms the same y axis");
+      // Shared bins: the bars of both charts sit on the same x positions and widths.
+      const bars = (cell) => cell.locator("svg").evaluate((svg) => [...svg.querySelectorAll("g.mark-rect path")].map((p) => p.getAttribute("d").split("h")[0].split(",")[0]).join("|"));
+      assert.equal(await bars(cells.nth(0)), await bars(cells.nth(1)), "the histograms do not share their bins");
       await page.screenshot({ path: join(screenshots, "widgets-common-scale.png") });
     } finally {
       await close(page);
