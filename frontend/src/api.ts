@@ -9,6 +9,7 @@ import type {
   LintAnswer,
   Measure,
   MetricsAnswer,
+  MistakesAnswer,
   ModelsAnswer,
   NeuronsAnswer,
   StructuresAnswer,
@@ -117,6 +118,8 @@ export const api = {
   structures: (run?: string) => get<StructuresAnswer>("structures", { run }),
   lint: (run: string) => get<LintAnswer>("lint", { run }),
   lintAll: () => get<LintAllAnswer>("lint/all"),
+  mistakes: (run: string, options: { cls?: number | null; step?: number | "last" } = {}) =>
+    get<MistakesAnswer>("mistakes", { run, class: options.cls ?? undefined, step: options.step }),
   tools: () => get<{ tools: unknown[]; errors: { source: string; path: string; error: string }[] }>("tools"),
   metrics: (runs: string[]) => get<MetricsAnswer>("metrics", { runs: runs.join(",") }),
   data: <T = DataAnswer>(body: DataRequest) =>

@@ -234,6 +234,11 @@ export class App {
     if (!unit) return false;
     unit.element.classList.add("inn-focus");
     this.viewport.centerOn(unit.x + unit.width / 2, unit.y + unit.height / 2, Math.max(this.viewport.get().k, 0.8));
+    // A focused neuron's row of the Neurons x Classes matrix, too.
+    for (const row of this.el.side.querySelectorAll(".inn-focus-row")) row.classList.remove("inn-focus-row");
+    const row = focus ? this.el.side.querySelector(`tr[data-neuron="${CSS.escape(focus)}"]`) : null;
+    row?.classList.add("inn-focus-row");
+    row?.scrollIntoView({ block: "nearest" });
     return true;
   }
 

@@ -266,3 +266,20 @@ export interface DataAnswer {
   result: Record<string, DataArray | Record<string, unknown>>;
   [key: string]: unknown;
 }
+
+/** The `mistakes` route: NeuroInspect's neurons responsible for a classifier's mistakes. */
+export interface MistakesAnswer {
+  run: string;
+  step: number;
+  decision_layer: string;
+  feature_layer: string;
+  class: number | null;
+  samples: number;
+  mistakes: number;
+  solved: number;
+  mistake_samples: number[];
+  neurons: { index: number; direction: "increase" | "decrease"; votes: number; share: number; importance_ratio: number | null }[];
+  importance: { index: number; ratio: number | null }[];
+  note: string | null;
+  parameters: Record<string, unknown>;
+}

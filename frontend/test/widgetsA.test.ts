@@ -877,6 +877,9 @@ function fakeHost(): RecordingHost {
     showSamples(title, samples) {
       host.samples.push([title, samples]);
     },
+    open() {},
+    jump() {},
+    selectSample() {},
   };
   return host;
 }

@@ -140,7 +140,7 @@ function context(answer: (request: DataRequest) => DataAnswer, classes: string[]
   return { ctx, requests };
 }
 
-const host: WidgetHost = { saveOptions() {}, reload() {}, showSamples() {} };
+const host: WidgetHost = { saveOptions() {}, reload() {}, showSamples() {}, open() {}, jump() {}, selectSample() {} };
 
 async function render(content: WidgetContent): Promise<vega.View> {
   assert.ok(content.spec, "a chart spec");

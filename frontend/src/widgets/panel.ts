@@ -164,8 +164,43 @@ export class WidgetPanel {
     for (const m of this.mounted.values()) m.card.classList.toggle("inn-linked", key !== null && m.record.unit.key === key);
   }
 
+  private selected: number | null = null;
+
+  /** A probe sample chosen in a widget: it stays highlighted (hovering shows others meanwhile). */
+  selectSample(sample: number | null): void {
+    this.selected = sample;
+    this.container.dataset.selectedSample = sample === null ? "" : String(sample);
+    this.highlightSample(sample);
+    // Attribution widgets show the selected sample: every model in sync.
+    if (sample === null) return;
+    for (const m of this.mounted.values()) {
+      if (m.record.tool !== "attribution" || m.record.options.sample === sample) continue;
+      this.save(setOptions(this.workspace, m.record.id, { sample }));
+      m.record.options = { ...m.record.options, sample };
+      void this.load(m);
+    }
+  }
+
+  /** Widgets of one tool on several units, grouped when there are several (e.g. one per model). */
+  openMany(toolId: string, units: UnitRef[], options: WidgetOptions): void {
+    const tool = this.deps.tools().get(toolId);
+    if (!tool || !units.length) return;
+    let ws = this.workspace;
+    const ids: string[] = [];
+    for (const unit of units) {
+      const added = addWidget(ws, tool.id, unit, options);
+      ws = added.workspace;
+      ids.push(added.id);
+    }
+    for (const id of ids.slice(1)) ws = dropOn(ws, id, ids[0]);
+    this.save(ws);
+    this.rebuild();
+    this.mounted.get(ids[0])?.card.scrollIntoView({ block: "nearest" });
+  }
+
   /** A probe sample is hovered in some widget: highlight it in every widget that shows samples. */
-  highlightSample(sample: number | null): void {
+  highlightSample(hovered: number | null): void {
+    const sample = hovered ?? this.selected;
     for (const entry of this.charts) {
       const { chart, host } = entry;
       if (!host.isConnected) {
@@ -285,6 +320,9 @@ export class WidgetPanel {
         const m = this.mounted.get(record.id);
         if (m) void this.load(m);
       },
+      open: (toolId, units, options) => this.openMany(toolId, units, options),
+      jump: (unit) => this.deps.jump(unit),
+      selectSample: (sample) => this.selectSample(sample),
       showSamples: (title, samples) => {
         const box = footer();
         box.replaceChildren();
@@ -333,7 +371,7 @@ export class WidgetPanel {
     if (content.spec) {
       const host = html("div", { class: "inn-chart" }, body);
       const { renderChart } = await loadRenderer();
-      chart = await renderChart(host, content.spec, content.rows, (s) => this.highlightSample(s), content.sampleField);
+      chart = await renderChart(host, content.spec, content.rows, (s) => this.highlightSample(s), content.sampleField, content.onClick);
       if (content.sampleField) this.charts.add({ chart, host });
     }
     if (content.html) body.appendChild(content.html);
@@ -402,7 +440,14 @@ export class WidgetPanel {
         const tool = this.deps.tools().get(record.tool);
         if (!tool) throw new Error(`the tool '${record.tool}' is not available`);
         const noop = () => {};
-        return tool.load(record.unit, ctx, { ...record.options, ...extra }, { saveOptions: noop, reload: noop, showSamples: noop });
+        return tool.load(record.unit, ctx, { ...record.options, ...extra }, {
+          saveOptions: noop,
+          reload: noop,
+          showSamples: noop,
+          open: (toolId, units, options) => this.openMany(toolId, units, options),
+          jump: (unit) => this.deps.jump(unit),
+          selectSample: (sample) => this.selectSample(sample),
+        });
       };
       let contents = await Promise.all(records.map((r) => load(r)));
       if (group.commonScale) {

@@ -25,6 +25,7 @@ export async function renderChart(
   rows: Record<string, unknown>[],
   onHoverSample?: (sample: number | null) => void,
   sampleField?: string,
+  onClick?: (datum: Record<string, unknown>) => void,
 ): Promise<RenderedChart> {
   const compiled = compile(spec).spec;
   const view = new vega.View(vega.parse(compiled, undefined, { ast: true }), {
@@ -42,6 +43,12 @@ export async function renderChart(
       if (typeof value === "number") onHoverSample(value);
     });
     view.addEventListener("mouseout", () => onHoverSample(null));
+  }
+  if (onClick) {
+    view.addEventListener("click", (_event, item) => {
+      const datum = (item as { datum?: Record<string, unknown> } | null)?.datum;
+      if (datum) onClick(datum);
+    });
   }
   await view.runAsync();
   return {

@@ -72,6 +72,8 @@ export interface WidgetContent {
   extents?: { x?: [number, number]; y?: [number, number] };
   /** One line under the chart: what is shown (e.g. "step 12", "64 samples, classes 3, 8"). */
   caption?: string;
+  /** Called with the datum of a clicked mark (e.g. a point of a scatter, a bar of a histogram). */
+  onClick?(datum: Record<string, unknown>): void;
 }
 
 /** What a tool can ask of the widget that shows it. */
@@ -82,6 +84,12 @@ export interface WidgetHost {
   reload(patch: Partial<WidgetOptions>): void;
   /** Lists probe samples (e.g. those of a confusion-matrix cell) in the widget's footer. */
   showSamples(title: string, samples: number[]): void;
+  /** Opens widgets of a tool on units (grouped when several), e.g. attributions of a chosen sample. */
+  open(tool: string, units: UnitRef[], options: WidgetOptions): void;
+  /** Shows a unit in the inspection panel (e.g. a neuron found by a tool). */
+  jump(unit: UnitRef): void;
+  /** Selects a probe sample for every widget (highlighted until another is chosen). */
+  selectSample(sample: number | null): void;
 }
 
 export interface Tool {

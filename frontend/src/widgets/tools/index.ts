@@ -2,6 +2,7 @@
 
 import type { Tool } from "../types";
 import { activationMapsTool } from "./activationMaps";
+import { attributionTool } from "./attribution";
 import { branchModelTool } from "./branchModel";
 import { classProbabilitiesTool } from "./classProbabilities";
 import { confusionMatrixTool } from "./confusionMatrix";
@@ -10,6 +11,7 @@ import { featureDistributionTool } from "./featureDistribution";
 import { histogramTool } from "./histogram";
 import { inputReconstructionTool } from "./inputReconstruction";
 import { kernelImagesTool } from "./kernelImages";
+import { mistakeNeuronsTool } from "./mistakeNeurons";
 import { modelSaveSizeTool } from "./modelSaveSize";
 import { neuronsByClassesTool } from "./neuronsByClasses";
 import { noteTool } from "./note";
@@ -17,6 +19,7 @@ import { performanceMetricsTool } from "./performanceMetrics";
 import { projectionTool } from "./projection";
 import { runtimeStatisticsTool } from "./runtimeStatistics";
 import { statisticsTool } from "./statistics";
+import { suggestionsTool } from "./suggestions";
 
 export const builtinTools: Tool[] = [
   performanceMetricsTool,
@@ -33,6 +36,9 @@ export const builtinTools: Tool[] = [
   projectionTool,
   neuronsByClassesTool,
   inputReconstructionTool,
+  suggestionsTool,
+  attributionTool,
+  mistakeNeuronsTool,
   noteTool,
   branchModelTool,
 ];

@@ -1,0 +1,167 @@
+// Attribution maps (iNNvestigate-GUI): what in an input a class score depends on, logged at each
+// step for a subset of the probe. The widget shows one probe sample, its input beside the map of the
+// chosen method, and the model's top predictions; attribution widgets follow the selected sample, so
+// a group shows the same sample across models in sync.
+
+import type { TopLevelSpec } from "vega-lite";
+import type { DataAnswer, DataArray } from "../../types";
+import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetHost, WidgetOptions } from "../types";
+import { flatValues, isClassifier } from "./confusionMatrix";
+import { CHART_CONFIG, column, selectControl } from "./histogram";
+
+export const METHODS: { id: string; label: string }[] = [
+  { id: "saliency", label: "gradient (saliency)" },
+  { id: "gradient_x_input", label: "gradient × input" },
+  { id: "smoothgrad", label: "SmoothGrad" },
+  { id: "integrated_gradients", label: "integrated gradients" },
+  { id: "grad_cam", label: "Grad-CAM" },
+];
+export const TARGETS = ["predicted", "true"] as const;
+
+export interface PixelRow {
+  image: "input" | "attribution";
+  row: number;
+  col: number;
+  value: number | null;
+  sample: number;
+  [key: string]: unknown;
+}
+
+/** A 2-D map from an array of rank 2 or 3 (channels summed, keeping the sign). Pure. */
+export function toMap(array: unknown): (number | null)[][] {
+  const grid = array as unknown[][];
+  return grid.map((line) =>
+    line.map((cell) => {
+      if (Array.isArray(cell)) {
+        const values = (cell as (number | null)[]).filter((v): v is number => v !== null && Number.isFinite(v));
+        return values.length ? values.reduce((a, b) => a + b, 0) : null;
+      }
+      return cell === null ? null : Number(cell);
+    }),
+  );
+}
+
+/** Rows of both images of one sample. Pure. */
+export function pixelRows(input: (number | null)[][], attribution: (number | null)[][], sample: number): PixelRow[] {
+  const rows: PixelRow[] = [];
+  input.forEach((line, r) => line.forEach((value, c) => rows.push({ image: "input", row: r, col: c, value, sample })));
+  attribution.forEach((line, r) => line.forEach((value, c) => rows.push({ image: "attribution", row: r, col: c, value, sample })));
+  return rows;
+}
+
+function heatmap(image: "input" | "attribution", title: string, color: Record<string, unknown>, size: number): Record<string, unknown> {
+  return {
+    transform: [{ filter: `datum.image === '${image}'` }],
+    width: size,
+    height: size,
+    title,
+    mark: { type: "rect", tooltip: true },
+    encoding: {
+      x: { field: "col", type: "ordinal", axis: null },
+      y: { field: "row", type: "ordinal", axis: null },
+      color: { field: "value", type: "quantitative", ...color },
+    },
+  };
+}
+
+export function attributionSpec(methodLabel: string, signed: boolean, maxAbs: number): TopLevelSpec {
+  const mapColor = signed
+    ? { scale: { scheme: "redblue", reverse: true, domain: [-maxAbs || -1, maxAbs || 1] }, title: "attribution", legend: { gradientLength: 90 } }
+    : { scale: { scheme: "reds", domain: [0, maxAbs || 1] }, title: "attribution", legend: { gradientLength: 90 } };
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    data: { name: "table" },
+    params: [{ name: "highlight", value: null }],
+    hconcat: [
+      heatmap("input", "input", { scale: { scheme: "greys" }, legend: null }, 120),
+      heatmap("attribution", methodLabel, mapColor, 120),
+    ],
+    resolve: { scale: { color: "independent" } },
+    config: CHART_CONFIG,
+  } as unknown as TopLevelSpec;
+}
+
+async function dataArray(ctx: ToolContext, body: Parameters<ToolContext["api"]["data"]>[0]): Promise<DataArray> {
+  const answer: DataAnswer = await ctx.api.data(body);
+  return column(answer);
+}
+
+/** The probe positions of the attribution subset of a run at its last step. */
+async function subsetOf(ctx: ToolContext, run: string): Promise<number[]> {
+  return flatValues(await dataArray(ctx, { run, unit: { kind: "attribution_samples" } as never, steps: "last" })).map(Number);
+}
+
+export async function loadAttribution(unit: UnitRef, ctx: ToolContext, options: WidgetOptions, host: WidgetHost): Promise<WidgetContent> {
+  const run = unit.runs[0];
+  const model = ctx.models.get(run);
+  const classNames = model?.classes ?? [];
+  const method = METHODS.some((m) => m.id === options.method) ? String(options.method) : "integrated_gradients";
+  const target = options.target === "true" ? "true" : "predicted";
+  const subset = await subsetOf(ctx, run);
+  if (!subset.length) throw new Error(`${run} has no attributions logged (InnspectorCallback(attributions=...))`);
+  const wanted = typeof options.sample === "number" ? options.sample : subset[0];
+  const row = subset.indexOf(wanted);
+  const controls = document.createElement("div");
+  controls.className = "inn-widget-controls inn-small";
+  controls.style.display = "flex";
+  controls.style.flexWrap = "wrap";
+  controls.style.gap = "6px";
+  const pick = (patch: Partial<WidgetOptions>) => host.reload(patch);
+  const sampleChoices = subset.map((s) => ({ value: String(s), label: `#${s}` }));
+  if (row < 0) sampleChoices.unshift({ value: String(wanted), label: `#${wanted} (no attributions)` });
+  const controlsList = [
+    selectControl("method", METHODS.map((m) => ({ value: m.id, label: m.label })), method, (v) => pick({ method: v })),
+    selectControl("class", TARGETS.map((t) => ({ value: t, label: t })), target, (v) => pick({ target: v })),
+    selectControl("sample", sampleChoices, String(wanted), (v) => host.selectSample(Number(v))),
+  ];
+  for (const control of controlsList) if (control) controls.append(control);
+  if (row < 0) {
+    const note = document.createElement("div");
+    note.className = "inn-error-text inn-small";
+    note.textContent = `Probe sample #${wanted} is not in ${run}'s attribution subset (${subset.length} samples): choose one above.`;
+    return { spec: null, rows: [], html: wrap(controls, note), sampleField: "sample" };
+  }
+  const [maps, input, top, labels] = await Promise.all([
+    dataArray(ctx, { run, unit: { kind: "attributions", method, target } as never, steps: "last", transform: [{ op: "select", indices: [row], axis: 0 }] }),
+    dataArray(ctx, { run, unit: { kind: "samples" }, transform: [{ op: "select", indices: [wanted], axis: 0 }] }),
+    ctx.api.data({ run, unit: { kind: "predictions" }, steps: "last", transform: [{ op: "select", indices: [wanted], axis: 0 }, { op: "topk", k: 3, axis: -1 }] }),
+    dataArray(ctx, { run, unit: { kind: "labels" }, transform: [{ op: "select", indices: [wanted], axis: 0 }] }),
+  ]);
+  const inputMap = toMap((input.data as unknown[])[0]);
+  const attributionMap = toMap((maps.data as unknown[])[0]);
+  const signed = method !== "grad_cam";
+  const values = attributionMap.flat().filter((v): v is number => v !== null);
+  const maxAbs = Math.max(0, ...values.map(Math.abs));
+  const topk = top.result.value as { values: { data: number[][] }; indices: { data: number[][] } };
+  const predictions = topk.indices.data[0].map((c, i) => `${classNames[c] ?? c} (${topk.values.data[0][i].toFixed(2)})`);
+  const truth = Number(flatValues(labels)[0]);
+  const facts = document.createElement("div");
+  facts.className = "inn-small inn-attribution-facts";
+  facts.dataset.sample = String(wanted);
+  facts.textContent = `sample #${wanted}, true class ${classNames[truth] ?? truth}; top predictions: ${predictions.join(" · ")}`;
+  return {
+    spec: attributionSpec(METHODS.find((m) => m.id === method)!.label, signed, maxAbs),
+    rows: pixelRows(inputMap, attributionMap, wanted),
+    sampleField: "sample",
+    html: wrap(controls, facts),
+    caption: `${target} class, last step; ${signed ? "blue negative, red positive" : "Grad-CAM at the last convolution, upsampled by the grid"}`,
+  };
+}
+
+function wrap(...parts: HTMLElement[]): HTMLElement {
+  const box = document.createElement("div");
+  box.append(...parts);
+  return box;
+}
+
+export const attributionTool: Tool = {
+  id: "attribution",
+  name: "Attribution",
+  category: "Explain",
+  description:
+    "What in the input a class score depends on: gradient, gradient × input, SmoothGrad, integrated gradients or Grad-CAM, for the predicted or the true class, logged at each step for a subset of the probe. Widgets follow the selected sample, in sync across models.",
+  icon: "M4 4h7v7H4zM13 13h7v7h-7zM13 4h7v7h-7M4 13h7v7H4M15 6l3 3M6 15l3 3",
+  classDependent: false,
+  appliesTo: (unit, ctx) => unit.kind === "model" && isClassifier(ctx.models.get(unit.runs[0])),
+  load: loadAttribution,
+};

@@ -1,0 +1,138 @@
+// Mistake neurons (NeuroInspect): the feature neurons a classifier's mistakes depend on, found on the
+// server by sparse counterfactual edits of the decision layer's input. The widget lists them with their
+// vote share and importance ratio; a click shows the neuron at L1 with its row of the Neurons × Classes
+// matrix.
+
+import type { TopLevelSpec } from "vega-lite";
+import type { MistakesAnswer } from "../../types";
+import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetHost, WidgetOptions } from "../types";
+import { isClassifier } from "./confusionMatrix";
+import { CHART_CONFIG } from "./histogram";
+
+export interface MistakeRow {
+  neuron: number;
+  name: string;
+  share: number;
+  votes: number;
+  direction: string;
+  importance_ratio: number | null;
+  [key: string]: unknown;
+}
+
+/** Rows, most voted first. Pure. */
+export function mistakeRows(answer: MistakesAnswer): MistakeRow[] {
+  return [...answer.neurons]
+    .sort((a, b) => b.share - a.share || a.index - b.index)
+    .map((n) => ({
+      neuron: n.index,
+      name: `#${n.index} (${n.direction})`,
+      share: n.share,
+      votes: n.votes,
+      direction: n.direction,
+      importance_ratio: n.importance_ratio,
+    }));
+}
+
+export function mistakeSpec(rows: MistakeRow[]): TopLevelSpec {
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    data: { name: "table" },
+    width: 260,
+    height: Math.max(60, 16 * rows.length),
+    mark: { type: "bar", cursor: "pointer", tooltip: true },
+    encoding: {
+      y: { field: "name", type: "nominal", sort: null, title: "feature neuron" },
+      x: { field: "share", type: "quantitative", title: "share of mistakes voting", axis: { format: "%" } },
+      color: {
+        field: "direction",
+        type: "nominal",
+        scale: { domain: ["increase", "decrease"], range: ["#d6604d", "#4393c3"] },
+        title: "edit",
+      },
+      tooltip: [
+        { field: "neuron", type: "ordinal" },
+        { field: "direction", type: "nominal" },
+        { field: "votes", type: "quantitative" },
+        { field: "share", type: "quantitative", format: ".1%" },
+        { field: "importance_ratio", type: "quantitative", format: ".3g", title: "p_c(f̄) / p_c(f̄ without it)" },
+      ],
+    },
+    config: CHART_CONFIG,
+  } as unknown as TopLevelSpec;
+}
+
+/** The class analysed: the one selected class, else every class. */
+export function analysedClass(ctx: Pick<ToolContext, "classes">, classNames: string[]): number | null {
+  if (!ctx.classes || ctx.classes.length !== 1) return null;
+  const index = classNames.indexOf(ctx.classes[0]);
+  return index >= 0 ? index : null;
+}
+
+function neuronList(rows: MistakeRow[], answer: MistakesAnswer, host: WidgetHost, run: string): HTMLElement {
+  const box = document.createElement("div");
+  box.className = "inn-mistake-list inn-small";
+  for (const row of rows) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "inn-link";
+    button.dataset.neuron = String(row.neuron);
+    button.textContent = `${answer.feature_layer} #${row.neuron}: ${(row.share * 100).toFixed(0)}% (${row.direction}), ratio ${row.importance_ratio?.toPrecision(3) ?? "n/a"}`;
+    const unit: UnitRef = {
+      kind: "neuron",
+      level: "L1",
+      runs: [run],
+      layer: answer.feature_layer,
+      neuron: row.neuron,
+      key: `neuron:${answer.feature_layer}:${row.neuron}`,
+      label: `${run} / ${answer.feature_layer} / neuron ${row.neuron}`,
+    };
+    button.addEventListener("click", () => host.jump(unit));
+    const line = document.createElement("div");
+    line.append(button);
+    box.append(line);
+  }
+  return box;
+}
+
+export async function loadMistakes(unit: UnitRef, ctx: ToolContext, options: WidgetOptions, host: WidgetHost): Promise<WidgetContent> {
+  const run = unit.runs[0];
+  const classNames = ctx.models.get(run)?.classes ?? [];
+  const cls = analysedClass(ctx, classNames);
+  const answer = await ctx.api.mistakes(run, { cls, step: typeof options.step === "number" ? options.step : undefined });
+  const rows = mistakeRows(answer);
+  const scope = cls === null ? "every class" : `class ${classNames[cls] ?? cls}`;
+  const caption =
+    `step ${answer.step}, ${scope}: ${answer.mistakes} mistakes of ${answer.samples} samples, ${answer.solved} flipped by the edits of ` +
+    `${answer.feature_layer} (the input of ${answer.decision_layer})` + (answer.note ? `. ${answer.note}` : "");
+  return {
+    spec: rows.length ? mistakeSpec(rows) : null,
+    rows,
+    html: neuronList(rows, answer, host, run),
+    caption,
+    onClick(datum) {
+      const neuron = Number(datum.neuron);
+      if (!Number.isInteger(neuron)) return;
+      host.jump({
+        kind: "neuron",
+        level: "L1",
+        runs: [run],
+        layer: answer.feature_layer,
+        neuron,
+        key: `neuron:${answer.feature_layer}:${neuron}`,
+        label: `${run} / ${answer.feature_layer} / neuron ${neuron}`,
+      });
+    },
+  };
+}
+
+export const mistakeNeuronsTool: Tool = {
+  id: "mistake-neurons",
+  name: "Mistake Neurons",
+  category: "Explain",
+  description:
+    "The feature neurons a classifier's mistakes depend on (NeuroInspect): sparse edits of the decision layer's input that would fix each misclassified probe sample, voted. Select one class to analyse only its mistakes; click a neuron to see it at L1.",
+  icon: "M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18M8 8l8 8M16 8l-8 8",
+  classDependent: true,
+  appliesTo: (unit, ctx) => unit.kind === "model" && isClassifier(ctx.models.get(unit.runs[0])),
+  load: loadMistakes,
+};
