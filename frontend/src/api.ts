@@ -104,10 +104,11 @@ export const api = {
   models: () => get<ModelsAnswer>("models"),
   tree: () => get<TreeAnswer>("tree"),
   graph: (run: string) => get<GraphAnswer>("graph", { run }),
-  neurons: (run: string, layer: string, options: { classes?: string[] | null; k?: number; step?: string | number } = {}) =>
+  neurons: (run: string, layer: string, options: { classes?: string[] | null; k?: number; step?: string | number; keep?: number[] } = {}) =>
     get<NeuronsAnswer>("neurons", {
       run,
       layer,
+      keep: options.keep?.length ? options.keep.join(",") : undefined,
       k: options.k,
       step: options.step,
       classes: options.classes ? options.classes.join(",") : undefined,

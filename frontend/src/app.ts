@@ -132,7 +132,9 @@ export class App {
       next.run !== previous.run ||
       next.layer !== previous.layer ||
       (next.level === "L2" && openGroupsOf(next, run).join() !== openGroupsOf(previous, run).join()) ||
-      (next.level === "L1" && (next.k !== previous.k || String(next.classes) !== String(previous.classes)));
+      (next.level === "L1" && (next.k !== previous.k || String(next.classes) !== String(previous.classes))) ||
+      // A neuron to focus that is not drawn: ask for it.
+      (next.level === "L1" && next.focus !== previous.focus && !!next.focus?.startsWith("neuron:") && !this.view?.units.has(next.focus));
     if (viewChanged) {
       void this.draw();
       return;
@@ -189,7 +191,10 @@ export class App {
         if (generation !== this.generation) return;
         view = await renderModel(this.context(), graph, state.run);
       } else {
-        const answer = await api.neurons(state.run, state.layer, { classes: state.classes, k: state.k });
+        // A neuron a tool points to (the focus) is drawn whatever its weights.
+        const prefix = `neuron:${state.layer}:`;
+        const keep = state.focus?.startsWith(prefix) ? [Number(state.focus.slice(prefix.length))].filter(Number.isInteger) : [];
+        const answer = await api.neurons(state.run, state.layer, { classes: state.classes, k: state.k, keep });
         if (generation !== this.generation) return;
         view = renderNeurons(this.context(), answer, state.layer);
       }

@@ -86,19 +86,16 @@ async function dataArray(ctx: ToolContext, body: Parameters<ToolContext["api"]["
   return column(answer);
 }
 
-/** The probe positions of the attribution subset of a run at its last step. */
-async function subsetOf(ctx: ToolContext, run: string): Promise<number[]> {
-  return flatValues(await dataArray(ctx, { run, unit: { kind: "attribution_samples" } as never, steps: "last" })).map(Number);
-}
-
 export async function loadAttribution(unit: UnitRef, ctx: ToolContext, options: WidgetOptions, host: WidgetHost): Promise<WidgetContent> {
   const run = unit.runs[0];
   const model = ctx.models.get(run);
   const classNames = model?.classes ?? [];
   const method = METHODS.some((m) => m.id === options.method) ? String(options.method) : "integrated_gradients";
   const target = options.target === "true" ? "true" : "predicted";
-  const subset = await subsetOf(ctx, run);
-  if (!subset.length) throw new Error(`${run} has no attributions logged (InnspectorCallback(attributions=...))`);
+  // The maps of every attributed sample (32 by default, a few kB): the row of the chosen one is picked here.
+  const attributed: DataAnswer = await ctx.api.data({ run, unit: { kind: "attributions", method, target } as never, steps: "last" });
+  const subset = flatValues(attributed.result.sample as DataArray).map(Number);
+  if (!subset.length) throw new Error(`${run} has no attributions at its last step`);
   const wanted = typeof options.sample === "number" ? options.sample : subset[0];
   const row = subset.indexOf(wanted);
   const controls = document.createElement("div");
@@ -121,14 +118,13 @@ export async function loadAttribution(unit: UnitRef, ctx: ToolContext, options: 
     note.textContent = `Probe sample #${wanted} is not in ${run}'s attribution subset (${subset.length} samples): choose one above.`;
     return { spec: null, rows: [], html: wrap(controls, note), sampleField: "sample" };
   }
-  const [maps, input, top, labels] = await Promise.all([
-    dataArray(ctx, { run, unit: { kind: "attributions", method, target } as never, steps: "last", transform: [{ op: "select", indices: [row], axis: 0 }] }),
+  const [input, top, labels] = await Promise.all([
     dataArray(ctx, { run, unit: { kind: "samples" }, transform: [{ op: "select", indices: [wanted], axis: 0 }] }),
     ctx.api.data({ run, unit: { kind: "predictions" }, steps: "last", transform: [{ op: "select", indices: [wanted], axis: 0 }, { op: "topk", k: 3, axis: -1 }] }),
     dataArray(ctx, { run, unit: { kind: "labels" }, transform: [{ op: "select", indices: [wanted], axis: 0 }] }),
   ]);
   const inputMap = toMap((input.data as unknown[])[0]);
-  const attributionMap = toMap((maps.data as unknown[])[0]);
+  const attributionMap = toMap((column(attributed).data as unknown[])[row]);
   const signed = method !== "grad_cam";
   const values = attributionMap.flat().filter((v): v is number => v !== null);
   const maxAbs = Math.max(0, ...values.map(Math.abs));

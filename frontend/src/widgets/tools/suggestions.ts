@@ -26,6 +26,8 @@ export interface SuggestionRow {
   /** `distinct` spread a little so that samples with equal counts do not hide each other. */
   distinct_jittered: number;
   predictions: string;
+  /** The mark's accessible name (Vega writes it as the SVG element's aria-label). */
+  aria: string;
   [key: string]: unknown;
 }
 
@@ -48,6 +50,7 @@ export function suggestionRows(models: ModelPredictions[], labels: number[], cla
       distinct,
       distinct_jittered: distinct + jitter,
       predictions: models.map((m, i) => `${m.run}: ${classNames[predicted[i]] ?? predicted[i]} (${scores[i].toFixed(2)})`).join(", "),
+      aria: `probe sample ${sample}`,
     });
   }
   return rows;
@@ -75,6 +78,7 @@ export function scatterSpec(rows: SuggestionRow[], modelCount: number): TopLevel
       size: { condition: { test: selected, value: 160 }, value: 36 },
       opacity: { condition: { test: `highlight == null || ${selected}`, value: 0.85 }, value: 0.35 },
       stroke: { condition: { test: selected, value: "#000000" }, value: null },
+      description: { field: "aria", type: "nominal" },
       tooltip: [
         { field: "sample", type: "ordinal", title: "probe sample" },
         { field: "class_name", type: "nominal", title: "true class" },

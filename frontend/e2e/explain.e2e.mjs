@@ -1,0 +1,148 @@
+// Explain and find mistakes end to end (issue 6): the suggestion scatter across models, attribution
+// widgets in sync, and the mistake neurons of the planted spurious feature, jumping to L1.
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+
+import { appState, launchBrowser, openInnspector, waitForPaint } from "./browser.mjs";
+
+const url = process.env.TENSORBOARD_URL;
+const screenshots = process.env.SCREENSHOT_DIR || "test-output/screenshots";
+const TIMEOUT = 30_000;
+let browser;
+let tree;
+
+async function getJson(route, body) {
+  const response = await fetch(`${url}/data/plugin/innspector/${route}`, body ? { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) } : undefined);
+  assert.equal(response.status, 200, `${route}: HTTP ${response.status}`);
+  return response.json();
+}
+
+async function open(state) {
+  const errors = [];
+  const { page } = await openInnspector(browser, url, {
+    state: appState(state),
+    viewport: { width: 1500, height: 950 },
+    setup: (p) => p.on("pageerror", (error) => errors.push(String(error.stack || error))),
+  });
+  page.errors = errors;
+  return page;
+}
+
+async function close(page) {
+  assert.deepEqual(page.errors, [], `uncaught errors in the page:\n${page.errors.join("\n")}`);
+  await page.context().close();
+}
+
+async function settled(page) {
+  await page.waitForFunction(
+    () => [...document.querySelectorAll(".inn-widget")].every((c) => c.dataset.state === "ready" || c.dataset.state === "error"),
+    null,
+    { timeout: TIMEOUT },
+  );
+}
+
+async function apply(page, tool, unit) {
+  const before = await page.locator(".inn-widget").count();
+  await page.click(`[data-tool="${tool}"]`);
+  await page.waitForSelector(`[data-unit="${unit}"].inn-applicable`, { timeout: TIMEOUT });
+  const box = await page.locator(`[data-unit="${unit}"]`).first().boundingBox();
+  await page.mouse.click(box.x + Math.min(12, box.width / 2), box.y + Math.min(12, box.height / 2));
+  await page.waitForFunction((n) => document.querySelectorAll(".inn-widget").length > n, before, { timeout: TIMEOUT });
+  await settled(page);
+  const card = page.locator(".inn-widget").nth(before);
+  assert.equal(await card.getAttribute("data-state"), "ready", await card.textContent());
+  return card;
+}
+
+before(async () => {
+  assert.ok(url, "set TENSORBOARD_URL to a running TensorBoard (tests/test_frontend_e2e.py does)");
+  mkdirSync(screenshots, { recursive: true });
+  browser = await launchBrowser();
+  tree = await getJson("tree");
+});
+after(async () => {
+  await browser?.close();
+});
+
+describe("suggestions and attributions", () => {
+  it("the suggestion scatter of three models; a click opens their attributions in sync", async () => {
+    const page = await open({ level: "L3" });
+    try {
+      await waitForPaint(page, "L3");
+      const classifiers = tree.experiments.find((e) => e.runs.includes("cnn_skip"));
+      const card = await apply(page, "suggestions", `experiment:${classifiers.id}`);
+      // Keep three models: cnn_small, cnn_wide, cnn_skip.
+      const keep = ["cnn_small", "cnn_wide", "cnn_skip"];
+      for (const run of classifiers.runs.filter((r) => !keep.includes(r))) {
+        const box = card.locator(`.inn-model-chooser input[value="${run}"]`);
+        if ((await box.count()) && (await box.isChecked())) {
+          await box.uncheck();
+          await settled(page);
+        }
+      }
+      assert.match(await card.locator(".inn-caption").textContent(), /of 3 models/);
+      const labels = (await getJson("data", { run: "cnn_small", unit: { kind: "labels" } })).result.value.shape[0];
+      const points = card.locator(".inn-chart g.mark-symbol.role-mark path");
+      assert.equal(await points.count(), labels, "one point per probe sample");
+      await page.screenshot({ path: join(screenshots, "explain-suggestions.png") });
+
+      // A sample that every one of the three models attributed.
+      const attributed = await Promise.all(keep.map((run) => getJson("data", { run, unit: { kind: "attributions", method: "integrated_gradients", target: "predicted" } })));
+      const shared = attributed.map((a) => a.result.sample.data).reduce((a, b) => a.filter((s) => b.includes(s)));
+      assert.ok(shared.length > 0, "no sample is attributed in all three models");
+      const sample = shared[0];
+      // Points may overlap: the click goes to the sample's own mark (Vega resolves the event's target).
+      await card.locator(`.inn-chart path[aria-label*="probe sample ${sample};"], .inn-chart path[aria-label$="probe sample ${sample}"]`).first().dispatchEvent("click");
+      const group = page.locator(".inn-group-card").last();
+      await group.waitFor({ timeout: TIMEOUT });
+      await settled(page);
+      const widgets = group.locator(".inn-widget[data-tool='attribution']");
+      assert.equal(await widgets.count(), 3);
+      const shown = await group.locator(".inn-attribution-facts").evaluateAll((els) => els.map((e) => e.dataset.sample));
+      assert.deepEqual(shown, [String(sample), String(sample), String(sample)], "the three models show the same sample");
+      const units = await widgets.locator(".inn-widget-unit").allTextContents();
+      assert.deepEqual(units.sort(), [...keep].sort());
+      assert.equal(await widgets.locator(".inn-chart svg").count(), 3);
+
+      // Choosing another sample in one widget moves all three.
+      const other = shared[1] ?? shared[0];
+      await widgets.first().locator(".inn-widget-control select").nth(2).selectOption(String(other));
+      await page.waitForFunction(
+        (s) => [...document.querySelectorAll(".inn-group-card:last-of-type .inn-attribution-facts")].every((e) => e.dataset.sample === s),
+        String(other),
+        { timeout: TIMEOUT },
+      );
+      await settled(page);
+      await page.screenshot({ path: join(screenshots, "explain-attributions.png") });
+    } finally {
+      await close(page);
+    }
+  });
+});
+
+describe("mistake neurons", () => {
+  it("the mistake neurons of the spurious-feature model jump to L1 with their matrix row", async () => {
+    const page = await open({ level: "L3", classes: ["3"] });
+    try {
+      await waitForPaint(page, "L3");
+      const card = await apply(page, "mistake-neurons", "model:spurious_dense");
+      assert.match(await card.locator(".inn-caption").textContent(), /class 3/);
+      const first = card.locator(".inn-mistake-list button").first();
+      await first.waitFor({ timeout: TIMEOUT });
+      const neuron = await first.getAttribute("data-neuron");
+      const answer = await getJson("mistakes?run=spurious_dense&class=3");
+      assert.equal(Number(neuron), [...answer.neurons].sort((a, b) => b.share - a.share || a.index - b.index)[0].index);
+      await first.click();
+      await waitForPaint(page, "L1");
+      const key = `neuron:${answer.feature_layer}:${neuron}`;
+      await page.waitForSelector(`[data-unit="${key}"].inn-focus`, { timeout: TIMEOUT });
+      await page.waitForSelector(`tr[data-neuron="${key}"].inn-focus-row`, { timeout: TIMEOUT });
+      assert.match(await page.textContent("#inn-crumbs"), new RegExp(answer.feature_layer));
+      await page.screenshot({ path: join(screenshots, "explain-mistake-neurons.png") });
+    } finally {
+      await close(page);
+    }
+  });
+});
