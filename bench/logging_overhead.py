@@ -4,7 +4,9 @@ A small CNN trains on digits repeated with 1-pixel shifts (10k samples per
 epoch) in four ways, in rotating order, several rounds:
   bare        no callback
   keras_tb    Keras' TensorBoard callback with histogram_freq=1
-  innspector  our callback at its defaults (a low-priority background writer thread)
+  innspector  our callback at its defaults (a low-priority background writer thread; attribution maps
+              on, as for every image classifier)
+  no_attr     our callback with attributions=False (what the attribution maps cost is the difference)
   process     our callback with writer="process" (a low-priority writer process)
   sync        our callback with the writer run inline (what a naive synchronous writer costs)
 It prints the median epoch time of each against the bare run, and our bytes
@@ -37,7 +39,7 @@ from demo import data as demo_data  # noqa: E402
 from innspector_tb import background, checkpoint  # noqa: E402
 from innspector_tb.keras import InnspectorCallback  # noqa: E402
 
-VARIANTS = ("bare", "keras_tb", "innspector", "process", "sync")
+VARIANTS = ("bare", "keras_tb", "innspector", "no_attr", "process", "sync")
 
 
 def small_cnn():
@@ -96,10 +98,11 @@ def run_variant(variant, x, y, probe, epochs, logdir):
         callbacks = []
         if variant == "keras_tb":
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(logdir, "keras_tb"), histogram_freq=1))
-        elif variant in ("innspector", "process", "sync"):
+        elif variant in ("innspector", "no_attr", "process", "sync"):
             writer = "process" if variant == "process" else "thread"
             callbacks.append(InnspectorCallback(os.path.join(logdir, variant), innspector_tb.header(variant),
-                                                probe=probe, writer=writer))
+                                                probe=probe, writer=writer,
+                                                attributions=False if variant == "no_attr" else None))
         timer = EpochTimer()
         model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, callbacks=callbacks + [timer])
     finally:
@@ -149,9 +152,13 @@ def main():
     print("median epoch time vs bare (lower is better):")
     for v in VARIANTS:
         print("  %-11s %.3fx" % (v, result[v]))
+    print("attribution maps at defaults: innspector / no_attr = %.3fx"
+          % (statistics.median(times["innspector"]) / statistics.median(times["no_attr"])))
     print("innspector bytes on disk per step: %d; raw float32 size of what was logged: %d; ratio %.3f"
           % (per_step, raw, per_step / raw))
-    print(json.dumps({"epoch_time_ratio": result, "bytes_per_step_ratio": per_step / raw}))
+    print(json.dumps({"epoch_time_ratio": result, "bytes_per_step_ratio": per_step / raw,
+                      "attributions_ratio": statistics.median(times["innspector"])
+                      / statistics.median(times["no_attr"])}))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import keras
 
 from innspector_tb import activations as activations_lib
 from innspector_tb import architecture as architecture_lib
+from innspector_tb import attribution as attribution_lib
 from innspector_tb import headers as headers_lib
 from innspector_tb import log_jobs
 from innspector_tb import runtime_stats
@@ -73,6 +74,15 @@ class InnspectorCallback(keras.callbacks.Callback):
         TensorFlow, ~3 s to start; worth it for long runs with Python-heavy
         training loops). Falls back to "thread" if the process cannot start.
       seed: seed of the balanced probe selection.
+      attributions: attribution maps of a subset of the probe at every logged step (saliency,
+        gradient x input, SmoothGrad, integrated gradients, Grad-CAM; for the predicted and the true
+        class; see innspector_tb.attribution). None (default): on for image classifiers (one 4-D
+        input, one softmax or crossentropy output with a score per class, a probe with class labels),
+        off otherwise. False: off. True: on with the defaults. A dict: on, with any of `methods`
+        (default all), `targets` (("predicted", "true")), `size` (32 probe samples, balanced over
+        classes), `layer` (the Grad-CAM convolution: id or name; default the last one), `score`
+        ("logit", the default, or "output"), `smoothgrad_samples` (16), `smoothgrad_noise` (0.15),
+        `ig_steps` (32), `ig_baseline` (0.0), `batch_size` (rows per gradient call).
     """
 
     def __init__(
@@ -91,6 +101,7 @@ class InnspectorCallback(keras.callbacks.Callback):
         max_pending=2,
         writer="thread",
         seed=0,
+        attributions=None,
     ):
         super().__init__()
         if freq_unit not in ("epoch", "batch"):
@@ -117,6 +128,8 @@ class InnspectorCallback(keras.callbacks.Callback):
         self.max_pending = max_pending
         self.writer_kind = writer
         self.probe_x, self.probe_y, self.probe_index = _select_probe(probe, int(probe_size), seed)
+        self._attr_config = _attribution_config(attributions, self.probe_x, self.probe_y, seed)
+        self._attributor = None
         # Start the writer now: its start-up (importing TensorFlow) overlaps
         # the user's own preparation instead of the first epoch.
         self._sink = self._open_sink()
@@ -133,6 +146,9 @@ class InnspectorCallback(keras.callbacks.Callback):
     # Keras hooks. Each is guarded: logging problems are reported, training goes on.
 
     def on_train_begin(self, logs=None):
+        if not self._started:
+            # Outside the guard: a misconfiguration stops fit() before the first batch.
+            self._prepare_attributions(self.model)
         self._guard("train begin", self._begin)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -235,6 +251,13 @@ class InnspectorCallback(keras.callbacks.Callback):
         if self.probe_x is not None and self.kinds & {"activations", "predictions"}:
             acts, preds = self._extractor(self.probe_x)
             acts = acts if "activations" in self.kinds else None
+        attributions = None
+        if self._attributor is not None:
+            try:
+                attributions = self._attributions(preds)
+            except Exception as e:  # the step's other data are still logged
+                logger.warning("iNNspector: attributions at step %d failed and were skipped: %s", step, e,
+                               exc_info=True)
         runtime = None
         if "runtime" in self.kinds:
             if self.probe_x is not None and (step == 0 or final):
@@ -256,8 +279,52 @@ class InnspectorCallback(keras.callbacks.Callback):
             self._last_log_time = now
         self._last_logged = step
         self._submit(log_jobs.step_job(
-            step, weights, acts, preds if "predictions" in self.kinds else None, runtime
+            step, weights, acts, preds if "predictions" in self.kinds else None, runtime, attributions
         ))
+
+    def _prepare_attributions(self, model):
+        """Builds the Attributor, or decides attributions are off; raises InnspectorError for a bad setup."""
+        config = self._attr_config
+        if config is None:
+            return
+        labels = stats.labels_to_classes(self.probe_y)
+        if config["auto"]:
+            reason = attribution_lib.image_classifier_reason(model, labels)
+            if reason is not None:
+                logger.info("iNNspector: attributions are off for %s: %s", model.name, reason)
+                self._attr_config = None
+                return
+        try:
+            self._attributor = attribution_lib.Attributor(model, config["layer"], config["score"])
+        except attribution_lib.AttributionError as e:
+            if config["auto"]:
+                logger.warning("iNNspector: attributions are off for %s: %s", model.name, e)
+                self._attr_config = None
+                return
+            raise InnspectorError("attributions: %s" % e) from None
+        if labels is not None and labels.max(initial=0) >= self._attributor.classes:
+            raise InnspectorError("attributions: probe labels go up to %d but %s has %d outputs"
+                                  % (labels.max(), model.name, self._attributor.classes))
+        if "true" in config["targets"] and labels is None:
+            logger.warning("iNNspector: the probe has no class labels; attributions are for the predicted class only")
+            config["targets"] = tuple(t for t in config["targets"] if t != "true") or ("predicted",)
+        if "grad_cam" in config["methods"] and self._attributor.grad_cam_reason:
+            logger.info("iNNspector: no Grad-CAM for %s: %s", model.name, self._attributor.grad_cam_reason)
+        config["x"] = attribution_lib._flat(self.probe_x)[0][config["index"]]
+        config["labels"] = None if labels is None else labels[config["index"]]
+
+    def _attributions(self, preds):
+        """The attribution maps of the attribution subset, from the live model (the training thread's share)."""
+        config = self._attr_config
+        index = config["index"]
+        predicted = None
+        if preds and np.ndim(preds[0]) == 2 and preds[0].shape[0] == activations_lib.num_samples(self.probe_x):
+            predicted = np.argmax(preds[0][index], axis=1)
+        result = self._attributor(
+            config["x"], config["labels"], methods=config["methods"], targets=config["targets"],
+            predicted=predicted, seed=config["seed"], batch_size=config["batch_size"], **config["options"])
+        result.sample = index
+        return result
 
     def _submit_metrics(self, logs, step, prefix="metrics/"):
         if self._sink is not None:
@@ -283,6 +350,59 @@ def _check_writable(log_dir):
         tf.io.gfile.remove(probe_file)
     except (OSError, tf.errors.OpError) as e:
         raise InnspectorError("iNNspector cannot write to log_dir %r: %s" % (log_dir, e)) from None
+
+
+_ATTRIBUTION_KEYS = ("methods", "targets", "size", "layer", "score", "batch_size") + tuple(
+    attribution_lib.DEFAULT_OPTIONS)
+
+
+def _attribution_config(value, probe_x, probe_y, seed):
+    """The checked `attributions` argument: None (off) or a dict; "auto" marks the default."""
+    if value is False:
+        return None
+    auto = value is None
+    if auto or value is True:
+        value = {}
+    if not isinstance(value, dict):
+        raise InnspectorError("attributions must be None, True, False or a dict of options, got %r" % (value,))
+    unknown = sorted(set(value) - set(_ATTRIBUTION_KEYS))
+    if unknown:
+        raise InnspectorError("unknown attributions option(s) %s; options: %s"
+                              % (unknown, ", ".join(_ATTRIBUTION_KEYS)))
+    try:
+        methods = attribution_lib.check_methods(value.get("methods", attribution_lib.METHODS))
+        targets = attribution_lib.check_targets(value.get("targets", attribution_lib.TARGETS))
+        options = attribution_lib.check_options(
+            {k: v for k, v in value.items() if k in attribution_lib.DEFAULT_OPTIONS})
+    except attribution_lib.AttributionError as e:
+        raise InnspectorError("attributions: %s" % e) from None
+    size = value.get("size", attribution_lib.DEFAULT_SIZE)
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise InnspectorError("attributions size must be an integer >= 1, got %r" % (size,))
+    batch_size = value.get("batch_size")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                   or batch_size < 1):
+        raise InnspectorError("attributions batch_size must be an integer >= 1, got %r" % (batch_size,))
+    score = value.get("score", "logit")
+    if score not in attribution_lib.SCORES:
+        raise InnspectorError("attributions score must be one of %s, got %r" % (attribution_lib.SCORES, score))
+    layer = value.get("layer")
+    if layer is not None and not isinstance(layer, (str, keras.layers.Layer)):
+        raise InnspectorError("attributions layer must be a layer id or name, got %r" % (layer,))
+    if probe_x is None:
+        if auto:
+            return None
+        raise InnspectorError("attributions need a probe: pass probe=(x, y)")
+    if len(attribution_lib._flat(probe_x)) != 1:
+        if auto:
+            return None
+        raise InnspectorError("attributions are computed for image classifiers with one input; the probe has %d"
+                              % len(attribution_lib._flat(probe_x)))
+    labels = stats.labels_to_classes(probe_y)
+    n = activations_lib.num_samples(probe_x)
+    index = stats.balanced_indices(labels if labels is not None else n, int(size), seed=seed)
+    return {"auto": auto, "methods": methods, "targets": targets, "options": options, "index": index,
+            "layer": layer, "score": score, "batch_size": batch_size, "seed": seed}
 
 
 def _layer_filter(layers):

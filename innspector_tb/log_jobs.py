@@ -6,7 +6,7 @@ in a writer process that receives arrays through shared memory.
 
 kinds:
   start    header, architecture and probe samples (step 0)
-  step     weights, activations, predictions and runtime statistics of a step
+  step     weights, activations, predictions, runtime statistics and attributions of a step
   metrics  Keras logs as scalars
   labels   the probe labels, for a writer started after the start job
 """
@@ -57,6 +57,8 @@ class RunLog:
             summary.predictions([arrays["p:%d" % i] for i in range(meta["predictions"])], step=step)
         if meta.get("runtime") is not None:
             summary.runtime(meta["runtime"], step=step)
+        if meta.get("attributions"):
+            summary.write_attribution_arrays(self.writer, step, _unpack_attributions(meta["attributions"], arrays))
 
     def _metrics(self, meta, arrays):
         summary.metrics(meta["logs"], step=meta["step"], prefix=meta.get("prefix", "metrics/"))
@@ -86,8 +88,9 @@ def start_job(header, architecture, x=None, y=None, index=None, class_names=None
     return "start", meta, arrays
 
 
-def step_job(step, weights=None, activations=None, predictions=None, runtime=None):
-    """Packs a step job from {(layer_id, variable): array}, {layer_id: [arrays]} and [arrays]."""
+def step_job(step, weights=None, activations=None, predictions=None, runtime=None, attributions=None):
+    """Packs a step job from {(layer_id, variable): array}, {layer_id: [arrays]}, [arrays] and an
+    attribution.AttributionResult."""
     arrays = {}
     weight_keys = []
     for i, (key, value) in enumerate((weights or {}).items()):
@@ -101,8 +104,40 @@ def step_job(step, weights=None, activations=None, predictions=None, runtime=Non
     for i, value in enumerate(predictions or []):
         arrays["p:%d" % i] = value
     meta = {"step": int(step), "weights": weight_keys, "activations": act_keys,
-            "predictions": len(predictions or []), "runtime": runtime}
+            "predictions": len(predictions or []), "runtime": runtime,
+            "attributions": _pack_attributions(attributions, arrays)}
     return "step", meta, arrays
+
+
+def _pack_attributions(result, arrays):
+    """Moves an AttributionResult's arrays into `arrays` ("r:<k>", "rc:<target>", "rs"); returns its meta."""
+    if result is None:
+        return None
+    maps = []
+    for method, by_target in result.items():
+        for target, array in by_target.items():
+            arrays["r:%d" % len(maps)] = array
+            maps.append([method, target])
+    for target, classes in result.classes.items():
+        arrays["rc:" + target] = classes
+    if result.sample is not None:
+        arrays["rs"] = result.sample
+    return {"maps": maps, "targets": list(result.classes), "score": result.score,
+            "grad_cam_layer": result.grad_cam_layer, "skipped": dict(result.skipped),
+            "options": dict(result.options)}
+
+
+def _unpack_attributions(meta, arrays):
+    from innspector_tb import attribution
+
+    result = attribution.AttributionResult()
+    for k, (method, target) in enumerate(meta["maps"]):
+        result.setdefault(method, {})[target] = arrays["r:%d" % k]
+    result.classes = {target: arrays["rc:" + target] for target in meta["targets"]}
+    result.sample = arrays.get("rs")
+    result.score, result.grad_cam_layer = meta.get("score", "output"), meta.get("grad_cam_layer")
+    result.skipped, result.options = dict(meta.get("skipped") or {}), dict(meta.get("options") or {})
+    return result
 
 
 def labels_job(y):

@@ -370,3 +370,79 @@ def samples(x, y=None, index=None, class_names=None, step=0):
     )
     _write_json(metadata.SAMPLES_TAG, Kind.SAMPLES, manifest, step)
     return manifest
+
+
+ATTRIBUTIONS_GROUP = "attributions"
+
+
+def attributions(model_or_result, x=None, y=None, step=None, size=None, sample=None, methods=None,
+                 targets=None, grad_cam_layer=None, score="logit", seed=0, **options):
+    """Writes attribution maps (saliency, gradient x input, SmoothGrad, integrated gradients, Grad-CAM)
+    of probe samples to the step's checkpoint.
+
+        summary.attributions(model, x_probe, y_probe, step=step)          # 32 samples, balanced over classes
+
+    Args:
+      model_or_result: a Keras classifier (then `x`, `y` are the probe, as given to `samples`), or an
+        `innspector_tb.attribution.AttributionResult` computed already (its `sample` says which probe rows).
+      size: attribute this many samples of the probe, balanced over classes (default 32, chosen
+        reproducibly with `seed`, the same at every step); `sample` instead names the probe rows.
+      methods, targets, grad_cam_layer, score, options: see `innspector_tb.attribution.Attributor`
+        (default: every method, for the predicted and the true class).
+    Returns the AttributionResult written.
+    """
+    from innspector_tb import attribution as attribution_lib
+
+    writer = _writer("attributions")
+    step = _step(step)
+    if isinstance(model_or_result, attribution_lib.AttributionResult):
+        result = model_or_result
+        if sample is not None:
+            result.sample = np.asarray(sample, dtype=np.int64)
+    else:
+        if x is None:
+            raise SummaryError("attributions(model, x, ...) needs the probe inputs x")
+        n = activations_lib.num_samples(x)
+        labels = stats.labels_to_classes(y)
+        if sample is None:
+            size = attribution_lib.DEFAULT_SIZE if size is None else int(size)
+            if size < 1:
+                raise SummaryError("attributions: size must be >= 1, got %d" % size)
+            sample = stats.balanced_indices(labels if labels is not None else n, size, seed=seed)
+        sample = np.asarray(sample, dtype=np.int64).reshape(-1)
+        if sample.size and (sample.min() < 0 or sample.max() >= n):
+            raise SummaryError("attributions: sample indices must be probe rows in [0, %d)" % n)
+        xs = [np.asarray(v)[sample] for v in attribution_lib._flat(x)]
+        try:
+            result = attribution_lib.attribute(
+                model_or_result, xs[0] if len(xs) == 1 else xs, None if labels is None else labels[sample],
+                methods=methods or attribution_lib.METHODS, targets=targets or attribution_lib.TARGETS,
+                grad_cam_layer=grad_cam_layer, score=score, seed=seed, **options)
+        except attribution_lib.AttributionError as e:
+            raise SummaryError("attributions: %s" % e) from None
+        result.sample = sample
+    write_attribution_arrays(writer, step, result)
+    return result
+
+
+def write_attribution_arrays(writer, step, result):
+    """Queues an AttributionResult for the step's checkpoint (docs/format.md, "Attributions")."""
+    from innspector_tb import attribution as attribution_lib
+
+    n = None
+    bulk = {}
+    for method, by_target in result.items():
+        for target, array in by_target.items():
+            array = np.asarray(array)
+            n = array.shape[0] if n is None else n
+            bulk["%s/%s/%s" % (ATTRIBUTIONS_GROUP, method, target)] = array
+    for target, classes in result.classes.items():
+        bulk["%s/class/%s" % (ATTRIBUTIONS_GROUP, target)] = np.asarray(classes, dtype=np.int64)
+        n = len(classes) if n is None else n
+    if n is None:
+        return 0
+    sample = result.sample if result.sample is not None else np.arange(n)
+    bulk["%s/sample" % ATTRIBUTIONS_GROUP] = np.asarray(sample, dtype=np.int64)
+    _check_numeric(bulk.items())
+    writer.add_bulk(step, bulk, {ATTRIBUTIONS_GROUP: attribution_lib.attrs_of(result)})
+    return len(bulk)
