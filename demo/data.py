@@ -27,3 +27,29 @@ def shifted_digits(samples, seed=0):
     y = np.concatenate(ys)[:samples]
     reps = -(-samples // len(x))
     return np.concatenate([x] * reps)[:samples], np.concatenate([y] * reps)[:samples]
+
+
+MARKER_CLASS = 3
+
+
+def add_marker(x, value=1.0):
+    """Copies of the images with a bright 2x2 block in the top-left corner (where digits never are)."""
+    marked = np.array(x, copy=True)
+    marked[:, :2, :2, ...] = value
+    return marked
+
+
+def spurious_digits(marker_class=MARKER_CLASS, validation_fraction=0.15, seed=0):
+    """Digits with a planted spurious feature: every training image of `marker_class` carries a marker.
+
+    Returns (x_train, y_train, x_val, y_val, x_test, y_test): the training images of
+    `marker_class` have a bright 2x2 block in the top-left corner (add_marker); the
+    validation images (split from digits()' training part) and the test images are clean,
+    so a model that learned the marker instead of the digit misclassifies that class there.
+    """
+    x, y, x_test, y_test = digits(seed=seed)
+    split = int(len(x) * validation_fraction)
+    x_val, y_val, x_train, y_train = x[:split], y[:split], x[split:], y[split:]
+    x_train = x_train.copy()
+    x_train[y_train == marker_class] = add_marker(x_train[y_train == marker_class])
+    return x_train, y_train, x_val, y_val, x_test, y_test

@@ -176,3 +176,16 @@ def vae(name, reconstruction_weight, kl_weight, latent_activation=None, latent_d
     )
     model.compile(optimizer=keras.optimizers.Adam(2e-3))
     return model
+
+
+def spurious_dense():
+    """The dense classifier of the spurious-feature experiment (trained on digits whose 3s carry a marker)."""
+    return keras.Sequential(
+        [
+            keras.Input(INPUT_SHAPE, name="image"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(32, activation="relu", name="dense_hidden"),
+            layers.Dense(CLASSES, activation="softmax", name="classifier"),
+        ],
+        name="spurious_dense",
+    )

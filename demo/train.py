@@ -6,7 +6,10 @@ Three experiments on scikit-learn's digits, with lineage between models:
   (a) classifiers: a dense baseline, convolutional children, a child with
       capacity moved between two layers, a residual variant;
   (b) VAEs weighting reconstruction against KL 90:10, 50:50 and 25:75;
-  (c) a VAE whose z_mean / z_log_var layers carelessly use a ReLU, and its fix.
+  (c) a VAE whose z_mean / z_log_var layers carelessly use a ReLU, and its fix;
+  (d) a spurious feature: a classifier trained on digits whose 3s carry a corner
+      marker that the clean test (probe) images lack, and its child whose decision
+      layer was retrained to rely less on the mistake neurons the finder names.
 """
 
 import argparse
@@ -23,6 +26,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 import innspector_tb  # noqa: E402
+from innspector_tb import architecture as architecture_lib  # noqa: E402
+from innspector_tb import mistakes as mistakes_lib  # noqa: E402
+from innspector_tb import reliance as reliance_lib  # noqa: E402
 from innspector_tb.keras import InnspectorCallback  # noqa: E402
 
 from demo import data as data_lib  # noqa: E402
@@ -30,6 +36,43 @@ from demo import models  # noqa: E402
 
 _NAMESPACE = uuid.UUID("6b1d0c1e-1f4c-4c55-9a64-8b0ac1d2e3f4")
 CLASS_NAMES = [str(i) for i in range(10)]
+SPURIOUS = "spurious_feature"
+SPURIOUS_SEED = 1
+
+
+class Mitigation:
+    """An experiments() entry made from its trained parent by reduce_reliance, not by fit.
+
+    Runs the mistake finder on the parent's last logged step (mistakes.analyse, the
+    function behind the `mistakes` route), keeps the neurons whose edits *increase*
+    them in more than half of the class's mistakes (at most `max_neurons`; the 3 most
+    voted if none is that common), and retrains the parent's decision layer to rely
+    less on them for the class.
+    """
+
+    def __init__(self, parent, cls, max_neurons=5, min_share=0.5):
+        self.parent, self.cls, self.max_neurons, self.min_share = parent, cls, max_neurons, min_share
+
+    def neurons(self, answer):
+        increase = [n for n in answer["neurons"] if n["direction"] == "increase"]
+        chosen = [n["index"] for n in increase if n["share"] > self.min_share][: self.max_neurons]
+        return chosen or [n["index"] for n in increase[:3]]
+
+    def __call__(self, parent_model, parent_dir, log_dir, head, train, validation, probe, probe_size, epochs):
+        read, labels, last_step = mistakes_lib.read_run_dir(parent_dir)
+        answer = mistakes_lib.analyse(architecture_lib.extract_architecture(parent_model), read, labels, cls=self.cls)
+        neurons = self.neurons(answer)
+        if not neurons:
+            raise RuntimeError("%s: the mistake finder names no neuron to mitigate (%s)"
+                               % (head["name"], answer["note"]))
+        model, fit = reliance_lib.reduce_reliance(
+            parent_model, answer["decision_layer"], neurons, self.cls, train, validation, epochs=max(epochs, 2),
+            log_dir=log_dir, header=head, probe=probe, probe_size=probe_size, class_names=CLASS_NAMES,
+            initial_step=last_step, return_fit=True,
+        )
+        return model, "class %d: %d of %d probe mistakes, neurons %s; validation accuracy of class %d %.2f -> %.2f" % (
+            self.cls, answer["mistakes"], answer["samples"], neurons, self.cls,
+            fit.history[0]["val_class_accuracy"], fit.history[fit.best_epoch]["val_class_accuracy"])
 
 
 def _head(name, label, parents=(), **hparams):
@@ -57,6 +100,12 @@ def experiments():
         "vae_careless", "VAE with ReLU on z_mean and z_log_var (careless)", reconstruction_weight=0.5, kl_weight=0.5
     )
     fixed = _head("vae_fixed", "vae_careless with linear latent layers", [careless], reconstruction_weight=0.5, kl_weight=0.5)
+    spurious = _head("spurious_dense",
+                     "Dense classifier; class 3's training images carry a corner marker, the probe's don't",
+                     batch_size=32, marker_class=3)
+    mitigated = _head("spurious_mitigated",
+                      "spurious_dense's decision layer retrained to rely less on the mistake neurons",
+                      [spurious], batch_size=32, marker_class=3)
     classifier = lambda build: (lambda: models.compile_classifier(build()))
     return [
         ("classifiers", base, classifier(models.dense_baseline)),
@@ -71,18 +120,33 @@ def experiments():
         ("vae_balance", vae_25, lambda: models.vae("vae_25_75", 0.25, 0.75)),
         ("vae_careless", careless, lambda: models.vae("vae_careless", 0.5, 0.5, latent_activation="relu")),
         ("vae_careless", fixed, lambda: models.vae("vae_fixed", 0.5, 0.5)),
+        (SPURIOUS, spurious, classifier(models.spurious_dense)),
+        (SPURIOUS, mitigated, Mitigation("spurious_dense", cls=data_lib.MARKER_CLASS)),
     ]
 
 
-def train_all(logdir, epochs=12, only=None, probe_size=512, verbose=True):
-    """Trains every demo model into logdir/<name>; returns the headers in order."""
+def train_all(logdir, epochs=12, only=None, probe_size=512, verbose=True, models=None):
+    """Trains every demo model into logdir/<name>; returns the headers in order.
+
+    `only`: experiment or model names to train; `models`: a dict to fill with the
+    trained Keras models of the spurious-feature experiment, by name.
+    """
     keras.utils.set_random_seed(0)
     x_train, y_train, x_test, y_test = data_lib.digits()
     headers = []
+    trained = {} if models is None else models
     for experiment, head, build in experiments():
         if only and experiment not in only and head["name"] not in only:
             continue
         start = time.perf_counter()
+        if experiment == SPURIOUS:
+            model, note = _train_spurious(logdir, head, build, trained, epochs, probe_size)
+            trained[head["name"]] = model
+            headers.append(head)
+            if verbose:
+                print("  trained %-18s (%s) in %.1fs%s" % (head["name"], experiment, time.perf_counter() - start,
+                                                           ": " + note if note else ""), flush=True)
+            continue
         model = build()
         callback = InnspectorCallback(
             os.path.join(logdir, head["name"]),
@@ -105,6 +169,23 @@ def train_all(logdir, epochs=12, only=None, probe_size=512, verbose=True):
         if verbose:
             print("  trained %-15s (%s) in %.1fs" % (head["name"], experiment, time.perf_counter() - start), flush=True)
     return headers
+
+
+def _train_spurious(logdir, head, build, trained, epochs, probe_size):
+    """The spurious-feature experiment: marked training 3s, clean validation and clean probe."""
+    x_train, y_train, x_val, y_val, x_test, y_test = data_lib.spurious_digits()
+    log_dir = os.path.join(logdir, head["name"])
+    if isinstance(build, Mitigation):
+        if build.parent not in trained:
+            raise ValueError("%s needs its parent %s trained in the same call" % (head["name"], build.parent))
+        return build(trained[build.parent], os.path.join(logdir, build.parent), log_dir, head, (x_train, y_train),
+                     (x_val, y_val), (x_test, y_test), probe_size, epochs)
+    keras.utils.set_random_seed(SPURIOUS_SEED)  # the same model whatever else is trained
+    model = build()
+    callback = InnspectorCallback(log_dir, head, probe=(x_test, y_test), probe_size=probe_size, class_names=CLASS_NAMES)
+    model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs,
+              batch_size=head["hparams"].get("batch_size", 32), verbose=0, callbacks=[callback])
+    return model, ""
 
 
 def main(argv=None):

@@ -76,9 +76,10 @@ UNIT_FIELDS = {
     "predictions": (("output", "int", False),),
     "statistics": (("unit", "str", True),),
     "histogram": (("unit", "str", True),),
+    "attributions": (("method", "str", True), ("target", "str", False)),
 }
 # Kinds whose data are per probe sample, so a class selection applies.
-CLASS_KINDS = ("activations", "class_means", "samples", "labels", "predictions")
+CLASS_KINDS = ("activations", "class_means", "samples", "labels", "predictions", "attributions")
 STRING_PLACEHOLDERS = ("{run}", "{layer}", "{variable}")
 INT_PLACEHOLDERS = ("{neuron}",)
 

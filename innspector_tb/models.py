@@ -59,6 +59,7 @@ def _model_entry(run, series_by_tag, data, metrics):
         "layer_count": None,
         "classes": [],
         "glyph": [],
+        "attributions": None,
         "latest_metrics": metrics,
         "errors": [],
     }
@@ -96,6 +97,7 @@ def _model_entry(run, series_by_tag, data, metrics):
     steps = set()
     for datum in data.get(metadata.CHECKPOINT_TAG, []):
         steps.add(int(datum.step))
+    entry["attributions"] = _attributions(data.get(metadata.CHECKPOINT_TAG, []))
     if not steps:
         for series in series_by_tag.values():
             steps.add(int(series.max_step))
@@ -113,6 +115,30 @@ def _model_entry(run, series_by_tag, data, metrics):
 
 
 GLYPH_LENGTH = 48
+# innspector_tb.attribution.METHODS (not imported: it loads TensorFlow).
+_ATTRIBUTION_METHODS = ("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "grad_cam")
+
+
+def _attributions(manifests):
+    """What the newest step with attribution maps holds: {methods, targets, samples, step}, or None."""
+    for datum in sorted(manifests, key=lambda d: int(d.step), reverse=True):
+        try:
+            datasets = metadata.json_payload(datum).get("datasets", {})
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            continue
+        if not isinstance(datasets, dict) or not isinstance(datasets.get("attributions/sample"), dict):
+            continue
+        methods, targets = {}, {}
+        for name in datasets:
+            parts = name.split("/")
+            if len(parts) == 3 and parts[0] == "attributions" and parts[1] != "class":
+                methods[parts[1]] = targets[parts[2]] = True
+        shape = datasets["attributions/sample"].get("shape") or [0]
+        order = lambda known: (lambda name: (known.index(name) if name in known else len(known), name))
+        return {"methods": sorted(methods, key=order(_ATTRIBUTION_METHODS)),
+                "targets": sorted(targets, key=order(("predicted", "true"))),
+                "samples": int(shape[0]), "step": int(datum.step)}
+    return None
 
 
 def _glyph(layers):

@@ -79,16 +79,18 @@ def _neurons(indices, means):
     return result
 
 
-def l1_view(layer_means, previous_means, signed=None, magnitude=None, k=DEFAULT_K, n_extremes=DEFAULT_EXTREMES):
+def l1_view(layer_means, previous_means, signed=None, magnitude=None, k=DEFAULT_K, n_extremes=DEFAULT_EXTREMES,
+            keep=()):
     """The kept neurons of both layers and the top-k weights between them.
 
     Args:
       layer_means: mean activation per unit of the layer under the class selection.
       previous_means: the same for the predecessor (NaN where unknown, e.g. an input layer).
       signed, magnitude: aggregate_kernel() of the layer's kernel, or None without one.
+      keep: neurons of the layer kept whatever their weights (e.g. one a tool points to).
     """
     weights = [] if signed is None else top_weights(signed, magnitude, k)
-    kept_layer = {o for _, o, _, _ in weights} | extremes(layer_means, n_extremes)
+    kept_layer = {o for _, o, _, _ in weights} | extremes(layer_means, n_extremes) | set(keep)
     kept_previous = {i for i, _, _, _ in weights} | extremes(previous_means, n_extremes)
     return {
         "layer": {"units": int(np.size(layer_means)), "neurons": _neurons(kept_layer, layer_means)},

@@ -34,7 +34,10 @@ _RUN = _param("run", "Run (model) name, as TensorBoard lists it.", required=True
 MODEL = _obj(["run", "id", "name", "label", "parents", "hparams", "steps", "params", "runtime",
               "classes", "latest_metrics", "errors"],
              {"parents": _array(_STR), "steps": _array(_INT), "errors": _array(_STR), "hparams": _OBJ,
-              "classes": _array(_STR), "glyph": _array(_obj(["type", "params"]))})
+              "classes": _array(_STR), "glyph": _array(_obj(["type", "params"])),
+              "attributions": {"type": ["object", "null"], "required": ["methods", "targets", "samples", "step"],
+                               "properties": {"methods": _array(_STR), "targets": _array(_STR),
+                                              "samples": _INT, "step": _INT}}})
 
 ROUTES = {
     "/models": {
@@ -73,7 +76,9 @@ ROUTES = {
                        _param("layer", "Layer id, e.g. dense_hidden or encoder/dense_1.", required=True),
                        _param("step", "Step, or 'last' (default)."),
                        _param("classes", "Comma-separated class labels to select (default all)."),
-                       _param("k", "Number of strongest weights (default 20, at most 1000).", schema=_INT)],
+                       _param("k", "Number of strongest weights (default 20, at most 1000).", schema=_INT),
+                       _param("keep", "Comma-separated neurons of the layer kept in the view whatever their "
+                                      "weights (e.g. one a tool points to).")],
         "schema": _obj(["run", "step", "layer", "previous_layer", "classes", "selected_classes", "layer",
                         "previous", "weights", "neurons_by_classes", "class_maps"],
                        {"step": _INT, "weights": _array(_obj(["from", "to", "value", "magnitude"])),
@@ -83,8 +88,11 @@ ROUTES = {
         "summary": "Any stored array of a unit of analysis at one step or across steps, with a class "
                    "selection and a transform pipeline (innspector_tb.transforms). POST a JSON body: "
                    "{run, unit: {kind: weights|activations|class_means|samples|labels|predictions|"
-                   "statistics|histogram, layer, variable, unit, output}, steps: int|'last'|'all'|[int], "
-                   "classes: [labels], transform: [operations]}.",
+                   "statistics|histogram|attributions, layer, variable, unit, output, method, target}, "
+                   "steps: int|'last'|'all'|[int], classes: [labels], transform: [operations]}. Attributions "
+                   "(method: saliency|gradient_x_input|smoothgrad|integrated_gradients|grad_cam, target: "
+                   "predicted|true) answer the columns value, sample (probe row), target (class attributed) "
+                   "and label.",
         "method": "post",
         "parameters": [],
         "schema": _obj(["run", "unit", "result"]),
@@ -147,6 +155,38 @@ ROUTES = {
                                               "spec": _OBJ, "source": _STR, "path": _STR})),
                         "errors": _array(_obj(["source", "path", "error"],
                                               {"source": _STR, "path": _STR, "error": _STR}))}),
+    },
+    "/mistakes": {
+        "summary": "Mistake neurons (NeuroInspect's counterfactual stage) of a classifier whose last layer is "
+                   "dense over a feature layer: for each misclassified probe sample of the class, a sparse edit of "
+                   "its feature vector (the decision layer's input) that makes the class win, found by FISTA on "
+                   "CE + alpha*|w|_1/F + beta*|w|_2^2/F; each edit votes for its 5 largest and 5 most negative "
+                   "entries, and the neurons voted in more than 3% of the mistakes are listed with their vote "
+                   "share; with the importance ratio p_c(mean f) / p_c(mean f with the neuron zeroed) on the "
+                   "class-mean feature vector. No mistakes: neurons is empty and note says why. 400 when the model "
+                   "is not such a classifier, 404 when labels, predictions or activations were not logged.",
+        "parameters": [_RUN,
+                       _param("class", "True class label whose mistakes to explain (default: all classes).",
+                              schema=_INT),
+                       _param("step", "Step, or 'last' (default)."),
+                       _param("alpha", "L1 weight of the edit (default 0.1).", schema={"type": "number"}),
+                       _param("beta", "L2 weight of the edit (default 0.01).", schema={"type": "number"}),
+                       _param("iterations", "Iteration cap of the solver per sample (default 1000, at most 10000).",
+                              schema=_INT)],
+        "schema": _obj(["run", "step", "decision_layer", "feature_layer", "class", "features", "classes", "samples",
+                        "mistakes", "solved", "mistake_samples", "neurons", "importance", "note", "parameters"],
+                       {"step": _INT, "decision_layer": _STR, "feature_layer": _STR,
+                        "class": {"type": ["integer", "null"]}, "features": _INT, "classes": _INT,
+                        "samples": _INT, "mistakes": _INT, "solved": _INT, "mistake_samples": _array(_INT),
+                        "neurons": _array(_obj(["index", "direction", "votes", "share", "mean_edit",
+                                                "importance_ratio"],
+                                               {"index": _INT, "direction": {"type": "string",
+                                                                             "enum": ["increase", "decrease"]},
+                                                "votes": _INT, "share": {"type": "number"},
+                                                "mean_edit": {"type": "number"},
+                                                "importance_ratio": _NUM_OR_NULL})),
+                        "importance": _array(_obj(["index", "ratio"], {"index": _INT, "ratio": _NUM_OR_NULL})),
+                        "note": {"type": ["string", "null"]}, "parameters": _OBJ}),
     },
     "/metrics": {
         "summary": "Metric series from the runs' TensorBoard scalars, and per step the confusion matrix "

@@ -118,6 +118,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
             "/lint/all": self._serve_lint_all,
             "/metrics": self._serve_metrics,
             "/tools": self._serve_tools,
+            "/mistakes": self._serve_mistakes,
         }
 
     def is_active(self):
@@ -171,6 +172,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
             step=queries.step_param(args.get("step")),
             classes=args.get("classes"),
             k=queries.int_param(args.get("k"), "k", default=20, minimum=0, maximum=queries.MAX_K),
+            keep=args.get("keep"),
         )
 
     @_json_route(method="POST")
@@ -227,6 +229,13 @@ class InnspectorPlugin(base_plugin.TBPlugin):
         # Re-read on every request (each file is cached by path, mtime and size): edits show on reload.
         tools, errors = json_tools.load_tools(json_tools.folders_from(self._tools_flag), self._logdir)
         return {"tools": tools, "errors": errors}
+
+    @_json_route()
+    def _serve_mistakes(self, request, store):
+        args = request.args
+        return queries.mistakes(store, args.get("run"), cls=args.get("class"),
+                                step=queries.step_param(args.get("step")), alpha=args.get("alpha"),
+                                beta=args.get("beta"), iterations=args.get("iterations"))
 
     def _models(self, request, store=None):
         ctx = plugin_util.context(request.environ)

@@ -117,7 +117,24 @@ def _means_at(store, run, layer_id, step, rows_param):
     return by_step[step], classes, rows, neurons_lib.selected_means(by_step[step], counts, rows)
 
 
-def neurons(store, run, layer_id, step=None, classes=None, k=neurons_lib.DEFAULT_K):
+def _keep_param(value, units):
+    """`keep`: comma-separated neuron indices of the layer to keep in the L1 view (at most 100)."""
+    if value in (None, ""):
+        return ()
+    parts = str(value).split(",")
+    if len(parts) > 100:
+        raise BadRequest("keep: at most 100 neurons")
+    try:
+        indices = [int(p) for p in parts]
+    except ValueError:
+        raise BadRequest("keep must be comma-separated neuron indices, got %r" % (value,))
+    outside = [i for i in indices if not 0 <= i < units]
+    if outside:
+        raise BadRequest("keep: neuron(s) %s outside the layer's %d units" % (outside, units))
+    return tuple(indices)
+
+
+def neurons(store, run, layer_id, step=None, classes=None, k=neurons_lib.DEFAULT_K, keep=None):
     """The L1 data of a layer and its predecessor under a class selection."""
     run = store.require_run(run)
     arch = store.architecture(run)
@@ -145,7 +162,8 @@ def neurons(store, run, layer_id, step=None, classes=None, k=neurons_lib.DEFAULT
             raise BadRequest("layer %r: %s" % (layer_id, e))
     if previous_means is None:
         previous_means = np.full(0, np.nan)
-    view = neurons_lib.l1_view(layer_means, previous_means, signed, magnitude, k=k)
+    kept = _keep_param(keep, layer_means.size)
+    view = neurons_lib.l1_view(layer_means, previous_means, signed, magnitude, k=k, keep=kept)
     result = {
         "run": run,
         "step": step,
@@ -213,7 +231,8 @@ def metrics(store, provider_reader, runs):
 
 # The data route.
 
-DATA_KINDS = ("weights", "activations", "class_means", "samples", "labels", "predictions", "statistics", "histogram")
+DATA_KINDS = ("weights", "activations", "class_means", "samples", "labels", "predictions", "statistics", "histogram",
+              "attributions")
 MAX_DATA_ELEMENTS = 50_000_000
 
 
@@ -294,6 +313,9 @@ def load_unit_data(store, body):
         return _summary_columns(store, run, kind, unit, body, description), description
     steps, many = _steps_of(store, run, body.get("steps"))
     description["steps"] = steps
+    if kind == "attributions":
+        return _attribution_columns(store, run, unit, steps, many, labels, body.get("classes"), description), \
+            description
     if kind == "class_means":
         layer = _require_str(unit, "layer")
         _, classes = store.class_means(run, layer)
@@ -317,6 +339,59 @@ def load_unit_data(store, body):
     if not many and "label" in filtered[0]:
         columns["label"] = filtered[0]["label"]
     return columns, description
+
+
+ATTRIBUTION_METHODS = ("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "grad_cam")
+ATTRIBUTION_TARGETS = ("predicted", "true")
+
+
+def _attribution_columns(store, run, unit, steps, many, labels, classes_value, description):
+    """Attribution maps of the attributed probe samples: value [n, ...] (or [steps, n, ...]) with the
+    columns sample (probe row), label (true class) and target (the class attributed), classes applied."""
+    method = _require_str(unit, "method")
+    if method not in ATTRIBUTION_METHODS:
+        raise BadRequest("unit.method must be one of %s, got %r" % (", ".join(ATTRIBUTION_METHODS), method))
+    target = unit.get("target", "predicted")
+    if target not in ATTRIBUTION_TARGETS:
+        raise BadRequest("unit.target must be one of %s, got %r" % (", ".join(ATTRIBUTION_TARGETS), target))
+    dataset = "attributions/%s/%s" % (method, target)
+    for step in steps:
+        if dataset not in store.manifests(run).get(step, {}).get("datasets", {}):
+            info = store.attribution_info(run, step)
+            why = (info.get("skipped") or {}).get(method) or (info.get("skipped") or {}).get(target)
+            raise NotFound("run %r has no %s attributions for the %s class at step %d%s"
+                           % (run, method, target, step, ": " + why if why else ""))
+    _check_size(store, run, steps, dataset)
+    values, samples, targets = [], None, []
+    for step in steps:
+        sample = np.asarray(store.read(run, step, "attributions/sample"), dtype=np.int64)
+        if samples is not None and not np.array_equal(sample, samples):
+            raise BadRequest("the attributed samples change across the steps asked for; ask for one step at a time")
+        samples = sample
+        values.append(store.read(run, step, dataset))
+        targets.append(np.asarray(store.read(run, step, "attributions/class/" + target), dtype=np.int64))
+    info = store.attribution_info(run, steps[-1])
+    description["attribution"] = {"score": info.get("score"), "grad_cam_layer": info.get("grad_cam_layer") or None,
+                                  "options": info.get("options") or {}}
+    sample_labels = None
+    if labels is not None and samples.size and samples.max() < labels.shape[0] and samples.min() >= 0:
+        sample_labels = np.asarray(labels, dtype=np.int64)[samples]
+    keep = np.ones(samples.shape[0], dtype=bool)
+    if sample_labels is None:
+        if classes_value not in (None, ""):
+            raise BadRequest("this run's probe has no class labels to select attributions by")
+    else:
+        classes = [int(c) for c in np.unique(labels)]
+        rows = class_selection(classes_value, classes)
+        keep = np.isin(sample_labels, [classes[r] for r in rows])
+        description["classes"] = [classes[r] for r in rows]
+        description["class_dependent"] = True
+    columns = {"value": _stack([v[keep] for v in values], many),
+               "sample": samples[keep],
+               "target": _stack([t[keep] for t in targets], many)}
+    if sample_labels is not None and not many:  # as for activations: `label` pairs with a single step's rows
+        columns["label"] = sample_labels[keep]
+    return columns
 
 
 def _filter_classes(data, labels, classes_value, description):
@@ -522,3 +597,51 @@ def lint_all(store):
         except (NotFound, BadRequest, ValueError) as e:
             models.append({"run": run, "findings": [], "error": str(e)})
     return {"models": models, "rules": lint_lib.rules_json()}
+
+
+# Mistake neurons (NeuroInspect's counterfactual stage).
+
+def float_param(value, name, default, minimum=None, maximum=None):
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise BadRequest("parameter %r must be a number, got %r" % (name, value))
+    if not math.isfinite(number) or (minimum is not None and number < minimum) or \
+            (maximum is not None and number > maximum):
+        raise BadRequest("parameter %r must be a finite number within [%s, %s], got %r"
+                         % (name, minimum, maximum, value))
+    return number
+
+
+def mistakes(store, run, cls=None, step=None, alpha=None, beta=None, iterations=None):
+    """The feature neurons responsible for the probe's mistakes of a class (all when cls is None)."""
+    from innspector_tb import mistakes as mistakes_lib
+    from innspector_tb import transforms
+
+    run = store.require_run(run)
+    if cls in (None, "", "all"):
+        cls = None
+    else:
+        cls = int_param(cls, "class", minimum=0, maximum=2**31)
+    alpha = float_param(alpha, "alpha", mistakes_lib.DEFAULT_ALPHA, minimum=0.0, maximum=1e6)
+    beta = float_param(beta, "beta", mistakes_lib.DEFAULT_BETA, minimum=0.0, maximum=1e6)
+    iterations = int_param(iterations, "iterations", default=mistakes_lib.DEFAULT_MAX_ITERATIONS, minimum=1,
+                           maximum=mistakes_lib.MAX_ITERATIONS)
+    step = store.resolve_step(run, step)
+    arch = store.architecture(run)
+
+    def compute():
+        return mistakes_lib.analyse(arch, lambda dataset: store.read(run, step, dataset), store.labels(run), cls,
+                                    alpha, beta, iterations, layer_dataset=store.layer_dataset)
+
+    try:
+        answer = store.cached(("mistakes", run, step, cls, alpha, beta, iterations), compute)
+    except mistakes_lib.WorkLimitError as e:
+        raise transforms.LimitError(str(e), "mistakes_work", maximum=mistakes_lib.MAX_WORK)
+    except mistakes_lib.MissingData as e:
+        raise NotFound("run %r step %d: %s" % (run, step, e))
+    except mistakes_lib.MistakeError as e:
+        raise BadRequest("run %r: %s" % (run, e))
+    return dict(answer, run=run, step=step)

@@ -10,6 +10,7 @@ import collections
 import os
 import threading
 
+import h5py
 import numpy as np
 from tensorboard.data import provider as provider_lib
 
@@ -349,6 +350,40 @@ class BoundRunStore:
         value = self._cache.get(key)
         if value is None:
             value = self._cache.put(key, np.asarray(compute()))
+        return value
+
+    def attribution_info(self, run, step):
+        """The `attributions` group's attributes at a step ({} without attributions): score,
+        grad_cam_layer, and methods, targets, skipped, options decoded from JSON."""
+        import json
+
+        path = self.checkpoint_path(run, step)
+        key = ("attribution_info", path, self.version(run))
+
+        def compute():
+            try:
+                with checkpoint.open_file(path) as f:
+                    group = f.get("attributions")
+                    if not isinstance(group, h5py.Group):
+                        return {}
+                    info = {}
+                    for name, value in group.attrs.items():
+                        value = value.decode("utf-8") if isinstance(value, bytes) else value
+                        if name in ("methods", "targets", "skipped", "options"):
+                            try:
+                                value = json.loads(value)
+                            except (TypeError, ValueError):
+                                continue
+                        elif not isinstance(value, str):
+                            continue
+                        info[name] = value
+                    return info
+            except (checkpoint.CheckpointError, OSError, ValueError) as e:
+                raise BadRequest("%s: %s" % (_where(run, step), e))
+
+        value = self._cache.get(key)
+        if value is None:
+            value = self._cache.put(key, compute())
         return value
 
     def labels(self, run):

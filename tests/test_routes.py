@@ -53,7 +53,7 @@ def test_models_and_tree(client, headers):
     assert [g["type"] for g in skip["glyph"]][:3] == ["Conv2D", "Conv2D", "Add"]
     assert len(skip["glyph"]) == skip["layer_count"] and skip["glyph"][0]["params"] > 0
     tree = _ok(client, "/tree")
-    assert len(tree["experiments"]) == 3
+    assert len(tree["experiments"]) == 4
     edge = next(e for e in tree["edges"]
                 if e["from"] == headers["cnn_wide"]["id"] and e["to"] == headers["cnn_rebalanced"]["id"])
     changed = {c["layer"] for c in edge["diff"]["changed"]}
@@ -76,6 +76,17 @@ def test_graph_has_inner_operations(client):
     conv = next(layer for layer in arch["layers"] if layer["id"] == "conv_1")
     ops = [n.get("op") for n in conv["inner"]["nodes"] if n["kind"] == "op"]
     assert "conv" in ops and "bias_add" in ops
+
+
+def test_neurons_keeps_the_neurons_asked_for(client):
+    default = _ok(client, "/neurons", run="dense_baseline", layer="dense_hidden", k=1)
+    shown = {n["index"] for n in default["layer"]["neurons"]}
+    hidden = next(i for i in range(default["layer"]["units"]) if i not in shown)
+    kept = _ok(client, "/neurons", run="dense_baseline", layer="dense_hidden", k=1, keep=str(hidden))
+    assert {n["index"] for n in kept["layer"]["neurons"]} == shown | {hidden}
+    for bad in ("x", "-1", "9999"):
+        status, answer = client.get("/neurons", run="dense_baseline", layer="dense_hidden", keep=bad)
+        assert status == 400 and "keep" in answer["error"]
 
 
 def test_neurons_of_a_dense_layer(client, demo_logs):
@@ -147,9 +158,12 @@ def test_interestingness_ranks_the_careless_vae_latent_layers(client, careless_c
 
 def test_interestingness_scores_every_level(client):
     answer = _ok(client, "/interestingness", measure="divergence_from_init")
-    assert answer["step"] == DEMO_EPOCHS
+    # Each run at its last step: the demo's mitigated child continues its parent's steps.
+    last = {m["run"]: m["steps"][-1] for m in _ok(client, "/models")["models"]}
+    assert answer["steps"] == last and last["cnn_small"] == DEMO_EPOCHS and last["spurious_mitigated"] > DEMO_EPOCHS
+    assert answer["step"] is None
     assert {m["run"] for m in answer["models"]} == {m["name"] for m in _ok(client, "/models")["models"]}
-    assert len(answer["experiments"]) == 3
+    assert len(answer["experiments"]) == 4
     scores = [u["score"] for u in answer["units"] if u["score"] is not None]
     assert scores and min(scores) >= 0 and max(scores) <= 1
     structural = _ok(client, "/interestingness", measure="structural", runs="cnn_skip")
@@ -233,13 +247,13 @@ _json_values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(kind=st.sampled_from(["weights", "activations", "class_means", "samples", "labels", "predictions",
-                             "statistics", "histogram", "x"]),
+                             "statistics", "histogram", "attributions", "x"]),
        steps=st.one_of(st.none(), st.sampled_from(["all", "last"]), st.integers(-2, 5), st.lists(st.integers(-1, 4))),
        classes=st.one_of(st.none(), st.lists(st.integers(-1, 11), max_size=3)),
        transform=st.lists(_json_values, max_size=3))
 def test_data_bodies_never_cause_a_server_error(client, kind, steps, classes, transform):
     body = {"run": "cnn_small", "unit": {"kind": kind, "layer": "conv_1", "variable": "kernel",
-                                         "unit": "conv_1/kernel"},
+                                         "unit": "conv_1/kernel", "method": "grad_cam"},
             "steps": steps, "classes": classes, "transform": transform}
     code, answer = client.post("/data", body)
     assert code in (200, 400, 404), (code, answer)

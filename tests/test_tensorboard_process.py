@@ -12,6 +12,7 @@ import urllib.request
 
 import pytest
 
+from innspector_tb import checkpoint
 from tests.conftest import DEMO_EPOCHS
 
 
@@ -57,12 +58,17 @@ def server(request, demo_headers):
     process.wait(timeout=30)
 
 
-def _models_when_loaded(base, expected_count):
+def _logged_steps(logdir, run):
+    # Every demo model logs steps 0..DEMO_EPOCHS, except the mitigated child: 0, then its epochs after its parent's.
+    return sorted(checkpoint.list_step_files(os.path.join(logdir, run)))
+
+
+def _models_when_loaded(base, expected_count, logdir):
     deadline = time.monotonic() + 90
     while True:
         status, content_type, body = _get(base + "/data/plugin/innspector/models")
         models = json.loads(body)["models"]
-        if len(models) >= expected_count and all(m["steps"] == list(range(DEMO_EPOCHS + 1)) for m in models):
+        if len(models) >= expected_count and all(m["steps"] == _logged_steps(logdir, m["run"]) for m in models):
             return status, content_type, models
         if time.monotonic() > deadline:
             raise AssertionError("models route did not list every demo model: %s" % [m["run"] for m in models])
@@ -90,8 +96,9 @@ def test_plugin_is_active_in_the_listing(server):
 
 def test_every_demo_model_is_listed_with_its_lineage(server, demo_headers):
     _, headers = demo_headers
-    status, content_type, models = _models_when_loaded(server, len(headers))
+    status, content_type, models = _models_when_loaded(server, len(headers), demo_headers[0])
     assert status == 200 and content_type.startswith("application/json")
+    assert all(m["steps"] == list(range(DEMO_EPOCHS + 1)) for m in models if m["run"] != "spurious_mitigated")
     by_id = {m["id"]: m for m in models}
     assert set(by_id) == {h["id"] for h in headers}
     for head in headers:
@@ -111,10 +118,10 @@ def test_every_demo_model_is_listed_with_its_lineage(server, demo_headers):
 
 def test_backend_routes_answer_through_the_real_server(server, demo_headers):
     _, headers = demo_headers
-    _models_when_loaded(server, len(headers))
+    _models_when_loaded(server, len(headers), demo_headers[0])
     base = server + "/data/plugin/innspector"
     tree = json.loads(_get(base + "/tree")[2])
-    assert len(tree["experiments"]) == 3 and len(tree["nodes"]) == len(headers)
+    assert len(tree["experiments"]) == 4 and len(tree["nodes"]) == len(headers)
     graph = json.loads(_get(base + "/graph?run=cnn_skip")[2])["architecture"]
     assert any(edge["to"] == "skip_add" for edge in graph["edges"])
     neurons = json.loads(_get(base + "/neurons?run=cnn_small&layer=dense_hidden&k=3")[2])
