@@ -245,7 +245,8 @@ export interface DataRequest {
     | { kind: "class_means"; layer: string }
     | { kind: "samples" | "labels" }
     | { kind: "predictions"; output?: number }
-    | { kind: "statistics" | "histogram"; unit: string };
+    | { kind: "statistics" | "histogram"; unit: string }
+    | { kind: "attributions"; method: string; target?: "predicted" | "true" };
   steps?: number | "last" | "all" | number[];
   classes?: (string | number)[];
   transform?: Record<string, unknown>[];

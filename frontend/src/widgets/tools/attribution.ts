@@ -93,7 +93,7 @@ export async function loadAttribution(unit: UnitRef, ctx: ToolContext, options: 
   const method = METHODS.some((m) => m.id === options.method) ? String(options.method) : "integrated_gradients";
   const target = options.target === "true" ? "true" : "predicted";
   // The maps of every attributed sample (32 by default, a few kB): the row of the chosen one is picked here.
-  const attributed: DataAnswer = await ctx.api.data({ run, unit: { kind: "attributions", method, target } as never, steps: "last" });
+  const attributed: DataAnswer = await ctx.api.data({ run, unit: { kind: "attributions", method, target }, steps: "last" });
   const subset = flatValues(attributed.result.sample as DataArray).map(Number);
   if (!subset.length) throw new Error(`${run} has no attributions at its last step`);
   const wanted = typeof options.sample === "number" ? options.sample : subset[0];
