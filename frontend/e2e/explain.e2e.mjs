@@ -86,6 +86,9 @@ describe("suggestions and attributions", () => {
       const labels = (await getJson("data", { run: "cnn_small", unit: { kind: "labels" } })).result.value.shape[0];
       const points = card.locator(".inn-chart g.mark-symbol.role-mark path");
       assert.equal(await points.count(), labels, "one point per probe sample");
+      // Hovering a sample previews it beside the scatter.
+      await card.locator('.inn-chart path[aria-label*="probe sample 5;"], .inn-chart path[aria-label$="probe sample 5"]').first().dispatchEvent("mouseover");
+      await page.waitForFunction((el) => el.querySelector(".inn-sample-preview")?.dataset.sample === "5", await card.elementHandle(), { timeout: TIMEOUT });
       await page.screenshot({ path: join(screenshots, "explain-suggestions.png") });
 
       // A sample that every one of the three models attributed.

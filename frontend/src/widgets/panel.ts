@@ -371,7 +371,7 @@ export class WidgetPanel {
     if (content.spec) {
       const host = html("div", { class: "inn-chart" }, body);
       const { renderChart } = await loadRenderer();
-      chart = await renderChart(host, content.spec, content.rows, (s) => this.highlightSample(s), content.sampleField, content.onClick);
+      chart = await renderChart(host, content.spec, content.rows, (s) => this.highlightSample(s), content.sampleField, content.onClick, content.onHover);
       if (content.sampleField) this.charts.add({ chart, host });
     }
     if (content.html) body.appendChild(content.html);

@@ -26,6 +26,7 @@ export async function renderChart(
   onHoverSample?: (sample: number | null) => void,
   sampleField?: string,
   onClick?: (datum: Record<string, unknown>) => void,
+  onHover?: (datum: Record<string, unknown> | null) => void,
 ): Promise<RenderedChart> {
   const compiled = compile(spec).spec;
   const view = new vega.View(vega.parse(compiled, undefined, { ast: true }), {
@@ -43,6 +44,10 @@ export async function renderChart(
       if (typeof value === "number") onHoverSample(value);
     });
     view.addEventListener("mouseout", () => onHoverSample(null));
+  }
+  if (onHover) {
+    view.addEventListener("mouseover", (_event, item) => onHover((item as { datum?: Record<string, unknown> } | null)?.datum ?? null));
+    view.addEventListener("mouseout", () => onHover(null));
   }
   if (onClick) {
     view.addEventListener("click", (_event, item) => {

@@ -74,6 +74,8 @@ export interface WidgetContent {
   caption?: string;
   /** Called with the datum of a clicked mark (e.g. a point of a scatter, a bar of a histogram). */
   onClick?(datum: Record<string, unknown>): void;
+  /** Called with the datum of a hovered mark, and null when the pointer leaves it (e.g. a preview). */
+  onHover?(datum: Record<string, unknown> | null): void;
 }
 
 /** What a tool can ask of the widget that shows it. */

@@ -147,6 +147,85 @@ function selectedLabels(ctx: ToolContext, classNames: string[]): Set<number> | n
   return new Set(ctx.classes.map((c) => classNames.indexOf(c)).filter((i) => i >= 0));
 }
 
+function wrapAll(...parts: (HTMLElement | undefined)[]): HTMLElement | undefined {
+  const present = parts.filter((p): p is HTMLElement => !!p);
+  if (!present.length || typeof document === "undefined") return undefined;
+  const box = document.createElement("div");
+  box.append(...present);
+  return box;
+}
+
+/** Draws a 2-D grey image (values scaled to their range) into a canvas. */
+function drawImage(canvas: HTMLCanvasElement, image: number[][]): void {
+  const h = image.length;
+  const w = image[0]?.length ?? 0;
+  const context = canvas.getContext("2d");
+  if (!context || !h || !w) return;
+  canvas.width = w;
+  canvas.height = h;
+  const flat = image.flat().filter(Number.isFinite);
+  const lo = Math.min(...flat);
+  const span = Math.max(...flat) - lo || 1;
+  const pixels = context.createImageData(w, h);
+  image.forEach((line, r) =>
+    line.forEach((v, c) => {
+      const g = 255 - Math.round(((Number.isFinite(v) ? v : lo) - lo) / span * 255);
+      pixels.data.set([g, g, g, 255], (r * w + c) * 4);
+    }),
+  );
+  context.putImageData(pixels, 0, 0);
+}
+
+/** The hovered sample's input, shown beside the scatter (fetched once per sample). */
+function samplePreview(ctx: ToolContext, run: string, rows: SuggestionRow[]): { element: HTMLElement; show(sample: number | null): void } | undefined {
+  if (typeof document === "undefined") return undefined;
+  const element = document.createElement("div");
+  element.className = "inn-sample-preview inn-small";
+  element.style.display = "flex";
+  element.style.gap = "8px";
+  element.style.alignItems = "center";
+  element.style.minHeight = "52px";
+  const canvas = document.createElement("canvas");
+  canvas.style.width = "48px";
+  canvas.style.height = "48px";
+  canvas.style.imageRendering = "pixelated";
+  canvas.style.border = "1px solid #ddd";
+  const text = document.createElement("div");
+  text.textContent = "Hover a sample to preview it.";
+  element.append(canvas, text);
+  const images = new Map<number, Promise<number[][]>>();
+  let current: number | null = null;
+  const load = (sample: number) => {
+    let image = images.get(sample);
+    if (!image) {
+      image = ctx.api
+        .data({ run, unit: { kind: "samples" }, transform: [{ op: "select", indices: [sample], axis: 0 }] })
+        .then((answer) => {
+          const data = (column(answer).data as unknown[])[0] as unknown[][];
+          // [H, W] or [H, W, C]: channels averaged for the preview.
+          return data.map((line) => line.map((cell) => (Array.isArray(cell) ? cell.reduce((a: number, b) => a + Number(b), 0) / cell.length : Number(cell))));
+        });
+      images.set(sample, image);
+    }
+    return image;
+  };
+  return {
+    element,
+    show(sample) {
+      if (sample === null || sample === current) return;
+      current = sample;
+      element.dataset.sample = String(sample);
+      const row = rows.find((r) => r.sample === sample);
+      text.textContent = row ? `#${sample}, true class ${row.class_name}: ${row.predictions}` : `#${sample}`;
+      load(sample)
+        .then((image) => {
+          if (current === sample) drawImage(canvas, image);
+        })
+        .catch((error) => (text.textContent = `#${sample}: ${(error as Error).message}`));
+    },
+  };
+}
+
 /** Checkboxes choosing the models of the scatter (at least two). */
 function modelChooser(all: string[], chosen: string[], host: WidgetHost): HTMLElement | undefined {
   if (typeof document === "undefined") return undefined;
@@ -186,11 +265,14 @@ async function severalModels(unit: UnitRef, ctx: ToolContext, options: WidgetOpt
   const classNames = models[0].classes;
   const rows = suggestionRows(predictions, labels, classNames, selectedLabels(ctx, classNames));
   const runs = models.map((m) => m.run);
+  const preview = samplePreview(ctx, runs[0], rows);
+  const controls = modelChooser(classifiers, runs, host);
   return {
     spec: scatterSpec(rows, models.length),
     rows,
     sampleField: "sample",
-    html: modelChooser(classifiers, runs, host),
+    html: wrapAll(controls, preview?.element),
+    onHover: (datum) => preview?.show(datum && Number.isInteger(datum.sample) ? Number(datum.sample) : null),
     caption: `${rows.length} probe samples of ${runs.length} models; click a sample to see its attributions in every model`,
     onClick(datum) {
       const sample = Number(datum.sample);
