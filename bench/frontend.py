@@ -196,7 +196,7 @@ def main():
               flush=True)
         count = 1 + frontend_logdir.SMALL_RUNS
         large = measure("large", logdir, count, frontend_logdir.BIG_RUN, args, node)
-        small = measure("baseline", baseline, len(frontend_logdir.demo_train.experiments()),
+        small = measure("baseline", baseline, len(frontend_logdir.baseline_entries()),
                         frontend_logdir.BASELINE_RUN, args, node)
         report(large, small, args.loads)
         if args.json:

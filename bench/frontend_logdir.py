@@ -229,6 +229,11 @@ def generate(logdir, step0=True, verbose=True):
     return time.perf_counter() - start
 
 
+def baseline_entries():
+    """The demo's models that are built (not derived from a trained parent, as the mitigated one is)."""
+    return [e for e in demo_train.experiments() if not isinstance(e[2], demo_train.Mitigation)]
+
+
 def generate_baseline(logdir, step0=True, verbose=True):
     """Writes the demo's models (untrained) with their headers into logdir. Returns seconds spent."""
     marker = os.path.join(logdir, BASELINE_MARKER)
@@ -238,12 +243,12 @@ def generate_baseline(logdir, step0=True, verbose=True):
     start = time.perf_counter()
     x, y = probe()
     keras.utils.set_random_seed(0)
-    for _experiment, head, build in demo_train.experiments():
+    for _experiment, head, build in baseline_entries():
         model = build()
         write_run(logdir, head, model, x, y, step0)
         keras.backend.clear_session()
     if verbose:
-        print("  wrote %d demo models in %.1fs" % (len(demo_train.experiments()), time.perf_counter() - start),
+        print("  wrote %d demo models in %.1fs" % (len(baseline_entries()), time.perf_counter() - start),
               flush=True)
     with open(marker, "w") as f:
         f.write("complete\n")
