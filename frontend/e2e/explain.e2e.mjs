@@ -5,56 +5,18 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { appState, launchBrowser, openInnspector, waitForPaint } from "./browser.mjs";
+import { launchBrowser, waitForPaint } from "./browser.mjs";
+import { applyTool, closePage, getJson as pagesGetJson, openPage, settled, TIMEOUT } from "./pages.mjs";
 
 const url = process.env.TENSORBOARD_URL;
 const screenshots = process.env.SCREENSHOT_DIR || "test-output/screenshots";
-const TIMEOUT = 30_000;
 let browser;
 let tree;
 
-async function getJson(route, body) {
-  const response = await fetch(`${url}/data/plugin/innspector/${route}`, body ? { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) } : undefined);
-  assert.equal(response.status, 200, `${route}: HTTP ${response.status}`);
-  return response.json();
-}
-
-async function open(state) {
-  const errors = [];
-  const { page } = await openInnspector(browser, url, {
-    state: appState(state),
-    viewport: { width: 1500, height: 950 },
-    setup: (p) => p.on("pageerror", (error) => errors.push(String(error.stack || error))),
-  });
-  page.errors = errors;
-  return page;
-}
-
-async function close(page) {
-  assert.deepEqual(page.errors, [], `uncaught errors in the page:\n${page.errors.join("\n")}`);
-  await page.context().close();
-}
-
-async function settled(page) {
-  await page.waitForFunction(
-    () => [...document.querySelectorAll(".inn-widget")].every((c) => c.dataset.state === "ready" || c.dataset.state === "error"),
-    null,
-    { timeout: TIMEOUT },
-  );
-}
-
-async function apply(page, tool, unit) {
-  const before = await page.locator(".inn-widget").count();
-  await page.click(`[data-tool="${tool}"]`);
-  await page.waitForSelector(`[data-unit="${unit}"].inn-applicable`, { timeout: TIMEOUT });
-  const box = await page.locator(`[data-unit="${unit}"]`).first().boundingBox();
-  await page.mouse.click(box.x + Math.min(12, box.width / 2), box.y + Math.min(12, box.height / 2));
-  await page.waitForFunction((n) => document.querySelectorAll(".inn-widget").length > n, before, { timeout: TIMEOUT });
-  await settled(page);
-  const card = page.locator(".inn-widget").nth(before);
-  assert.equal(await card.getAttribute("data-state"), "ready", await card.textContent());
-  return card;
-}
+const getJson = (route, body) => pagesGetJson(url, route, body);
+const open = (state, options) => openPage(browser, url, state, options);
+const close = closePage;
+const apply = applyTool;
 
 before(async () => {
   assert.ok(url, "set TENSORBOARD_URL to a running TensorBoard (tests/test_frontend_e2e.py does)");

@@ -8,7 +8,8 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { appState, launchBrowser, openInnspector, openTensorBoardTab, paintedState, waitForPaint } from "./browser.mjs";
+import { appState, launchBrowser, openTensorBoardTab, paintedState, waitForPaint } from "./browser.mjs";
+import { closePage, getJson as pagesGetJson, openPage } from "./pages.mjs";
 
 const url = process.env.TENSORBOARD_URL;
 const screenshots = process.env.SCREENSHOT_DIR || "test-output/screenshots";
@@ -17,32 +18,9 @@ let browser;
 let models;
 let tree;
 
-async function getJson(route) {
-  const response = await fetch(`${url}/data/plugin/innspector/${route}`);
-  assert.equal(response.status, 200, `${route}: HTTP ${response.status}`);
-  return response.json();
-}
-
-/** Opens the plugin page at a state; fails on any uncaught error of the page. */
-async function open(state, options = {}) {
-  const errors = [];
-  const { page } = await openInnspector(browser, url, {
-    state: appState(state),
-    viewport: { width: 1400, height: 900 },
-    ...options,
-    setup: async (p) => {
-      p.on("pageerror", (error) => errors.push(String(error.stack || error)));
-      await options.setup?.(p);
-    },
-  });
-  page.errors = errors;
-  return page;
-}
-
-async function close(page) {
-  assert.deepEqual(page.errors, [], `uncaught errors in the page:\n${page.errors.join("\n")}`);
-  await page.context().close();
-}
+const getJson = (route) => pagesGetJson(url, route);
+const open = (state, options = {}) => openPage(browser, url, state, { viewport: { width: 1400, height: 900 }, ...options });
+const close = closePage;
 
 async function painted(page) {
   return (await paintedState(page))?.count ?? 0;

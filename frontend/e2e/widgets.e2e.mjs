@@ -6,60 +6,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { appState, launchBrowser, openInnspector, waitForPaint } from "./browser.mjs";
+import { launchBrowser, waitForPaint } from "./browser.mjs";
+import { applyTool, closePage, getJson as pagesGetJson, openPage, TIMEOUT, waitReady } from "./pages.mjs";
 
 const url = process.env.TENSORBOARD_URL;
 const screenshots = process.env.SCREENSHOT_DIR || "test-output/screenshots";
-const TIMEOUT = 30_000;
 
 let browser;
 let tree;
 let models;
 
-async function getJson(route) {
-  const response = await fetch(`${url}/data/plugin/innspector/${route}`);
-  assert.equal(response.status, 200, `${route}: HTTP ${response.status}`);
-  return response.json();
-}
-
-async function open(state) {
-  const errors = [];
-  const { page } = await openInnspector(browser, url, {
-    state: appState(state),
-    viewport: { width: 1500, height: 950 },
-    setup: (p) => p.on("pageerror", (error) => errors.push(String(error.stack || error))),
-  });
-  page.errors = errors;
-  return page;
-}
-
-async function close(page) {
-  assert.deepEqual(page.errors, [], `uncaught errors in the page:\n${page.errors.join("\n")}`);
-  await page.context().close();
-}
-
-/** Selects a tool and clicks a unit; returns the new widget's card, once it is ready. */
-async function apply(page, tool, unit) {
-  const before = await page.locator(".inn-widget").count();
-  await page.click(`[data-tool="${tool}"]`);
-  await page.waitForSelector(`[data-unit="${unit}"].inn-applicable`, { timeout: TIMEOUT });
-  const box = await page.locator(`[data-unit="${unit}"]`).first().boundingBox();
-  await page.mouse.click(box.x + Math.min(12, box.width / 2), box.y + Math.min(12, box.height / 2));
-  await page.waitForFunction((n) => document.querySelectorAll(".inn-widget").length > n, before, { timeout: TIMEOUT });
-  const card = page.locator(".inn-widget").nth(before);
-  await waitReady(card);
-  return card;
-}
-
-async function waitReady(card) {
-  await card.page().waitForFunction(
-    (el) => el.dataset.state === "ready" || el.dataset.state === "error",
-    await card.elementHandle(),
-    { timeout: TIMEOUT },
-  );
-  const state = await card.getAttribute("data-state");
-  assert.equal(state, "ready", `the widget failed: ${await card.textContent()}`);
-}
+const getJson = (route, body) => pagesGetJson(url, route, body);
+const open = (state, options) => openPage(browser, url, state, options);
+const close = closePage;
+const apply = applyTool;
 
 /** The texts of a chart's x- or y-axis labels (Vega's SVG). */
 async function axisLabels(container, which) {
