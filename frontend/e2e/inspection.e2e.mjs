@@ -102,17 +102,17 @@ describe("descending and ascending", () => {
       await page.dblclick("[data-unit='model:cnn_skip'] .inn-model-box");
       count = await waitForPaint(page, "L2", { after: count });
       const graph = (await getJson("graph?run=cnn_skip")).architecture;
-      const layers = await page.$$eval("[data-layer]", (els) => els.map((e) => e.getAttribute("data-layer")).sort());
+      const layers = await page.$$eval("#inn-stage [data-layer]", (els) => els.map((e) => e.getAttribute("data-layer")).sort());
       assert.deepEqual(layers, graph.layers.map((l) => l.id).sort());
-      const convOps = await page.$$eval("[data-layer='conv_1'] [data-op]", (els) => els.map((e) => e.getAttribute("data-op")));
+      const convOps = await page.$$eval("#inn-stage [data-layer='conv_1'] [data-op]", (els) => els.map((e) => e.getAttribute("data-op")));
       assert.deepEqual(convOps, ["conv", "bias_add", "activation"]);
-      const variables = await page.$$eval("[data-layer='dense_hidden'] .inn-variable", (els) => els.map((e) => e.getAttribute("data-unit")).sort());
+      const variables = await page.$$eval("#inn-stage [data-layer='dense_hidden'] .inn-variable", (els) => els.map((e) => e.getAttribute("data-unit")).sort());
       assert.deepEqual(variables, ["var:dense_hidden/bias", "var:dense_hidden/kernel"]);
       assert.equal(await page.locator(".inn-flow").count(), graph.edges.length);
       await page.screenshot({ path: join(screenshots, "L2.png") });
 
       // L2 -> L1: the neurons of the dense layer and its predecessor, and the Neurons x Classes matrix.
-      await page.dblclick("[data-layer='dense_hidden'] .inn-layer-box");
+      await page.dblclick("#inn-stage [data-layer='dense_hidden'] .inn-layer-box");
       count = await waitForPaint(page, "L1", { after: count });
       const neurons = await getJson("neurons?run=cnn_skip&layer=dense_hidden");
       const drawn = await page.$$eval("[data-unit^='neuron:']", (els) => els.map((e) => e.getAttribute("data-unit")));
@@ -137,7 +137,7 @@ describe("descending and ascending", () => {
       // Breadcrumbs: back to L2, then to L3.
       await page.click("#inn-crumbs [data-level='L2']");
       count = await waitForPaint(page, "L2", { after: count });
-      assert.equal(await page.locator("[data-layer='dense_hidden'].inn-focus").count(), 1, "L2 focuses the layer we came from");
+      assert.equal(await page.locator("#inn-stage [data-layer='dense_hidden'].inn-focus").count(), 1, "L2 focuses the layer we came from");
       await page.click("#inn-crumbs [data-level='L3']");
       await waitForPaint(page, "L3", { after: count });
       assert.equal(await page.locator("[data-unit='model:cnn_skip'].inn-focus").count(), 1);
@@ -152,15 +152,15 @@ describe("descending and ascending", () => {
       let count = await waitForPaint(page, "L2");
       const group = page.locator("[data-unit='group:features']");
       assert.equal(await group.count(), 1);
-      assert.equal(await page.locator("[data-layer='features/conv_1']").count(), 0, "a closed namespace hides its layers");
+      assert.equal(await page.locator("#inn-stage [data-layer='features/conv_1']").count(), 0, "a closed namespace hides its layers");
       assert.match(await group.textContent(), /nested model · 3 layers/);
       await group.locator(".inn-group-box").dblclick();
       count = await waitForPaint(page, "L2", { after: count });
       assert.equal(await page.locator("[data-unit='group:features'].inn-open [data-layer]").count(), 0, "layers are drawn above groups");
-      assert.equal(await page.locator("[data-layer='features/conv_1'] [data-op='conv']").count(), 1);
+      assert.equal(await page.locator("#inn-stage [data-layer='features/conv_1'] [data-op='conv']").count(), 1);
       await page.click("[data-unit='group:features'] .inn-toggle");
       await waitForPaint(page, "L2", { after: count });
-      assert.equal(await page.locator("[data-layer='features/conv_1']").count(), 0);
+      assert.equal(await page.locator("#inn-stage [data-layer='features/conv_1']").count(), 0);
     } finally {
       await close(page);
     }
@@ -207,7 +207,7 @@ describe("lint, pan and zoom, errors", () => {
       await finding.locator("button").click();
       await waitForPaint(page, "L2", { after: count });
       assert.match(await page.textContent("#inn-crumbs"), /vae_careless/);
-      const focused = page.locator("[data-layer='z_mean'].inn-focus");
+      const focused = page.locator("#inn-stage [data-layer='z_mean'].inn-focus");
       assert.equal(await focused.count(), 1);
       // Centred: the focused layer is inside the visible stage.
       const stage = await page.locator("#inn-stage").boundingBox();

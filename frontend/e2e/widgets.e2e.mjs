@@ -206,7 +206,7 @@ describe("linking", () => {
       await waitForPaint(page, "L3");
       await card.locator(".inn-jump").click();
       await waitForPaint(page, "L2");
-      assert.equal(await page.locator("[data-layer='conv_2'].inn-focus").count(), 1);
+      assert.equal(await page.locator("#inn-stage [data-layer='conv_2'].inn-focus").count(), 1);
     } finally {
       await close(page);
     }
