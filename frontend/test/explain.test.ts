@@ -54,6 +54,15 @@ describe("suggestions", () => {
     for (const r of rows) assert.ok(Math.abs(r.distinct_jittered - r.distinct) <= 0.25);
   });
 
+  it("survives non-finite scores (NaN predictions arrive as null)", () => {
+    const broken = [{ run: "a", scores: [NaN, 0.5], classes: [0, 1] }, { run: "b", scores: [0.6, NaN], classes: [0, 1] }];
+    const rows = suggestionRows(broken, [0, 1], names, null);
+    assert.deepEqual(rows.map((r) => r.mean_score), [0.6, 0.5]);
+    assert.match(rows[0].predictions, /a: 0 \(n\/a\)/);
+    const none = suggestionRows([{ run: "a", scores: [NaN], classes: [0] }, { run: "b", scores: [NaN], classes: [0] }], [0], names, null);
+    assert.ok(Number.isNaN(none[0].mean_score));
+  });
+
   it("keeps the selected classes only, and the samples the models share", () => {
     assert.deepEqual(suggestionRows(models, [0, 1, 2], names, new Set([2])).map((r) => r.sample), [2]);
     assert.equal(suggestionRows([{ run: "a", scores: [0.5], classes: [1] }, models[1]], [0, 1, 2], names, null).length, 1);

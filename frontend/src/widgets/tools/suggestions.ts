@@ -37,7 +37,9 @@ export function suggestionRows(models: ModelPredictions[], labels: number[], cla
   const rows: SuggestionRow[] = [];
   for (let sample = 0; sample < n; sample++) {
     if (selected && !selected.has(labels[sample])) continue;
-    const scores = models.map((m) => m.scores[sample]);
+    // A NaN/Inf prediction arrives as null: it counts as no score, never as a crash.
+    const scores = models.map((m) => (Number.isFinite(m.scores[sample]) ? m.scores[sample] : NaN));
+    const finite = scores.filter(Number.isFinite);
     const predicted = models.map((m) => m.classes[sample]);
     const distinct = new Set(predicted).size;
     // A fixed pseudo-random offset per sample (golden ratio): deterministic, evenly spread.
@@ -46,10 +48,10 @@ export function suggestionRows(models: ModelPredictions[], labels: number[], cla
       sample,
       label: labels[sample],
       class_name: classNames[labels[sample]] ?? String(labels[sample]),
-      mean_score: scores.reduce((a, b) => a + b, 0) / scores.length,
+      mean_score: finite.length ? finite.reduce((a, b) => a + b, 0) / finite.length : NaN,
       distinct,
       distinct_jittered: distinct + jitter,
-      predictions: models.map((m, i) => `${m.run}: ${classNames[predicted[i]] ?? predicted[i]} (${scores[i].toFixed(2)})`).join(", "),
+      predictions: models.map((m, i) => `${m.run}: ${classNames[predicted[i]] ?? predicted[i]} (${Number.isFinite(scores[i]) ? scores[i].toFixed(2) : "n/a"})`).join(", "),
       aria: `probe sample ${sample}`,
     });
   }
@@ -135,7 +137,7 @@ export function histogramSpec(title: string, domain: [number, number]): TopLevel
 async function topOne(ctx: ToolContext, run: string): Promise<ModelPredictions> {
   const answer = await ctx.api.data({ run, unit: { kind: "predictions" }, steps: "last", transform: [{ op: "topk", k: 1, axis: -1 }] });
   const top = answer.result.value as { values: { data: number[][] }; indices: { data: number[][] } };
-  return { run, scores: top.values.data.map((v) => v[0] ?? 0), classes: top.indices.data.map((v) => v[0] ?? -1) };
+  return { run, scores: top.values.data.map((v) => (v[0] === null ? NaN : v[0])), classes: top.indices.data.map((v) => v[0] ?? -1) };
 }
 
 async function labelsOf(ctx: ToolContext, run: string): Promise<number[]> {
