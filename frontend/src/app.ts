@@ -14,9 +14,9 @@ import { ascendTo, openGroupsOf, reconcile, showModel, showModels, showNeurons, 
 import { html, svg, svgText } from "./svg";
 import type { Architecture, LintFinding, Measure, Model, TreeAnswer } from "./types";
 import { Minimap, Viewport } from "./viewport";
-import { renderNeurons } from "./views/l1";
-import { renderModel } from "./views/l2";
-import { renderModels } from "./views/l3";
+import { renderNeurons } from "./views/neurons";
+import { renderModel } from "./views/layerGraph";
+import { renderModels } from "./views/modelTree";
 import type { RenderedView, ViewContext } from "./views/view";
 import { WidgetPanel } from "./widgets/panel";
 import { loadTools } from "./widgets/registry";

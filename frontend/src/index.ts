@@ -2,11 +2,11 @@
 
 import { App } from "./app";
 import css from "./style.css";
-import l1Css from "./views/l1.css";
+import neuronsCss from "./views/neurons.css";
 
 export async function render(): Promise<void> {
   const style = document.createElement("style");
-  style.textContent = css + "\n" + l1Css;
+  style.textContent = css + "\n" + neuronsCss;
   document.head.appendChild(style);
   const app = new App(document.body);
   app.mount();

@@ -1,12 +1,12 @@
 // Unit tests of the pure parts of pan and zoom (viewport.ts) and of the model glyph of the tree of
-// models (views/l3.ts). Both modules load in node: DOM access happens only when their classes or
+// models (views/modelTree.ts). Both modules load in node: DOM access happens only when their classes or
 // renderers run (this file importing them is the check).
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import { MAX_ZOOM, MIN_ZOOM, fitTransform, visibleRect, zoomAround, type Transform } from "../src/viewport";
-import { glyphBars, glyphColor } from "../src/views/l3";
+import { glyphBars, glyphColor } from "../src/views/modelTree";
 
 const close = (a: number, b: number, eps = 1e-9) => assert.ok(Math.abs(a - b) <= eps, `${a} != ${b}`);
 

@@ -6,7 +6,7 @@ import { divergingColor, legendStops, normalizer } from "../colors";
 import { setK } from "../state";
 import { ellipsize, formatNumber, html, svg, svgText } from "../svg";
 import type { NeuronsAnswer } from "../types";
-import css from "./l1.css";
+import css from "./neurons.css";
 import {
   connectionsOf,
   layoutNeurons,
