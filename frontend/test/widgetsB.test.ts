@@ -14,17 +14,16 @@ import type { Architecture, DataAnswer, DataRequest, Model } from "../src/types"
 import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetHost } from "../src/widgets/types";
 import {
   binEdges,
-  evenSample,
   histogramContent,
   histogramRequest,
   histogramTool,
-  keptSamples,
   mergeHistograms,
   rangeRequest,
-  seriesColorScale,
   stepsHistogramRequest,
-  withStepBudget,
 } from "../src/widgets/tools/histogram";
+import { keptSamples } from "../src/widgets/tools/shared/classes";
+import { seriesColorScale } from "../src/widgets/tools/shared/seriesColors";
+import { evenSample, withStepBudget } from "../src/widgets/tools/shared/steps";
 import { distributionContent, distributionRequest, distributionSteps, distributionTool, mergeDistributions } from "../src/widgets/tools/distribution";
 import { kernelImagesContent, kernelImagesRequest, kernelImagesTool, kernelVariable } from "../src/widgets/tools/kernelImages";
 import { activationMapsContent, activationMapsRequests, activationMapsTool, mapStride } from "../src/widgets/tools/activationMaps";

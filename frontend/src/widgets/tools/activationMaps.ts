@@ -5,24 +5,12 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { DataAnswer, DataRequest } from "../../types";
 import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetOptions } from "../types";
-import {
-  CHART_CONFIG,
-  answerSteps,
-  classNamesOf,
-  classesCaption,
-  column,
-  controlsRow,
-  divergingScale,
-  findLayer,
-  isInputLayer,
-  knownArchitecture,
-  keptSamples,
-  maxAbs,
-  outputShape,
-  selectControl,
-  singleStep,
-  stepControl,
-} from "./histogram";
+import { answerSteps, column } from "./shared/answers";
+import { findLayer, isInputLayer, knownArchitecture, outputShape } from "./shared/architecture";
+import { classesCaption, classNamesOf, keptSamples } from "./shared/classes";
+import { controlsRow, selectControl, stepControl } from "./shared/controls";
+import { CHART_CONFIG, divergingScale, maxAbs } from "./shared/spec";
+import { singleStep } from "./shared/steps";
 
 export const MAP_SAMPLES = 6;
 /** Maps are strided so that neither side exceeds this many pixels. */

@@ -4,21 +4,13 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { DataAnswer, DataRequest } from "../../types";
 import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
-import {
-  CHART_CONFIG,
-  answerSteps,
-  classesCaption,
-  colorOf,
-  column,
-  dataSource,
-  evenSample,
-  extentOf,
-  scaleWith,
-  seriesColorScale,
-  seriesOf,
-  unitHasData,
-  withStepBudget,
-} from "./histogram";
+import { answerSteps, column } from "./shared/answers";
+import { classesCaption } from "./shared/classes";
+import { dataSource } from "./shared/dataSource";
+import { colorOf, seriesColorScale, seriesOf } from "./shared/seriesColors";
+import { CHART_CONFIG, extentOf, scaleWith } from "./shared/spec";
+import { evenSample, withStepBudget } from "./shared/steps";
+import { unitHasData } from "./shared/unitPredicates";
 
 export const QUANTILES = [0.05, 0.25, 0.5, 0.75, 0.95];
 /** Above this many steps, an even sample of them is read (each step is a whole array). */

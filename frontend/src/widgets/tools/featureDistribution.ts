@@ -5,24 +5,13 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { DataAnswer, DataRequest } from "../../types";
 import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
-import {
-  CHART_CONFIG,
-  answerSteps,
-  classesCaption,
-  colorOf,
-  controlsRow,
-  extentOf,
-  findLayer,
-  isInputLayer,
-  knownArchitecture,
-  opResult,
-  outputShape,
-  scaleWith,
-  seriesColorScale,
-  seriesOf,
-  singleStep,
-  stepControl,
-} from "./histogram";
+import { answerSteps, opResult } from "./shared/answers";
+import { findLayer, isInputLayer, knownArchitecture, outputShape } from "./shared/architecture";
+import { classesCaption } from "./shared/classes";
+import { controlsRow, stepControl } from "./shared/controls";
+import { colorOf, seriesColorScale, seriesOf } from "./shared/seriesColors";
+import { CHART_CONFIG, extentOf, scaleWith } from "./shared/spec";
+import { singleStep } from "./shared/steps";
 
 export const MAX_DIMS = 16;
 export const KDE_POINTS = 100;

@@ -5,21 +5,11 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { DataAnswer, DataRequest, Shape } from "../../types";
 import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetOptions } from "../types";
-import {
-  CHART_CONFIG,
-  answerSteps,
-  column,
-  controlsRow,
-  divergingScale,
-  findLayer,
-  isInputLayer,
-  knownArchitecture,
-  maxAbs,
-  selectControl,
-  singleStep,
-  stepControl,
-  variableShape,
-} from "./histogram";
+import { answerSteps, column } from "./shared/answers";
+import { findLayer, isInputLayer, knownArchitecture, variableShape } from "./shared/architecture";
+import { controlsRow, selectControl, stepControl } from "./shared/controls";
+import { CHART_CONFIG, divergingScale, maxAbs } from "./shared/spec";
+import { singleStep } from "./shared/steps";
 
 export const MAX_FILTERS = 64;
 export const MAX_DENSE = 128;

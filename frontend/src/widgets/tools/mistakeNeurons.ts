@@ -7,7 +7,7 @@ import type { TopLevelSpec } from "vega-lite";
 import type { MistakesAnswer } from "../../types";
 import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetHost, WidgetOptions } from "../types";
 import { isClassifier } from "./confusionMatrix";
-import { CHART_CONFIG } from "./histogram";
+import { CHART_CONFIG } from "./shared/spec";
 
 export interface MistakeRow {
   neuron: number;

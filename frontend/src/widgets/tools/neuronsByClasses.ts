@@ -5,23 +5,12 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { DataAnswer, DataRequest } from "../../types";
 import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
-import {
-  CHART_CONFIG,
-  answerSteps,
-  classNamesOf,
-  classesCaption,
-  column,
-  controlsRow,
-  divergingScale,
-  findLayer,
-  isInputLayer,
-  knownArchitecture,
-  maxAbs,
-  opResult,
-  outputShape,
-  singleStep,
-  stepControl,
-} from "./histogram";
+import { answerSteps, column, opResult } from "./shared/answers";
+import { findLayer, isInputLayer, knownArchitecture, outputShape } from "./shared/architecture";
+import { classesCaption, classNamesOf } from "./shared/classes";
+import { controlsRow, stepControl } from "./shared/controls";
+import { CHART_CONFIG, divergingScale, maxAbs } from "./shared/spec";
+import { singleStep } from "./shared/steps";
 
 export const MAX_NEURONS = 64;
 

@@ -5,24 +5,12 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { DataAnswer, DataRequest } from "../../types";
 import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
-import {
-  CHART_CONFIG,
-  answerSteps,
-  classNamesOf,
-  classesCaption,
-  column,
-  controlsRow,
-  extentOf,
-  findLayer,
-  isInputLayer,
-  keptSamples,
-  knownArchitecture,
-  opResult,
-  outputShape,
-  scaleWith,
-  singleStep,
-  stepControl,
-} from "./histogram";
+import { answerSteps, column, opResult } from "./shared/answers";
+import { findLayer, isInputLayer, knownArchitecture, outputShape } from "./shared/architecture";
+import { classesCaption, classNamesOf, keptSamples } from "./shared/classes";
+import { controlsRow, stepControl } from "./shared/controls";
+import { CHART_CONFIG, extentOf, scaleWith } from "./shared/spec";
+import { singleStep } from "./shared/steps";
 
 /** The route's limit on PCA features. */
 export const PCA_MAX_FEATURES = 10_000;

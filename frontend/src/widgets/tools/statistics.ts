@@ -4,7 +4,11 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { DataAnswer, DataRequest } from "../../types";
 import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
-import { CHART_CONFIG, answerSteps, colorOf, column, dataSource, extentOf, fmt, scaleWith, seriesColorScale, unitHasData } from "./histogram";
+import { answerSteps, column } from "./shared/answers";
+import { dataSource } from "./shared/dataSource";
+import { colorOf, seriesColorScale } from "./shared/seriesColors";
+import { CHART_CONFIG, extentOf, scaleWith } from "./shared/spec";
+import { unitHasData } from "./shared/unitPredicates";
 
 /** The statistics shown in the table, in order, with their labels (others of the answer are in the rows). */
 export const TABLE_FIELDS: [string, string][] = [
@@ -63,6 +67,15 @@ export function statisticsTable(rows: Record<string, number | string | null>[], 
       values: picked.map((r) => (typeof r[field] === "number" ? (r[field] as number) : null)),
     })),
   };
+}
+
+/** A number for the table: 4 significant digits, exponential when very large or small; "–" when missing. */
+function fmt(v: unknown, digits = 4): string {
+  if (v === null || v === undefined) return "–";
+  if (typeof v !== "number") return String(v);
+  if (!Number.isFinite(v)) return String(v);
+  if (v !== 0 && (Math.abs(v) >= 1e5 || Math.abs(v) < 1e-3)) return v.toExponential(2);
+  return Number(v.toPrecision(digits)).toString();
 }
 
 /** The table as an HTML element (null outside a browser). */

@@ -8,7 +8,9 @@ import type { TopLevelSpec } from "vega-lite";
 import type { DataAnswer, Model } from "../../types";
 import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetHost, WidgetOptions } from "../types";
 import { flatValues, isClassifier } from "./confusionMatrix";
-import { CHART_CONFIG, column, selectControl } from "./histogram";
+import { column } from "./shared/answers";
+import { selectControl } from "./shared/controls";
+import { CHART_CONFIG } from "./shared/spec";
 
 export interface ModelPredictions {
   run: string;

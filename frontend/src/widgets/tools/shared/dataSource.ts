@@ -1,0 +1,41 @@
+// Units of analysis (a variable, a layer's activations, one neuron) as the `data` route reads them.
+
+import type { DataRequest } from "../../../types";
+import type { UnitRef } from "../../types";
+
+/** Where the data of a unit is read: the `unit` of a data request plus ops to apply first. */
+export interface DataSource {
+  unit: DataRequest["unit"];
+  /** Ops applied before the tool's own (a neuron: select its index along the last axis). */
+  pre: Record<string, unknown>[];
+  /** Per-sample data, so the class selection applies. */
+  perSample: boolean;
+  /** For captions: "kernel", "activations", "neuron 3". */
+  what: string;
+  /** The `statistics`/`histogram` unit name: "conv_1/kernel", "conv_1/activations" (not for neurons). */
+  statsUnit: string | null;
+}
+
+export function dataSource(unit: UnitRef): DataSource | null {
+  const layer = unit.layer;
+  if (!layer) return null;
+  switch (unit.kind) {
+    case "variable":
+      if (!unit.variable) return null;
+      return { unit: { kind: "weights", layer, variable: unit.variable }, pre: [], perSample: false, what: unit.variable, statsUnit: `${layer}/${unit.variable}` };
+    case "activation":
+    case "layer":
+      return { unit: { kind: "activations", layer }, pre: [], perSample: true, what: "activations", statsUnit: `${layer}/activations` };
+    case "neuron":
+      if (typeof unit.neuron !== "number") return null;
+      return {
+        unit: { kind: "activations", layer },
+        pre: [{ op: "select", indices: [unit.neuron], axis: -1 }],
+        perSample: true,
+        what: `neuron ${unit.neuron}`,
+        statsUnit: null,
+      };
+    default:
+      return null;
+  }
+}
