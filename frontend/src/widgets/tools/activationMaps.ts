@@ -3,26 +3,24 @@
 // are strided on the server.
 
 import type { TopLevelSpec } from "vega-lite";
-import type { DataAnswer, DataRequest } from "../../types";
-import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetOptions } from "../types";
+import type { DataAnswer, DataRequest, Shape } from "../../types";
+import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
 import { answerSteps, column } from "./shared/answers";
-import { findLayer, isInputLayer, knownArchitecture, outputShape } from "./shared/architecture";
+import { findLayer, outputShape } from "./shared/architecture";
 import { classesCaption, classNamesOf, keptSamples } from "./shared/classes";
 import { controlsRow, selectControl, stepControl } from "./shared/controls";
 import { CHART_CONFIG, divergingScale, maxAbs } from "./shared/spec";
 import { singleStep } from "./shared/steps";
+import { appliesToActivations } from "./shared/unitPredicates";
 
 export const MAP_SAMPLES = 6;
 /** Maps are strided so that neither side exceeds this many pixels. */
 export const MAP_MAX_SIDE = 32;
 const MAX_CHANNEL_CHOICES = 256;
 
-/** The image-shaped (rank 4) output shape [H, W, C] of an activation or layer unit, or null. */
-export function imageShape(unit: UnitRef, ctx: ToolContext): [number, number, number] | null {
-  const arch = knownArchitecture(ctx, unit.runs[0]);
-  const shape = outputShape(findLayer(arch, unit.layer));
-  if (!shape || shape.length !== 4 || shape.slice(1).some((d) => typeof d !== "number")) return null;
-  return shape.slice(1) as [number, number, number];
+/** Whether a layer output is image-shaped: rank 4 (N, H, W, C) with H, W and C known. */
+export function isImageShape(shape: Shape): boolean {
+  return shape.length === 4 && shape.slice(1).every((d) => typeof d === "number");
 }
 
 export function mapStride(h: number, w: number): number {
@@ -151,12 +149,7 @@ export const activationMapsTool: Tool = {
   icon: "M3 3h8v8H3zM13 3h8v8h-8zM3 13h8v8H3zM13 13h8v8h-8zM6 6h2v2H6zM16 5h3v3h-3zM5 15h4v4H5zM15 16h2v2h-2z",
   classDependent: true,
   appliesTo(unit, ctx) {
-    if (unit.kind !== "activation" && unit.kind !== "layer") return false;
-    if (!unit.layer || !unit.runs.length) return false;
-    const arch = knownArchitecture(ctx, unit.runs[0]);
-    if (!arch) return true;
-    const layer = findLayer(arch, unit.layer);
-    return Boolean(layer && !isInputLayer(layer) && imageShape(unit, ctx));
+    return appliesToActivations(unit, ctx, isImageShape);
   },
   async load(unit, ctx, options, host) {
     const run = unit.runs[0];

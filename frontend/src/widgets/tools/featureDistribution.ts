@@ -6,12 +6,13 @@ import type { TopLevelSpec } from "vega-lite";
 import type { DataAnswer, DataRequest } from "../../types";
 import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
 import { answerSteps, opResult } from "./shared/answers";
-import { findLayer, isInputLayer, knownArchitecture, outputShape } from "./shared/architecture";
+import { findLayer, outputShape } from "./shared/architecture";
 import { classesCaption } from "./shared/classes";
 import { controlsRow, stepControl } from "./shared/controls";
 import { colorOf, seriesColorScale, seriesOf } from "./shared/seriesColors";
 import { CHART_CONFIG, extentOf, scaleWith } from "./shared/spec";
 import { singleStep } from "./shared/steps";
+import { appliesToActivations } from "./shared/unitPredicates";
 
 export const MAX_DIMS = 16;
 export const KDE_POINTS = 100;
@@ -161,12 +162,7 @@ export const featureDistributionTool: Tool = {
   icon: "M2 20h20v-1.5H2zM3 18C6 18 7 6 10 6S13 18 16 18M9 18c2 0 4-9 7-9s4 9 6 9",
   classDependent: true,
   appliesTo(unit, ctx) {
-    if (unit.kind !== "activation" && unit.kind !== "layer") return false;
-    if (!unit.layer || !unit.runs.length) return false;
-    const arch = knownArchitecture(ctx, unit.runs[0]);
-    if (!arch) return true;
-    const layer = findLayer(arch, unit.layer);
-    return Boolean(layer && !isInputLayer(layer) && (outputShape(layer)?.length ?? 0) >= 2);
+    return appliesToActivations(unit, ctx);
   },
   async load(unit, ctx, options, host) {
     const run = unit.runs[0];

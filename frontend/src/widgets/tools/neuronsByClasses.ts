@@ -6,11 +6,12 @@ import type { TopLevelSpec } from "vega-lite";
 import type { DataAnswer, DataRequest } from "../../types";
 import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
 import { answerSteps, column, opResult } from "./shared/answers";
-import { findLayer, isInputLayer, knownArchitecture, outputShape } from "./shared/architecture";
+import { findLayer, outputShape } from "./shared/architecture";
 import { classesCaption, classNamesOf } from "./shared/classes";
 import { controlsRow, stepControl } from "./shared/controls";
 import { CHART_CONFIG, divergingScale, maxAbs } from "./shared/spec";
 import { singleStep } from "./shared/steps";
+import { appliesToActivations } from "./shared/unitPredicates";
 
 export const MAX_NEURONS = 64;
 
@@ -117,12 +118,7 @@ export const neuronsByClassesTool: Tool = {
   icon: "M3 3h5v5H3zM9.5 3h5v5h-5zM16 3h5v5h-5zM3 9.5h5v5H3zM9.5 9.5h5v5h-5zM16 9.5h5v5h-5zM3 16h5v5H3zM9.5 16h5v5h-5zM16 16h5v5h-5z",
   classDependent: true,
   appliesTo(unit, ctx) {
-    if (unit.kind !== "activation" && unit.kind !== "layer") return false;
-    if (!unit.layer || !unit.runs.length) return false;
-    const arch = knownArchitecture(ctx, unit.runs[0]);
-    if (!arch) return true;
-    const layer = findLayer(arch, unit.layer);
-    return Boolean(layer && !isInputLayer(layer) && (outputShape(layer)?.length ?? 0) >= 2);
+    return appliesToActivations(unit, ctx);
   },
   async load(unit, ctx, options, host) {
     const run = unit.runs[0];

@@ -3,14 +3,15 @@
 // widget.
 
 import type { TopLevelSpec } from "vega-lite";
-import type { DataAnswer, DataRequest } from "../../types";
+import type { DataAnswer, DataRequest, Shape } from "../../types";
 import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
 import { answerSteps, column, opResult } from "./shared/answers";
-import { findLayer, isInputLayer, knownArchitecture, outputShape } from "./shared/architecture";
+import { findLayer, outputShape } from "./shared/architecture";
 import { classesCaption, classNamesOf, keptSamples } from "./shared/classes";
 import { controlsRow, stepControl } from "./shared/controls";
 import { CHART_CONFIG, extentOf, scaleWith } from "./shared/spec";
 import { singleStep } from "./shared/steps";
+import { appliesToActivations } from "./shared/unitPredicates";
 
 /** The route's limit on PCA features. */
 export const PCA_MAX_FEATURES = 10_000;
@@ -37,6 +38,13 @@ export function projectionRequests(run: string, layer: string, shape: (number | 
   const pca: DataRequest = { run, unit: { kind: "activations", layer }, steps, transform: [...projectionReduce(shape).ops, { op: "pca", components: 2 }] };
   if (classes) pca.classes = classes;
   return { pca, labels: { run, unit: { kind: "labels" }, steps } };
+}
+
+/** Two features per sample at least (a single unknown dimension may be anything). */
+function hasTwoFeatures(shape: Shape): boolean {
+  if (shape.length < 2) return false;
+  const dims = shape.slice(1);
+  return dims.some((d) => d === null) || (dims as number[]).reduce((a, b) => a * b, 1) >= 2;
 }
 
 interface PcaResult {
@@ -125,17 +133,7 @@ export const projectionTool: Tool = {
   icon: "M3 21V3h1.5v16.5H21V21zM8 15a1.5 1.5 0 1 0 0.01 0M11 11a1.5 1.5 0 1 0 0.01 0M15 13a1.5 1.5 0 1 0 0.01 0M17 7a1.5 1.5 0 1 0 0.01 0M12 6a1.5 1.5 0 1 0 0.01 0",
   classDependent: true,
   appliesTo(unit, ctx) {
-    if (unit.kind !== "activation" && unit.kind !== "layer") return false;
-    if (!unit.layer || !unit.runs.length) return false;
-    const arch = knownArchitecture(ctx, unit.runs[0]);
-    if (!arch) return true;
-    const layer = findLayer(arch, unit.layer);
-    if (!layer || isInputLayer(layer)) return false;
-    const shape = outputShape(layer);
-    if (!shape || shape.length < 2) return false;
-    const dims = shape.slice(1);
-    // Two features at least (a single unknown dimension may be anything).
-    return dims.some((d) => d === null) || (dims as number[]).reduce((a, b) => a * b, 1) >= 2;
+    return appliesToActivations(unit, ctx, hasTwoFeatures);
   },
   async load(unit, ctx, options, host) {
     const run = unit.runs[0];

@@ -1,7 +1,8 @@
 // Predicates of `Tool.appliesTo`: whether a unit of analysis has the data a tool reads.
 
+import type { Shape } from "../../../types";
 import type { ToolContext, UnitRef } from "../../types";
-import { findLayer, hasVariable, isInputLayer, knownArchitecture } from "./architecture";
+import { findLayer, hasVariable, isInputLayer, knownArchitecture, outputShape } from "./architecture";
 
 /**
  * Whether a unit has data of the kinds the tool reads, judged from the architecture when known
@@ -17,4 +18,24 @@ export function unitHasData(unit: UnitRef, ctx: ToolContext, kinds: UnitRef["kin
   if (!layer) return false;
   if (unit.kind === "variable") return hasVariable(layer, unit.variable);
   return !isInputLayer(layer);
+}
+
+/** A layer output with at least one axis besides the batch. */
+export function hasFeatures(shape: Shape): boolean {
+  return shape.length >= 2;
+}
+
+/**
+ * Whether an activation or layer unit has activations of a shape the tool can show (`accepts` sees the
+ * layer's first output shape, batch axis included), judged from the architecture when known (without
+ * it, from the unit's kind only). Input layers have no activations.
+ */
+export function appliesToActivations(unit: UnitRef, ctx: ToolContext, accepts: (shape: Shape) => boolean = hasFeatures): boolean {
+  if (unit.kind !== "activation" && unit.kind !== "layer") return false;
+  if (!unit.layer || !unit.runs.length) return false;
+  const arch = knownArchitecture(ctx, unit.runs[0]);
+  if (!arch) return true;
+  const layer = findLayer(arch, unit.layer);
+  const shape = outputShape(layer);
+  return Boolean(layer && !isInputLayer(layer) && shape && accepts(shape));
 }
