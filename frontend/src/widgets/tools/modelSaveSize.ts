@@ -4,7 +4,7 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { Model } from "../../types";
 import type { Tool, UnitRef, WidgetContent } from "../types";
-import { modelColorScale } from "./performanceMetrics";
+import { modelColorScale } from "./shared/seriesColors";
 import { readableUnit } from "./runtimeStatistics";
 
 export interface SaveSizeRow extends Record<string, unknown> {

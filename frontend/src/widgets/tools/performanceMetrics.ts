@@ -4,13 +4,8 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { MetricsAnswer, Model } from "../../types";
 import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
-
-const FALLBACK_COLOR = "#888888";
-
-/** The explicit colour scale of one series per model: the panel's colour of each model. */
-export function modelColorScale(runs: string[], colors: Map<string, string>): { domain: string[]; range: string[] } {
-  return { domain: runs, range: runs.map((run) => colors.get(run) ?? FALLBACK_COLOR) };
-}
+import { perModelBarsSpec } from "./shared/perModelBars";
+import { modelColorScale } from "./shared/seriesColors";
 
 /** Every `color` scale with a domain and range found in a spec: run -> colour (for merging widgets). */
 export function colorsInSpec(spec: unknown, into: Map<string, string> = new Map()): Map<string, string> {
@@ -92,34 +87,19 @@ function finalMetricsFromRows(rows: FinalMetricRow[], runs: string[], colors: Ma
   const present = runs.filter((run) => rows.some((r) => r.model === run));
   const missing = runs.filter((run) => !present.includes(run));
   const columns = metrics.length <= 1 ? 1 : metrics.length <= 4 ? 2 : 3;
-  const spec: TopLevelSpec = {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    data: { name: "table" },
-    facet: { field: "metric", type: "nominal", sort: metrics, title: null, header: { labelFontSize: 11 } },
+  const spec = perModelBarsSpec(present, colors, {
+    facet: { field: "metric", sort: metrics, header: { labelFontSize: 11 } },
     columns,
-    resolve: { scale: { y: "independent" } },
-    spec: {
-      width: columns === 1 ? 260 : Math.floor(270 / columns),
-      height: 80,
-      mark: { type: "bar", tooltip: true },
-      encoding: {
-        x: { field: "model", type: "nominal", sort: present, axis: null, title: null },
-        y: { field: "value", type: "quantitative", title: null, axis: { tickCount: 4, labelFlush: true } },
-        color: {
-          field: "model",
-          type: "nominal",
-          scale: modelColorScale(present, colors),
-          legend: { orient: "bottom", title: null, columns: 3, labelLimit: 110 },
-        },
-        tooltip: [
-          { field: "model", type: "nominal" },
-          { field: "metric", type: "nominal" },
-          { field: "value", type: "quantitative", format: ".4f" },
-          { field: "step", type: "quantitative" },
-        ],
-      },
-    },
-  };
+    width: columns === 1 ? 260 : Math.floor(270 / columns),
+    height: 80,
+    tickCount: 4,
+    tooltip: [
+      { field: "model", type: "nominal" },
+      { field: "metric", type: "nominal" },
+      { field: "value", type: "quantitative", format: ".4f" },
+      { field: "step", type: "quantitative" },
+    ],
+  });
   const y = extent(rows.map((r) => r.value));
   return {
     spec,

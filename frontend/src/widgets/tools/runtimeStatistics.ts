@@ -5,7 +5,7 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { Model } from "../../types";
 import type { Tool, UnitRef, WidgetContent } from "../types";
-import { modelColorScale } from "./performanceMetrics";
+import { perModelBarsSpec } from "./shared/perModelBars";
 
 export interface RuntimeRow extends Record<string, unknown> {
   model: string;
@@ -162,33 +162,18 @@ export function runtimeStatisticsContent(models: Model[], colors: Map<string, st
         note,
     };
   }
-  const spec: TopLevelSpec = {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    data: { name: "table" },
-    facet: { field: "quantity", type: "nominal", sort: quantities, title: null, header: { labelFontSize: 10, labelLimit: 125 } },
+  const spec = perModelBarsSpec(present, colors, {
+    facet: { field: "quantity", sort: quantities, header: { labelFontSize: 10, labelLimit: 125 } },
     columns: 3,
-    resolve: { scale: { y: "independent" } },
-    spec: {
-      width: 90,
-      height: 70,
-      mark: { type: "bar", tooltip: true },
-      encoding: {
-        x: { field: "model", type: "nominal", sort: present, axis: null, title: null },
-        y: { field: "value", type: "quantitative", title: null, axis: { tickCount: 3, labelFlush: true } },
-        color: {
-          field: "model",
-          type: "nominal",
-          scale: modelColorScale(present, colors),
-          legend: { orient: "bottom", title: null, columns: 3, labelLimit: 110 },
-        },
-        tooltip: [
-          { field: "model", type: "nominal" },
-          { field: "quantity", type: "nominal" },
-          { field: "value", type: "quantitative", format: ",.4~f" },
-        ],
-      },
-    },
-  };
+    width: 90,
+    height: 70,
+    tickCount: 3,
+    tooltip: [
+      { field: "model", type: "nominal" },
+      { field: "quantity", type: "nominal" },
+      { field: "value", type: "quantitative", format: ",.4~f" },
+    ],
+  });
   return {
     spec,
     rows,

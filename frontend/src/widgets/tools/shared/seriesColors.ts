@@ -33,3 +33,8 @@ export function seriesOf(rows: Record<string, unknown>[], field: string): { name
   }
   return [...seen].map(([name, color]) => ({ name, color }));
 }
+
+/** The explicit colour scale of one series per model: the panel's colour of each model (grey when unknown). */
+export function modelColorScale(runs: string[], colors: Map<string, string>): { domain: string[]; range: string[] } {
+  return { domain: runs, range: runs.map((run) => colors.get(run) ?? "#888888") };
+}
