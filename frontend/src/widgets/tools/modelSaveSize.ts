@@ -7,6 +7,8 @@ import type { Tool, UnitRef, WidgetContent } from "../types";
 import { modelColorScale } from "./shared/seriesColors";
 import { readableUnit } from "./runtimeStatistics";
 
+type Json = Record<string, unknown>;
+
 export interface SaveSizeRow extends Record<string, unknown> {
   model: string;
   save_size_bytes: number | null;
@@ -53,69 +55,60 @@ export function modelSaveSizeContent(models: Model[], colors: Map<string, string
   const runs = rows.map((r) => r.model);
   const unit = rows[0]?.size_unit ?? "kB";
   const missing = models.map((m) => m.run).filter((run) => !runs.includes(run));
-  const color = { field: "model", type: "nominal", scale: modelColorScale(runs, colors), legend: null } as const;
-  const y = { field: "model", type: "nominal", sort: runs, title: null } as const;
-  const height = { step: 16 } as const;
-  const label = { type: "text", align: "left", baseline: "middle", dx: 3, fontSize: 10 } as const;
-  const spec: TopLevelSpec = {
+  const color = { field: "model", type: "nominal", scale: modelColorScale(runs, colors), legend: null };
+  const label = { type: "text", align: "left", baseline: "middle", dx: 3, fontSize: 10 };
+  /** One of the charts: a horizontal bar per model, its value written beside it. */
+  const bars = (chart: { width: number; title: string; transform: Json[]; yAxis: Json | null; x: Json; tooltip: Json[]; text: Json }) => ({
+    width: chart.width,
+    height: { step: 16 },
+    title: { text: chart.title, fontSize: 11, fontWeight: "normal" },
+    transform: chart.transform,
+    encoding: {
+      y: { field: "model", type: "nominal", sort: runs, title: null, axis: chart.yAxis },
+      x: chart.x,
+    },
+    layer: [
+      { mark: { type: "bar", tooltip: true }, encoding: { color, tooltip: chart.tooltip } },
+      { mark: label, encoding: { text: chart.text } },
+    ],
+  });
+  const spec = {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     data: { name: "table" },
     hconcat: [
-      {
+      bars({
         width: 110,
-        height,
-        title: { text: `save size (${unit})`, fontSize: 11, fontWeight: "normal" },
+        title: `save size (${unit})`,
         transform: [
           { filter: "isValid(datum.save_size)" },
           { calculate: `format(datum.save_size, '.1f') + ' ${unit}'`, as: "size_label" },
         ],
-        encoding: {
-          y: { ...y, axis: { labelLimit: 110 } },
-          x: { field: "save_size", type: "quantitative", title: null, axis: { tickCount: 3, grid: false } },
-        },
-        layer: [
-          {
-            mark: { type: "bar", tooltip: true },
-            encoding: {
-              color,
-              tooltip: [
-                { field: "model", type: "nominal" },
-                { field: "save_size_bytes", type: "quantitative", title: "bytes", format: "," },
-                { field: "save_format", type: "nominal", title: "format" },
-              ],
-            },
-          },
-          { mark: label, encoding: { text: { field: "size_label", type: "nominal" } } },
+        yAxis: { labelLimit: 110 },
+        x: { field: "save_size", type: "quantitative", title: null, axis: { tickCount: 3, grid: false } },
+        tooltip: [
+          { field: "model", type: "nominal" },
+          { field: "save_size_bytes", type: "quantitative", title: "bytes", format: "," },
+          { field: "save_format", type: "nominal", title: "format" },
         ],
-      },
-      {
+        text: { field: "size_label", type: "nominal" },
+      }),
+      bars({
         width: 100,
-        height,
-        title: { text: "trainable parameters", fontSize: 11, fontWeight: "normal" },
+        title: "trainable parameters",
         transform: [{ filter: "isValid(datum.trainable_params)" }],
-        encoding: {
-          y: { ...y, axis: null },
-          x: { field: "trainable_params", type: "quantitative", title: null, axis: { tickCount: 3, format: "~s", grid: false } },
-        },
-        layer: [
-          {
-            mark: { type: "bar", tooltip: true },
-            encoding: {
-              color,
-              tooltip: [
-                { field: "model", type: "nominal" },
-                { field: "trainable_params", type: "quantitative", title: "trainable", format: "," },
-                { field: "non_trainable_params", type: "quantitative", title: "non-trainable", format: "," },
-              ],
-            },
-          },
-          { mark: label, encoding: { text: { field: "trainable_params", type: "quantitative", format: ".3~s" } } },
+        yAxis: null,
+        x: { field: "trainable_params", type: "quantitative", title: null, axis: { tickCount: 3, format: "~s", grid: false } },
+        tooltip: [
+          { field: "model", type: "nominal" },
+          { field: "trainable_params", type: "quantitative", title: "trainable", format: "," },
+          { field: "non_trainable_params", type: "quantitative", title: "non-trainable", format: "," },
         ],
-      },
+        text: { field: "trainable_params", type: "quantitative", format: ".3~s" },
+      }),
     ],
     resolve: { scale: { y: "shared" } },
     config: { view: { stroke: null } },
-  };
+  } as unknown as TopLevelSpec;
   return {
     spec,
     rows,
