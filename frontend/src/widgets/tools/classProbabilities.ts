@@ -2,10 +2,10 @@
 // classifier's output averaged per true class on the server: `group_by_class` with `reduce: "mean"`).
 // Class-dependent: only the selected true classes.
 
-import type { TopLevelSpec } from "vega-lite";
 import type { DataAnswer, DataArray, Model } from "../../types";
 import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetOptions } from "../types";
 import { className, flatValues, isClassifier, labelsOfClasses } from "./confusionMatrix";
+import { classHeatmapSpec } from "./shared/classHeatmap";
 
 export interface ClassProbabilityRow extends Record<string, unknown> {
   true: string;
@@ -62,47 +62,25 @@ export function classProbabilitiesContent(answer: DataAnswer, classNames: string
   const values = rows.map((r) => r.probability).filter((v): v is number => v !== null);
   const inUnit = values.every((v) => v >= 0 && v <= 1);
   const domain: [number, number] = inUnit ? [0, 1] : [Math.min(...values), Math.max(...values)];
-  const spec: TopLevelSpec = {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    data: { name: "table" },
+  const spec = classHeatmapSpec({
+    predicted: predictedNames,
+    true: trueNames,
     width: Math.min(270, 26 * predictedNames.length),
-    height: 20 * Math.max(1, trueNames.length),
-    encoding: {
-      x: { field: "predicted", type: "ordinal", sort: predictedNames, title: "predicted class", axis: { orient: "top", labelAngle: 0 } },
-      y: { field: "true", type: "ordinal", sort: trueNames, title: "true class" },
+    titles: { predicted: "predicted class", true: "true class" },
+    value: {
+      field: "probability",
+      domain,
+      legend: { title: inUnit ? "mean p" : "mean output", gradientLength: 80, orient: "right", titleFontSize: 10 },
     },
-    layer: [
-      {
-        mark: { type: "rect", tooltip: true },
-        encoding: {
-          color: {
-            field: "probability",
-            type: "quantitative",
-            scale: { range: ["#f4f8fc", "#08519c"], domain },
-            legend: { title: inUnit ? "mean p" : "mean output", gradientLength: 80, orient: "right", titleFontSize: 10 },
-          },
-          tooltip: [
-            { field: "true", type: "nominal", title: "true class" },
-            { field: "predicted", type: "nominal", title: "predicted class" },
-            { field: "probability", type: "quantitative", format: ".3f", title: "mean probability" },
-            { field: "samples", type: "quantitative", title: "samples of the true class" },
-          ],
-        },
-      },
-      {
-        transform: [{ filter: `isValid(datum.probability) && datum.probability >= ${domain[0] + 0.05 * (domain[1] - domain[0])}` }],
-        mark: { type: "text", fontSize: 9 },
-        encoding: {
-          text: { field: "probability", type: "quantitative", format: ".2f" },
-          color: {
-            condition: { test: `datum.probability > ${(domain[0] + domain[1]) / 2}`, value: "white" },
-            value: "black",
-          },
-        },
-      },
+    tooltip: [
+      { field: "true", type: "nominal", title: "true class" },
+      { field: "predicted", type: "nominal", title: "predicted class" },
+      { field: "probability", type: "quantitative", format: ".3f", title: "mean probability" },
+      { field: "samples", type: "quantitative", title: "samples of the true class" },
     ],
-    config: { view: { stroke: null }, axis: { ticks: false, domain: false } },
-  };
+    // Values below 5 % of the range stay unwritten.
+    labels: { filter: `isValid(datum.probability) && datum.probability >= ${domain[0] + 0.05 * (domain[1] - domain[0])}`, fontSize: 9, format: ".2f" },
+  });
   const step = Array.isArray(answer.steps) ? answer.steps[0] : answer.steps;
   const total = labels.length;
   return {

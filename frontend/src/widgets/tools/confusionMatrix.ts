@@ -2,10 +2,10 @@
 // last step (or the widget's step). Class-dependent: only the selected true classes' rows. A clickable
 // table below the chart lists the probe samples of a cell in the widget's footer.
 
-import type { TopLevelSpec } from "vega-lite";
 import { html } from "../../svg";
 import type { DataAnswer, DataArray, MetricsAnswer, Model } from "../../types";
 import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetHost, WidgetOptions } from "../types";
+import { classHeatmapSpec } from "./shared/classHeatmap";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers shared with Class Probabilities.
@@ -115,45 +115,22 @@ export function confusionMatrixContent(
   const total = rows.reduce((n, r) => n + r.count, 0);
   const right = rows.filter((r) => r.true_label === r.predicted_label).reduce((n, r) => n + r.count, 0);
   const maxCount = Math.max(1, ...rows.map((r) => r.count));
-  const spec: TopLevelSpec = {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    data: { name: "table" },
+  const spec = classHeatmapSpec({
+    predicted: names,
+    true: trueNames,
     width: Math.min(300, 24 * names.length),
-    height: 20 * Math.max(1, trueNames.length),
-    encoding: {
-      x: { field: "predicted", type: "ordinal", sort: names, title: "predicted", axis: { orient: "top", labelAngle: 0 } },
-      y: { field: "true", type: "ordinal", sort: trueNames, title: "true" },
-    },
-    layer: [
-      {
-        mark: { type: "rect", tooltip: true },
-        encoding: {
-          color: {
-            field: "count",
-            type: "quantitative",
-            scale: { range: ["#f4f8fc", "#08519c"], domain: [0, maxCount] },
-            legend: null,
-          },
-          stroke: { condition: { test: "datum.true_label === datum.predicted_label", value: "#555555" }, value: null },
-          tooltip: [
-            { field: "true", type: "nominal" },
-            { field: "predicted", type: "nominal" },
-            { field: "count", type: "quantitative" },
-            { field: "row_share", type: "quantitative", format: ".0%", title: "share of true class" },
-          ],
-        },
-      },
-      {
-        transform: [{ filter: "datum.count > 0" }],
-        mark: { type: "text", fontSize: 10 },
-        encoding: {
-          text: { field: "count", type: "quantitative" },
-          color: { condition: { test: `datum.count > ${maxCount / 2}`, value: "white" }, value: "black" },
-        },
-      },
+    titles: { predicted: "predicted", true: "true" },
+    value: { field: "count", domain: [0, maxCount], legend: null },
+    // The diagonal outlined.
+    cell: { stroke: { condition: { test: "datum.true_label === datum.predicted_label", value: "#555555" }, value: null } },
+    tooltip: [
+      { field: "true", type: "nominal" },
+      { field: "predicted", type: "nominal" },
+      { field: "count", type: "quantitative" },
+      { field: "row_share", type: "quantitative", format: ".0%", title: "share of true class" },
     ],
-    config: { view: { stroke: null }, axis: { ticks: false, domain: false } },
-  };
+    labels: { filter: "datum.count > 0", fontSize: 10 },
+  });
   const selection = selected === null ? "all classes" : `classes ${trueNames.join(", ")}`;
   return {
     spec,
