@@ -8,7 +8,7 @@ import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
 import { answerSteps, column } from "./shared/answers";
 import { findLayer, outputShape } from "./shared/architecture";
 import { classesCaption, classNamesOf, keptSamples } from "./shared/classes";
-import { controlsRow, selectControl, stepControl } from "./shared/controls";
+import { oneStepControl, selectControl, withControls } from "./shared/controls";
 import { CHART_CONFIG, divergingScale, maxAbs } from "./shared/spec";
 import { singleStep } from "./shared/steps";
 import { appliesToActivations } from "./shared/unitPredicates";
@@ -168,8 +168,6 @@ export const activationMapsTool: Tool = {
     const channels = hwc[2];
     const choices = Array.from({ length: Math.min(channels, MAX_CHANNEL_CHOICES) }, (_, c) => ({ value: String(c), label: String(c) }));
     const channelSelect = selectControl("channel", choices, String(channelOf(options, channels)), (v) => host.reload({ channel: Number(v) }));
-    const steps = ctx.models.get(run)?.steps ?? [];
-    const html = controlsRow(channelSelect, stepControl(steps, options.step === "all" ? "last" : options.step, host, false));
-    return html ? { ...content, html } : content;
+    return withControls(content, channelSelect, oneStepControl(ctx, run, options, host));
   },
 };

@@ -6,9 +6,9 @@ import type { TopLevelSpec } from "vega-lite";
 import type { DataAnswer, DataRequest } from "../../types";
 import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
 import { answerSteps, opResult } from "./shared/answers";
-import { findLayer, outputShape } from "./shared/architecture";
+import { layerOutput } from "./shared/architecture";
 import { classesCaption } from "./shared/classes";
-import { controlsRow, stepControl } from "./shared/controls";
+import { oneStepControl, withControls } from "./shared/controls";
 import { colorOf, seriesColorScale, seriesOf } from "./shared/seriesColors";
 import { CHART_CONFIG, extentOf, scaleWith } from "./shared/spec";
 import { singleStep } from "./shared/steps";
@@ -166,13 +166,11 @@ export const featureDistributionTool: Tool = {
   },
   async load(unit, ctx, options, host) {
     const run = unit.runs[0];
-    if (!unit.layer) throw new Error(`${unit.label} is not a layer`);
-    const arch = await ctx.graph(run);
-    const features = featureCount(outputShape(findLayer(arch, unit.layer)));
-    const answer = await ctx.api.data(featureDistributionRequest(run, unit.layer, features, options, ctx.classes));
+    const { layer, shape } = await layerOutput(unit, ctx);
+    const features = featureCount(shape);
+    const answer = await ctx.api.data(featureDistributionRequest(run, layer, features, options, ctx.classes));
     const content = featureDistributionContent(answer, unit, options, { run, color: colorOf(ctx, run), features, classes: ctx.classes });
-    const html = controlsRow(stepControl(ctx.models.get(run)?.steps ?? [], options.step === "all" ? "last" : options.step, host, false));
-    return html ? { ...content, html } : content;
+    return withControls(content, oneStepControl(ctx, run, options, host));
   },
   merge: mergeFeatureDistributions,
 };

@@ -7,7 +7,7 @@ import type { DataAnswer, DataRequest, Shape } from "../../types";
 import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetOptions } from "../types";
 import { answerSteps, column } from "./shared/answers";
 import { findLayer, isInputLayer, knownArchitecture, variableShape } from "./shared/architecture";
-import { controlsRow, selectControl, stepControl } from "./shared/controls";
+import { oneStepControl, selectControl, withControls } from "./shared/controls";
 import { CHART_CONFIG, divergingScale, maxAbs } from "./shared/spec";
 import { singleStep } from "./shared/steps";
 
@@ -201,7 +201,6 @@ export const kernelImagesTool: Tool = {
     if (!shape || shape.length < 2 || shape.length > 4) throw new Error(`the kernel of ${unit.label} has no image form`);
     const answer = await ctx.api.data(kernelImagesRequest(run, unit.layer, variable, shape, options));
     const content = kernelImagesContent(answer, unit, options, { shape });
-    const steps = ctx.models.get(run)?.steps ?? [];
     let channelSelect: HTMLElement | undefined;
     if (shape.length >= 3 && shape[shape.length - 2] > 1) {
       const n = shape[shape.length - 2];
@@ -210,7 +209,6 @@ export const kernelImagesTool: Tool = {
       const current = inputChannelOf(options, n);
       channelSelect = selectControl("input channel", choices, String(current), (v) => host.reload({ inputChannel: v === "mean" ? "mean" : Number(v) }));
     }
-    const html = controlsRow(stepControl(steps, options.step === "all" ? "last" : options.step, host, false), channelSelect);
-    return html ? { ...content, html } : content;
+    return withControls(content, oneStepControl(ctx, run, options, host), channelSelect);
   },
 };

@@ -6,9 +6,9 @@ import type { TopLevelSpec } from "vega-lite";
 import type { DataAnswer, DataRequest } from "../../types";
 import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
 import { answerSteps, column, opResult } from "./shared/answers";
-import { findLayer, outputShape } from "./shared/architecture";
+import { layerOutput } from "./shared/architecture";
 import { classesCaption, classNamesOf } from "./shared/classes";
-import { controlsRow, stepControl } from "./shared/controls";
+import { oneStepControl, withControls } from "./shared/controls";
 import { CHART_CONFIG, divergingScale, maxAbs } from "./shared/spec";
 import { singleStep } from "./shared/steps";
 import { appliesToActivations } from "./shared/unitPredicates";
@@ -122,14 +122,13 @@ export const neuronsByClassesTool: Tool = {
   },
   async load(unit, ctx, options, host) {
     const run = unit.runs[0];
-    if (!unit.layer) throw new Error(`${unit.label} is not a layer`);
-    const arch = await ctx.graph(run);
-    const reduce = neuronReduce(outputShape(findLayer(arch, unit.layer)));
+    const { layer, shape } = await layerOutput(unit, ctx);
+    const reduce = neuronReduce(shape);
     let neurons: number[] | null = null;
     if (reduce.units === null || reduce.units > MAX_NEURONS) {
-      neurons = pickedNeurons(await ctx.api.data(spreadRequest(run, unit.layer, reduce.ops, options, ctx.classes)));
+      neurons = pickedNeurons(await ctx.api.data(spreadRequest(run, layer, reduce.ops, options, ctx.classes)));
     }
-    const answer = await ctx.api.data(matrixRequest(run, unit.layer, reduce.ops, neurons, options, ctx.classes));
+    const answer = await ctx.api.data(matrixRequest(run, layer, reduce.ops, neurons, options, ctx.classes));
     const content = neuronsByClassesContent(answer, unit, options, {
       neurons: neurons ?? undefined,
       units: reduce.units,
@@ -137,7 +136,6 @@ export const neuronsByClassesTool: Tool = {
       classes: ctx.classes,
       note: reduce.note,
     });
-    const html = controlsRow(stepControl(ctx.models.get(run)?.steps ?? [], options.step === "all" ? "last" : options.step, host, false));
-    return html ? { ...content, html } : content;
+    return withControls(content, oneStepControl(ctx, run, options, host));
   },
 };

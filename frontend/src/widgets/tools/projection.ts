@@ -6,9 +6,9 @@ import type { TopLevelSpec } from "vega-lite";
 import type { DataAnswer, DataRequest, Shape } from "../../types";
 import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
 import { answerSteps, column, opResult } from "./shared/answers";
-import { findLayer, outputShape } from "./shared/architecture";
+import { layerOutput } from "./shared/architecture";
 import { classesCaption, classNamesOf, keptSamples } from "./shared/classes";
-import { controlsRow, stepControl } from "./shared/controls";
+import { oneStepControl, withControls } from "./shared/controls";
 import { CHART_CONFIG, extentOf, scaleWith } from "./shared/spec";
 import { singleStep } from "./shared/steps";
 import { appliesToActivations } from "./shared/unitPredicates";
@@ -137,10 +137,8 @@ export const projectionTool: Tool = {
   },
   async load(unit, ctx, options, host) {
     const run = unit.runs[0];
-    if (!unit.layer) throw new Error(`${unit.label} is not a layer`);
-    const arch = await ctx.graph(run);
-    const shape = outputShape(findLayer(arch, unit.layer));
-    const requests = projectionRequests(run, unit.layer, shape, options, ctx.classes);
+    const { layer, shape } = await layerOutput(unit, ctx);
+    const requests = projectionRequests(run, layer, shape, options, ctx.classes);
     const [answer, labels] = await Promise.all([ctx.api.data(requests.pca), ctx.api.data(requests.labels)]);
     const content = projectionContent(answer, unit, options, {
       run,
@@ -149,7 +147,6 @@ export const projectionTool: Tool = {
       classes: ctx.classes,
       note: projectionReduce(shape).note,
     });
-    const html = controlsRow(stepControl(ctx.models.get(run)?.steps ?? [], options.step === "all" ? "last" : options.step, host, false));
-    return html ? { ...content, html } : content;
+    return withControls(content, oneStepControl(ctx, run, options, host));
   },
 };

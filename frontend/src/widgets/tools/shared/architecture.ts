@@ -2,7 +2,7 @@
 // its layers, their shapes and variables.
 
 import type { Architecture, Layer, Shape } from "../../../types";
-import type { ToolContext } from "../../types";
+import type { ToolContext, UnitRef } from "../../types";
 
 // Architectures known synchronously (appliesTo is synchronous; ctx.graph caches its promise).
 const knownGraphs = new WeakMap<object, Architecture>();
@@ -42,4 +42,11 @@ export function variableShape(layer: Layer | undefined, name: string | undefined
 
 export function hasVariable(layer: Layer | undefined, name: string | undefined): boolean {
   return (layer?.variables as { name?: string }[] | undefined)?.some((x) => x?.name === name) ?? false;
+}
+
+/** The layer of a layer or activation unit and its first output shape (null when unknown), read from the architecture. */
+export async function layerOutput(unit: UnitRef, ctx: Pick<ToolContext, "graph">): Promise<{ layer: string; shape: Shape | null }> {
+  if (!unit.layer) throw new Error(`${unit.label} is not a layer`);
+  const arch = await ctx.graph(unit.runs[0]);
+  return { layer: unit.layer, shape: outputShape(findLayer(arch, unit.layer)) };
 }

@@ -1,6 +1,6 @@
 // Controls of a widget: a labelled <select>, a row of controls, and the step selector.
 
-import type { WidgetHost, WidgetOptions } from "../../types";
+import type { ToolContext, WidgetContent, WidgetHost, WidgetOptions } from "../../types";
 
 /** A labelled <select> (null outside a browser, e.g. in unit tests). */
 export function selectControl(
@@ -46,4 +46,15 @@ export function stepControl(steps: number[], current: WidgetOptions["step"], hos
   if (withAll) choices.push({ value: "all", label: "all steps" });
   const value = current === undefined ? "last" : String(current);
   return selectControl("step", choices, value, (v) => host.reload({ step: v === "last" || v === "all" ? v : Number(v) }));
+}
+
+/** The step selector of a tool that shows one step: "last" or one of the model's steps ("all" is shown as "last"). */
+export function oneStepControl(ctx: Pick<ToolContext, "models">, run: string, options: WidgetOptions, host: WidgetHost): HTMLElement | undefined {
+  return stepControl(ctx.models.get(run)?.steps ?? [], options.step === "all" ? "last" : options.step, host, false);
+}
+
+/** The content with its controls in one row (the content as it is when there are none, e.g. outside a browser). */
+export function withControls(content: WidgetContent, ...controls: (HTMLElement | undefined)[]): WidgetContent {
+  const html = controlsRow(...controls);
+  return html ? { ...content, html } : content;
 }
