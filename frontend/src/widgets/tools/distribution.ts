@@ -6,10 +6,10 @@ import type { DataAnswer, DataRequest } from "../../types";
 import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
 import { answerSteps, column } from "./shared/answers";
 import { classesCaption } from "./shared/classes";
-import { dataSource } from "./shared/dataSource";
+import { dataSource, sourceRequest } from "./shared/dataSource";
 import { colorOf, seriesColorScale, seriesOf } from "./shared/seriesColors";
 import { CHART_CONFIG, extentOf, scaleWith } from "./shared/spec";
-import { evenSample, withStepBudget } from "./shared/steps";
+import { evenSample, halfOf, overElementLimit, withStepBudget } from "./shared/steps";
 import { unitHasData } from "./shared/unitPredicates";
 
 export const QUANTILES = [0.05, 0.25, 0.5, 0.75, 0.95];
@@ -22,16 +22,7 @@ export function distributionSteps(modelSteps: number[]): number[] | "all" {
 }
 
 export function distributionRequest(unit: UnitRef, steps: number[] | "all", classes: string[] | null): DataRequest {
-  const source = dataSource(unit);
-  if (!source) throw new Error(`no data for ${unit.label}`);
-  const request: DataRequest = {
-    run: unit.runs[0],
-    unit: source.unit,
-    steps,
-    transform: [...source.pre, { op: "flatten", start_axis: 1 }, { op: "quantiles", q: QUANTILES, axis: 1 }],
-  };
-  if (source.perSample && classes) request.classes = classes;
-  return request;
+  return sourceRequest(unit, steps, [{ op: "flatten", start_axis: 1 }, { op: "quantiles", q: QUANTILES, axis: 1 }], classes);
 }
 
 export interface DistributionInputs {
@@ -143,9 +134,8 @@ export const distributionTool: Tool = {
     try {
       answer = await ctx.api.data(distributionRequest(unit, first, ctx.classes));
     } catch (error) {
-      const e = error as { status?: number; message?: string };
-      if (e?.status !== 400 || !/element|limit/i.test(e.message ?? "") || steps.length <= 2) throw error;
-      const fewer = evenSample(first === "all" ? steps : first, Math.max(2, Math.floor((first === "all" ? steps.length : first.length) / 2)));
+      if (!overElementLimit(error) || steps.length <= 2) throw error;
+      const fewer = halfOf(first === "all" ? steps : first);
       answer = (await withStepBudget(fewer, (list) => ctx.api.data(distributionRequest(unit, list, ctx.classes)))).answer;
     }
     return distributionContent(answer, unit, options, {

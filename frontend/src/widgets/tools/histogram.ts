@@ -7,7 +7,7 @@ import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
 import { answerSteps, column, opResult } from "./shared/answers";
 import { classesCaption } from "./shared/classes";
 import { stepControl } from "./shared/controls";
-import { dataSource } from "./shared/dataSource";
+import { dataSource, sourceRequest } from "./shared/dataSource";
 import { colorOf, seriesColorScale, seriesOf } from "./shared/seriesColors";
 import { CHART_CONFIG, extentOf, scaleWith } from "./shared/spec";
 import { evenSample, singleStep, withStepBudget } from "./shared/steps";
@@ -57,41 +57,25 @@ export function histogramOp(options: WidgetOptions, input?: string): Json {
 
 /** Request of one histogram at one step. */
 export function histogramRequest(unit: UnitRef, options: WidgetOptions, classes: string[] | null): DataRequest {
-  const source = dataSource(unit);
-  if (!source) throw new Error(`no data for ${unit.label}`);
-  const request: DataRequest = { run: unit.runs[0], unit: source.unit, steps: singleStep(options), transform: [...source.pre, histogramOp(options)] };
-  if (source.perSample && classes) request.classes = classes;
-  return request;
+  return sourceRequest(unit, singleStep(options), [histogramOp(options)], classes);
 }
 
 /** Request of the value range over some steps (for bins shared by the steps). */
 export function rangeRequest(unit: UnitRef, steps: number[], classes: string[] | null): DataRequest {
-  const source = dataSource(unit);
-  if (!source) throw new Error(`no data for ${unit.label}`);
-  const request: DataRequest = {
-    run: unit.runs[0],
-    unit: source.unit,
-    steps,
-    transform: [...source.pre, { op: "min", axis: null, out: "lo" }, { op: "max", axis: null, out: "hi" }, { op: "select_columns", columns: ["lo", "hi"] }],
-  };
-  if (source.perSample && classes) request.classes = classes;
-  return request;
+  const ops = [{ op: "min", axis: null, out: "lo" }, { op: "max", axis: null, out: "hi" }, { op: "select_columns", columns: ["lo", "hi"] }];
+  return sourceRequest(unit, steps, ops, classes);
 }
 
 /** Request of one histogram per step with common edges, in one pipeline: columns s0, s1, ... */
 export function stepsHistogramRequest(unit: UnitRef, steps: number[], edges: number[], classes: string[] | null): DataRequest {
-  const source = dataSource(unit);
-  if (!source) throw new Error(`no data for ${unit.label}`);
   const names = steps.map((_, i) => `s${i}`);
-  const transform: Json[] = [...source.pre, { op: "branch", from: "value", to: names }];
+  const ops: Json[] = [{ op: "branch", from: "value", to: names }];
   names.forEach((name, i) => {
-    transform.push({ op: "select", in: name, indices: [i], axis: 0 });
-    transform.push({ op: "histogram", in: name, edges });
+    ops.push({ op: "select", in: name, indices: [i], axis: 0 });
+    ops.push({ op: "histogram", in: name, edges });
   });
-  transform.push({ op: "select_columns", columns: names });
-  const request: DataRequest = { run: unit.runs[0], unit: source.unit, steps, transform };
-  if (source.perSample && classes) request.classes = classes;
-  return request;
+  ops.push({ op: "select_columns", columns: names });
+  return sourceRequest(unit, steps, ops, classes);
 }
 
 function histogramRows(h: HistogramResult, base: Json): Json[] {

@@ -39,3 +39,12 @@ export function dataSource(unit: UnitRef): DataSource | null {
       return null;
   }
 }
+
+/** A request of a unit's data: the source's own ops, then `ops`; the class selection applies to per-sample data. */
+export function sourceRequest(unit: UnitRef, steps: DataRequest["steps"], ops: Record<string, unknown>[], classes: string[] | null): DataRequest {
+  const source = dataSource(unit);
+  if (!source) throw new Error(`no data for ${unit.label}`);
+  const request: DataRequest = { run: unit.runs[0], unit: source.unit, steps, transform: [...source.pre, ...ops] };
+  if (source.perSample && classes) request.classes = classes;
+  return request;
+}

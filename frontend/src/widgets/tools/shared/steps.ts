@@ -17,6 +17,17 @@ export function evenSample<T>(items: T[], n: number): T[] {
   return [...new Set(picked)];
 }
 
+/** An even half of some steps (two at least). */
+export function halfOf(steps: number[]): number[] {
+  return evenSample(steps, Math.max(2, Math.floor(steps.length / 2)));
+}
+
+/** Whether the route refused a request for reading or computing too many elements (a 400 naming a limit). */
+export function overElementLimit(error: unknown): boolean {
+  const e = error as { status?: number; message?: string };
+  return e?.status === 400 && /element|limit/i.test(e.message ?? "");
+}
+
 /**
  * Sends a request over some steps; when the route refuses it for reading or computing too many elements
  * (a 400 naming a limit), retries with an even half of the steps, down to two.
@@ -27,9 +38,8 @@ export async function withStepBudget<T>(steps: number[], send: (steps: number[])
     try {
       return { answer: await send(current), steps: current };
     } catch (error) {
-      const e = error as { status?: number; message?: string };
-      if (e?.status !== 400 || !/element|limit/i.test(e.message ?? "") || current.length <= 2) throw error;
-      current = evenSample(current, Math.max(2, Math.floor(current.length / 2)));
+      if (!overElementLimit(error) || current.length <= 2) throw error;
+      current = halfOf(current);
     }
   }
 }
