@@ -3,7 +3,8 @@
 
 import type { TopLevelSpec } from "vega-lite";
 import type { Model } from "../../types";
-import type { Tool, UnitRef, WidgetContent } from "../types";
+import type { Tool, WidgetContent } from "../types";
+import { appliesToModels, modelsOf } from "./shared/models";
 import { modelColorScale } from "./shared/seriesColors";
 import { readableUnit } from "./runtimeStatistics";
 
@@ -126,12 +127,10 @@ export const modelSaveSizeTool: Tool = {
   description: "Size of each model on disk (saved .keras file) and its number of trainable parameters.",
   // A floppy disk.
   icon: "M17 3H5a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h14a2 2 0 0 0 2-2V7l-4-4zm-5 16a3 3 0 1 1 0-6 3 3 0 0 1 0 6zm3-10H5V5h10v4z",
-  appliesTo(unit: UnitRef): boolean {
-    return (unit.kind === "experiment" || unit.kind === "model") && unit.runs.length > 0;
-  },
+  appliesTo: appliesToModels,
   classDependent: false,
   async load(unit, ctx) {
-    const models = unit.runs.map((run) => ctx.models.get(run)).filter((m): m is Model => m !== undefined);
+    const models = modelsOf(unit, ctx);
     const content = modelSaveSizeContent(models, ctx.colors);
     if (!content.rows.length) throw new Error(`${unit.label}: no save size or parameter count logged`);
     return content;

@@ -4,6 +4,7 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { MetricsAnswer, Model } from "../../types";
 import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
+import { appliesToModels, modelsOf } from "./shared/models";
 import { perModelBarsSpec } from "./shared/perModelBars";
 import { modelColorScale } from "./shared/seriesColors";
 
@@ -283,12 +284,10 @@ export const performanceMetricsTool: Tool = {
     "Final metrics of the models side by side (several models), or training and validation curves over the steps (one model). Merge widgets to compare curves.",
   // A rising line chart over axes.
   icon: "M3 3v18h18v-2H5V3H3zm4 13l4-5 3 3 5-7 1.6 1.2-6.4 8.9-3-3-2.6 3.3L7 16z",
-  appliesTo(unit: UnitRef): boolean {
-    return (unit.kind === "experiment" || unit.kind === "model") && unit.runs.length > 0;
-  },
+  appliesTo: appliesToModels,
   classDependent: false,
   async load(unit, ctx, options) {
-    const models = unit.runs.map((run) => ctx.models.get(run)).filter((m): m is Model => m !== undefined);
+    const models = modelsOf(unit, ctx);
     if (!models.length) throw new Error(`no model found for ${unit.label}`);
     const metrics = models.length === 1 ? await ctx.api.metrics([models[0].run]) : null;
     const error = metrics?.runs[models[0].run]?.error;

@@ -4,7 +4,8 @@
 
 import type { TopLevelSpec } from "vega-lite";
 import type { Model } from "../../types";
-import type { Tool, UnitRef, WidgetContent } from "../types";
+import type { Tool, WidgetContent } from "../types";
+import { appliesToModels, modelsOf } from "./shared/models";
 import { perModelBarsSpec } from "./shared/perModelBars";
 
 export interface RuntimeRow extends Record<string, unknown> {
@@ -190,12 +191,10 @@ export const runtimeStatisticsTool: Tool = {
     "Inference time per sample, save size, parameters, peak memory and time per step of the models (runtime statistics logged by the callback).",
   // A stopwatch.
   icon: "M9 1h6v2H9V1zm2 8h2v5h-2V9zm8.03-1.39l1.42-1.42-1.41-1.41-1.42 1.42A8.96 8.96 0 0 0 12 4a9 9 0 1 0 9 9c0-2.12-.74-4.07-1.97-5.39zM12 20a7 7 0 1 1 0-14 7 7 0 0 1 0 14z",
-  appliesTo(unit: UnitRef): boolean {
-    return (unit.kind === "experiment" || unit.kind === "model") && unit.runs.length > 0;
-  },
+  appliesTo: appliesToModels,
   classDependent: false,
   async load(unit, ctx) {
-    const models = unit.runs.map((run) => ctx.models.get(run)).filter((m): m is Model => m !== undefined);
+    const models = modelsOf(unit, ctx);
     const content = runtimeStatisticsContent(models, ctx.colors);
     if (!content.rows.length) throw new Error(`${unit.label}: no runtime statistics logged`);
     return content;
