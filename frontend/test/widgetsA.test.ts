@@ -34,10 +34,10 @@ import {
   confusionMatrixContent,
   confusionMatrixTool,
   confusionTable,
-  isClassifier,
-  labelsOfClasses,
   type ConfusionRow,
 } from "../src/widgets/tools/confusionMatrix";
+import { labelsOfClasses } from "../src/widgets/tools/shared/classes";
+import { isClassifier } from "../src/widgets/tools/shared/models";
 import {
   classProbabilitiesContent,
   classProbabilitiesRequest,

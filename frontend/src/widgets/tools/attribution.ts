@@ -6,9 +6,9 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { DataAnswer, DataArray } from "../../types";
 import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetHost, WidgetOptions } from "../types";
-import { flatValues, isClassifier } from "./confusionMatrix";
-import { column } from "./shared/answers";
+import { column, flatValues } from "./shared/answers";
 import { selectControl } from "./shared/controls";
+import { isClassifier } from "./shared/models";
 import { CHART_CONFIG } from "./shared/spec";
 
 export const METHODS: { id: string; label: string }[] = [

@@ -4,8 +4,10 @@
 
 import type { DataAnswer, DataArray, Model } from "../../types";
 import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetOptions } from "../types";
-import { className, flatValues, isClassifier, labelsOfClasses } from "./confusionMatrix";
+import { flatValues } from "./shared/answers";
 import { classHeatmapSpec } from "./shared/classHeatmap";
+import { className, labelsOfClasses } from "./shared/classes";
+import { isClassifier } from "./shared/models";
 
 export interface ClassProbabilityRow extends Record<string, unknown> {
   true: string;

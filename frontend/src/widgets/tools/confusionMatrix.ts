@@ -3,59 +3,12 @@
 // table below the chart lists the probe samples of a cell in the widget's footer.
 
 import { html } from "../../svg";
-import type { DataAnswer, DataArray, MetricsAnswer, Model } from "../../types";
+import type { DataAnswer, DataArray, MetricsAnswer } from "../../types";
 import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetHost, WidgetOptions } from "../types";
+import { flatValues } from "./shared/answers";
 import { classHeatmapSpec } from "./shared/classHeatmap";
-
-// ---------------------------------------------------------------------------------------------
-// Helpers shared with Class Probabilities.
-
-/** Runs whose metrics answer was seen, and whether it had a classification (set by the loads). */
-const classificationSeen = new Map<string, boolean>();
-
-/** Records whether a run's metrics answer has a classification (what `isClassifier` prefers to guess). */
-export function noteClassification(run: string, present: boolean): void {
-  classificationSeen.set(run, present);
-}
-
-/**
- * Whether a model is a classifier, for `appliesTo` (synchronous): it has class names, and either a
- * loaded metrics answer had a classification, or its metrics, output activations or loss say so.
- */
-export function isClassifier(model: Model | undefined): boolean {
-  if (!model || !model.classes?.length) return false;
-  const seen = classificationSeen.get(model.run);
-  if (seen !== undefined) return seen;
-  if (Object.keys(model.latest_metrics ?? {}).some((name) => /acc|precision|recall|auc/i.test(name))) return true;
-  const activations = model.hparams?.output_activations;
-  if (Array.isArray(activations) && activations.some((a) => a === "softmax" || a === "sigmoid")) return true;
-  const loss = model.hparams?.loss;
-  const lossName = typeof loss === "string" ? loss : (loss as { name?: unknown } | undefined)?.name;
-  return typeof lossName === "string" && /categorical|crossentropy|hinge/i.test(lossName);
-}
-
-/** The name of a class label: the model's class names are indexed by label. */
-export function className(classes: string[], label: number): string {
-  return classes[label] ?? String(label);
-}
-
-/** The label of a selected class name (class names are indexed by label); names unknown are dropped. */
-export function labelsOfClasses(classes: string[], selected: string[]): number[] {
-  const labels: number[] = [];
-  for (const name of selected) {
-    let label = classes.indexOf(name);
-    if (label < 0 && /^\d+$/.test(name)) label = Number(name);
-    if (label >= 0 && !labels.includes(label)) labels.push(label);
-  }
-  return labels.sort((a, b) => a - b);
-}
-
-/** The values of a `data` array in row-major order. */
-export function flatValues(array: DataArray | Record<string, unknown> | undefined): unknown[] {
-  const data = (array as DataArray | undefined)?.data;
-  if (!Array.isArray(data)) return data === undefined ? [] : [data];
-  return (data as unknown[]).flat(Infinity);
-}
+import { className, labelsOfClasses } from "./shared/classes";
+import { isClassifier, noteClassification } from "./shared/models";
 
 /** The step to show: the widget's step if the answer has it, else the last one. */
 export function pickStep(available: number[], wanted: WidgetOptions["step"]): number | null {

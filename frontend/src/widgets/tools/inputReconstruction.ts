@@ -5,7 +5,9 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { Architecture, DataAnswer, DataArray, DataRequest, Shape } from "../../types";
 import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetOptions } from "../types";
-import { className, flatValues, isClassifier, labelsOfClasses } from "./confusionMatrix";
+import { flatValues } from "./shared/answers";
+import { className, labelsOfClasses } from "./shared/classes";
+import { isClassifier } from "./shared/models";
 
 export const DEFAULT_SAMPLES = 8;
 const MAX_SAMPLES = 32;

@@ -6,7 +6,7 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { MistakesAnswer } from "../../types";
 import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetHost, WidgetOptions } from "../types";
-import { isClassifier } from "./confusionMatrix";
+import { isClassifier } from "./shared/models";
 import { CHART_CONFIG } from "./shared/spec";
 
 export interface MistakeRow {

@@ -1,4 +1,5 @@
-// Reading the answers of the `data` route: array columns, an op's own result object, and the steps.
+// Reading the answers of the `data` route: array columns and their values, an op's own result object,
+// and the steps.
 
 import type { DataAnswer, DataArray } from "../../../types";
 
@@ -21,4 +22,11 @@ export function answerSteps(answer: DataAnswer): number[] {
   const steps = answer.steps;
   if (Array.isArray(steps)) return steps;
   return typeof steps === "number" ? [steps] : [];
+}
+
+/** The values of a `data` array in row-major order. */
+export function flatValues(array: DataArray | Record<string, unknown> | undefined): unknown[] {
+  const data = (array as DataArray | undefined)?.data;
+  if (!Array.isArray(data)) return data === undefined ? [] : [data];
+  return (data as unknown[]).flat(Infinity);
 }

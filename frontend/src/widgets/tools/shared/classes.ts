@@ -1,4 +1,5 @@
-// The class selection: class names of a run's probe, the probe samples a selection keeps, captions.
+// Classes: names of a run's probe classes and of labels, the labels and probe samples a class
+// selection keeps, captions.
 
 import type { ToolContext } from "../../types";
 
@@ -27,4 +28,20 @@ export function keptSamples(allLabels: number[], filteredLabels: number[]): numb
 /** "classes 1, 2" or "all classes". */
 export function classesCaption(classes: string[] | null | undefined): string {
   return classes ? `class${classes.length === 1 ? "" : "es"} ${classes.join(", ")}` : "all classes";
+}
+
+/** The name of a class label: the model's class names are indexed by label. */
+export function className(classes: string[], label: number): string {
+  return classes[label] ?? String(label);
+}
+
+/** The label of a selected class name (class names are indexed by label); names unknown are dropped. */
+export function labelsOfClasses(classes: string[], selected: string[]): number[] {
+  const labels: number[] = [];
+  for (const name of selected) {
+    let label = classes.indexOf(name);
+    if (label < 0 && /^\d+$/.test(name)) label = Number(name);
+    if (label >= 0 && !labels.includes(label)) labels.push(label);
+  }
+  return labels.sort((a, b) => a - b);
 }
