@@ -3,11 +3,11 @@
 // Class-dependent: only the selected true classes.
 
 import type { DataAnswer, DataArray, Model } from "../../types";
-import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetOptions } from "../types";
+import type { Tool, WidgetContent, WidgetOptions } from "../types";
 import { flatValues } from "./shared/answers";
 import { classHeatmapSpec } from "./shared/classHeatmap";
 import { className, labelsOfClasses } from "./shared/classes";
-import { isClassifier } from "./shared/models";
+import { appliesToClassifier } from "./shared/models";
 
 export interface ClassProbabilityRow extends Record<string, unknown> {
   true: string;
@@ -103,9 +103,7 @@ export const classProbabilitiesTool: Tool = {
     "For each true class, the mean predicted probability of every class on the probe samples (computed on the server). Follows the class selection.",
   // Stacked bars of a distribution.
   icon: "M4 20V10h3v10H4zm6.5 0V4h3v16h-3zM17 20v-7h3v7h-3zM2 21h20v1H2z",
-  appliesTo(unit: UnitRef, ctx: ToolContext): boolean {
-    return unit.kind === "model" && unit.runs.length === 1 && isClassifier(ctx.models.get(unit.runs[0]));
-  },
+  appliesTo: appliesToClassifier,
   classDependent: true,
   async load(unit, ctx, options) {
     const run = unit.runs[0];

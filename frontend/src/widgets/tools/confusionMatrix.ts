@@ -8,7 +8,7 @@ import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetHost, WidgetOptio
 import { flatValues } from "./shared/answers";
 import { classHeatmapSpec } from "./shared/classHeatmap";
 import { className, labelsOfClasses } from "./shared/classes";
-import { isClassifier, noteClassification } from "./shared/models";
+import { appliesToClassifier, noteClassification } from "./shared/models";
 
 /** The step to show: the widget's step if the answer has it, else the last one. */
 export function pickStep(available: number[], wanted: WidgetOptions["step"]): number | null {
@@ -192,9 +192,7 @@ export const confusionMatrixTool: Tool = {
     "True × predicted classes of the probe samples at the last step (class selection: the true classes). Click a count to list its samples.",
   // A 3 × 3 grid of cells.
   icon: "M3 3h5v5H3V3zm6.5 0h5v5h-5V3zM16 3h5v5h-5V3zM3 9.5h5v5H3v-5zm6.5 0h5v5h-5v-5zM16 9.5h5v5h-5v-5zM3 16h5v5H3v-5zm6.5 0h5v5h-5v-5zM16 16h5v5h-5v-5z",
-  appliesTo(unit: UnitRef, ctx: ToolContext): boolean {
-    return unit.kind === "model" && unit.runs.length === 1 && isClassifier(ctx.models.get(unit.runs[0]));
-  },
+  appliesTo: appliesToClassifier,
   classDependent: true,
   load: loadConfusionMatrix,
 };

@@ -37,3 +37,8 @@ export function isClassifier(model: Model | undefined): boolean {
   const lossName = typeof loss === "string" ? loss : (loss as { name?: unknown } | undefined)?.name;
   return typeof lossName === "string" && /categorical|crossentropy|hinge/i.test(lossName);
 }
+
+/** Whether a unit is one model, a classifier. */
+export function appliesToClassifier(unit: UnitRef, ctx: Pick<ToolContext, "models">): boolean {
+  return unit.kind === "model" && unit.runs.length === 1 && isClassifier(ctx.models.get(unit.runs[0]));
+}
