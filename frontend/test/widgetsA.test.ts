@@ -26,7 +26,8 @@ import {
   sortMetrics,
 } from "../src/widgets/tools/performanceMetrics";
 
-import { formatRuntimeValue, readableUnit, runtimeStatisticsContent } from "../src/widgets/tools/runtimeStatistics";
+import { formatRuntimeValue, runtimeStatisticsContent } from "../src/widgets/tools/runtimeStatistics";
+import { readableUnit } from "../src/widgets/tools/shared/quantities";
 import { modelSaveSizeContent } from "../src/widgets/tools/modelSaveSize";
 
 import {

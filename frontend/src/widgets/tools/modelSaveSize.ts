@@ -5,8 +5,8 @@ import type { TopLevelSpec } from "vega-lite";
 import type { Model } from "../../types";
 import type { Tool, WidgetContent } from "../types";
 import { appliesToModels, modelsOf } from "./shared/models";
+import { finiteNumber, readableUnit } from "./shared/quantities";
 import { modelColorScale } from "./shared/seriesColors";
-import { readableUnit } from "./runtimeStatistics";
 
 type Json = Record<string, unknown>;
 
@@ -21,20 +21,16 @@ export interface SaveSizeRow extends Record<string, unknown> {
   non_trainable_params: number | null;
 }
 
-function finite(value: unknown): number | null {
-  return typeof value === "number" && Number.isFinite(value) ? value : null;
-}
-
 export function saveSizeRows(models: Model[]): SaveSizeRow[] {
   const found = models.map((model) => {
     const runtime = model.runtime ?? {};
     const runtimeParams = (runtime.params ?? null) as { trainable?: unknown; non_trainable?: unknown } | null;
     return {
       model: model.run,
-      bytes: finite(runtime.save_size_bytes),
+      bytes: finiteNumber(runtime.save_size_bytes),
       format: typeof runtime.save_format === "string" ? runtime.save_format : null,
-      trainable: finite(model.params?.trainable) ?? finite(runtimeParams?.trainable),
-      nonTrainable: finite(model.params?.non_trainable) ?? finite(runtimeParams?.non_trainable),
+      trainable: finiteNumber(model.params?.trainable) ?? finiteNumber(runtimeParams?.trainable),
+      nonTrainable: finiteNumber(model.params?.non_trainable) ?? finiteNumber(runtimeParams?.non_trainable),
     };
   });
   const known = found.filter((f) => f.bytes !== null || f.trainable !== null);

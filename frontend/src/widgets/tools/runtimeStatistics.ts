@@ -7,6 +7,7 @@ import type { Model } from "../../types";
 import type { Tool, WidgetContent } from "../types";
 import { appliesToModels, modelsOf } from "./shared/models";
 import { perModelBarsSpec } from "./shared/perModelBars";
+import { finiteNumber, readableUnit } from "./shared/quantities";
 
 export interface RuntimeRow extends Record<string, unknown> {
   model: string;
@@ -30,10 +31,6 @@ interface RuntimeField {
   kind: "bytes" | "seconds" | "count";
 }
 
-function numberAt(value: unknown): number | null {
-  return typeof value === "number" && Number.isFinite(value) ? value : null;
-}
-
 function stepUnit(runtime: Record<string, unknown>): string {
   return typeof runtime.step_unit === "string" && runtime.step_unit ? runtime.step_unit : "step";
 }
@@ -42,47 +39,31 @@ function stepUnit(runtime: Record<string, unknown>): string {
 export const RUNTIME_FIELDS: RuntimeField[] = [
   {
     field: "inference_seconds_per_sample",
-    read: (r) => numberAt(r.inference_seconds_per_sample),
+    read: (r) => finiteNumber(r.inference_seconds_per_sample),
     name: () => "inference / sample",
     kind: "seconds",
   },
-  { field: "save_size_bytes", read: (r) => numberAt(r.save_size_bytes), name: () => "save size", kind: "bytes" },
+  { field: "save_size_bytes", read: (r) => finiteNumber(r.save_size_bytes), name: () => "save size", kind: "bytes" },
   {
     field: "params.total",
     read: (r, model) =>
-      numberAt((r.params as { total?: unknown } | undefined)?.total) ?? numberAt(model.params?.total) ?? null,
+      finiteNumber((r.params as { total?: unknown } | undefined)?.total) ?? finiteNumber(model.params?.total) ?? null,
     name: () => "parameters",
     kind: "count",
   },
   {
     field: "peak_memory_bytes",
-    read: (r) => numberAt(r.peak_memory_bytes),
+    read: (r) => finiteNumber(r.peak_memory_bytes),
     name: () => "peak memory",
     kind: "bytes",
   },
   {
     field: "seconds_since_last_step",
-    read: (r) => numberAt(r.seconds_since_last_step),
+    read: (r) => finiteNumber(r.seconds_since_last_step),
     name: (r) => `time per ${stepUnit(r)}`,
     kind: "seconds",
   },
 ];
-
-/** A readable unit for values of a kind, chosen from their largest magnitude: [unit, factor]. */
-export function readableUnit(kind: "bytes" | "seconds" | "count", values: number[]): [string, number] {
-  const top = Math.max(0, ...values.map((v) => Math.abs(v)).filter((v) => Number.isFinite(v)));
-  if (kind === "bytes") {
-    if (top >= 1e9) return ["GB", 1e-9];
-    if (top >= 1e6) return ["MB", 1e-6];
-    return ["kB", 1e-3];
-  }
-  if (kind === "seconds") {
-    if (top >= 1) return ["s", 1];
-    if (top >= 1e-5 || top === 0) return ["ms", 1e3];
-    return ["µs", 1e6];
-  }
-  return ["", 1];
-}
 
 /** A value in its unit, for people: "0.142 ms", "70.2 kB", "8,762". */
 export function formatRuntimeValue(value: number, unit: string): string {
@@ -124,7 +105,7 @@ export function runtimeStatisticsContent(models: Model[], colors: Map<string, st
   const missing = models.map((m) => m.run).filter((run) => !present.includes(run));
   const quantities = [...new Set(rows.map((r) => r.quantity))];
   const measuredAt = models
-    .map((m) => numberAt(m.runtime?.inference_measured_at_step))
+    .map((m) => finiteNumber(m.runtime?.inference_measured_at_step))
     .filter((s): s is number => s !== null);
   const note = missing.length ? `; no runtime statistics: ${missing.join(", ")}` : "";
   if (present.length <= 1) {
