@@ -68,6 +68,11 @@ export function analysedClass(ctx: Pick<ToolContext, "classes">, classNames: str
   return index >= 0 ? index : null;
 }
 
+/** A feature neuron as a unit of analysis at L1 (where a click jumps to). */
+function neuronUnit(run: string, layer: string, neuron: number): UnitRef {
+  return { kind: "neuron", level: "L1", runs: [run], layer, neuron, key: `neuron:${layer}:${neuron}`, label: `${run} / ${layer} / neuron ${neuron}` };
+}
+
 function neuronList(rows: MistakeRow[], answer: MistakesAnswer, host: WidgetHost, run: string): HTMLElement {
   const box = document.createElement("div");
   box.className = "inn-mistake-list inn-small";
@@ -77,15 +82,7 @@ function neuronList(rows: MistakeRow[], answer: MistakesAnswer, host: WidgetHost
     button.className = "inn-link";
     button.dataset.neuron = String(row.neuron);
     button.textContent = `${answer.feature_layer} #${row.neuron}: ${(row.share * 100).toFixed(0)}% (${row.direction}), ratio ${row.importance_ratio?.toPrecision(3) ?? "n/a"}`;
-    const unit: UnitRef = {
-      kind: "neuron",
-      level: "L1",
-      runs: [run],
-      layer: answer.feature_layer,
-      neuron: row.neuron,
-      key: `neuron:${answer.feature_layer}:${row.neuron}`,
-      label: `${run} / ${answer.feature_layer} / neuron ${row.neuron}`,
-    };
+    const unit = neuronUnit(run, answer.feature_layer, row.neuron);
     button.addEventListener("click", () => host.jump(unit));
     const line = document.createElement("div");
     line.append(button);
@@ -112,15 +109,7 @@ export async function loadMistakes(unit: UnitRef, ctx: ToolContext, options: Wid
     onClick(datum) {
       const neuron = Number(datum.neuron);
       if (!Number.isInteger(neuron)) return;
-      host.jump({
-        kind: "neuron",
-        level: "L1",
-        runs: [run],
-        layer: answer.feature_layer,
-        neuron,
-        key: `neuron:${answer.feature_layer}:${neuron}`,
-        label: `${run} / ${answer.feature_layer} / neuron ${neuron}`,
-      });
+      host.jump(neuronUnit(run, answer.feature_layer, neuron));
     },
   };
 }
