@@ -7,7 +7,7 @@ import type { Tool, WidgetContent, WidgetOptions } from "../types";
 import { flatValues } from "./shared/answers";
 import { classHeatmapSpec } from "./shared/classHeatmap";
 import { className, labelsOfClasses } from "./shared/classes";
-import { appliesToClassifier } from "./shared/models";
+import { appliesToClassifier } from "./shared/unitPredicates";
 
 export interface ClassProbabilityRow extends Record<string, unknown> {
   true: string;

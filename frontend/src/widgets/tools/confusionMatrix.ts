@@ -8,7 +8,8 @@ import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetHost, WidgetOptio
 import { flatValues } from "./shared/answers";
 import { classHeatmapSpec } from "./shared/classHeatmap";
 import { className, labelsOfClasses } from "./shared/classes";
-import { appliesToClassifier, noteClassification } from "./shared/models";
+import { noteClassification } from "./shared/models";
+import { appliesToClassifier } from "./shared/unitPredicates";
 
 /** The step to show: the widget's step if the answer has it, else the last one. */
 export function pickStep(available: number[], wanted: WidgetOptions["step"]): number | null {

@@ -4,9 +4,10 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { Model } from "../../types";
 import type { Tool, WidgetContent } from "../types";
-import { appliesToModels, modelsOf } from "./shared/models";
+import { modelsOf } from "./shared/models";
 import { finiteNumber, readableUnit } from "./shared/quantities";
 import { modelColorScale } from "./shared/seriesColors";
+import { appliesToModels } from "./shared/unitPredicates";
 
 type Json = Record<string, unknown>;
 

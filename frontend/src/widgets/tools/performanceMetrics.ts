@@ -4,9 +4,10 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { MetricsAnswer, Model } from "../../types";
 import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
-import { appliesToModels, modelsOf } from "./shared/models";
+import { modelsOf } from "./shared/models";
 import { perModelBarsSpec } from "./shared/perModelBars";
 import { modelColorScale } from "./shared/seriesColors";
+import { appliesToModels } from "./shared/unitPredicates";
 
 /** Every `color` scale with a domain and range found in a spec: run -> colour (for merging widgets). */
 export function colorsInSpec(spec: unknown, into: Map<string, string> = new Map()): Map<string, string> {

@@ -5,9 +5,10 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { Model } from "../../types";
 import type { Tool, WidgetContent } from "../types";
-import { appliesToModels, modelsOf } from "./shared/models";
+import { modelsOf } from "./shared/models";
 import { perModelBarsSpec } from "./shared/perModelBars";
 import { finiteNumber, readableUnit } from "./shared/quantities";
+import { appliesToModels } from "./shared/unitPredicates";
 
 export interface RuntimeRow extends Record<string, unknown> {
   model: string;

@@ -4,11 +4,6 @@
 import type { Model } from "../../../types";
 import type { ToolContext, UnitRef } from "../../types";
 
-/** Whether a unit stands for models: an experiment or a model, with at least one run. */
-export function appliesToModels(unit: UnitRef): boolean {
-  return (unit.kind === "experiment" || unit.kind === "model") && unit.runs.length > 0;
-}
-
 /** The known models of a unit's runs, in the order of the runs. */
 export function modelsOf(unit: UnitRef, ctx: Pick<ToolContext, "models">): Model[] {
   return unit.runs.map((run) => ctx.models.get(run)).filter((m): m is Model => m !== undefined);
@@ -36,9 +31,4 @@ export function isClassifier(model: Model | undefined): boolean {
   const loss = model.hparams?.loss;
   const lossName = typeof loss === "string" ? loss : (loss as { name?: unknown } | undefined)?.name;
   return typeof lossName === "string" && /categorical|crossentropy|hinge/i.test(lossName);
-}
-
-/** Whether a unit is one model, a classifier. */
-export function appliesToClassifier(unit: UnitRef, ctx: Pick<ToolContext, "models">): boolean {
-  return unit.kind === "model" && unit.runs.length === 1 && isClassifier(ctx.models.get(unit.runs[0]));
 }

@@ -3,6 +3,7 @@
 import type { Shape } from "../../../types";
 import type { ToolContext, UnitRef } from "../../types";
 import { findLayer, hasVariable, isInputLayer, knownArchitecture, outputShape } from "./architecture";
+import { isClassifier } from "./models";
 
 /**
  * Whether a unit has data of the kinds the tool reads, judged from the architecture when known
@@ -38,4 +39,14 @@ export function appliesToActivations(unit: UnitRef, ctx: ToolContext, accepts: (
   const layer = findLayer(arch, unit.layer);
   const shape = outputShape(layer);
   return Boolean(layer && !isInputLayer(layer) && shape && accepts(shape));
+}
+
+/** Whether a unit stands for models: an experiment or a model, with at least one run. */
+export function appliesToModels(unit: UnitRef): boolean {
+  return (unit.kind === "experiment" || unit.kind === "model") && unit.runs.length > 0;
+}
+
+/** Whether a unit is one model, a classifier. */
+export function appliesToClassifier(unit: UnitRef, ctx: Pick<ToolContext, "models">): boolean {
+  return unit.kind === "model" && unit.runs.length === 1 && isClassifier(ctx.models.get(unit.runs[0]));
 }
