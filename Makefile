@@ -42,7 +42,7 @@ test: $(STAMP) $(NODE_STAMP)
 
 # Regenerates the protobuf code from proto/ (the output is committed).
 proto: $(STAMP)
-	$(PY) -m grpc_tools.protoc -Iproto --python_out=innspector_tb/proto proto/plugin_data.proto
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=innspector_tb/format/proto proto/plugin_data.proto
 
 bench: $(STAMP) $(NODE_STAMP)
 	$(PY) bench/logging_overhead.py

@@ -20,7 +20,7 @@ holds a 1000x1000 Dense kernel), this script:
      timed process over the requests (the plugin's cache);
   3. scores interestingness on every variable of ResNet50 (built with
      weights=None, 25.6M parameters, two steps: the initial weights and a
-     slightly perturbed copy), in process with innspector_tb.interestingness,
+     slightly perturbed copy), in process with innspector_tb.analysis.interestingness,
      and through a fresh TensorBoard whose first request is the route.
 
 Targets (from the issue): warm p95 <= 50 ms for models, tree, graph and
@@ -265,8 +265,10 @@ def resnet50_series(seed=0):
     """(UnitSeries of every variable at steps 0 and 1, architecture, parameter count, seconds to prepare)."""
     import keras
 
-    from innspector_tb import architecture as architecture_lib
-    from innspector_tb import interestingness, stats, summary
+    from innspector_tb.capture import architecture as architecture_lib
+    from innspector_tb.analysis import interestingness
+    from innspector_tb.format import stats
+    from innspector_tb.capture import summary
 
     start = time.perf_counter()
     keras.utils.set_random_seed(seed)
@@ -289,7 +291,7 @@ def resnet50_series(seed=0):
 
 def time_resnet_scores(series, arch, measures=("variance", "divergence_from_init", "divergence_from_normal",
                                                "change_since_previous", "structural")):
-    from innspector_tb import interestingness
+    from innspector_tb.analysis import interestingness
 
     result = {}
     for measure in measures:
@@ -310,8 +312,9 @@ def write_resnet_logdir(logdir, model, series, arch):
     import tensorflow as tf
 
     import innspector_tb
-    from innspector_tb import metadata, summary
-    from innspector_tb import stats as stats_lib
+    from innspector_tb.format import metadata
+    from innspector_tb.capture import summary
+    from innspector_tb.format import stats as stats_lib
 
     writer = summary.create_file_writer(os.path.join(logdir, "resnet50"))
     with writer.as_default():

@@ -30,7 +30,8 @@ from keras import layers  # noqa: E402
 import innspector_tb  # noqa: E402
 from demo import data as demo_data  # noqa: E402
 from demo import models as demo_models  # noqa: E402
-from innspector_tb import stats, summary  # noqa: E402
+from innspector_tb.format import stats
+from innspector_tb.capture import summary    # noqa: E402
 
 STEPS = 11            # steps 0..10
 PROBE = 256

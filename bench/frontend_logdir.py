@@ -42,7 +42,8 @@ import innspector_tb  # noqa: E402
 from demo import data as demo_data  # noqa: E402
 from demo import models as demo_models  # noqa: E402
 from demo import train as demo_train  # noqa: E402
-from innspector_tb import stats, summary  # noqa: E402
+from innspector_tb.format import stats
+from innspector_tb.capture import summary    # noqa: E402
 
 BIG_RUN = "big_1000"
 BIG_LAYERS = 1000

@@ -36,8 +36,9 @@ from keras import layers  # noqa: E402
 
 import innspector_tb  # noqa: E402
 from demo import data as demo_data  # noqa: E402
-from innspector_tb import background, checkpoint  # noqa: E402
-from innspector_tb.keras import InnspectorCallback  # noqa: E402
+from innspector_tb.capture import background
+from innspector_tb.format import step_files    # noqa: E402
+from innspector_tb.capture.callback import InnspectorCallback      # noqa: E402
 
 VARIANTS = ("bare", "keras_tb", "innspector", "no_attr", "process", "sync")
 
@@ -116,15 +117,15 @@ def disk_usage(run_dir):
     Raw size counts every logged array at its logged shape as float32, hard-linked
     duplicates included: that is what was logged, before deduplication and compression.
     """
-    steps = checkpoint.list_step_files(run_dir)
+    steps = step_files.list_step_files(run_dir)
     step_bytes = sum(os.path.getsize(os.path.join(run_dir, path)) for path in steps.values())
     event_bytes = sum(os.path.getsize(os.path.join(run_dir, n)) for n in os.listdir(run_dir) if "tfevents" in n)
     raw = 0
     for path in steps.values():
-        with checkpoint.open_file(os.path.join(run_dir, path)) as f:
+        with step_files.open_file(os.path.join(run_dir, path)) as f:
             names = []
             f.visititems_links(lambda name, link: names.append(name) if isinstance(f[name], h5py.Dataset) else None)
-            raw += sum(int(np.prod(checkpoint.logical_shape(f, name))) * 4 for name in names)
+            raw += sum(int(np.prod(step_files.logical_shape(f, name))) * 4 for name in names)
     return (step_bytes + event_bytes) / len(steps), raw / len(steps)
 
 

@@ -1,7 +1,7 @@
 """TensorBoard's memory with our sidecar checkpoints against bulk written into event files.
 
 Writes the same weights and activations for N steps two ways into two logdirs:
-  sidecar   innspector_tb.summary ops: statistics in the event file, arrays in HDF5
+  sidecar   innspector_tb.capture.summary ops: statistics in the event file, arrays in HDF5
   inline    the arrays themselves as plain tensor summaries (what the sidecars avoid)
 then starts a real `tensorboard` on each (every point kept: --samples_per_plugin
 innspector=0, the plugin's default) and prints its resident memory after loading,
@@ -25,7 +25,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import innspector_tb  # noqa: E402
-from innspector_tb import metadata, summary  # noqa: E402
+from innspector_tb.format import metadata
+from innspector_tb.capture import summary    # noqa: E402
 
 
 def write_sidecar(logdir, arrays_by_step):

@@ -34,7 +34,7 @@ def write_logdir(logdir):
     import numpy as np
 
     import innspector_tb
-    from innspector_tb import summary
+    from innspector_tb.capture import summary
 
     for name, inputs, units in (("dense_1m", 1000, 1000), ("dense_small", 64, 10)):
         keras.backend.clear_session()

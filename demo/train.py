@@ -26,10 +26,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 import innspector_tb  # noqa: E402
-from innspector_tb import architecture as architecture_lib  # noqa: E402
-from innspector_tb import mistakes as mistakes_lib  # noqa: E402
-from innspector_tb import reliance as reliance_lib  # noqa: E402
-from innspector_tb.keras import InnspectorCallback  # noqa: E402
+from innspector_tb.capture import architecture as architecture_lib    # noqa: E402
+from innspector_tb.analysis import mistakes as mistakes_lib    # noqa: E402
+from innspector_tb.capture import reliance as reliance_lib  # noqa: E402
+from innspector_tb.format import step_files  # noqa: E402
+from innspector_tb.capture.callback import InnspectorCallback      # noqa: E402
 
 from demo import data as data_lib  # noqa: E402
 from demo import models  # noqa: E402
@@ -59,7 +60,7 @@ class Mitigation:
         return chosen or [n["index"] for n in increase[:3]]
 
     def __call__(self, parent_model, parent_dir, log_dir, head, train, validation, probe, probe_size, epochs):
-        read, labels, last_step = mistakes_lib.read_run_dir(parent_dir)
+        read, labels, last_step = step_files.run_dir_reader(parent_dir)
         answer = mistakes_lib.analyse(architecture_lib.extract_architecture(parent_model), read, labels, cls=self.cls)
         neurons = self.neurons(answer)
         if not neurons:

@@ -57,7 +57,7 @@ def _step(text):
 
 
 def _read_header(path):
-    from innspector_tb import headers
+    from innspector_tb.format import headers
 
     try:
         with open(path, encoding="utf-8") as f:

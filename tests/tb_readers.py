@@ -9,8 +9,8 @@ from tensorboard import default
 from tensorboard import program
 from tensorboard.data import provider as provider_lib
 
-from innspector_tb import metadata
-from innspector_tb.plugin import InnspectorLoader
+from innspector_tb.format import metadata
+from innspector_tb.server.plugin import InnspectorLoader
 
 INGESTERS = ("python", "rust")
 

@@ -1,4 +1,4 @@
-"""Tests of innspector_tb.architecture on small real Keras 3 models.
+"""Tests of innspector_tb.capture.architecture on small real Keras 3 models.
 
 Expected values (ids, shapes, parameter counts) are worked out by hand from
 the model definitions, not copied from the extractor's output.
@@ -15,8 +15,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from keras import layers  # noqa: E402
 
-from innspector_tb.architecture import (  # noqa: E402
-    extract_architecture, iter_leaf_layers, layer_h5_name, layer_variable_names)
+from innspector_tb.capture.architecture import (  # noqa: E402
+    extract_architecture, iter_leaf_layers, layer_variable_names)
+from innspector_tb.format.architecture import layer_h5_name  # noqa: E402
 
 
 # ------------------------------------------------------------------ helpers

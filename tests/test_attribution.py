@@ -13,8 +13,13 @@ from keras import layers
 import innspector_tb
 from demo import data as demo_data
 from demo import models as demo_models
-from innspector_tb import attribution, checkpoint, json_tools, models, queries, summary
-from innspector_tb.keras import InnspectorCallback, InnspectorError
+from innspector_tb.capture import attribution
+from innspector_tb.format import step_files
+from innspector_tb.server import json_tools
+from innspector_tb.store import models
+from innspector_tb.server import routes as queries
+from innspector_tb.capture import summary
+from innspector_tb.capture.callback import InnspectorCallback, InnspectorError
 from tests import trained_models as tm
 from tests.backend_app import Client
 
@@ -239,13 +244,13 @@ def test_models_without_convolutions_or_with_several_outputs():
 # The callback.
 
 def _read_attributions(run_dir, step):
-    with h5py.File(os.path.join(run_dir, checkpoint.step_file(step)), "r") as f:
+    with h5py.File(os.path.join(run_dir, step_files.step_file(step)), "r") as f:
         if "attributions" not in f:
             return None
         names = []  # every name, hard-linked duplicates too (class/true is class/predicted when all are right)
         f["attributions"].visititems_links(
             lambda n, link: names.append(n) if isinstance(f["attributions"][n], h5py.Dataset) else None)
-        return {n: checkpoint.read_array(f, "attributions/" + n) for n in names}, dict(f["attributions"].attrs)
+        return {n: step_files.read_array(f, "attributions/" + n) for n in names}, dict(f["attributions"].attrs)
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +277,7 @@ def logged(tmp_path_factory):
 def test_the_callback_stores_attributions_at_every_step_of_an_image_classifier(logged):
     logdir, trained = logged
     run = trained["seq"]
-    steps = checkpoint.list_step_files(os.path.join(logdir, "seq"))
+    steps = step_files.list_step_files(os.path.join(logdir, "seq"))
     assert sorted(steps) == list(range(tm.EPOCHS + 1))
     probe_labels = tm.images()[1][run["callback"].probe_index]
     for step in steps:
@@ -300,7 +305,7 @@ def test_the_callback_stores_attributions_at_every_step_of_an_image_classifier(l
 def test_attributions_are_off_when_asked_and_for_models_that_are_not_image_classifiers(logged):
     logdir, _ = logged
     for run in ("seq_off", "tabular", "vae"):
-        steps = checkpoint.list_step_files(os.path.join(logdir, run))
+        steps = step_files.list_step_files(os.path.join(logdir, run))
         assert steps and all(_read_attributions(os.path.join(logdir, run), s) is None for s in steps), run
 
 
@@ -383,7 +388,7 @@ def test_bad_callback_arguments_are_refused_before_training(tmp_path):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
     callback.close()
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
-    assert checkpoint.list_step_files(str(tmp_path / "layer")) == {}
+    assert step_files.list_step_files(str(tmp_path / "layer")) == {}
     # Asked for explicitly on a model with several outputs: refused, not silently skipped.
     vae = demo_models.vae("vae", 0.5, 0.5)
     x_train, y_train, _, _ = demo_data.digits()
@@ -405,7 +410,7 @@ def test_the_summary_op_for_custom_loops(tmp_path):
         summary.samples(x, y)
         for step in range(2):
             summary.predictions(model(x), step=step)
-            result = summary.attributions(model, x, y, step=step, size=9, methods=("integrated_gradients",))
+            summary.attributions(model, x, y, step=step, size=9, methods=("integrated_gradients",))
             model.fit(x, y, epochs=1, verbose=0)
         # A result computed elsewhere, written for the probe rows it was computed on.
         rows = np.array([3, 4, 5])
@@ -448,7 +453,7 @@ def test_a_failing_attribution_skips_only_the_maps(tmp_path, monkeypatch):
 
     monkeypatch.setattr(attribution.Attributor, "__call__", broken)
     run = tm.train(str(tmp_path), "seq", tm.sequential(), epochs=1)
-    steps = checkpoint.list_step_files(os.path.join(str(tmp_path), "seq"))
+    steps = step_files.list_step_files(os.path.join(str(tmp_path), "seq"))
     assert sorted(steps) == [0, 1]
     for step in steps:
         assert _read_attributions(os.path.join(str(tmp_path), "seq"), step) is None
@@ -458,7 +463,7 @@ def test_a_failing_attribution_skips_only_the_maps(tmp_path, monkeypatch):
 
 
 def test_the_demo_classifiers_log_attributions_and_the_answers_follow_the_openapi_document(demo_logs):
-    from innspector_tb import openapi
+    from innspector_tb.server import openapi
 
     client = Client(demo_logs[0])
     status, listing = client.get("/models")

@@ -3,7 +3,7 @@
 import threading
 import time
 
-from innspector_tb.background import BackgroundWorker
+from innspector_tb.capture.background import BackgroundWorker
 
 
 def test_jobs_run_in_order_and_failures_do_not_stop_the_worker():

@@ -12,8 +12,12 @@ import numpy as np
 import pytest
 
 import innspector_tb
-from innspector_tb import checkpoint, metadata, stats, summary
-from innspector_tb.keras import InnspectorCallback, InnspectorError
+from innspector_tb.format import step_files
+from innspector_tb.format import metadata
+from innspector_tb.format import stats
+from innspector_tb.capture import summary
+from innspector_tb.capture.callback import InnspectorCallback
+from innspector_tb.errors import ConfigurationError
 from tests import tb_readers
 from tests import trained_models as tm
 
@@ -27,7 +31,7 @@ def _fit(model, log_dir, probe, epochs=2, **kwargs):
 
 
 def _steps_on_disk(run_dir):
-    return sorted(checkpoint.list_step_files(run_dir))
+    return sorted(step_files.list_step_files(run_dir))
 
 
 def test_probe_without_labels_logs_activations_but_no_class_means(tmp_path, caplog):
@@ -36,7 +40,7 @@ def test_probe_without_labels_logs_activations_but_no_class_means(tmp_path, capl
         history, _ = _fit(tm.sequential(), str(tmp_path / "run"), probe=x)
     assert len(history.history["loss"]) == 2
     assert "no labels" in caplog.text
-    with checkpoint.open_file(str(tmp_path / "run" / checkpoint.step_file(2))) as f:
+    with step_files.open_file(str(tmp_path / "run" / step_files.step_file(2))) as f:
         assert "layers/conv/activations" in f
         assert "layers/conv/mean_class_activations" not in f
 
@@ -79,7 +83,7 @@ def test_subclassed_model_degrades_to_its_layer_list(tmp_path, caplog):
     assert arch["model"]["functional"] is False
     assert arch["edges"] == []
     assert any("functional graph" in note for note in arch["model"]["notes"])
-    with checkpoint.open_file(str(tmp_path / "run" / checkpoint.step_file(2))) as f:
+    with step_files.open_file(str(tmp_path / "run" / step_files.step_file(2))) as f:
         kernel_groups = [name for name in f["layers"] if "weights" in f["layers"][name]]
         assert len(kernel_groups) == 2  # both Dense layers' weights
         assert f["data_samples/y_prediction"].shape == (96, tm.CLASSES)  # probe_size > data: all
@@ -88,31 +92,31 @@ def test_subclassed_model_degrades_to_its_layer_list(tmp_path, caplog):
 def test_probe_larger_than_the_data_uses_all_samples(tmp_path):
     x, y = tm.images(n=30)
     _fit(tm.sequential(), str(tmp_path / "run"), probe=(x, y), probe_size=10_000)
-    with checkpoint.open_file(str(tmp_path / "run" / checkpoint.SAMPLES_FILE)) as f:
+    with step_files.open_file(str(tmp_path / "run" / step_files.SAMPLES_FILE)) as f:
         assert f["data_samples/x"].shape[0] == 30
 
 
 def test_unwritable_log_dir_fails_before_training(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
-    with pytest.raises(InnspectorError, match="cannot write to log_dir"):
+    with pytest.raises(ConfigurationError, match="cannot write to log_dir"):
         InnspectorCallback(str(blocker / "run"), innspector_tb.header("m"))
 
 
 def test_mismatched_probe_is_refused_before_training(tmp_path):
     x, y = tm.images()
-    with pytest.raises(InnspectorError, match="48 samples but y has|96 samples but y has"):
+    with pytest.raises(ConfigurationError, match="48 samples but y has|96 samples but y has"):
         InnspectorCallback(str(tmp_path / "run"), probe=(x, y[:10]))
 
 
 def test_bad_arguments_are_refused(tmp_path):
-    with pytest.raises(InnspectorError, match="freq_unit"):
+    with pytest.raises(ConfigurationError, match="freq_unit"):
         InnspectorCallback(str(tmp_path), freq_unit="week")
-    with pytest.raises(InnspectorError, match="unknown data kinds"):
+    with pytest.raises(ConfigurationError, match="unknown data kinds"):
         InnspectorCallback(str(tmp_path), log=("weights", "gradients"))
-    with pytest.raises(InnspectorError, match="dtype"):
+    with pytest.raises(ConfigurationError, match="dtype"):
         InnspectorCallback(str(tmp_path), dtype="int8")
-    with pytest.raises(innspector_tb.headers.HeaderError, match="unknown keys"):
+    with pytest.raises(innspector_tb.format.headers.HeaderError, match="unknown keys"):
         InnspectorCallback(str(tmp_path), header={"name": "m", "colour": "red"})
 
 
@@ -128,7 +132,7 @@ def test_a_failing_step_is_skipped_and_training_goes_on(tmp_path, caplog, monkey
         calls.append(1)
         raise RuntimeError("simulated failure")
 
-    monkeypatch.setattr("innspector_tb.activations.ActivationExtractor.__call__", broken_activations)
+    monkeypatch.setattr("innspector_tb.capture.activations.ActivationExtractor.__call__", broken_activations)
     with caplog.at_level(logging.WARNING, logger="innspector_tb"):
         history, _ = _fit(tm.sequential(), str(tmp_path / "run"), probe=tm.images())
     assert len(history.history["loss"]) == 2
@@ -141,7 +145,7 @@ KILLED_SCRIPT = textwrap.dedent(
     sys.path.insert(0, {root!r})
     import keras
     from tests import trained_models as tm
-    from innspector_tb.keras import InnspectorCallback
+    from innspector_tb.capture.callback import InnspectorCallback
     import innspector_tb
 
     class KillMidEpoch(keras.callbacks.Callback):
@@ -172,7 +176,7 @@ def test_killed_training_leaves_readable_logs(tmp_path):
     steps = _steps_on_disk(run)
     assert steps == list(range(len(steps))) and 1 <= len(steps) <= 4
     for step in steps:
-        with checkpoint.open_file(os.path.join(run, checkpoint.step_file(step))) as f:
+        with step_files.open_file(os.path.join(run, step_files.step_file(step))) as f:
             assert f["layers/out/weights/kernel"].shape == (16, tm.CLASSES)  # flatten of 2x2x4
     with tb_readers.data_provider(str(tmp_path), "python") as provider:
         data = tb_readers.read_all(provider, "killed", [metadata.CHECKPOINT_TAG, metadata.HEADER_TAG])

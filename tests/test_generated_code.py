@@ -14,5 +14,5 @@ def test_protobuf_code_is_fresh(tmp_path):
         check=True,
     )
     with open(tmp_path / "plugin_data_pb2.py") as fresh, \
-            open(os.path.join(ROOT, "innspector_tb", "proto", "plugin_data_pb2.py")) as committed:
-        assert fresh.read() == committed.read(), "innspector_tb/proto is stale: run `make proto` and commit"
+            open(os.path.join(ROOT, "innspector_tb", "format", "proto", "plugin_data_pb2.py")) as committed:
+        assert fresh.read() == committed.read(), "innspector_tb/format/proto is stale: run `make proto` and commit"

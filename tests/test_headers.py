@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import innspector_tb
-from innspector_tb import headers
+from innspector_tb.format import headers
 
 
 def test_header_defaults_and_fresh_ids():

@@ -22,7 +22,10 @@ from tensorboard.backend.event_processing import data_provider as dp  # noqa: E4
 from tensorboard.backend.event_processing import plugin_event_multiplexer as pem  # noqa: E402
 
 import innspector_tb  # noqa: E402
-from innspector_tb import checkpoint, importer, metadata, stats  # noqa: E402
+from innspector_tb.format import step_files
+from innspector_tb import importer
+from innspector_tb.format import metadata
+from innspector_tb.format import stats    # noqa: E402
 
 CLI = os.path.join(os.path.dirname(sys.executable), "innspector-tb")
 N, FEATURES, CLASSES = 40, 6, 3
@@ -116,14 +119,14 @@ def json_of(datum):
 def read_h5(f, name):
     # The checkpoint writer may store a dataset as a link to an equal one;
     # read_array, where it exists, restores the shape it was logged with.
-    reader = getattr(checkpoint, "read_array", None)
+    reader = getattr(step_files, "read_array", None)
     return reader(f, name) if reader else f[name][()]
 
 
 def step_arrays(run_dir, step):
     """{path: array} of every dataset name in a step file (hard-linked duplicates included)."""
     names = []
-    with checkpoint.open_file(os.path.join(run_dir, checkpoint.step_file(step))) as f:
+    with step_files.open_file(os.path.join(run_dir, step_files.step_file(step))) as f:
         f.visititems_links(lambda name, link: names.append(name)
                            if isinstance(link, h5py.HardLink) and isinstance(f[name], h5py.Dataset) else None)
         return {name: read_h5(f, name) for name in names}
@@ -204,7 +207,7 @@ def test_cli_import_round_trips_through_tensorboard_and_hdf5(tmp_path, paper_fil
     assert list(means_meta.class_names) == ["0", "1", "2"]
 
     # The step's HDF5 file holds the original arrays exactly.
-    assert sorted(checkpoint.list_step_files(run_dir)) == [3]
+    assert sorted(step_files.list_step_files(run_dir)) == [3]
     arrays = step_arrays(run_dir, 3)
     for name in LAYERS:
         for var, value in original["weights"][name].items():
@@ -215,10 +218,10 @@ def test_cli_import_round_trips_through_tensorboard_and_hdf5(tmp_path, paper_fil
                                        original["means"][name][c], rtol=1e-6, atol=1e-7)
     np.testing.assert_array_equal(arrays["data_samples/y_prediction"], original["pred"])
     manifest = json_of(data[metadata.CHECKPOINT_TAG][0])
-    assert manifest["path"] == checkpoint.step_file(3) and manifest["step"] == 3
+    assert manifest["path"] == step_files.step_file(3) and manifest["step"] == 3
 
     # Samples: inputs exactly, one-hot labels as class ids.
-    with checkpoint.open_file(os.path.join(run_dir, checkpoint.SAMPLES_FILE)) as f:
+    with step_files.open_file(os.path.join(run_dir, step_files.SAMPLES_FILE)) as f:
         np.testing.assert_array_equal(read_h5(f, "data_samples/x"), original["x"])
         np.testing.assert_array_equal(read_h5(f, "data_samples/y_label"), original["y"])
     assert json_of(data[metadata.SAMPLES_TAG][0])["classes"] == [0, 1, 2]
@@ -259,7 +262,7 @@ def test_function_import_with_int_labels_nested_and_mean_only_layers(tmp_path, o
         "layers/summary_only/mean_class_activations/class_0", "layers/summary_only/mean_class_activations/class_2"}
     for c, mean in mean_only.items():
         np.testing.assert_array_equal(arrays["layers/summary_only/mean_class_activations/class_%d" % c], mean)
-    with h5py.File(os.path.join(report["run_dir"], checkpoint.step_file(0)), "r") as f:
+    with h5py.File(os.path.join(report["run_dir"], step_files.step_file(0)), "r") as f:
         assert f["layers/block:inner"].attrs["unit"] == "block/inner"
         assert f["layers/summary_only"].attrs["unit"] == "summary_only"
 
@@ -282,7 +285,7 @@ def test_second_step_reuses_the_runs_header_and_samples(tmp_path, paper_file):
     second = importer.import_checkpoint(paper_file, logdir, "run", step=1)
     assert second["header_id"] == first["header_id"]
     assert first["samples_written"] and not second["samples_written"]
-    assert sorted(checkpoint.list_step_files(first["run_dir"])) == [0, 1]
+    assert sorted(step_files.list_step_files(first["run_dir"])) == [0, 1]
     data, _ = read_run(logdir, "run")
     assert {json_of(d)["id"] for d in data[metadata.HEADER_TAG]} == {first["header_id"]}
     assert json_of(data[metadata.HEADER_TAG][0])["name"] == "run"
@@ -368,7 +371,7 @@ def test_existing_step_is_refused_without_overwrite(tmp_path, paper_file, origin
     logdir = str(tmp_path / "logs")
     run_dir = os.path.join(logdir, "mlp")
     assert run_cli("import", paper_file, "--logdir", logdir, "--run", "mlp", "--step", 2).returncode == 0
-    step_path = os.path.join(run_dir, checkpoint.step_file(2))
+    step_path = os.path.join(run_dir, step_files.step_file(2))
     before = (sorted(os.listdir(run_dir)), open(step_path, "rb").read())
 
     result = run_cli("import", paper_file, "--logdir", logdir, "--run", "mlp", "--step", 2)
@@ -397,7 +400,7 @@ def test_different_samples_are_refused_without_overwrite(tmp_path, paper_file, o
     other_path = write_paper_checkpoint(tmp_path / "other.h5", other, extras=False)
     with pytest.raises(importer.CheckpointImportError, match="probe inputs"):
         importer.import_checkpoint(other_path, logdir, "run", step=1)
-    assert sorted(checkpoint.list_step_files(os.path.join(logdir, "run"))) == [0]
+    assert sorted(step_files.list_step_files(os.path.join(logdir, "run"))) == [0]
 
 
 def test_cli_usage_errors_exit_2(tmp_path, paper_file):

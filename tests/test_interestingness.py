@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
 from innspector_tb import interestingness as I
-from innspector_tb import stats
+from innspector_tb.format import stats
 
 REQUIRED_IDS = {"variance", "skew", "kurtosis", "min", "max", "mean_abs", "zero_fraction",
                 "non_finite", "divergence_from_init", "divergence_from_parent",
@@ -509,7 +509,7 @@ def test_structural_unknown_types_and_nested_inputs():
 
 def test_structural_on_an_extracted_keras_model():
     keras = pytest.importorskip("keras")
-    from innspector_tb.architecture import extract_architecture
+    from innspector_tb.capture.architecture import extract_architecture
 
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3, name="conv")(inputs)

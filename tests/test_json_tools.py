@@ -12,7 +12,8 @@ import pytest
 from tensorboard.backend import application
 from werkzeug import test as werkzeug_test
 
-from innspector_tb import json_tools, openapi
+from innspector_tb.server import json_tools
+from innspector_tb.server import openapi
 from tests import tb_readers
 from tests.backend_app import BASE, Client
 
@@ -70,7 +71,7 @@ def test_exactly_two_builtin_tools_and_they_validate():
 
 
 def test_unit_fields_follow_the_data_route():
-    from innspector_tb import queries
+    from innspector_tb.server import routes as queries
 
     assert set(json_tools.UNIT_FIELDS) == set(queries.DATA_KINDS)
 

@@ -1,4 +1,4 @@
-"""Tests of innspector_tb.lineage: the demo's tree of models and hand-written edge cases."""
+"""Tests of innspector_tb.store.lineage: the demo's tree of models and hand-written edge cases."""
 
 import json
 import os
@@ -11,8 +11,8 @@ import pytest  # noqa: E402
 
 from demo import models as demo_models  # noqa: E402
 from demo import train as demo_train  # noqa: E402
-from innspector_tb.architecture import extract_architecture  # noqa: E402
-from innspector_tb.lineage import build_tree, diff_architectures  # noqa: E402
+from innspector_tb.capture.architecture import extract_architecture      # noqa: E402
+from innspector_tb.store.lineage import build_tree, diff_architectures      # noqa: E402
 
 
 def entry(run, model_id=None, parents=(), trainable=None, name=None):

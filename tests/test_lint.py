@@ -1,4 +1,4 @@
-"""Tests of innspector_tb.lint: real Keras models (the demo's among them) and hand-written edge cases."""
+"""Tests of innspector_tb.analysis.lint: real Keras models (the demo's among them) and hand-written edge cases."""
 
 import math
 import os
@@ -12,10 +12,10 @@ import pytest  # noqa: E402
 from keras import layers  # noqa: E402
 
 from demo import models as demo_models  # noqa: E402
-from innspector_tb import importer  # noqa: E402
-from innspector_tb.architecture import extract_architecture  # noqa: E402
-from innspector_tb.lint import RULES, Finding, lint, rules_json  # noqa: E402
-from innspector_tb.stats import STAT_FIELDS, as_dict, describe  # noqa: E402
+from innspector_tb import importer    # noqa: E402
+from innspector_tb.capture.architecture import extract_architecture      # noqa: E402
+from innspector_tb.analysis.lint import RULES, Finding, lint, rules_json      # noqa: E402
+from innspector_tb.format.stats import STAT_FIELDS, as_dict, describe      # noqa: E402
 
 
 def of_rule(findings, rule):
@@ -354,7 +354,7 @@ def test_a_failing_rule_is_skipped(monkeypatch):
     def broken(ctx):
         raise RuntimeError("boom")
 
-    from innspector_tb import lint as lint_module
+    from innspector_tb.analysis import lint as lint_module
     rules = [lint_module.Rule("broken", "data", "always fails", broken)] + list(lint_module.RULES)
     monkeypatch.setattr(lint_module, "RULES", rules)
     found = lint_module.lint({}, {}, {"a/kernel": {2: stats(nan_count=1.0)}})

@@ -13,7 +13,9 @@ import pytest
 
 from demo import data as demo_data
 from demo import models as demo_models
-from innspector_tb import checkpoint, metadata, stats
+from innspector_tb.format import step_files
+from innspector_tb.format import metadata
+from innspector_tb.format import stats
 from tests import tb_readers
 from tests import trained_models as tm
 
@@ -44,7 +46,7 @@ def _layer_output(model, layer_name, x):
 
 
 def _step_file(logdir, run, step):
-    return os.path.join(logdir, run, checkpoint.step_file(step))
+    return os.path.join(logdir, run, step_files.step_file(step))
 
 
 @pytest.fixture(scope="module", params=tb_readers.INGESTERS)
@@ -123,7 +125,7 @@ def test_scalars_include_custom_train_step_losses(provider):
 def test_class_mean_summaries_match_per_label_means(provider, logs):
     _, trained = logs
     run = trained["skip_model"]
-    with checkpoint.open_file(os.path.join(logs[0], "skip_model", checkpoint.SAMPLES_FILE)) as f:
+    with step_files.open_file(os.path.join(logs[0], "skip_model", step_files.SAMPLES_FILE)) as f:
         x = f["data_samples/x"][()]
         y = f["data_samples/y_label"][()]
     acts = _layer_output(run["model"], "conv_b", x)
@@ -140,7 +142,7 @@ def test_checkpoint_weights_equal_model_variables(logs):
         model = trained[run]["model"]
         final = _step_file(logdir, run, tm.EPOCHS)
         first = _step_file(logdir, run, 0)
-        with checkpoint.open_file(final) as f_last, checkpoint.open_file(first) as f_first:
+        with step_files.open_file(final) as f_last, step_files.open_file(first) as f_first:
             for variable in model.weights:
                 name = variable.path.rpartition("/")[2]
                 layer_id = _layer_id(trained[run]["model"], variable)
@@ -166,20 +168,20 @@ def test_checkpoint_activations_equal_a_forward_pass(logs):
     for run, layer_names in (("seq", ("conv", "bn", "pool", "flatten", "dropout", "out")),
                              ("skip_model", ("conv_a", "conv_b", "skip", "flatten", "out"))):
         model = trained[run]["model"]
-        with checkpoint.open_file(os.path.join(logdir, run, checkpoint.SAMPLES_FILE)) as f:
+        with step_files.open_file(os.path.join(logdir, run, step_files.SAMPLES_FILE)) as f:
             x = f["data_samples/x"][()]
             y = f["data_samples/y_label"][()]
             index = f["data_samples/index"][()]
         # The probe is the balanced subset the callback chose, and it really is balanced.
         np.testing.assert_array_equal(x, trained[run]["x"][index])
         assert np.bincount(y).tolist() == [16, 16, 16]
-        with checkpoint.open_file(_step_file(logdir, run, tm.EPOCHS)) as f:
+        with step_files.open_file(_step_file(logdir, run, tm.EPOCHS)) as f:
             for name in layer_names:
                 expected = _layer_output(model, name, x)
-                got = checkpoint.read_array(f, "layers/%s/activations" % name)
+                got = step_files.read_array(f, "layers/%s/activations" % name)
                 np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5, err_msg=name)
                 for c in range(tm.CLASSES):
-                    np.testing.assert_allclose(checkpoint.read_array(f, "layers/%s/mean_class_activations/class_%d" % (name, c)),
+                    np.testing.assert_allclose(step_files.read_array(f, "layers/%s/mean_class_activations/class_%d" % (name, c)),
                                                expected[y == c].mean(axis=0), rtol=1e-5, atol=1e-5)
             np.testing.assert_allclose(f["data_samples/y_prediction"][()], model.predict(x, verbose=0),
                                        rtol=1e-5, atol=1e-6)
@@ -189,11 +191,11 @@ def test_nested_model_activations_use_namespaced_ids(logs):
     logdir, trained = logs
     model = trained["nested_model"]["model"]
     block = model.get_layer("block")
-    with checkpoint.open_file(os.path.join(logdir, "nested_model", checkpoint.SAMPLES_FILE)) as f:
+    with step_files.open_file(os.path.join(logdir, "nested_model", step_files.SAMPLES_FILE)) as f:
         x = f["data_samples/x"][()]
     flat = x.reshape(len(x), -1)
     expected = keras.Model(block.inputs, block.get_layer("scale").output).predict(flat, verbose=0)
-    with checkpoint.open_file(_step_file(logdir, "nested_model", tm.EPOCHS)) as f:
+    with step_files.open_file(_step_file(logdir, "nested_model", tm.EPOCHS)) as f:
         np.testing.assert_allclose(f["layers/block:scale/activations"][()], expected, rtol=1e-5, atol=1e-5)
         assert f["layers/block:scale"].attrs["unit"] == "block/scale"
         np.testing.assert_array_equal(f["layers/block:scale/weights/factor"][()],
@@ -203,10 +205,10 @@ def test_nested_model_activations_use_namespaced_ids(logs):
 def test_vae_latent_mean_matches_the_encoder(logs):
     logdir, trained = logs
     vae = trained["vae"]["model"]
-    with checkpoint.open_file(os.path.join(logdir, "vae", checkpoint.SAMPLES_FILE)) as f:
+    with step_files.open_file(os.path.join(logdir, "vae", step_files.SAMPLES_FILE)) as f:
         x = f["data_samples/x"][()]
     expected = _layer_output(vae, "z_mean", x)
-    with checkpoint.open_file(_step_file(logdir, "vae", tm.EPOCHS)) as f:
+    with step_files.open_file(_step_file(logdir, "vae", tm.EPOCHS)) as f:
         np.testing.assert_allclose(f["layers/z_mean/activations"][()], expected, rtol=1e-5, atol=1e-5)
         # Multi-output model: every output is stored.
         assert f["data_samples/y_prediction_1"].shape == expected.shape

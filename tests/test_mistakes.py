@@ -1,4 +1,4 @@
-"""Mistake neurons (innspector_tb.mistakes), reducing reliance (innspector_tb.reliance) and the mistakes route.
+"""Mistake neurons (innspector_tb.analysis.mistakes), reducing reliance (innspector_tb.capture.reliance) and the mistakes route.
 
 A real model with a planted spurious feature: demo's spurious_dense, trained on digits whose
 training 3s carry a bright corner marker that the clean test (probe) images lack.
@@ -15,8 +15,13 @@ import pytest  # noqa: E402
 
 from demo import data as demo_data  # noqa: E402
 from demo import train as demo_train  # noqa: E402
-from innspector_tb import architecture, checkpoint, headers, mistakes, openapi, reliance  # noqa: E402
-from innspector_tb.keras import InnspectorCallback  # noqa: E402
+from innspector_tb.capture import architecture
+from innspector_tb.format import step_files
+from innspector_tb.format import headers
+from innspector_tb.analysis import mistakes
+from innspector_tb.server import openapi
+from innspector_tb.capture import reliance    # noqa: E402
+from innspector_tb.capture.callback import InnspectorCallback      # noqa: E402
 from tests.backend_app import Client  # noqa: E402
 
 MARKER = demo_data.MARKER_CLASS
@@ -34,9 +39,9 @@ def spurious(tmp_path_factory):
     models = {}
     heads = demo_train.train_all(logdir, epochs=12, only=[demo_train.SPURIOUS], verbose=False, models=models)
     parent, child = models["spurious_dense"], models["spurious_mitigated"]
-    read, labels, step = mistakes.read_run_dir(os.path.join(logdir, "spurious_dense"))
+    read, labels, step = step_files.run_dir_reader(os.path.join(logdir, "spurious_dense"))
     answer = mistakes.analyse(architecture.extract_architecture(parent), read, labels, cls=MARKER)
-    with h5py.File(os.path.join(logdir, "spurious_dense", checkpoint.SAMPLES_FILE), "r") as f:
+    with h5py.File(os.path.join(logdir, "spurious_dense", step_files.SAMPLES_FILE), "r") as f:
         probe_x = f["data_samples/x"][()]
     features = np.asarray(read("layers/dense_hidden/activations"), dtype=np.float64)
     return {"logdir": logdir, "heads": {h["name"]: h for h in heads}, "parent": parent, "child": child,
@@ -211,7 +216,7 @@ def test_only_the_decision_layer_changes_and_the_parent_is_untouched(spurious):
         same = all(np.array_equal(a, b) for a, b in zip(p_layer.get_weights(), c_layer.get_weights()))
         assert same == (p_layer.name != "classifier"), p_layer.name
     # The parent still is what its last logged step says.
-    read, _, _ = mistakes.read_run_dir(os.path.join(spurious["logdir"], "spurious_dense"))
+    read, _, _ = step_files.run_dir_reader(os.path.join(spurious["logdir"], "spurious_dense"))
     assert np.array_equal(read("layers/classifier/weights/kernel"), parent.get_layer("classifier").kernel.numpy())
 
 
@@ -219,13 +224,13 @@ def test_the_child_is_logged_as_a_branch_ending_at_the_returned_weights(spurious
     run_dir = os.path.join(spurious["logdir"], "spurious_mitigated")
     # Step 0 is the start (the parent's weights); the kept epochs continue the parent's steps.
     parent_last = spurious["step"]
-    steps = sorted(checkpoint.list_step_files(run_dir))
+    steps = sorted(step_files.list_step_files(run_dir))
     assert steps[0] == 0 and len(steps) >= 2
     assert steps[1:] == list(range(parent_last + 1, parent_last + len(steps)))
-    read, labels, last = mistakes.read_run_dir(run_dir)
+    read, labels, last = step_files.run_dir_reader(run_dir)
     kernel = spurious["child"].get_layer("classifier").kernel.numpy()
     assert np.array_equal(read("layers/classifier/weights/kernel"), kernel)
-    first, _, _ = mistakes.read_run_dir(run_dir, step=0)
+    first, _, _ = step_files.run_dir_reader(run_dir, step=0)
     assert np.array_equal(first("layers/classifier/weights/kernel"),
                           spurious["parent"].get_layer("classifier").kernel.numpy())
     # The child's probe mistakes of class 3 are far fewer than the parent's.
@@ -275,14 +280,14 @@ def test_route_answers_what_the_demo_computed(client, demo_logs):
     assert answer["parameters"]["beta"] == mistakes.DEFAULT_BETA
     # The same function over the run directory (as the demo calls it) gives the same answer.
     run_dir = os.path.join(demo_logs[0], "spurious_dense")
-    read, labels, step = mistakes.read_run_dir(run_dir)
+    read, labels, step = step_files.run_dir_reader(run_dir)
     arch = client.get("/graph", run="spurious_dense")[1]["architecture"]
     direct = mistakes.analyse(arch, read, labels, cls=MARKER)
     assert answer["step"] == step
     assert answer["neurons"] == direct["neurons"] and answer["mistake_samples"] == direct["mistake_samples"]
     # All classes: every misclassified probe sample.
     everything = _ok(client, run="spurious_dense")
-    with h5py.File(os.path.join(run_dir, checkpoint.step_file(step)), "r") as f:
+    with h5py.File(os.path.join(run_dir, step_files.step_file(step)), "r") as f:
         predicted = np.argmax(f["data_samples/y_prediction"][()], axis=1)
     assert everything["class"] is None
     assert everything["mistake_samples"] == [int(i) for i in np.flatnonzero(predicted != labels)]

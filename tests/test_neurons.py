@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from innspector_tb import classification, neurons
+from innspector_tb.analysis import classification
+from innspector_tb.analysis import neurons
 
 
 def test_selected_means_weight_classes_by_their_samples():

@@ -1,13 +1,16 @@
 """Regression tests for bugs found in review: each failed before its fix."""
 
-import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import innspector_tb
-from innspector_tb import checkpoint, metadata, queries, summary
+from innspector_tb.capture import step_writer
+from innspector_tb.format import step_files
+from innspector_tb.format import metadata
+from innspector_tb.server import routes as queries
+from innspector_tb.capture import summary
 from tests.backend_app import Client
 
 
@@ -74,19 +77,19 @@ def test_class_mean_requests_are_sized_before_reading(demo_logs, monkeypatch):
 
 def test_merging_a_step_keeps_linked_duplicates(tmp_path):
     pooled = np.random.default_rng(0).random((50, 2, 2, 4)).astype(np.float32)
-    writer = checkpoint.CheckpointWriter(str(tmp_path))
+    writer = step_writer.StepFileWriter(str(tmp_path))
     writer.write("innspector/s.h5", {"layers/pool/activations": pooled,
                                      "layers/flatten/activations": pooled.reshape(50, -1)})
     writer.write("innspector/s.h5", {"layers/dense/weights/kernel": np.ones((16, 3), np.float32)})
-    with checkpoint.open_file(str(tmp_path / "innspector/s.h5")) as f:
-        np.testing.assert_array_equal(checkpoint.read_array(f, "layers/pool/activations"), pooled)
-        np.testing.assert_array_equal(checkpoint.read_array(f, "layers/flatten/activations"), pooled.reshape(50, -1))
+    with step_files.open_file(str(tmp_path / "innspector/s.h5")) as f:
+        np.testing.assert_array_equal(step_files.read_array(f, "layers/pool/activations"), pooled)
+        np.testing.assert_array_equal(step_files.read_array(f, "layers/flatten/activations"), pooled.reshape(50, -1))
         assert f["layers/dense/weights/kernel"].shape == (16, 3)
     # Replacing the link by a plain array drops the reshape note that described the link.
     writer.write("innspector/s.h5", {"layers/flatten/activations": np.zeros((50, 16), np.float32)})
-    with checkpoint.open_file(str(tmp_path / "innspector/s.h5")) as f:
-        assert checkpoint.logical_shape(f, "layers/flatten/activations") == (50, 16)
-        assert not checkpoint.read_array(f, "layers/flatten/activations").any()
+    with step_files.open_file(str(tmp_path / "innspector/s.h5")) as f:
+        assert step_files.logical_shape(f, "layers/flatten/activations") == (50, 16)
+        assert not step_files.read_array(f, "layers/flatten/activations").any()
 
 
 def test_a_step_that_cannot_be_written_does_not_block_later_steps(tmp_path):
@@ -97,11 +100,11 @@ def test_a_step_that_cannot_be_written_does_not_block_later_steps(tmp_path):
         summary.weights({"d/kernel": np.ones((2, 2), np.float32)}, step=2)
         summary.weights({"d/kernel": np.ones((2, 2), np.float32)}, step=3)
     writer.close()
-    assert sorted(checkpoint.list_step_files(str(tmp_path / "run"))) == [2, 3]
+    assert sorted(step_files.list_step_files(str(tmp_path / "run"))) == [2, 3]
 
 
 def test_batch_steps_keep_epoch_metrics_apart(tmp_path):
-    from innspector_tb.keras import InnspectorCallback
+    from innspector_tb.capture.callback import InnspectorCallback
     from tests import tb_readers
     from tests import trained_models as tm
 
@@ -115,4 +118,4 @@ def test_batch_steps_keep_epoch_metrics_apart(tmp_path):
         scalars = tb_readers.scalars(provider, "run")
     assert sorted(scalars["metrics/loss"]) == [3, 6, 9, 12]
     assert sorted(scalars["metrics/epoch_loss"]) == [6, 12]
-    assert sorted(checkpoint.list_step_files(str(tmp_path / "run"))) == [0, 3, 6, 9, 12]
+    assert sorted(step_files.list_step_files(str(tmp_path / "run"))) == [0, 3, 6, 9, 12]

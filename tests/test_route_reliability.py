@@ -4,12 +4,12 @@ import os
 import shutil
 import threading
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
-from innspector_tb import checkpoint, metadata
-from innspector_tb.proto import plugin_data_pb2
+from innspector_tb.format import step_files
+from innspector_tb.format import metadata
+from innspector_tb.format.proto import plugin_data_pb2
 from tensorboard.compat.proto import summary_pb2
 from tests.backend_app import Client
 from tests.conftest import DEMO_EPOCHS
@@ -21,7 +21,7 @@ def damaged(demo_logs, tmp_path_factory):
     for run in ("cnn_small", "dense_baseline"):
         shutil.copytree(os.path.join(demo_logs[0], run), os.path.join(logdir, run))
     # Half a checkpoint file, as a crash in the middle of a copy would leave.
-    step_path = os.path.join(logdir, "cnn_small", checkpoint.step_file(1))
+    step_path = os.path.join(logdir, "cnn_small", step_files.step_file(1))
     with open(step_path, "rb") as f:
         data = f.read()
     with open(step_path, "wb") as f:

@@ -9,8 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from innspector_tb import checkpoint, openapi
-from innspector_tb.plugin import InnspectorPlugin
+from innspector_tb import resources
+from innspector_tb.format import step_files
+from innspector_tb.server import openapi
+from innspector_tb.server.plugin import InnspectorPlugin
 from tests.backend_app import Client
 from tests.conftest import DEMO_EPOCHS
 
@@ -38,7 +40,7 @@ def test_openapi_documents_every_route(client):
     assert status == 200 and document["openapi"].startswith("3.")
     routes = set(InnspectorPlugin.get_plugin_apps(InnspectorPlugin.__new__(InnspectorPlugin)).keys())
     documented = {path[len("/data/plugin/innspector"):] for path in document["paths"]}
-    assets = {"/" + name for name in os.listdir(os.path.join(os.path.dirname(openapi.__file__), "static"))}
+    assets = {"/" + name for name in os.listdir(resources.STATIC_DIR)}
     assert {"/index.js", "/elk-worker.js"} <= assets
     assert routes - assets - {"/openapi.json"} == documented
 
@@ -96,7 +98,7 @@ def test_neurons_of_a_dense_layer(client, demo_logs):
     assert len(answer["weights"]) == 5
     assert len(answer["neurons_by_classes"]["matrix"]) == 10
     # The strongest weight is the largest |kernel| entry of the logged step.
-    path = os.path.join(demo_logs[0], "dense_baseline", checkpoint.step_file(DEMO_EPOCHS))
+    path = os.path.join(demo_logs[0], "dense_baseline", step_files.step_file(DEMO_EPOCHS))
     with h5py.File(path, "r") as f:
         kernel = f["layers/dense_hidden/weights/kernel"][()]
     i, o = np.unravel_index(np.argmax(np.abs(kernel)), kernel.shape)
@@ -117,9 +119,9 @@ def test_data_route_with_classes_and_transform(client, demo_logs):
             "classes": [1, 2], "transform": [{"op": "mean", "axis": 0}]}
     answer = _ok(client, "/data", "post", body)
     result = answer["result"]["value"]
-    with h5py.File(os.path.join(demo_logs[0], "cnn_small", checkpoint.SAMPLES_FILE), "r") as f:
+    with h5py.File(os.path.join(demo_logs[0], "cnn_small", step_files.SAMPLES_FILE), "r") as f:
         labels = f["data_samples/y_label"][()]
-    with h5py.File(os.path.join(demo_logs[0], "cnn_small", checkpoint.step_file(DEMO_EPOCHS)), "r") as f:
+    with h5py.File(os.path.join(demo_logs[0], "cnn_small", step_files.step_file(DEMO_EPOCHS)), "r") as f:
         acts = f["layers/dense_hidden/activations"][()]
     expected = acts[np.isin(labels, [1, 2])].mean(axis=0)
     np.testing.assert_allclose(result["data"], expected, rtol=1e-5)

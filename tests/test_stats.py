@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from innspector_tb import stats
+from innspector_tb.format import stats
 
 
 def test_describe_matches_scipy_on_random_data():

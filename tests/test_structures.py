@@ -1,4 +1,4 @@
-"""Tests of innspector_tb.structures: unit types, skip connections, multi-branch blocks, propagation."""
+"""Tests of innspector_tb.analysis.structures: unit types, skip connections, multi-branch blocks, propagation."""
 
 import json
 import os
@@ -10,9 +10,9 @@ import numpy as np  # noqa: E402
 from keras import layers  # noqa: E402
 
 from demo import models as demo_models  # noqa: E402
-from innspector_tb.architecture import extract_architecture  # noqa: E402
-from innspector_tb.lineage import build_tree  # noqa: E402
-from innspector_tb.structures import find_structures, propagate  # noqa: E402
+from innspector_tb.capture.architecture import extract_architecture      # noqa: E402
+from innspector_tb.store.lineage import build_tree      # noqa: E402
+from innspector_tb.analysis.structures import find_structures, propagate      # noqa: E402
 
 
 def of_kind(found, kind):

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from innspector_tb import checkpoint
+from innspector_tb.format import step_files
 from tests.conftest import DEMO_EPOCHS
 
 
@@ -60,7 +60,7 @@ def server(request, demo_headers):
 
 def _logged_steps(logdir, run):
     # Every demo model logs steps 0..DEMO_EPOCHS, except the mitigated child: 0, then its epochs after its parent's.
-    return sorted(checkpoint.list_step_files(os.path.join(logdir, run)))
+    return sorted(step_files.list_step_files(os.path.join(logdir, run)))
 
 
 def _models_when_loaded(base, expected_count, logdir):

@@ -1,4 +1,4 @@
-"""Tests of the transform pipeline grammar and interpreter (innspector_tb.transforms).
+"""Tests of the transform pipeline grammar and interpreter (innspector_tb.analysis.transforms).
 
 Every op is checked against numpy/scipy computed independently here; errors
 and limits by their messages and `.limit`; robustness by fuzzing random
@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import stats as scipy_stats
 
-from innspector_tb import transforms
-from innspector_tb.transforms import LimitError, Limits, TransformError, run
+from innspector_tb.analysis import transforms
+from innspector_tb.analysis.transforms import LimitError, Limits, TransformError, run
 
 RNG = np.random.default_rng(7)
 X = RNG.normal(size=(12, 5)).astype(np.float32)

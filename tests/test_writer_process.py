@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 import innspector_tb
-from innspector_tb import checkpoint, metadata, writer_process
-from innspector_tb.keras import InnspectorCallback
+from innspector_tb.format import step_files
+from innspector_tb.format import metadata
+from innspector_tb.capture import writer_process
+from innspector_tb.capture.callback import InnspectorCallback
 from tests import tb_readers
 from tests import trained_models as tm
 
@@ -42,10 +44,10 @@ def test_process_writer_logs_what_the_thread_logs(tmp_path):
     callback = InnspectorCallback(run, innspector_tb.header("proc"), probe=(x, y), probe_size=48, writer="process")
     assert isinstance(callback._sink, writer_process.ProcessSink)
     model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[callback])
-    assert sorted(checkpoint.list_step_files(run)) == [0, 1, 2]
-    with checkpoint.open_file(os.path.join(run, checkpoint.step_file(2))) as f:
+    assert sorted(step_files.list_step_files(run)) == [0, 1, 2]
+    with step_files.open_file(os.path.join(run, step_files.step_file(2))) as f:
         np.testing.assert_array_equal(f["layers/out/weights/kernel"][()], model.get_layer("out").kernel.numpy())
-        with checkpoint.open_file(os.path.join(run, checkpoint.SAMPLES_FILE)) as s:
+        with step_files.open_file(os.path.join(run, step_files.SAMPLES_FILE)) as s:
             probe_x, probe_y = s["data_samples/x"][()], s["data_samples/y_label"][()]
         expected = keras.Model(model.inputs, model.get_layer("conv").output).predict(probe_x, verbose=0)
         np.testing.assert_allclose(f["layers/conv/activations"][()], expected, rtol=1e-5, atol=1e-5)
@@ -81,13 +83,13 @@ def test_a_dead_writer_process_falls_back_to_a_thread(tmp_path, caplog):
     assert len(history.history["loss"]) == 3
     assert "writing from a thread" in caplog.text
     # Step 0 and 1 were written by the process, 2 and 3 by the thread that took over.
-    assert sorted(checkpoint.list_step_files(run)) == [0, 1, 2, 3]
-    with checkpoint.open_file(os.path.join(run, checkpoint.step_file(3))) as f:
+    assert sorted(step_files.list_step_files(run)) == [0, 1, 2, 3]
+    with step_files.open_file(os.path.join(run, step_files.step_file(3))) as f:
         assert "layers/conv/mean_class_activations/class_0" in f  # the labels carried over
 
 
 def test_bad_writer_argument_is_refused(tmp_path):
-    with pytest.raises(innspector_tb.keras.InnspectorError, match="writer"):
+    with pytest.raises(innspector_tb.errors.ConfigurationError, match="writer"):
         InnspectorCallback(str(tmp_path), writer="gpu")
 
 
@@ -99,6 +101,6 @@ def test_a_second_fit_with_the_writer_process_keeps_class_means(tmp_path):
     callback = InnspectorCallback(run, innspector_tb.header("twice"), probe=(x, y), writer="process")
     model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[callback])
     model.fit(x, y, epochs=1, batch_size=16, verbose=0, callbacks=[callback])
-    assert sorted(checkpoint.list_step_files(run)) == [0, 1, 2]
-    with checkpoint.open_file(os.path.join(run, checkpoint.step_file(2))) as f:
+    assert sorted(step_files.list_step_files(run)) == [0, 1, 2]
+    with step_files.open_file(os.path.join(run, step_files.step_file(2))) as f:
         assert "layers/conv/mean_class_activations/class_0" in f

@@ -7,7 +7,7 @@ import numpy as np
 from keras import layers
 
 import innspector_tb
-from innspector_tb.keras import InnspectorCallback
+from innspector_tb.capture.callback import InnspectorCallback
 
 CLASSES = 3
 EPOCHS = 3

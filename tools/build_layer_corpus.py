@@ -4,7 +4,7 @@
 
 Builds every ``keras.applications`` model with ``weights=None`` (random
 initialisation: nothing is downloaded), extracts its architecture with
-``innspector_tb.architecture.extract_architecture`` and counts, over the
+``innspector_tb.capture.architecture.extract_architecture`` and counts, over the
 architecture's data-flow edges between leaf layers, how often a layer of type A
 feeds a layer of type B. Writes ``innspector_tb/data/layer_transitions.json``:
 
@@ -17,7 +17,7 @@ memory), so all are built. ``--skip-large`` leaves out the five largest variants
 (listed in the JSON's "skipped"): their layer types and transitions are those of
 smaller siblings of the same family, only repeated more often. ``--only NAME ...``
 builds the named applications (for trying things out, not for the committed
-file). The JSON is plain data: ``innspector_tb.interestingness`` reads it with
+file). The JSON is plain data: ``innspector_tb.analysis.interestingness`` reads it with
 ``json`` only, nothing in it is ever executed.
 """
 
@@ -70,7 +70,7 @@ def count_transitions(arch, counts):
     (``interestingness.layer_transitions``: nested models' InputLayers are
     pass-throughs), so corpus and scored models count alike.
     """
-    from innspector_tb.interestingness import layer_transitions
+    from innspector_tb.analysis.interestingness import layer_transitions
 
     pairs, types, _ = layer_transitions(arch)
     for source, target in pairs:
@@ -94,7 +94,7 @@ def main(argv=None):
 
     import keras
 
-    from innspector_tb.architecture import extract_architecture
+    from innspector_tb.capture.architecture import extract_architecture
 
     names = args.only or application_names(keras)
     counts, built, skipped, edges = {}, [], {}, 0
@@ -128,7 +128,7 @@ def main(argv=None):
                    "data-flow edges between leaf layers; top-level InputLayers are producers, "
                    "nested models' InputLayers are pass-throughs) of the "
                    "keras.applications models built with weights=None, extracted with "
-                   "innspector_tb.architecture.extract_architecture by "
+                   "innspector_tb.capture.architecture.extract_architecture by "
                    "tools/build_layer_corpus.py"),
         "keras_version": keras.__version__,
         "models": built,

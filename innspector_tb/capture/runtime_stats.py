@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from innspector_tb import activations as activations_lib
+from innspector_tb.capture import activations as activations_lib
 
 
 def parameter_counts(model):

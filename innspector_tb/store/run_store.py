@@ -6,77 +6,19 @@ the newest point TensorBoard has of it, so the cache is invalidated as soon as
 new steps land, and a broken run only ever affects its own answers.
 """
 
-import collections
 import os
-import threading
 
 import h5py
 import numpy as np
 from tensorboard.data import provider as provider_lib
 
-from innspector_tb import architecture as architecture_lib
-from innspector_tb import checkpoint
-from innspector_tb import metadata
-from innspector_tb import stats as stats_lib
+from innspector_tb import errors
+from innspector_tb.format import architecture as architecture_lib
+from innspector_tb.format import step_files
+from innspector_tb.format import metadata
+from innspector_tb.format import stats as stats_lib
 
 _ALL_POINTS = 1 << 30
-
-
-class NotFound(LookupError):
-    """An unknown run, layer, unit, step or dataset (a 404)."""
-
-
-class BadRequest(ValueError):
-    """A request that cannot be answered as asked (a 400)."""
-
-
-class ByteBudgetCache:
-    """An LRU cache bounded by the (estimated) bytes of its values; thread-safe."""
-
-    def __init__(self, max_bytes):
-        self.max_bytes = int(max_bytes)
-        self._items = collections.OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key):
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key][0]
-        return None
-
-    def put(self, key, value):
-        size = _estimate_bytes(value)
-        if size > self.max_bytes // 4:
-            return value  # too big to keep: it would evict everything else
-        with self._lock:
-            if key in self._items:
-                self._bytes -= self._items.pop(key)[1]
-            self._items[key] = (value, size)
-            self._bytes += size
-            while self._bytes > self.max_bytes and self._items:
-                _, (_, old_size) = self._items.popitem(last=False)
-                self._bytes -= old_size
-        return value
-
-    @property
-    def size_bytes(self):
-        return self._bytes
-
-
-def _estimate_bytes(value, depth=0):
-    if isinstance(value, np.ndarray):
-        return value.nbytes + 100
-    if depth > 4:
-        return 100
-    if isinstance(value, dict):
-        return 100 + sum(_estimate_bytes(k, depth + 1) + _estimate_bytes(v, depth + 1) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return 60 + sum(_estimate_bytes(v, depth + 1) for v in value)
-    if isinstance(value, str):
-        return 50 + len(value)
-    return 32
 
 
 class RunStore:
@@ -116,7 +58,7 @@ class BoundRunStore:
 
     def require_run(self, run):
         if not isinstance(run, str) or run not in self.listing():
-            raise NotFound("no run %r with iNNspector data" % (run,))
+            raise errors.NotFound("no run %r with iNNspector data" % (run,))
         return run
 
     def version(self, run):
@@ -147,9 +89,9 @@ class BoundRunStore:
         self.require_run(run)
         logdir = self._store._logdir
         if not logdir:
-            raise BadRequest("the checkpoints need TensorBoard started with --logdir")
+            raise errors.BadRequest("the checkpoints need TensorBoard started with --logdir")
         if os.path.isabs(run) or any(part == ".." for part in run.replace("\\", "/").split("/")):
-            raise NotFound("run %r is not inside the logdir" % (run,))
+            raise errors.NotFound("run %r is not inside the logdir" % (run,))
         return logdir if run in (".", "") else os.path.join(logdir, run)
 
     def _cached(self, run, kind, compute):
@@ -188,7 +130,7 @@ class BoundRunStore:
             try:
                 metadata.parse_plugin_metadata(series.plugin_content)
             except metadata.MetadataError as e:
-                raise BadRequest("run %r: %s" % (run, e))
+                raise errors.BadRequest("run %r: %s" % (run, e))
 
     # Model-level summaries (JSON, step 0).
 
@@ -207,9 +149,9 @@ class BoundRunStore:
 
         value = self._cached(run, tag, compute)
         if value.get("__missing__"):
-            raise NotFound("run %r has no %s" % (run, what))
+            raise errors.NotFound("run %r has no %s" % (run, what))
         if "__error__" in value:
-            raise BadRequest("run %r: %s" % (run, value["__error__"]))
+            raise errors.BadRequest("run %r: %s" % (run, value["__error__"]))
         return value
 
     def header(self, run):
@@ -242,11 +184,11 @@ class BoundRunStore:
     def resolve_step(self, run, step):
         steps = self.steps(run)
         if not steps:
-            raise NotFound("run %r has no complete step yet" % (run,))
+            raise errors.NotFound("run %r has no complete step yet" % (run,))
         if step is None or step == "last":
             return steps[-1]
         if step not in steps:
-            raise NotFound("run %r has no step %r (steps: %s)" % (run, step, _short(steps)))
+            raise errors.NotFound("run %r has no step %r (steps: %s)" % (run, step, _short(steps)))
         return step
 
     # Per-unit summaries.
@@ -296,13 +238,13 @@ class BoundRunStore:
         tag = metadata.CLASS_MEANS_TAG_PREFIX + layer_id + "/activations"
         self.require_run(run)
         if tag not in self.listing()[run]:
-            raise NotFound("run %r has no class means of layer %r (no labels, or no such layer)" % (run, layer_id))
+            raise errors.NotFound("run %r has no class means of layer %r (no labels, or no such layer)" % (run, layer_id))
 
         def compute():
             try:
                 names = list(metadata.parse_plugin_metadata(self.listing()[run][tag].plugin_content).class_names)
             except metadata.MetadataError as e:
-                raise BadRequest("run %r: %s" % (run, e))
+                raise errors.BadRequest("run %r: %s" % (run, e))
             points = self._read(run, [tag]).get(tag, [])
             return {"by_step": {int(d.step): np.asarray(d.numpy) for d in points}, "classes": names}
 
@@ -314,14 +256,14 @@ class BoundRunStore:
     def checkpoint_path(self, run, step):
         manifest = self.manifests(run).get(step)
         if manifest is None:
-            raise NotFound("run %r has no checkpoint at step %r" % (run, step))
-        relpath = str(manifest.get("path", checkpoint.step_file(step)))
+            raise errors.NotFound("run %r has no checkpoint at step %r" % (run, step))
+        relpath = str(manifest.get("path", step_files.step_file(step)))
         if os.path.isabs(relpath) or ".." in relpath.replace("\\", "/").split("/"):
-            raise BadRequest("run %r: checkpoint path %r leaves the run directory" % (run, relpath))
+            raise errors.BadRequest("run %r: checkpoint path %r leaves the run directory" % (run, relpath))
         return os.path.join(self.run_dir(run), relpath)
 
     def samples_path(self, run):
-        return os.path.join(self.run_dir(run), checkpoint.SAMPLES_FILE)
+        return os.path.join(self.run_dir(run), step_files.SAMPLES_FILE)
 
     def read(self, run, step, dataset, selection=None):
         """A dataset of the step's checkpoint (or of samples.h5 when step is None), sliced."""
@@ -331,21 +273,21 @@ class BoundRunStore:
 
         def compute():
             if not os.path.exists(path) and "://" not in path:
-                raise NotFound("%s: %s does not exist" % (_where(run, step), os.path.basename(path)))
+                raise errors.NotFound("%s: %s does not exist" % (_where(run, step), os.path.basename(path)))
             try:
-                with checkpoint.open_file(path) as f:
+                with step_files.open_file(path) as f:
                     if dataset not in f:
-                        raise NotFound("%s: no dataset %s" % (_where(run, step), dataset))
-                    shape = checkpoint.logical_shape(f, dataset)
+                        raise errors.NotFound("%s: no dataset %s" % (_where(run, step), dataset))
+                    shape = step_files.logical_shape(f, dataset)
                     stored = f[dataset]
                     if tuple(stored.shape) != tuple(shape):
                         data = stored[()].reshape(shape)  # a linked duplicate stored reshaped
                         return data if selection is None else data[selection]
                     return stored[()] if selection is None else stored[selection]
-            except checkpoint.CheckpointError as e:
-                raise BadRequest("%s: %s" % (_where(run, step), e))
+            except step_files.StepFileError as e:
+                raise errors.BadRequest("%s: %s" % (_where(run, step), e))
             except (OSError, ValueError, IndexError, TypeError) as e:
-                raise BadRequest("%s: cannot read %s: %s" % (_where(run, step), dataset, e))
+                raise errors.BadRequest("%s: cannot read %s: %s" % (_where(run, step), dataset, e))
 
         value = self._cache.get(key)
         if value is None:
@@ -362,7 +304,7 @@ class BoundRunStore:
 
         def compute():
             try:
-                with checkpoint.open_file(path) as f:
+                with step_files.open_file(path) as f:
                     group = f.get("attributions")
                     if not isinstance(group, h5py.Group):
                         return {}
@@ -378,8 +320,8 @@ class BoundRunStore:
                             continue
                         info[name] = value
                     return info
-            except (checkpoint.CheckpointError, OSError, ValueError) as e:
-                raise BadRequest("%s: %s" % (_where(run, step), e))
+            except (step_files.StepFileError, OSError, ValueError) as e:
+                raise errors.BadRequest("%s: %s" % (_where(run, step), e))
 
         value = self._cache.get(key)
         if value is None:
@@ -390,11 +332,11 @@ class BoundRunStore:
         """int labels of the probe samples, or None without labels."""
         try:
             return self.read(run, None, "data_samples/y_label")
-        except NotFound:
+        except errors.NotFound:
             return None
 
     def layer_dataset(self, layer_id, name):
-        return "%s/%s" % (checkpoint.layer_group(architecture_lib.layer_h5_name(layer_id)), name)
+        return "%s/%s" % (step_files.layer_group(architecture_lib.layer_h5_name(layer_id)), name)
 
 
 def _where(run, step):

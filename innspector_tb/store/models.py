@@ -7,7 +7,7 @@ with its error, never hidden and never allowed to break the other runs.
 import numpy as np
 from tensorboard.data import provider as provider_lib
 
-from innspector_tb import metadata
+from innspector_tb.format import metadata
 
 # Read every point of the few small tags a listing needs.
 _ALL_POINTS = 1 << 30
@@ -115,7 +115,7 @@ def _model_entry(run, series_by_tag, data, metrics):
 
 
 GLYPH_LENGTH = 48
-# innspector_tb.attribution.METHODS (not imported: it loads TensorFlow).
+# innspector_tb.capture.attribution.METHODS (not imported: it loads TensorFlow).
 _ATTRIBUTION_METHODS = ("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "grad_cam")
 
 

@@ -1,6 +1,6 @@
 """Attribution maps of a Keras image classifier: what in an input a class score depends on.
 
-    maps = innspector_tb.attribution.attribute(model, x, y)
+    maps = innspector_tb.capture.attribution.attribute(model, x, y)
     maps["integrated_gradients"]["predicted"]      # [n, *x.shape[1:]]
     maps["grad_cam"]["true"]                       # [n, *spatial shape of the last convolution]
 
@@ -46,9 +46,10 @@ import tensorflow as tf
 
 import keras
 
-from innspector_tb import activations as activations_lib
-from innspector_tb import architecture as architecture_lib
-from innspector_tb import stats
+from innspector_tb.capture import activations as activations_lib
+from innspector_tb.capture import architecture as architecture_lib
+from innspector_tb.format import stats
+from innspector_tb import errors
 
 logger = logging.getLogger("innspector_tb")
 
@@ -68,7 +69,7 @@ _CONV_CLASSES = {
 _ELEMENTS_PER_CALL = 1 << 21
 
 
-class AttributionError(ValueError):
+class AttributionError(errors.ConfigurationError):
     """A model or a request attributions cannot be computed for."""
 
 

@@ -17,12 +17,15 @@ class-mean feature vector f_bar.
 Pure numpy: no TensorFlow. `analyse` finds the decision and feature layers in
 an architecture (docs/format.md) and reads the arrays through a callable, so
 the plugin's `mistakes` route (over TensorBoard's data) and a script (over a
-run directory, `read_run_dir`) run the same code.
+run directory, `format.step_files.run_dir_reader`) run the same code.
 """
 
 import math
 
 import numpy as np
+from innspector_tb import errors
+from innspector_tb.format import step_files
+from innspector_tb.format.architecture import layer_h5_name
 
 DEFAULT_ALPHA = 0.1
 DEFAULT_BETA = 0.01
@@ -38,11 +41,11 @@ _SOFTMAX_TYPES = ("Softmax",)
 _PASSTHROUGH_ACTIVATIONS = (None, "linear", "softmax")
 
 
-class MistakeError(ValueError):
+class MistakeError(errors.BadRequest):
     """The model or its data cannot be analysed this way (not a classifier, no labels, ...)."""
 
 
-class MissingData(MistakeError):
+class MissingData(MistakeError, errors.NotFound):
     """Data the analysis needs was not logged (labels, predictions, activations)."""
 
 
@@ -330,29 +333,4 @@ def analyse(arch, read, labels, cls=None, alpha=DEFAULT_ALPHA, beta=DEFAULT_BETA
 
 
 def _layer_dataset(layer_id, name):
-    return "layers/%s/%s" % (layer_id.replace("/", ":"), name)
-
-
-def read_run_dir(run_dir, step=None):
-    """(read(dataset), labels, step) over a run directory's checkpoint files (default: the last step)."""
-    from innspector_tb import checkpoint  # imports TensorFlow (for gfile); only here
-
-    steps = checkpoint.list_step_files(run_dir)
-    if not steps:
-        raise MistakeError("%s has no step checkpoints" % run_dir)
-    step = max(steps) if step is None else int(step)
-    if step not in steps:
-        raise MistakeError("%s has no step %d" % (run_dir, step))
-    path = "%s/%s" % (run_dir, steps[step])
-
-    def read(dataset, file=path):
-        with checkpoint.open_file(file) as f:
-            if dataset not in f:
-                raise KeyError(dataset)
-            return checkpoint.read_array(f, dataset)
-
-    try:
-        labels = read("data_samples/y_label", "%s/%s" % (run_dir, checkpoint.SAMPLES_FILE))
-    except (KeyError, checkpoint.CheckpointError):
-        labels = None
-    return read, labels, step
+    return "%s/%s" % (step_files.layer_group(layer_h5_name(layer_id)), name)

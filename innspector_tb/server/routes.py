@@ -1,19 +1,16 @@
 """The answers of the plugin's routes, as plain functions over a BoundRunStore.
 
 Each takes validated request values and returns a JSON-safe dict, or raises
-run_data.NotFound (404) / run_data.BadRequest (400). No HTTP here.
+errors.NotFound (404) / errors.BadRequest (400). No HTTP here.
 """
 
 import math
 
 import numpy as np
 
-from innspector_tb import classification
-from innspector_tb import metadata
-from innspector_tb import models as models_lib
-from innspector_tb import neurons as neurons_lib
-from innspector_tb import run_data
-from innspector_tb.run_data import BadRequest, NotFound
+from innspector_tb.analysis import classification
+from innspector_tb.analysis import neurons as neurons_lib
+from innspector_tb.errors import BadRequest, NotFound
 
 MAX_K = 1000
 MAX_STEPS_PER_REQUEST = 1000
@@ -263,7 +260,6 @@ def _steps_of(store, run, value):
 
 
 def _dataset_of(store, kind, unit):
-    layer = unit.get("layer")
     output = int_param(unit.get("output"), "unit.output", default=0, minimum=0, maximum=1000)
     if kind == "weights":
         return store.layer_dataset(_require_str(unit, "layer"), "weights/" + _require_str(unit, "variable"))
@@ -433,7 +429,7 @@ def _summary_columns(store, run, kind, unit, body, description):
         steps = wanted
     description["steps"] = steps
     if kind == "statistics":
-        from innspector_tb import stats as stats_lib
+        from innspector_tb.format import stats as stats_lib
 
         description["fields"] = list(stats_lib.STAT_FIELDS)
         return {"value": np.array([[by_step[s].get(f, np.nan) for f in stats_lib.STAT_FIELDS] for s in steps])}
@@ -442,7 +438,7 @@ def _summary_columns(store, run, kind, unit, body, description):
 
 def data(store, body):
     """Any stored array of a unit at one step or across steps, classes applied, transformed."""
-    from innspector_tb import transforms
+    from innspector_tb.analysis import transforms
 
     columns, description = load_unit_data(store, body)
     pipeline = body.get("transform", [])
@@ -467,7 +463,7 @@ def _architectures(store, runs):
 
 
 def tree(store, models):
-    from innspector_tb import lineage
+    from innspector_tb.store import lineage
 
     def compute():
         runs = [m["run"] for m in models]
@@ -492,7 +488,7 @@ def _experiments_by_run(models, tree_result):
 
 def unit_series(store, run):
     """The interestingness input of one run: a UnitSeries per unit with statistics."""
-    from innspector_tb import interestingness
+    from innspector_tb.analysis import interestingness
 
     try:
         arch = store.architecture(run)
@@ -519,13 +515,13 @@ def unit_series(store, run):
 
 
 def measures():
-    from innspector_tb import interestingness
+    from innspector_tb.analysis import interestingness
 
     return {"measures": interestingness.MEASURES}
 
 
 def interestingness_scores(store, models, measure, step=None, runs=None):
-    from innspector_tb import interestingness
+    from innspector_tb.analysis import interestingness
 
     known = {m["id"] for m in interestingness.MEASURES}
     if measure not in known:
@@ -549,7 +545,7 @@ def interestingness_scores(store, models, measure, step=None, runs=None):
 
 
 def structures(store, models, run=None):
-    from innspector_tb import structures as structures_lib
+    from innspector_tb.analysis import structures as structures_lib
 
     runs = store.runs()
     by_run = {r: structures_lib.find_structures(a) for r, a in _architectures(store, runs).items()}
@@ -570,7 +566,7 @@ def structures(store, models, run=None):
 
 
 def _lint_findings(store, run):
-    from innspector_tb import lint as lint_lib
+    from innspector_tb.analysis import lint as lint_lib
 
     try:
         header = store.header(run)
@@ -580,7 +576,7 @@ def _lint_findings(store, run):
 
 
 def lint(store, run):
-    from innspector_tb import lint as lint_lib
+    from innspector_tb.analysis import lint as lint_lib
 
     run = store.require_run(run)
     return {"run": run, "findings": _lint_findings(store, run), "rules": lint_lib.rules_json()}
@@ -588,7 +584,7 @@ def lint(store, run):
 
 def lint_all(store):
     """The lint of every model in one answer; a model that cannot be linted says why, the others go on."""
-    from innspector_tb import lint as lint_lib
+    from innspector_tb.analysis import lint as lint_lib
 
     models = []
     for run in sorted(store.runs()):
@@ -617,8 +613,8 @@ def float_param(value, name, default, minimum=None, maximum=None):
 
 def mistakes(store, run, cls=None, step=None, alpha=None, beta=None, iterations=None):
     """The feature neurons responsible for the probe's mistakes of a class (all when cls is None)."""
-    from innspector_tb import mistakes as mistakes_lib
-    from innspector_tb import transforms
+    from innspector_tb.analysis import mistakes as mistakes_lib
+    from innspector_tb.analysis import transforms
 
     run = store.require_run(run)
     if cls in (None, "", "all"):

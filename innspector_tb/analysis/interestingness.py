@@ -60,9 +60,11 @@ import math
 import os
 
 import numpy as np
+
+from innspector_tb import resources
 from scipy import special
 
-DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+DATA_DIR = resources.DATA_DIR
 CORPUS_PATH = os.path.join(DATA_DIR, "layer_transitions.json")
 
 _MORE, _LESS = "more interesting", "less interesting"

@@ -28,13 +28,15 @@ import os
 import re
 import stat
 
-from innspector_tb import queries
-from innspector_tb import transforms
+from innspector_tb.server import routes as queries
+from innspector_tb.analysis import transforms
+from innspector_tb import errors
+from innspector_tb import resources
 
 FORMAT = 1
 ENV_VAR = "INNSPECTOR_TOOLS"
 LOGDIR_FOLDER = "innspector_tools"
-BUILTIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools")
+BUILTIN_DIR = resources.TOOLS_DIR
 
 MAX_FILE_BYTES = 200 * 1024
 MAX_SPEC_BYTES = 50 * 1024
@@ -86,7 +88,7 @@ INT_PLACEHOLDERS = ("{neuron}",)
 assert set(UNIT_FIELDS) == set(queries.DATA_KINDS), "json_tools.UNIT_FIELDS is out of date with the data route"
 
 
-class ToolError(ValueError):
+class ToolError(errors.FormatError):
     """A declaration or file refused; str() is "<source>: <path>: <message>"."""
 
     def __init__(self, source, path, message):

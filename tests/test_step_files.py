@@ -6,28 +6,30 @@ import h5py
 import numpy as np
 import pytest
 
-from innspector_tb import checkpoint, metadata
+from innspector_tb.capture import step_writer
+from innspector_tb.format import step_files
+from innspector_tb.format import metadata
 
 
 def test_write_is_atomic_and_leaves_no_temporary_files(tmp_path):
-    writer = checkpoint.CheckpointWriter(str(tmp_path))
+    writer = step_writer.StepFileWriter(str(tmp_path))
     arrays = {"layers/d/weights/kernel": np.random.rand(64, 32).astype(np.float32),
               "data_samples/y_prediction": np.random.rand(10, 3).astype(np.float32)}
-    manifest = writer.write(checkpoint.step_file(5), arrays, {"layers/d": {"unit": "d"}})
+    manifest = writer.write(step_files.step_file(5), arrays, {"layers/d": {"unit": "d"}})
     assert os.listdir(tmp_path / "innspector") == ["step_000000005.h5"]
     assert manifest["datasets"]["layers/d/weights/kernel"] == {"shape": [64, 32], "dtype": "float32"}
     assert manifest["raw_float32_bytes"] == (64 * 32 + 30) * 4
-    with checkpoint.open_file(str(tmp_path / checkpoint.step_file(5))) as f:
+    with step_files.open_file(str(tmp_path / step_files.step_file(5))) as f:
         np.testing.assert_array_equal(f["layers/d/weights/kernel"][()], arrays["layers/d/weights/kernel"])
         assert f["layers/d"].attrs["unit"] == "d"
-        assert f.attrs["format_version"] == checkpoint.FORMAT_VERSION
+        assert f.attrs["format_version"] == step_files.FORMAT_VERSION
 
 
 def test_second_write_of_a_step_merges(tmp_path):
-    writer = checkpoint.CheckpointWriter(str(tmp_path))
+    writer = step_writer.StepFileWriter(str(tmp_path))
     writer.write("innspector/step_000000001.h5", {"a/x": np.ones(3), "a/y": np.zeros(2)}, {"a": {"unit": "a"}})
     writer.write("innspector/step_000000001.h5", {"a/y": np.full(2, 7.0), "b/z": np.ones(1)})
-    with checkpoint.open_file(str(tmp_path / "innspector/step_000000001.h5")) as f:
+    with step_files.open_file(str(tmp_path / "innspector/step_000000001.h5")) as f:
         assert f["a/x"][()].tolist() == [1, 1, 1]
         assert f["a/y"][()].tolist() == [7, 7]
         assert f["b/z"][()].tolist() == [1]
@@ -36,50 +38,50 @@ def test_second_write_of_a_step_merges(tmp_path):
 
 def test_float16_storage_and_compression(tmp_path):
     data = np.maximum(np.random.default_rng(0).normal(size=(512, 256)), 0).astype(np.float32)
-    f32 = checkpoint.CheckpointWriter(str(tmp_path / "a")).write("innspector/s.h5", {"x": data})
-    f16 = checkpoint.CheckpointWriter(str(tmp_path / "b"), dtype="float16").write("innspector/s.h5", {"x": data})
+    f32 = step_writer.StepFileWriter(str(tmp_path / "a")).write("innspector/s.h5", {"x": data})
+    f16 = step_writer.StepFileWriter(str(tmp_path / "b"), dtype="float16").write("innspector/s.h5", {"x": data})
     assert f16["datasets"]["x"]["dtype"] == "float16"
     assert f16["bytes"] < f32["bytes"] < data.nbytes  # half of ReLU outputs are zeros: gzip helps
-    with checkpoint.open_file(str(tmp_path / "b/innspector/s.h5")) as f:
+    with step_files.open_file(str(tmp_path / "b/innspector/s.h5")) as f:
         np.testing.assert_allclose(f["x"][()], data, rtol=1e-3, atol=1e-3)
     with pytest.raises(ValueError, match="float32 or float16"):
-        checkpoint.CheckpointWriter(str(tmp_path), dtype="int8")
+        step_writer.StepFileWriter(str(tmp_path), dtype="int8")
 
 
 def test_chunks_split_neurons_so_one_column_reads_alone(tmp_path):
-    assert checkpoint.chunk_shape((512, 8, 8, 16)) == (512, 8, 8, 2)
-    assert checkpoint.chunk_shape((512, 10)) == (512, 10)
-    assert checkpoint.chunk_shape((4096, 4096))[-1] == 16
-    assert checkpoint.chunk_shape((100000, 64, 64, 3))[0] < 100000
-    assert checkpoint.chunk_shape(()) is None
-    writer = checkpoint.CheckpointWriter(str(tmp_path))
+    assert step_writer.chunk_shape((512, 8, 8, 16)) == (512, 8, 8, 2)
+    assert step_writer.chunk_shape((512, 10)) == (512, 10)
+    assert step_writer.chunk_shape((4096, 4096))[-1] == 16
+    assert step_writer.chunk_shape((100000, 64, 64, 3))[0] < 100000
+    assert step_writer.chunk_shape(()) is None
+    writer = step_writer.StepFileWriter(str(tmp_path))
     writer.write("innspector/c.h5", {"act": np.random.rand(512, 1024).astype(np.float32)})
     with h5py.File(tmp_path / "innspector/c.h5", "r") as f:
         assert f["act"].chunks[0] == 512 and f["act"].chunks[1] < 1024
 
 
 def test_list_step_files_ignores_temporary_and_foreign_files(tmp_path):
-    writer = checkpoint.CheckpointWriter(str(tmp_path))
-    writer.write(checkpoint.step_file(0), {"x": np.ones(1)})
-    writer.write(checkpoint.step_file(12), {"x": np.ones(1)})
-    (tmp_path / "innspector" / ("step_000000013.h5" + checkpoint.TEMP_MARK + "abc")).write_bytes(b"half")
+    writer = step_writer.StepFileWriter(str(tmp_path))
+    writer.write(step_files.step_file(0), {"x": np.ones(1)})
+    writer.write(step_files.step_file(12), {"x": np.ones(1)})
+    (tmp_path / "innspector" / ("step_000000013.h5" + step_files.TEMP_MARK + "abc")).write_bytes(b"half")
     (tmp_path / "innspector" / "notes.txt").write_text("x")
     (tmp_path / "innspector" / "step_xyz.h5").write_text("x")
-    assert checkpoint.list_step_files(str(tmp_path)) == {0: "innspector/step_000000000.h5",
+    assert step_files.list_step_files(str(tmp_path)) == {0: "innspector/step_000000000.h5",
                                                           12: "innspector/step_000000012.h5"}
-    assert checkpoint.list_step_files(str(tmp_path / "missing")) == {}
+    assert step_files.list_step_files(str(tmp_path / "missing")) == {}
 
 
 def test_corrupted_file_gives_a_clear_error(tmp_path):
     path = tmp_path / "broken.h5"
     path.write_bytes(b"this is not hdf5")
-    with pytest.raises(checkpoint.CheckpointError, match="cannot read checkpoint"):
-        with checkpoint.open_file(str(path)):
+    with pytest.raises(step_files.StepFileError, match="cannot read step file"):
+        with step_files.open_file(str(path)):
             pass
-    with pytest.raises(checkpoint.CheckpointError, match="no dataset"):
-        writer = checkpoint.CheckpointWriter(str(tmp_path))
+    with pytest.raises(step_files.StepFileError, match="no dataset"):
+        writer = step_writer.StepFileWriter(str(tmp_path))
         writer.write("innspector/ok.h5", {"x": np.ones(2)})
-        checkpoint.read_dataset(str(tmp_path / "innspector/ok.h5"), "y")
+        step_files.read_dataset(str(tmp_path / "innspector/ok.h5"), "y")
 
 
 def test_metadata_round_trip_and_version_check():
@@ -103,14 +105,14 @@ def test_identical_arrays_are_stored_once_and_read_back_with_their_shape(tmp_pat
         "layers/dropout/activations": pooled.reshape(200, -1).copy(),  # identity at inference
         "layers/dense/activations": pooled[:, 0, 0, :].copy(),  # different values: stored
     }
-    writer = checkpoint.CheckpointWriter(str(tmp_path))
+    writer = step_writer.StepFileWriter(str(tmp_path))
     manifest = writer.write("innspector/d.h5", arrays)
-    single = checkpoint.CheckpointWriter(str(tmp_path / "single")).write(
+    single = step_writer.StepFileWriter(str(tmp_path / "single")).write(
         "innspector/d.h5", {"layers/pool/activations": pooled, "layers/dense/activations": arrays["layers/dense/activations"]})
     assert manifest["bytes"] < single["bytes"] * 1.05  # the duplicates cost (almost) nothing
     assert manifest["raw_float32_bytes"] == sum(a.size * 4 for a in arrays.values())
     assert sum("same_as" in entry for entry in manifest["datasets"].values()) == 2
-    with checkpoint.open_file(str(tmp_path / "innspector/d.h5")) as f:
+    with step_files.open_file(str(tmp_path / "innspector/d.h5")) as f:
         for name, array in arrays.items():
-            assert checkpoint.logical_shape(f, name) == array.shape
-            np.testing.assert_array_equal(checkpoint.read_array(f, name), array)
+            assert step_files.logical_shape(f, name) == array.shape
+            np.testing.assert_array_equal(step_files.read_array(f, name), array)

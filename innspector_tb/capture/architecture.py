@@ -14,9 +14,9 @@ import math
 
 import keras
 
-from innspector_tb.inner_ops import activation_name, build_inner_graph
+from innspector_tb.format.architecture import FORMAT_VERSION
+from innspector_tb.format.inner_ops import activation_name, build_inner_graph
 
-FORMAT_VERSION = 1
 LOGGER = logging.getLogger("innspector_tb")
 
 # get_config() keys worth showing; everything else (names, dtype policies,
@@ -41,11 +41,6 @@ _INITIALIZER_ATTRS = {
     "depthwise_kernel": "depthwise_initializer",
     "pointwise_kernel": "pointwise_initializer",
 }
-
-
-def layer_h5_name(layer_id):
-    """HDF5 group name of a layer id: "encoder/dense_1" -> "encoder:dense_1"."""
-    return layer_id.replace("/", ":")
 
 
 def extract_architecture(model):

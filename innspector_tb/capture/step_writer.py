@@ -1,17 +1,5 @@
-"""Bulk arrays of a run: one HDF5 file per step, in the iNNspector checkpoint layout.
+"""Writes step files (format/step_files.py): atomically, chunked per unit, compressed off the GIL."""
 
-    <run>/innspector/samples.h5            data_samples/{x, y_label, index}
-    <run>/innspector/step_000000012.h5     data_samples/y_prediction
-                                           layers/<layer>/activations
-                                           layers/<layer>/mean_class_activations/class_<k>
-                                           layers/<layer>/weights/<variable>
-
-Files are written under a temporary name and renamed, so a reader never sees a
-half-written file, and chunked along the last axis (neurons, channels) and
-compressed, so one neuron or one class reads without the whole layer.
-"""
-
-import contextlib
 import itertools
 import os
 import tempfile
@@ -20,39 +8,23 @@ import zlib
 
 import h5py
 import numpy as np
-import tensorflow as tf
 
-FORMAT_VERSION = 1
-CHECKPOINT_DIR = "innspector"
-SAMPLES_FILE = CHECKPOINT_DIR + "/samples.h5"
-TEMP_MARK = ".tmp-"
+from innspector_tb import fs
+from innspector_tb.format.step_files import (
+    FORMAT_VERSION,
+    STEP_FILES_DIR,
+    TEMP_MARK,
+    StepFileError,
+    describe_datasets,
+    open_file,
+    reshape_attr,
+)
 
 # About 256 KiB of float32 per chunk: big enough for gzip to work well, small
 # enough that one neuron's column is a small read.
 _CHUNK_ELEMENTS = 1 << 16
 # Arrays smaller than this are stored contiguous and uncompressed.
 _COMPRESS_MIN_BYTES = 1024
-
-
-class CheckpointError(IOError):
-    """A checkpoint that cannot be written or read."""
-
-
-def step_file(step):
-    """Relative path of a step's checkpoint inside the run directory."""
-    return "%s/step_%09d.h5" % (CHECKPOINT_DIR, int(step))
-
-
-def layer_group(h5_name):
-    return "layers/" + h5_name
-
-
-def _is_local(path):
-    return "://" not in path or path.startswith("file://")
-
-
-def _local_path(path):
-    return path[len("file://"):] if path.startswith("file://") else path
 
 
 def chunk_shape(shape):
@@ -69,11 +41,11 @@ def chunk_shape(shape):
     return tuple(chunk)
 
 
-class CheckpointWriter:
+class StepFileWriter:
     """Writes the HDF5 files of one run directory.
 
     Args:
-      run_dir: the run directory (local path or any `tf.io.gfile` URL).
+      run_dir: the run directory (a local path or any URL `fs` supports).
       dtype: storage dtype of floating arrays, "float32" (lossless) or "float16".
       compression_level: gzip level; shuffle is always on for floats.
     """
@@ -84,7 +56,7 @@ class CheckpointWriter:
         self.run_dir = run_dir
         self.dtype = np.dtype(dtype)
         self.compression_level = int(compression_level)
-        tf.io.gfile.makedirs(os.path.join(run_dir, CHECKPOINT_DIR))
+        fs.makedirs(fs.join(run_dir, STEP_FILES_DIR))
 
     def write(self, relpath, arrays, attrs=None):
         """Writes {dataset path: array} (and {group path: attrs}) atomically to relpath.
@@ -92,15 +64,15 @@ class CheckpointWriter:
         If the file exists (the same step logged in two parts), its datasets
         are kept unless replaced. Returns the manifest of the written file.
         """
-        final = os.path.join(self.run_dir, relpath)
-        existing = final if tf.io.gfile.exists(final) else None
+        final = fs.join(self.run_dir, relpath)
+        existing = final if fs.exists(final) else None
         raw_bytes = 0
         datasets = {}
         with tempfile.TemporaryDirectory(prefix="innspector-") as tmp_dir:
             local = os.path.join(tmp_dir, "step.h5")
-            if _is_local(self.run_dir):
+            if fs.is_local(self.run_dir):
                 # Write beside the target so the rename is atomic on the same filesystem.
-                local = _local_path(final) + TEMP_MARK + uuid.uuid4().hex[:8]
+                local = fs.local_path(final) + TEMP_MARK + uuid.uuid4().hex[:8]
             try:
                 with h5py.File(local, "w") as out:
                     out.attrs["format_version"] = FORMAT_VERSION
@@ -119,14 +91,14 @@ class CheckpointWriter:
                         target = out.require_group(group)
                         for key, value in values.items():
                             target.attrs[key] = value
-                    datasets = _describe_datasets(out) if existing else self._describe(arrays, sources)
-                self._publish(local, final)
+                    datasets = describe_datasets(out) if existing else self._describe(arrays, sources)
+                fs.publish(local, final, TEMP_MARK + uuid.uuid4().hex[:8])
             finally:
                 if os.path.exists(local):
                     os.remove(local)
         return {
             "path": relpath,
-            "bytes": int(tf.io.gfile.stat(final).length),
+            "bytes": fs.size(final),
             "raw_float32_bytes": int(raw_bytes),
             "dtype": self.dtype.name,
             "format_version": FORMAT_VERSION,
@@ -148,12 +120,12 @@ class CheckpointWriter:
         if array.dtype.kind == "f" and array.dtype != self.dtype:
             array = array.astype(self.dtype)
         if array.dtype.kind not in "fiub":
-            raise CheckpointError("dataset %s: only numeric arrays are stored, got %s" % (name, array.dtype))
+            raise StepFileError("dataset %s: only numeric arrays are stored, got %s" % (name, array.dtype))
         if name in out:
             del out[name]
         parent = name.rpartition("/")[0]
-        if parent in out and _reshape_attr(name) in out[parent].attrs:
-            del out[parent].attrs[_reshape_attr(name)]  # it described the replaced link
+        if parent in out and reshape_attr(name) in out[parent].attrs:
+            del out[parent].attrs[reshape_attr(name)]  # it described the replaced link
         if array.nbytes < _COMPRESS_MIN_BYTES or array.ndim == 0:
             out.create_dataset(name, data=array)
             return
@@ -199,14 +171,6 @@ class CheckpointWriter:
 
             old.visititems_links(visit)
 
-    def _publish(self, local, final):
-        if _is_local(self.run_dir):
-            os.replace(local, _local_path(final))
-            return
-        temp_remote = final + TEMP_MARK + uuid.uuid4().hex[:8]
-        tf.io.gfile.copy(local, temp_remote, overwrite=True)
-        tf.io.gfile.rename(temp_remote, final, overwrite=True)
-
 
 def _compressed_chunks(array, chunks, level, shuffle):
     """Yields (offset, bytes) of every chunk, byte-shuffled then deflated like HDF5's filters."""
@@ -245,10 +209,6 @@ def find_duplicates(arrays):
     return sources
 
 
-def _reshape_attr(name):
-    return "shape:" + name.rsplit("/", 1)[-1]
-
-
 def _link(out, name, source, shape):
     """Stores `name` as a hard link to `source`; a different shape goes in the parent group's attrs."""
     parent, _, _ = name.rpartition("/")
@@ -257,79 +217,6 @@ def _link(out, name, source, shape):
         del out[name]
     out[name] = out[source]
     if tuple(out[source].shape) != tuple(shape):
-        group.attrs[_reshape_attr(name)] = np.asarray(shape, dtype=np.int64)
+        group.attrs[reshape_attr(name)] = np.asarray(shape, dtype=np.int64)
 
 
-def logical_shape(h5file, name):
-    """The shape a dataset was logged with (a linked duplicate may be stored reshaped)."""
-    parent, _, _ = name.rpartition("/")
-    group = h5file[parent] if parent else h5file
-    shape = group.attrs.get(_reshape_attr(name))
-    return tuple(int(d) for d in shape) if shape is not None else tuple(h5file[name].shape)
-
-
-def read_array(h5file, name):
-    """Reads a whole dataset with its logged shape (see logical_shape)."""
-    data = h5file[name][()]
-    shape = logical_shape(h5file, name)
-    return data.reshape(shape) if data.shape != shape else data
-
-
-def _describe_datasets(h5file):
-    """{path: {shape, dtype[, same_as]}} of every dataset link (hard-linked duplicates included)."""
-    result = {}
-    first_path = {}
-
-    def visit(name, link):
-        if not isinstance(link, h5py.HardLink) or not isinstance(h5file[name], h5py.Dataset):
-            return
-        entry = {"shape": list(logical_shape(h5file, name)), "dtype": h5file[name].dtype.name}
-        key = h5file[name].id.objno if hasattr(h5file[name].id, "objno") else hash(h5file[name].id)
-        if key in first_path:
-            entry["same_as"] = first_path[key]
-        else:
-            first_path[key] = name
-        result[name] = entry
-
-    h5file.visititems_links(visit)
-    return result
-
-
-@contextlib.contextmanager
-def open_file(path):
-    """Opens an HDF5 file for reading, locally or through tf.io.gfile."""
-    try:
-        if _is_local(path):
-            handle = h5py.File(_local_path(path), "r")
-        else:
-            handle = h5py.File(tf.io.gfile.GFile(path, "rb"), "r")
-    except (OSError, tf.errors.OpError) as e:
-        raise CheckpointError("cannot read checkpoint %s: %s" % (path, e))
-    try:
-        yield handle
-    finally:
-        handle.close()
-
-
-def read_dataset(path, dataset, selection=()):
-    """Reads one dataset (or a slice of it) from a checkpoint file."""
-    with open_file(path) as f:
-        if dataset not in f:
-            raise CheckpointError("%s has no dataset %s" % (path, dataset))
-        return f[dataset][selection] if selection != () else f[dataset][()]
-
-
-def list_step_files(run_dir):
-    """Returns {step: relative path} of the complete step checkpoints of a run."""
-    directory = os.path.join(run_dir, CHECKPOINT_DIR)
-    if not tf.io.gfile.isdir(directory):
-        return {}
-    steps = {}
-    for name in tf.io.gfile.listdir(directory):
-        if TEMP_MARK in name or not (name.startswith("step_") and name.endswith(".h5")):
-            continue
-        try:
-            steps[int(name[len("step_"):-len(".h5")])] = CHECKPOINT_DIR + "/" + name
-        except ValueError:
-            continue
-    return dict(sorted(steps.items()))

@@ -27,7 +27,7 @@ Pure Python. ``find_structures(architecture)`` indexes one model:
 per experiment, so badges can be shown at every level.
 """
 
-from innspector_tb import inner_ops
+from innspector_tb.format import inner_ops
 
 STRUCTURE_KINDS = ("skip_connection", "multi_branch")
 UNIT_TYPE_KINDS = ("layer", "op", "variable", "activation")

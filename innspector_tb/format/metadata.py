@@ -5,7 +5,8 @@ import json
 import numpy as np
 from tensorboard.compat.proto import summary_pb2
 
-from innspector_tb.proto import plugin_data_pb2
+from innspector_tb.format.proto import plugin_data_pb2
+from innspector_tb import errors
 
 PLUGIN_NAME = "innspector"
 
@@ -33,7 +34,7 @@ METRICS_TAG_PREFIX = "metrics/"
 _DATA_CLASS = summary_pb2.DATA_CLASS_TENSOR
 
 
-class MetadataError(ValueError):
+class MetadataError(errors.FormatError):
     """Plugin data that this version cannot read."""
 
 

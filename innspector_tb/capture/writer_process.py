@@ -8,7 +8,7 @@ message; the process writes and acknowledges. At most `max_pending` steps are
 in flight, so memory stays bounded and a slow disk makes training wait rather
 than grow.
 
-The process is started with `python -m innspector_tb.writer_process`, not
+The process is started with `python -m innspector_tb.capture.writer_process`, not
 multiprocessing, so a training script without a `__main__` guard is never
 re-run. If it cannot start, the callback falls back to the thread.
 """
@@ -23,6 +23,7 @@ import traceback
 
 import numpy as np
 from multiprocessing import shared_memory
+from innspector_tb import errors
 
 logger = logging.getLogger("innspector_tb")
 
@@ -30,7 +31,7 @@ _META_KEY = "__meta__"
 _ALIGN = 64
 
 
-class WriterError(RuntimeError):
+class WriterError(errors.LoggingError):
     """The writer process is gone or failed a job."""
 
 
@@ -38,8 +39,8 @@ class ThreadSink:
     """Runs log jobs on a bounded background thread of this process."""
 
     def __init__(self, run_dir, dtype="float32", histogram_bins=30, max_pending=2, labels=None):
-        from innspector_tb import background
-        from innspector_tb import log_jobs
+        from innspector_tb.capture import background
+        from innspector_tb.capture import log_jobs
 
         self._log = log_jobs.RunLog(run_dir, dtype=dtype, histogram_bins=histogram_bins)
         self._log.labels = labels
@@ -70,7 +71,7 @@ class ProcessSink:
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         env["CUDA_VISIBLE_DEVICES"] = ""  # the writer never computes on an accelerator
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "innspector_tb.writer_process", config],
+            [sys.executable, "-m", "innspector_tb.capture.writer_process", config],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -217,7 +218,7 @@ def main(argv=None):
     _lowest_priority()
     replies = sys.stdout
     sys.stdout = sys.stderr  # anything else printed must not corrupt the reply channel
-    from innspector_tb import log_jobs  # imports TensorFlow: after the priority is lowered
+    from innspector_tb.capture import log_jobs  # imports TensorFlow: after the priority is lowered
 
     log = log_jobs.RunLog(config["run_dir"], dtype=config["dtype"], histogram_bins=config["histogram_bins"])
     for line in sys.stdin:

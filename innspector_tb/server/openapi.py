@@ -86,7 +86,7 @@ ROUTES = {
     },
     "/data": {
         "summary": "Any stored array of a unit of analysis at one step or across steps, with a class "
-                   "selection and a transform pipeline (innspector_tb.transforms). POST a JSON body: "
+                   "selection and a transform pipeline (innspector_tb.analysis.transforms). POST a JSON body: "
                    "{run, unit: {kind: weights|activations|class_means|samples|labels|predictions|"
                    "statistics|histogram|attributions, layer, variable, unit, output, method, target}, "
                    "steps: int|'last'|'all'|[int], classes: [labels], transform: [operations]}. Attributions "

@@ -11,7 +11,7 @@ kinds:
   labels   the probe labels, for a writer started after the start job
 """
 
-from innspector_tb import summary
+from innspector_tb.capture import summary
 
 
 class RunLog:
@@ -128,7 +128,7 @@ def _pack_attributions(result, arrays):
 
 
 def _unpack_attributions(meta, arrays):
-    from innspector_tb import attribution
+    from innspector_tb.capture import attribution
 
     result = attribution.AttributionResult()
     for k, (method, target) in enumerate(meta["maps"]):

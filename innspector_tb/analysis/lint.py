@@ -68,7 +68,7 @@ import logging
 import math
 import re
 
-from innspector_tb import inner_ops
+from innspector_tb.format import inner_ops
 
 LOGGER = logging.getLogger("innspector_tb")
 

@@ -39,6 +39,7 @@ import math
 
 import numpy as np
 from scipy import stats as scipy_stats
+from innspector_tb import errors
 
 MAX_DEPTH = 6          # pipeline > step > "slices" > [start, stop, step] > int is 4
 MAX_STRING = 1_000     # characters in any JSON string of a pipeline
@@ -53,7 +54,7 @@ POWER_ITERATIONS = 3
 RANDOMIZED_PASSES = 5 + 2 * POWER_ITERATIONS  # passes over the data, for the work budget
 
 
-class TransformError(ValueError):
+class TransformError(errors.BadRequest):
     """A pipeline the server refuses (unknown op, bad parameter, axis or shape): a 400.
 
     ``field`` is where in the JSON the problem is, e.g. "pipeline[2].axis".
@@ -61,21 +62,11 @@ class TransformError(ValueError):
     should have caught (still a 400, but a bug to fix here).
     """
 
-    def __init__(self, message, field=None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.unexpected = False
+    unexpected = False
 
 
-class LimitError(TransformError):
+class LimitError(errors.LimitExceeded, TransformError):
     """A pipeline that would exceed one of the Limits; ``limit`` names it."""
-
-    def __init__(self, message, limit, value=None, maximum=None, field=None):
-        super().__init__(message, field=field)
-        self.limit = limit
-        self.value = value
-        self.maximum = maximum
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,106 @@
+"""The one filesystem layer: every file the plugin reads and the callback writes goes through here.
+
+Local paths (and file://) use the operating system directly. Any other URL (s3://, gs://, ram://, ...)
+goes through the gfile TensorBoard itself reads the logdir with: TensorFlow's `tf.io.gfile` when
+TensorFlow is already loaded in this process (the training process; it supports every filesystem
+TensorFlow has), otherwise TensorBoard's TensorFlow-free gfile (s3 with boto3, other schemes with
+fsspec). This module never imports TensorFlow itself: the serving side must stay light.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from typing import IO, Any
+
+
+def is_local(path: str) -> bool:
+    return "://" not in path or path.startswith("file://")
+
+
+def local_path(path: str) -> str:
+    return path[len("file://"):] if path.startswith("file://") else path
+
+
+def _gfile() -> Any:
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and hasattr(tf, "io"):
+        return tf.io.gfile
+    from tensorboard.compat.tensorflow_stub.io import gfile
+
+    return gfile
+
+
+def _writing_gfile() -> Any:
+    # Removing and renaming remote files needs TensorFlow's gfile (TensorBoard's stub only reads and
+    # writes). Only the training process and the importer write; the serving side never gets here.
+    import tensorflow as tf
+
+    return tf.io.gfile
+
+
+def join(path: str, *parts: str) -> str:
+    if is_local(path):
+        return os.path.join(path, *parts)
+    return "/".join([path.rstrip("/")] + [p.strip("/") for p in parts])
+
+
+def exists(path: str) -> bool:
+    return os.path.exists(local_path(path)) if is_local(path) else bool(_gfile().exists(path))
+
+
+def isdir(path: str) -> bool:
+    return os.path.isdir(local_path(path)) if is_local(path) else bool(_gfile().isdir(path))
+
+
+def listdir(path: str) -> list[str]:
+    if is_local(path):
+        return os.listdir(local_path(path))
+    return [name.rstrip("/") for name in _gfile().listdir(path)]
+
+
+def makedirs(path: str) -> None:
+    if is_local(path):
+        os.makedirs(local_path(path), exist_ok=True)
+    else:
+        _gfile().makedirs(path)
+
+
+def remove(path: str) -> None:
+    if is_local(path):
+        os.remove(local_path(path))
+    else:
+        _writing_gfile().remove(path)
+
+
+def size(path: str) -> int:
+    if is_local(path):
+        return os.stat(local_path(path)).st_size
+    return int(_gfile().stat(path).length)
+
+
+def open_read(path: str) -> IO[bytes]:
+    """A seekable binary file for reading (h5py needs seek)."""
+    if is_local(path):
+        return open(local_path(path), "rb")
+    gfile = _gfile()
+    handle = gfile.GFile(path, "rb")
+    if hasattr(handle, "seek"):
+        return handle
+    with handle:  # TensorBoard's stub gfile cannot seek: read the file once
+        return io.BytesIO(handle.read())
+
+
+def publish(local_file: str, path: str, temp_suffix: str) -> None:
+    """Moves a finished local file to `path` atomically: a reader sees the old file or the whole new one.
+
+    For a remote `path` the file is copied beside the target under `path + temp_suffix` and renamed.
+    """
+    if is_local(path):
+        os.replace(local_file, local_path(path))
+        return
+    gfile = _writing_gfile()
+    temp_remote = path + temp_suffix
+    gfile.copy(local_file, temp_remote, overwrite=True)
+    gfile.rename(temp_remote, path, overwrite=True)

@@ -1,0 +1,279 @@
+"""The iNNspector TensorBoard plugin: a thin layer of routes over the reading modules.
+
+Every route validates its input and answers JSON; errors are JSON too: 404 for
+an unknown run, layer, unit or step, 400 for a malformed request (saying what
+is wrong), never a 500 for anything a request can contain.
+"""
+
+import functools
+import json
+import logging
+import os
+
+from werkzeug import wrappers
+
+from tensorboard import plugin_util
+from tensorboard.backend import http_util
+from tensorboard.data import provider as provider_lib
+from tensorboard.plugins import base_plugin
+
+from innspector_tb import errors
+from innspector_tb import resources
+from innspector_tb.server import json_tools
+from innspector_tb.format import metadata
+from innspector_tb.store import models as models_lib
+from innspector_tb.server import openapi
+from innspector_tb.server import routes as queries
+from innspector_tb.store import run_store
+from innspector_tb.store.cache import ByteBudgetCache
+
+logger = logging.getLogger("innspector_tb")
+
+_STATIC_DIR = resources.STATIC_DIR
+_STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".map": "application/json",
+                 ".svg": "image/svg+xml", ".png": "image/png", ".woff2": "font/woff2"}
+CACHE_BYTES = 256 * 2**20
+MAX_BODY_BYTES = 1 * 2**20
+
+
+class InnspectorLoader(base_plugin.TBLoader):
+    """Loads the plugin, and makes every step of its data visible by default.
+
+    TensorBoard keeps only a sample of each third-party plugin's summaries per
+    tag (10 with the Python ingester, 100 with the Rust data server). Ours are
+    small and every step matters (step 0 is the baseline), so keep all of them
+    unless the user chose a number with --samples_per_plugin.
+    """
+
+    def define_flags(self, parser):
+        parser.add_argument(
+            "--innspector_tools", metavar="DIRS", type=str, default="",
+            help="Folders (separated by %r) of iNNspector tools declared in JSON (docs/backend.md, "
+                 "'JSON tools'); the environment variable %s adds more. <logdir>/%s/ is always read."
+                 % (os.pathsep, json_tools.ENV_VAR, json_tools.LOGDIR_FOLDER))
+
+    def fix_flags(self, flags):
+        samples = getattr(flags, "samples_per_plugin", None)
+        if samples is None:
+            samples = {}
+            setattr(flags, "samples_per_plugin", samples)
+        samples.setdefault(metadata.PLUGIN_NAME, 0)  # 0 means "keep every point"
+
+    def load(self, context):
+        return InnspectorPlugin(context)
+
+
+def _json_route(method="GET"):
+    """Wraps a handler(self, request, store) -> dict into a werkzeug app with JSON errors."""
+
+    def decorate(handler):
+        @wrappers.Request.application
+        @functools.wraps(handler)
+        def app(self, request):
+            if request.method != method:
+                return _error(request, 405, "use %s for this route" % method)
+            ctx = plugin_util.context(request.environ)
+            store = self._store.bind(ctx, plugin_util.experiment_id(request.environ))
+            try:
+                return _respond_json(request, handler(self, request, store))
+            except errors.NotFound as e:
+                return _error(request, 404, str(e))
+            except errors.LimitExceeded as e:
+                return _error(request, 400, str(e), limit=e.limit)
+            except errors.BadRequest as e:
+                return _error(request, 400, str(e))
+            except Exception as e:  # a bug: say so, keep serving
+                logger.exception("iNNspector route %s failed", request.path)
+                return _error(request, 500, "internal error: %s: %s" % (type(e).__name__, e))
+
+        return app
+
+    return decorate
+
+
+class InnspectorPlugin(base_plugin.TBPlugin):
+    plugin_name = metadata.PLUGIN_NAME
+
+    def __init__(self, context):
+        self._data_provider = context.data_provider
+        self._logdir = getattr(context, "logdir", None)
+        self._tools_flag = getattr(getattr(context, "flags", None), "innspector_tools", "") or ""
+        self._store = run_store.RunStore(context.data_provider, context.logdir, ByteBudgetCache(CACHE_BYTES))
+
+    def get_plugin_apps(self):
+        # The bundle and what it loads beside itself (the layout worker): every file of static/.
+        assets = {"/" + name: self._serve_static for name in sorted(os.listdir(_STATIC_DIR))
+                  if os.path.splitext(name)[1] in _STATIC_TYPES}
+        return {
+            **assets,
+            "/openapi.json": self._serve_openapi,
+            "/models": self._serve_models,
+            "/tree": self._serve_tree,
+            "/graph": self._serve_graph,
+            "/neurons": self._serve_neurons,
+            "/data": self._serve_data,
+            "/interestingness": self._serve_interestingness,
+            "/interestingness/measures": self._serve_measures,
+            "/structures": self._serve_structures,
+            "/lint": self._serve_lint,
+            "/lint/all": self._serve_lint_all,
+            "/metrics": self._serve_metrics,
+            "/tools": self._serve_tools,
+            "/mistakes": self._serve_mistakes,
+        }
+
+    def is_active(self):
+        return False  # activity comes from data_plugin_names via the data provider
+
+    def data_plugin_names(self):
+        return (metadata.PLUGIN_NAME,)
+
+    def frontend_metadata(self):
+        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name="iNNspector")
+
+    @wrappers.Request.application
+    def _serve_static(self, request):
+        name = os.path.basename(request.path)
+        path = os.path.join(_STATIC_DIR, name)
+        extension = os.path.splitext(name)[1]
+        if extension not in _STATIC_TYPES or not os.path.isfile(path):
+            return _error(request, 404, "no such asset: %s" % name)
+        with open(path, "rb") as f:
+            return http_util.Respond(request, f.read(), _STATIC_TYPES[extension])
+
+    @wrappers.Request.application
+    def _serve_openapi(self, request):
+        return http_util.Respond(request, openapi.document(), "application/json")
+
+    @_json_route()
+    def _serve_models(self, request, store):
+        models = [dict(m) for m in self._models(request, store)]
+        ctx = plugin_util.context(request.environ)
+        metrics = models_lib.latest_metrics(self._data_provider, ctx, plugin_util.experiment_id(request.environ),
+                                            [m["run"] for m in models])
+        for model in models:
+            model["latest_metrics"] = metrics.get(model["run"], {})
+        return {"models": models}
+
+    @_json_route()
+    def _serve_tree(self, request, store):
+        return queries.tree(store, self._models(request, store))
+
+    @_json_route()
+    def _serve_graph(self, request, store):
+        return queries.graph(store, request.args.get("run"))
+
+    @_json_route()
+    def _serve_neurons(self, request, store):
+        args = request.args
+        return queries.neurons(
+            store,
+            args.get("run"),
+            args.get("layer"),
+            step=queries.step_param(args.get("step")),
+            classes=args.get("classes"),
+            k=queries.int_param(args.get("k"), "k", default=20, minimum=0, maximum=queries.MAX_K),
+            keep=args.get("keep"),
+        )
+
+    @_json_route(method="POST")
+    def _serve_data(self, request, store):
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            raise errors.BadRequest("body too large (over %d bytes)" % MAX_BODY_BYTES)
+        raw = request.get_data(cache=False)
+        if len(raw) > MAX_BODY_BYTES:
+            raise errors.BadRequest("body too large (over %d bytes)" % MAX_BODY_BYTES)
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise errors.BadRequest("the body is not JSON: %s" % e)
+        except RecursionError:
+            raise errors.BadRequest("the body is nested too deeply")
+        return queries.data(store, body)
+
+    @_json_route()
+    def _serve_interestingness(self, request, store):
+        args = request.args
+        return queries.interestingness_scores(
+            store,
+            self._models(request, store),
+            args.get("measure"),
+            step=queries.step_param(args.get("step")),
+            runs=queries.list_param(args.get("runs"), "runs"),
+        )
+
+    @_json_route()
+    def _serve_measures(self, request, store):
+        return queries.measures()
+
+    @_json_route()
+    def _serve_structures(self, request, store):
+        return queries.structures(store, self._models(request, store), request.args.get("run"))
+
+    @_json_route()
+    def _serve_lint(self, request, store):
+        return queries.lint(store, request.args.get("run"))
+
+    @_json_route()
+    def _serve_lint_all(self, request, store):
+        return queries.lint_all(store)
+
+    @_json_route()
+    def _serve_metrics(self, request, store):
+        ctx = plugin_util.context(request.environ)
+        experiment = plugin_util.experiment_id(request.environ)
+        return queries.metrics(store, functools.partial(self._scalars, ctx, experiment),
+                               queries.list_param(request.args.get("runs"), "runs"))
+
+    @_json_route()
+    def _serve_tools(self, request, store):
+        # Re-read on every request (each file is cached by path, mtime and size): edits show on reload.
+        tools, errors = json_tools.load_tools(json_tools.folders_from(self._tools_flag), self._logdir)
+        return {"tools": tools, "errors": errors}
+
+    @_json_route()
+    def _serve_mistakes(self, request, store):
+        args = request.args
+        return queries.mistakes(store, args.get("run"), cls=args.get("class"),
+                                step=queries.step_param(args.get("step")), alpha=args.get("alpha"),
+                                beta=args.get("beta"), iterations=args.get("iterations"))
+
+    def _models(self, request, store=None):
+        ctx = plugin_util.context(request.environ)
+        experiment = plugin_util.experiment_id(request.environ)
+        store = store or self._store.bind(ctx, experiment)
+        # Cached until any run's iNNspector data changes; metrics are added fresh by /models.
+        return store.cached("models", lambda: models_lib.list_models(self._data_provider, ctx, experiment,
+                                                                     with_metrics=False))
+
+    def _scalars(self, ctx, experiment, runs):
+        """{run: {metric: [[step, value], ...]}} of the runs' metrics/ scalars."""
+        listing = self._data_provider.list_scalars(
+            ctx, experiment_id=experiment, plugin_name="scalars",
+            run_tag_filter=provider_lib.RunTagFilter(runs=runs))
+        tags = sorted({t for by_tag in listing.values() for t in by_tag if t.startswith(metadata.METRICS_TAG_PREFIX)})
+        if not tags:
+            return {}
+        data = self._data_provider.read_scalars(
+            ctx, experiment_id=experiment, plugin_name="scalars", downsample=10_000,
+            run_tag_filter=provider_lib.RunTagFilter(runs=runs, tags=tags))
+        return {
+            run: {tag[len(metadata.METRICS_TAG_PREFIX):]: [[int(p.step), queries.json_number(p.value)] for p in points]
+                  for tag, points in by_tag.items()}
+            for run, by_tag in data.items()
+        }
+
+
+def _respond_json(request, body):
+    """Serialises once, strictly; TensorBoard's Respond would walk the whole answer again to clean it."""
+    try:
+        text = json.dumps(body, allow_nan=False, separators=(",", ":"))
+    except ValueError:  # a NaN slipped through: let TensorBoard's cleaning handle it
+        return http_util.Respond(request, body, "application/json")
+    return http_util.Respond(request, text, "application/json")
+
+
+def _error(request, code, message, **extra):
+    body = {"error": message}
+    body.update(extra)
+    return http_util.Respond(request, body, "application/json", code=code)
