@@ -31,6 +31,7 @@ setuptools.setup(
         "numpy>=1.26",
         "scipy>=1.11",
         "h5py>=3.10",
+        "jsonschema>=4.18",
     ],
     entry_points={
         "tensorboard_plugins": ["innspector = innspector_tb.plugin:InnspectorLoader"],
