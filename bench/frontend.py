@@ -7,7 +7,7 @@ This script:
   1. writes the logdirs (bench/frontend_logdir.py, no training): 201 runs (`big_1000`, a
      1,000-layer residual model, and 200 small models in 8 lineage trees), and as a side-by-side
      baseline the demo's models (demo/train.py, ~11);
-  2. starts `tensorboard` on each in turn (tests/tensorboard_server.py), waits until the plugin
+  2. starts `tensorboard` on each in turn (tests/support/tensorboard_server.py), waits until the plugin
      lists every model, and runs frontend/e2e/bench.mjs: N page loads per view, each in a fresh
      browser context, timed from navigation start to the app's painted mark; a reload after each
      load gives the warm figure; then frames per second during a scripted pan and zoom of the L2
@@ -39,7 +39,7 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, _HERE)
 
 import frontend_logdir  # noqa: E402
-from tests.tensorboard_server import TensorBoardServer, wait_for_models  # noqa: E402
+from tests.support.tensorboard_server import TensorBoardServer, wait_for_models  # noqa: E402
 
 BENCH_JS = os.path.join(REPO, "frontend", "e2e", "bench.mjs")
 TARGET_PAINT_MS = 1000.0

@@ -4,7 +4,7 @@ Target (from the issue): from applying the tool to the painted widget in at most
 
 This script writes a logdir with one run, `dense_1m`: a Dense(1000) layer on 1000 inputs (a 1,000,000-
 element kernel), its weights logged at steps 0 and 1 through our summary ops (no training), starts a
-real `tensorboard` on it (tests/tensorboard_server.py), and runs frontend/e2e/bench_widgets.mjs: per
+real `tensorboard` on it (tests/support/tensorboard_server.py), and runs frontend/e2e/bench_widgets.mjs: per
 repeat, a fresh page on the model's L2 view, the tool applied to the kernel (cold: Vega's chunk loads,
 the server reads the kernel), then applied again in the same page (warm). It prints the medians and
 their ratios to the target. Side by side, the same for a small kernel (`dense_small`, 64x10), so the
@@ -60,7 +60,7 @@ def main():
     parser.add_argument("--logdir", help="reuse (or write into) this logdir instead of a temporary one")
     args = parser.parse_args()
 
-    from tests.tensorboard_server import TensorBoardServer, wait_for_models
+    from tests.support.tensorboard_server import TensorBoardServer, wait_for_models
 
     node = shutil.which("node")
     if node is None:

@@ -20,8 +20,8 @@ from innspector_tb.store import models
 from innspector_tb.server import routes as queries
 from innspector_tb.capture import summary
 from innspector_tb.capture.callback import InnspectorCallback, InnspectorError
-from tests import trained_models as tm
-from tests.backend_app import Client
+from tests.support import trained_models as tm
+from tests.support.backend_app import Client
 
 
 def _smooth_model(dtype="float64", softmax_layer=False):

@@ -18,8 +18,8 @@ from innspector_tb.format import stats
 from innspector_tb.capture import summary
 from innspector_tb.capture.callback import InnspectorCallback
 from innspector_tb.errors import ConfigurationError
-from tests import tb_readers
-from tests import trained_models as tm
+from tests.support import tb_readers
+from tests.support import trained_models as tm
 
 
 def _fit(model, log_dir, probe, epochs=2, **kwargs):
@@ -144,7 +144,7 @@ KILLED_SCRIPT = textwrap.dedent(
     import os, signal, sys
     sys.path.insert(0, {root!r})
     import keras
-    from tests import trained_models as tm
+    from tests.support import trained_models as tm
     from innspector_tb.capture.callback import InnspectorCallback
     import innspector_tb
 

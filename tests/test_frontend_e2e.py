@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from tests.tensorboard_server import TensorBoardServer, wait_for_models
+from tests.support.tensorboard_server import TensorBoardServer, wait_for_models
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 E2E_DIR = os.path.join(REPO, "frontend", "e2e")

@@ -14,8 +14,8 @@ from werkzeug import test as werkzeug_test
 
 from innspector_tb.server import json_tools
 from innspector_tb.server import openapi
-from tests import tb_readers
-from tests.backend_app import BASE, Client
+from tests.support import tb_readers
+from tests.support.backend_app import BASE, Client
 
 BUILTIN_IDS = {"sorted-weight-magnitudes", "activation-histogram"}
 

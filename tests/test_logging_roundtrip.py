@@ -16,8 +16,8 @@ from demo import models as demo_models
 from innspector_tb.format import step_files
 from innspector_tb.format import metadata
 from innspector_tb.format import stats
-from tests import tb_readers
-from tests import trained_models as tm
+from tests.support import tb_readers
+from tests.support import trained_models as tm
 
 RUNS = ("seq", "skip_model", "nested_model", "vae")
 

@@ -22,7 +22,7 @@ from innspector_tb.analysis import mistakes
 from innspector_tb.server import openapi
 from innspector_tb.capture import reliance    # noqa: E402
 from innspector_tb.capture.callback import InnspectorCallback      # noqa: E402
-from tests.backend_app import Client  # noqa: E402
+from tests.support.backend_app import Client  # noqa: E402
 
 MARKER = demo_data.MARKER_CLASS
 

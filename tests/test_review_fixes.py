@@ -11,7 +11,7 @@ from innspector_tb.format import step_files
 from innspector_tb.format import metadata
 from innspector_tb.server import routes as queries
 from innspector_tb.capture import summary
-from tests.backend_app import Client
+from tests.support.backend_app import Client
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +105,8 @@ def test_a_step_that_cannot_be_written_does_not_block_later_steps(tmp_path):
 
 def test_batch_steps_keep_epoch_metrics_apart(tmp_path):
     from innspector_tb.capture.callback import InnspectorCallback
-    from tests import tb_readers
-    from tests import trained_models as tm
+    from tests.support import tb_readers
+    from tests.support import trained_models as tm
 
     x, y = tm.images()
     model = tm.sequential()

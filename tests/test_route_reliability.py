@@ -11,7 +11,7 @@ from innspector_tb.format import step_files
 from innspector_tb.format import metadata
 from innspector_tb.format.proto import plugin_data_pb2
 from tensorboard.compat.proto import summary_pb2
-from tests.backend_app import Client
+from tests.support.backend_app import Client
 from tests.conftest import DEMO_EPOCHS
 
 

@@ -13,7 +13,7 @@ from innspector_tb import resources
 from innspector_tb.format import step_files
 from innspector_tb.server import openapi
 from innspector_tb.server.plugin import InnspectorPlugin
-from tests.backend_app import Client
+from tests.support.backend_app import Client
 from tests.conftest import DEMO_EPOCHS
 
 

@@ -11,7 +11,7 @@ import pytest
 import innspector_tb
 from innspector_tb.format import metadata
 from innspector_tb.capture import summary
-from tests import tb_readers
+from tests.support import tb_readers
 
 STEPS = 120  # above both ingesters' defaults
 

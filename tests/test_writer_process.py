@@ -12,8 +12,8 @@ from innspector_tb.format import step_files
 from innspector_tb.format import metadata
 from innspector_tb.capture import writer_process
 from innspector_tb.capture.callback import InnspectorCallback
-from tests import tb_readers
-from tests import trained_models as tm
+from tests.support import tb_readers
+from tests.support import trained_models as tm
 
 
 def test_pack_and_unpack_round_trip_every_array_shape():

@@ -5,7 +5,7 @@ import json
 from tensorboard.backend import application
 from werkzeug import test as werkzeug_test
 
-from tests import tb_readers
+from tests.support import tb_readers
 
 BASE = "/data/plugin/innspector"
 
