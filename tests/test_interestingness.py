@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
 
-from innspector_tb import interestingness as I
+from innspector_tb.analysis import interestingness as I
 from innspector_tb.format import stats
 
 REQUIRED_IDS = {"variance", "skew", "kurtosis", "min", "max", "mean_abs", "zero_fraction",
