@@ -125,6 +125,17 @@ def test_bulk_ops_without_an_innspector_writer_say_what_to_do():
         summary.weights({"dense/kernel": np.zeros((2, 2))}, step=0)
 
 
+def test_a_step_that_cannot_be_written_does_not_block_later_steps(tmp_path):
+    writer = summary.create_file_writer(str(tmp_path / "run"))
+    with writer.as_default():
+        with pytest.raises(summary.SummaryError, match="numeric"):
+            summary.weights({"d/kernel": np.ones((2, 2), np.complex64)}, step=1)
+        summary.weights({"d/kernel": np.ones((2, 2), np.float32)}, step=2)
+        summary.weights({"d/kernel": np.ones((2, 2), np.float32)}, step=3)
+    writer.close()
+    assert sorted(step_files.list_step_files(str(tmp_path / "run"))) == [2, 3]
+
+
 def test_a_failing_step_is_skipped_and_training_goes_on(tmp_path, caplog, monkeypatch):
     calls = []
 

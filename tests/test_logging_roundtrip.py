@@ -11,8 +11,10 @@ import keras
 import numpy as np
 import pytest
 
+import innspector_tb
 from demo import data as demo_data
 from demo import models as demo_models
+from innspector_tb.capture.callback import InnspectorCallback
 from innspector_tb.format import step_files
 from innspector_tb.format import metadata
 from innspector_tb.format import stats
@@ -212,3 +214,17 @@ def test_vae_latent_mean_matches_the_encoder(logs):
         np.testing.assert_allclose(f["layers/z_mean/activations"][()], expected, rtol=1e-5, atol=1e-5)
         # Multi-output model: every output is stored.
         assert f["data_samples/y_prediction_1"].shape == expected.shape
+
+
+def test_batch_steps_keep_epoch_metrics_apart(tmp_path):
+    x, y = tm.images()
+    model = tm.sequential()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    callback = InnspectorCallback(str(tmp_path / "run"), innspector_tb.header("run"), probe=(x, y),
+                                  freq=3, freq_unit="batch")
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[callback])  # 6 batches per epoch
+    with tb_readers.data_provider(str(tmp_path), "python") as provider:
+        scalars = tb_readers.scalars(provider, "run")
+    assert sorted(scalars["metrics/loss"]) == [3, 6, 9, 12]
+    assert sorted(scalars["metrics/epoch_loss"]) == [6, 12]
+    assert sorted(step_files.list_step_files(str(tmp_path / "run"))) == [0, 3, 6, 9, 12]

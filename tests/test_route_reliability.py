@@ -52,6 +52,25 @@ def test_broken_runs_are_listed_with_their_errors(damaged):
     assert status == 200 and {n["run"] for n in tree["nodes"]} >= {"cnn_small", "dense_baseline"}
 
 
+def test_a_header_that_is_not_an_object_is_a_listed_error(odd_logdir):
+    client = Client(odd_logdir)
+    status, answer = client.get("/models")
+    assert status == 200
+    oops = next(m for m in answer["models"] if m["run"] == "oops")
+    assert any("JSON object" in e for e in oops["errors"])
+    assert client.get("/tree")[0] == 200
+    assert client.get("/lint", run="oops")[0] in (400, 404)
+
+
+def test_a_run_without_samples_still_answers(odd_logdir):
+    client = Client(odd_logdir)
+    status, answer = client.post("/data", {"run": "no_samples", "unit": {"kind": "weights", "layer": "d",
+                                                                       "variable": "kernel"}})
+    assert status == 200 and answer["result"]["value"]["data"] == [[1, 1], [1, 1], [1, 1]]
+    assert client.get("/metrics")[0] == 200
+    assert client.post("/data", {"run": "no_samples", "unit": {"kind": "labels"}})[0] == 404
+
+
 def test_a_half_written_checkpoint_affects_only_its_step(damaged):
     body = {"run": "cnn_small", "unit": {"kind": "weights", "layer": "conv_1", "variable": "kernel"}}
     status, answer = damaged.post("/data", dict(body, steps=1))

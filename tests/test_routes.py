@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from innspector_tb import resources
 from innspector_tb.format import step_files
 from innspector_tb.server import openapi
+from innspector_tb.server import routes as queries
 from innspector_tb.server.plugin import InnspectorPlugin
 from tests.support.backend_app import Client
 from tests.conftest import DEMO_EPOCHS
@@ -192,6 +193,14 @@ def test_metrics_with_confusion_matrices(client):
     assert "kl_loss" in answer["runs"]["vae_50_50"]["series"]
 
 
+def test_predictions_outside_the_labels_count_as_mistakes(odd_logdir):
+    status, answer = Client(odd_logdir).get("/metrics", runs="outside")
+    matrix = answer["runs"]["outside"]["classification"]["0"]
+    assert status == 200 and matrix["accuracy"] == pytest.approx(0.5)
+    assert matrix["classes"] == [0, 1, 2]
+    assert {c["class"]: c["support"] for c in matrix["per_class"]} == {0: 4, 1: 2, 2: 0}
+
+
 @pytest.mark.parametrize("route, params, status", [
     ("/graph", {"run": "nope"}, 404),
     ("/graph", {}, 404),
@@ -224,6 +233,18 @@ def test_bad_parameters_get_json_errors(client, route, params, status):
 def test_malformed_data_requests_are_400(client, raw, fragment):
     code, answer = client.post("/data", None, raw=raw)
     assert code == 400 and fragment in answer["error"], answer
+
+
+def test_deeply_nested_bodies_are_400(odd_logdir):
+    status, answer = Client(odd_logdir).post("/data", None, raw=b"[" * 100_000)
+    assert status == 400 and "nested" in answer["error"]
+
+
+def test_class_mean_requests_are_sized_before_reading(demo_logs, monkeypatch):
+    monkeypatch.setattr(queries, "MAX_DATA_ELEMENTS", 1000)
+    body = {"run": "cnn_small", "unit": {"kind": "class_means", "layer": "conv_1"}, "steps": [0, 0, 0]}
+    status, answer = Client(demo_logs[0]).post("/data", body)
+    assert status == 400 and "too large" in answer["error"]
 
 
 _texts = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(

@@ -116,3 +116,20 @@ def test_identical_arrays_are_stored_once_and_read_back_with_their_shape(tmp_pat
         for name, array in arrays.items():
             assert step_files.logical_shape(f, name) == array.shape
             np.testing.assert_array_equal(step_files.read_array(f, name), array)
+
+
+def test_merging_a_step_keeps_linked_duplicates(tmp_path):
+    pooled = np.random.default_rng(0).random((50, 2, 2, 4)).astype(np.float32)
+    writer = step_writer.StepFileWriter(str(tmp_path))
+    writer.write("innspector/s.h5", {"layers/pool/activations": pooled,
+                                     "layers/flatten/activations": pooled.reshape(50, -1)})
+    writer.write("innspector/s.h5", {"layers/dense/weights/kernel": np.ones((16, 3), np.float32)})
+    with step_files.open_file(str(tmp_path / "innspector/s.h5")) as f:
+        np.testing.assert_array_equal(step_files.read_array(f, "layers/pool/activations"), pooled)
+        np.testing.assert_array_equal(step_files.read_array(f, "layers/flatten/activations"), pooled.reshape(50, -1))
+        assert f["layers/dense/weights/kernel"].shape == (16, 3)
+    # Replacing the link by a plain array drops the reshape note that described the link.
+    writer.write("innspector/s.h5", {"layers/flatten/activations": np.zeros((50, 16), np.float32)})
+    with step_files.open_file(str(tmp_path / "innspector/s.h5")) as f:
+        assert step_files.logical_shape(f, "layers/flatten/activations") == (50, 16)
+        assert not step_files.read_array(f, "layers/flatten/activations").any()
