@@ -33,6 +33,7 @@ from innspector_tb.format import headers as headers_lib
 from innspector_tb.capture import log_jobs
 from innspector_tb.capture import runtime_stats
 from innspector_tb.format import stats
+from innspector_tb.format import step_files
 from innspector_tb.capture import summary
 from innspector_tb.capture import writer_process
 from innspector_tb import errors
@@ -64,7 +65,10 @@ class InnspectorCallback(keras.callbacks.Callback):
       freq_unit: "epoch" (steps count epochs) or "batch" (steps count batches).
       layers: which layers to log: None for all, a regex on layer ids, a list
         of ids, or a callable `(layer_id, layer) -> bool`.
-      dtype: storage dtype of bulk arrays, "float32" (lossless) or "float16".
+      dtype: storage dtype of bulk arrays, "float32" or "float16".
+      precision: "rounded" (default) stores float32 arrays with 10 mantissa bits (relative error
+        <= 4.9e-4, about half the bytes; statistics and histograms are computed before rounding);
+        "exact" stores them losslessly.
       log: the kinds of data to log, a subset of DATA_KINDS.
       class_names: names of the classes, in label order, for display.
       histogram_bins: bins of each unit's histogram summary.
@@ -96,6 +100,7 @@ class InnspectorCallback(keras.callbacks.Callback):
         freq_unit="epoch",
         layers=None,
         dtype="float32",
+        precision="rounded",
         log=DATA_KINDS,
         class_names=None,
         histogram_bins=stats.DEFAULT_BINS,
@@ -116,6 +121,8 @@ class InnspectorCallback(keras.callbacks.Callback):
             raise errors.ConfigurationError("writer must be 'process' or 'thread', got %r" % (writer,))
         if np.dtype(dtype) not in (np.dtype("float32"), np.dtype("float16")):
             raise errors.ConfigurationError("dtype must be 'float32' or 'float16', got %r" % (dtype,))
+        if precision not in step_files.PRECISIONS:
+            raise errors.ConfigurationError("precision must be 'rounded' or 'exact', got %r" % (precision,))
         self.log_dir = str(log_dir)
         _check_writable(self.log_dir)
         self.header = headers_lib.validate(header) if header is not None else None
@@ -123,6 +130,7 @@ class InnspectorCallback(keras.callbacks.Callback):
         self.freq_unit = freq_unit
         self.layer_filter = _layer_filter(layers)
         self.dtype = dtype
+        self.precision = precision
         self.kinds = frozenset(log)
         self.class_names = list(class_names) if class_names is not None else None
         self.histogram_bins = histogram_bins
@@ -187,7 +195,9 @@ class InnspectorCallback(keras.callbacks.Callback):
             logger.warning("iNNspector: logging at %s failed and was skipped: %s", what, e, exc_info=True)
 
     def _open_sink(self):
-        options = dict(dtype=self.dtype, histogram_bins=self.histogram_bins, max_pending=self.max_pending)
+        options = dict(
+            dtype=self.dtype, precision=self.precision, histogram_bins=self.histogram_bins, max_pending=self.max_pending
+        )
         if self.writer_kind == "process":
             try:
                 return writer_process.ProcessSink(self.log_dir, **options)
@@ -202,8 +212,12 @@ class InnspectorCallback(keras.callbacks.Callback):
             # The writer process died: go on writing from a thread, nothing else lost.
             logger.warning("iNNspector: %s; writing from a thread from now on", e)
             self._sink = writer_process.ThreadSink(
-                self.log_dir, dtype=self.dtype, histogram_bins=self.histogram_bins,
-                max_pending=self.max_pending, labels=self.probe_y,
+                self.log_dir,
+                dtype=self.dtype,
+                precision=self.precision,
+                histogram_bins=self.histogram_bins,
+                max_pending=self.max_pending,
+                labels=self.probe_y,
             )
             self._sink.submit(job)
 
@@ -234,14 +248,20 @@ class InnspectorCallback(keras.callbacks.Callback):
         if self.probe_x is not None and activations_lib.functional_graph(model) is None:
             logger.warning(
                 "iNNspector: %s has no functional graph; layer activations are not logged "
-                "(weights, predictions and metrics are)", model.name
+                "(weights, predictions and metrics are)",
+                model.name,
             )
         with_samples = self.probe_x is not None and "samples" in self.kinds
-        self._submit(log_jobs.start_job(
-            head, arch,
-            x=self.probe_x if with_samples else None,
-            y=self.probe_y, index=self.probe_index, class_names=self.class_names,
-        ))
+        self._submit(
+            log_jobs.start_job(
+                head,
+                arch,
+                x=self.probe_x if with_samples else None,
+                y=self.probe_y,
+                index=self.probe_index,
+                class_names=self.class_names,
+            )
+        )
         self._log_step(0)
 
     def _log_step(self, step, final=False):
@@ -257,8 +277,9 @@ class InnspectorCallback(keras.callbacks.Callback):
             try:
                 attributions = self._attributions(preds)
             except Exception as e:  # the step's other data are still logged
-                logger.warning("iNNspector: attributions at step %d failed and were skipped: %s", step, e,
-                               exc_info=True)
+                logger.warning(
+                    "iNNspector: attributions at step %d failed and were skipped: %s", step, e, exc_info=True
+                )
         runtime = None
         if "runtime" in self.kinds:
             if self.probe_x is not None and (step == 0 or final):
@@ -279,9 +300,11 @@ class InnspectorCallback(keras.callbacks.Callback):
             }
             self._last_log_time = now
         self._last_logged = step
-        self._submit(log_jobs.step_job(
-            step, weights, acts, preds if "predictions" in self.kinds else None, runtime, attributions
-        ))
+        self._submit(
+            log_jobs.step_job(
+                step, weights, acts, preds if "predictions" in self.kinds else None, runtime, attributions
+            )
+        )
 
     def _prepare_attributions(self, model):
         """Builds the Attributor, or decides attributions are off; raises errors.ConfigurationError for a bad setup."""
@@ -304,8 +327,10 @@ class InnspectorCallback(keras.callbacks.Callback):
                 return
             raise errors.ConfigurationError("attributions: %s" % e) from None
         if labels is not None and labels.max(initial=0) >= self._attributor.classes:
-            raise errors.ConfigurationError("attributions: probe labels go up to %d but %s has %d outputs"
-                                  % (labels.max(), model.name, self._attributor.classes))
+            raise errors.ConfigurationError(
+                "attributions: probe labels go up to %d but %s has %d outputs"
+                % (labels.max(), model.name, self._attributor.classes)
+            )
         if "true" in config["targets"] and labels is None:
             logger.warning("iNNspector: the probe has no class labels; attributions are for the predicted class only")
             config["targets"] = tuple(t for t in config["targets"] if t != "true") or ("predicted",)
@@ -322,8 +347,15 @@ class InnspectorCallback(keras.callbacks.Callback):
         if preds and np.ndim(preds[0]) == 2 and preds[0].shape[0] == activations_lib.num_samples(self.probe_x):
             predicted = np.argmax(preds[0][index], axis=1)
         result = self._attributor(
-            config["x"], config["labels"], methods=config["methods"], targets=config["targets"],
-            predicted=predicted, seed=config["seed"], batch_size=config["batch_size"], **config["options"])
+            config["x"],
+            config["labels"],
+            methods=config["methods"],
+            targets=config["targets"],
+            predicted=predicted,
+            seed=config["seed"],
+            batch_size=config["batch_size"],
+            **config["options"],
+        )
         result.sample = index
         return result
 
@@ -354,7 +386,8 @@ def _check_writable(log_dir):
 
 
 _ATTRIBUTION_KEYS = ("methods", "targets", "size", "layer", "score", "batch_size") + tuple(
-    attribution_lib.DEFAULT_OPTIONS)
+    attribution_lib.DEFAULT_OPTIONS
+)
 
 
 def _attribution_config(value, probe_x, probe_y, seed):
@@ -365,28 +398,35 @@ def _attribution_config(value, probe_x, probe_y, seed):
     if auto or value is True:
         value = {}
     if not isinstance(value, dict):
-        raise errors.ConfigurationError("attributions must be None, True, False or a dict of options, got %r" % (value,))
+        raise errors.ConfigurationError(
+            "attributions must be None, True, False or a dict of options, got %r" % (value,)
+        )
     unknown = sorted(set(value) - set(_ATTRIBUTION_KEYS))
     if unknown:
-        raise errors.ConfigurationError("unknown attributions option(s) %s; options: %s"
-                              % (unknown, ", ".join(_ATTRIBUTION_KEYS)))
+        raise errors.ConfigurationError(
+            "unknown attributions option(s) %s; options: %s" % (unknown, ", ".join(_ATTRIBUTION_KEYS))
+        )
     try:
         methods = attribution_lib.check_methods(value.get("methods", attribution_lib.METHODS))
         targets = attribution_lib.check_targets(value.get("targets", attribution_lib.TARGETS))
         options = attribution_lib.check_options(
-            {k: v for k, v in value.items() if k in attribution_lib.DEFAULT_OPTIONS})
+            {k: v for k, v in value.items() if k in attribution_lib.DEFAULT_OPTIONS}
+        )
     except attribution_lib.AttributionError as e:
         raise errors.ConfigurationError("attributions: %s" % e) from None
     size = value.get("size", attribution_lib.DEFAULT_SIZE)
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise errors.ConfigurationError("attributions size must be an integer >= 1, got %r" % (size,))
     batch_size = value.get("batch_size")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-                                   or batch_size < 1):
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
+    ):
         raise errors.ConfigurationError("attributions batch_size must be an integer >= 1, got %r" % (batch_size,))
     score = value.get("score", "logit")
     if score not in attribution_lib.SCORES:
-        raise errors.ConfigurationError("attributions score must be one of %s, got %r" % (attribution_lib.SCORES, score))
+        raise errors.ConfigurationError(
+            "attributions score must be one of %s, got %r" % (attribution_lib.SCORES, score)
+        )
     layer = value.get("layer")
     if layer is not None and not isinstance(layer, (str, keras.layers.Layer)):
         raise errors.ConfigurationError("attributions layer must be a layer id or name, got %r" % (layer,))
@@ -397,13 +437,24 @@ def _attribution_config(value, probe_x, probe_y, seed):
     if len(attribution_lib._flat(probe_x)) != 1:
         if auto:
             return None
-        raise errors.ConfigurationError("attributions are computed for image classifiers with one input; the probe has %d"
-                              % len(attribution_lib._flat(probe_x)))
+        raise errors.ConfigurationError(
+            "attributions are computed for image classifiers with one input; the probe has %d"
+            % len(attribution_lib._flat(probe_x))
+        )
     labels = stats.labels_to_classes(probe_y)
     n = activations_lib.num_samples(probe_x)
     index = stats.balanced_indices(labels if labels is not None else n, int(size), seed=seed)
-    return {"auto": auto, "methods": methods, "targets": targets, "options": options, "index": index,
-            "layer": layer, "score": score, "batch_size": batch_size, "seed": seed}
+    return {
+        "auto": auto,
+        "methods": methods,
+        "targets": targets,
+        "options": options,
+        "index": index,
+        "layer": layer,
+        "score": score,
+        "batch_size": batch_size,
+        "seed": seed,
+    }
 
 
 def _layer_filter(layers):

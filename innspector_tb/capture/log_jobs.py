@@ -17,13 +17,14 @@ from innspector_tb.capture import summary
 class RunLog:
     """Executes jobs against one run directory's RunWriter."""
 
-    def __init__(self, run_dir, dtype="float32", histogram_bins=30):
-        self.writer = summary.create_file_writer(run_dir, dtype=dtype, histogram_bins=histogram_bins)
+    def __init__(self, run_dir, dtype="float32", histogram_bins=30, precision="rounded"):
+        self.writer = summary.create_file_writer(
+            run_dir, dtype=dtype, histogram_bins=histogram_bins, precision=precision
+        )
         self.labels = None
 
     def execute(self, kind, meta, arrays):
-        handler = {"start": self._start, "step": self._step, "metrics": self._metrics,
-                   "labels": self._labels}.get(kind)
+        handler = {"start": self._start, "step": self._step, "metrics": self._metrics, "labels": self._labels}.get(kind)
         if handler is None:
             raise ValueError("unknown log job %r" % (kind,))
         with self.writer.as_default():
@@ -39,8 +40,9 @@ class RunLog:
         summary.architecture(meta["architecture"], step=0)
         if meta.get("inputs"):
             x = [arrays["x:%d" % i] for i in range(meta["inputs"])]
-            summary.samples(x if len(x) > 1 else x[0], self.labels, index=arrays.get("index"),
-                            class_names=meta.get("class_names"))
+            summary.samples(
+                x if len(x) > 1 else x[0], self.labels, index=arrays.get("index"), class_names=meta.get("class_names")
+            )
 
     def _step(self, meta, arrays):
         step = meta["step"]
@@ -83,8 +85,12 @@ def start_job(header, architecture, x=None, y=None, index=None, class_names=None
             arrays["index"] = index
     if y is not None:
         arrays["y"] = y  # labels drive the class means of every step, samples logged or not
-    meta = {"header": header, "architecture": architecture, "inputs": inputs,
-            "class_names": None if class_names is None else [str(c) for c in class_names]}
+    meta = {
+        "header": header,
+        "architecture": architecture,
+        "inputs": inputs,
+        "class_names": None if class_names is None else [str(c) for c in class_names],
+    }
     return "start", meta, arrays
 
 
@@ -103,9 +109,14 @@ def step_job(step, weights=None, activations=None, predictions=None, runtime=Non
             arrays["a:%d:%d" % (i, j)] = value
     for i, value in enumerate(predictions or []):
         arrays["p:%d" % i] = value
-    meta = {"step": int(step), "weights": weight_keys, "activations": act_keys,
-            "predictions": len(predictions or []), "runtime": runtime,
-            "attributions": _pack_attributions(attributions, arrays)}
+    meta = {
+        "step": int(step),
+        "weights": weight_keys,
+        "activations": act_keys,
+        "predictions": len(predictions or []),
+        "runtime": runtime,
+        "attributions": _pack_attributions(attributions, arrays),
+    }
     return "step", meta, arrays
 
 
@@ -122,9 +133,14 @@ def _pack_attributions(result, arrays):
         arrays["rc:" + target] = classes
     if result.sample is not None:
         arrays["rs"] = result.sample
-    return {"maps": maps, "targets": list(result.classes), "score": result.score,
-            "grad_cam_layer": result.grad_cam_layer, "skipped": dict(result.skipped),
-            "options": dict(result.options)}
+    return {
+        "maps": maps,
+        "targets": list(result.classes),
+        "score": result.score,
+        "grad_cam_layer": result.grad_cam_layer,
+        "skipped": dict(result.skipped),
+        "options": dict(result.options),
+    }
 
 
 def _unpack_attributions(meta, arrays):

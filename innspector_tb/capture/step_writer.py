@@ -9,9 +9,11 @@ import zlib
 import h5py
 import numpy as np
 
+from innspector_tb import errors
 from innspector_tb import fs
 from innspector_tb.format.step_files import (
     FORMAT_VERSION,
+    PRECISIONS,
     STEP_FILES_DIR,
     TEMP_MARK,
     StepFileError,
@@ -46,13 +48,17 @@ class StepFileWriter:
 
     Args:
       run_dir: the run directory (a local path or any URL `fs` supports).
-      dtype: storage dtype of floating arrays, "float32" (lossless) or "float16".
+      dtype: storage dtype of floating arrays, "float32" or "float16".
+      precision: "rounded" or "exact" (see step_files.PRECISIONS).
       compression_level: gzip level; shuffle is always on for floats.
     """
 
-    def __init__(self, run_dir, dtype="float32", compression_level=4):
+    def __init__(self, run_dir, dtype="float32", precision="rounded", compression_level=4):
         if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float16)):
             raise ValueError("storage dtype must be float32 or float16, got %r" % (dtype,))
+        if precision not in PRECISIONS:
+            raise errors.ConfigurationError("precision must be 'rounded' or 'exact', got %r" % (precision,))
+        self.precision = precision
         self.run_dir = run_dir
         self.dtype = np.dtype(dtype)
         self.compression_level = int(compression_level)
@@ -132,8 +138,13 @@ class StepFileWriter:
         chunks = chunk_shape(array.shape)
         shuffle = array.dtype.itemsize > 1
         dataset = out.create_dataset(
-            name, shape=array.shape, dtype=array.dtype, chunks=chunks,
-            compression="gzip", compression_opts=self.compression_level, shuffle=shuffle,
+            name,
+            shape=array.shape,
+            dtype=array.dtype,
+            chunks=chunks,
+            compression="gzip",
+            compression_opts=self.compression_level,
+            shuffle=shuffle,
         )
         # Compress here rather than in HDF5's filter pipeline: zlib releases the
         # GIL, h5py does not, so training threads keep running meanwhile. The
@@ -218,5 +229,3 @@ def _link(out, name, source, shape):
     out[name] = out[source]
     if tuple(out[source].shape) != tuple(shape):
         group.attrs[reshape_attr(name)] = np.asarray(shape, dtype=np.int64)
-
-

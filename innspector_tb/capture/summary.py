@@ -51,10 +51,10 @@ class RunWriter:
     Use `as_default()` like a `tf.summary` writer; the ops below write to it.
     """
 
-    def __init__(self, logdir, dtype="float32", histogram_bins=stats.DEFAULT_BINS, max_queue=None):
+    def __init__(self, logdir, dtype="float32", histogram_bins=stats.DEFAULT_BINS, max_queue=None, precision="rounded"):
         self.logdir = logdir
         self.histogram_bins = int(histogram_bins)
-        self.checkpoints = step_writer.StepFileWriter(logdir, dtype=dtype)
+        self.checkpoints = step_writer.StepFileWriter(logdir, dtype=dtype, precision=precision)
         kwargs = {} if max_queue is None else {"max_queue": max_queue}
         self.tf_writer = tf.summary.create_file_writer(logdir, **kwargs)
         self._pending_step = None
@@ -92,9 +92,7 @@ class RunWriter:
             return
         step = self._pending_step
         try:
-            manifest = self.checkpoints.write(
-                step_files.step_file(step), self._pending_arrays, self._pending_attrs
-            )
+            manifest = self.checkpoints.write(step_files.step_file(step), self._pending_arrays, self._pending_attrs)
         finally:
             # A step that cannot be written is dropped (the error says why), so
             # it cannot block every later step.
@@ -117,15 +115,17 @@ class RunWriter:
         self.tf_writer.close()
 
 
-def create_file_writer(logdir, dtype="float32", histogram_bins=stats.DEFAULT_BINS):
+def create_file_writer(logdir, dtype="float32", histogram_bins=stats.DEFAULT_BINS, precision="rounded"):
     """Returns a RunWriter for one run directory (one model).
 
     Args:
       logdir: the run's directory; TensorBoard's --logdir is usually its parent.
-      dtype: storage dtype of bulk float arrays: "float32" (lossless) or "float16".
+      dtype: storage dtype of bulk float arrays: "float32" or "float16".
       histogram_bins: bins of the histograms written for every unit.
+      precision: "rounded" (default: float32 arrays keep 10 mantissa bits, relative error <= 4.9e-4;
+        statistics and histograms are computed before rounding) or "exact" (lossless).
     """
-    return RunWriter(logdir, dtype=dtype, histogram_bins=histogram_bins)
+    return RunWriter(logdir, dtype=dtype, histogram_bins=histogram_bins, precision=precision)
 
 
 def _writer(op_name, bulk=True):
@@ -242,11 +242,7 @@ def weights(model_or_arrays, step=None, layer_ids=None):
     """
     writer = _writer("weights")
     step = _step(step)
-    arrays = (
-        dict(model_or_arrays)
-        if isinstance(model_or_arrays, dict)
-        else model_weights(model_or_arrays, layer_ids)
-    )
+    arrays = dict(model_or_arrays) if isinstance(model_or_arrays, dict) else model_weights(model_or_arrays, layer_ids)
     _check_numeric((str(key), array) for key, array in arrays.items())
     bulk, attrs = {}, {}
     for key, array in arrays.items():
@@ -378,8 +374,20 @@ def samples(x, y=None, index=None, class_names=None, step=0):
 ATTRIBUTIONS_GROUP = "attributions"
 
 
-def attributions(model_or_result, x=None, y=None, step=None, size=None, sample=None, methods=None,
-                 targets=None, grad_cam_layer=None, score="logit", seed=0, **options):
+def attributions(
+    model_or_result,
+    x=None,
+    y=None,
+    step=None,
+    size=None,
+    sample=None,
+    methods=None,
+    targets=None,
+    grad_cam_layer=None,
+    score="logit",
+    seed=0,
+    **options,
+):
     """Writes attribution maps (saliency, gradient x input, SmoothGrad, integrated gradients, Grad-CAM)
     of probe samples to the step's checkpoint.
 
@@ -418,9 +426,16 @@ def attributions(model_or_result, x=None, y=None, step=None, size=None, sample=N
         xs = [np.asarray(v)[sample] for v in attribution_lib._flat(x)]
         try:
             result = attribution_lib.attribute(
-                model_or_result, xs[0] if len(xs) == 1 else xs, None if labels is None else labels[sample],
-                methods=methods or attribution_lib.METHODS, targets=targets or attribution_lib.TARGETS,
-                grad_cam_layer=grad_cam_layer, score=score, seed=seed, **options)
+                model_or_result,
+                xs[0] if len(xs) == 1 else xs,
+                None if labels is None else labels[sample],
+                methods=methods or attribution_lib.METHODS,
+                targets=targets or attribution_lib.TARGETS,
+                grad_cam_layer=grad_cam_layer,
+                score=score,
+                seed=seed,
+                **options,
+            )
         except attribution_lib.AttributionError as e:
             raise SummaryError("attributions: %s" % e) from None
         result.sample = sample

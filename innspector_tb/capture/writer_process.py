@@ -38,11 +38,11 @@ class WriterError(errors.LoggingError):
 class ThreadSink:
     """Runs log jobs on a bounded background thread of this process."""
 
-    def __init__(self, run_dir, dtype="float32", histogram_bins=30, max_pending=2, labels=None):
+    def __init__(self, run_dir, dtype="float32", histogram_bins=30, max_pending=2, labels=None, precision="rounded"):
         from innspector_tb.capture import background
         from innspector_tb.capture import log_jobs
 
-        self._log = log_jobs.RunLog(run_dir, dtype=dtype, histogram_bins=histogram_bins)
+        self._log = log_jobs.RunLog(run_dir, dtype=dtype, histogram_bins=histogram_bins, precision=precision)
         self._log.labels = labels
         self._worker = background.BackgroundWorker(max_pending=max_pending)
 
@@ -65,8 +65,10 @@ class ThreadSink:
 class ProcessSink:
     """Runs log jobs in a separate, low-priority writer process."""
 
-    def __init__(self, run_dir, dtype="float32", histogram_bins=30, max_pending=2):
-        config = json.dumps({"run_dir": run_dir, "dtype": str(dtype), "histogram_bins": int(histogram_bins)})
+    def __init__(self, run_dir, dtype="float32", histogram_bins=30, max_pending=2, precision="rounded"):
+        config = json.dumps(
+            {"run_dir": run_dir, "dtype": str(dtype), "histogram_bins": int(histogram_bins), "precision": precision}
+        )
         env = dict(os.environ)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         env["CUDA_VISIBLE_DEVICES"] = ""  # the writer never computes on an accelerator
@@ -220,7 +222,12 @@ def main(argv=None):
     sys.stdout = sys.stderr  # anything else printed must not corrupt the reply channel
     from innspector_tb.capture import log_jobs  # imports TensorFlow: after the priority is lowered
 
-    log = log_jobs.RunLog(config["run_dir"], dtype=config["dtype"], histogram_bins=config["histogram_bins"])
+    log = log_jobs.RunLog(
+        config["run_dir"],
+        dtype=config["dtype"],
+        histogram_bins=config["histogram_bins"],
+        precision=config.get("precision", "rounded"),
+    )
     for line in sys.stdin:
         reply = {"ok": True}
         try:

@@ -22,6 +22,10 @@ FORMAT_VERSION = 1
 STEP_FILES_DIR = "innspector"
 SAMPLES_FILE = STEP_FILES_DIR + "/samples.h5"
 TEMP_MARK = ".tmp-"
+# How floating arrays are stored: "rounded" (float32 rounded to MANTISSA_BITS mantissa bits, relative
+# error <= 2**-(MANTISSA_BITS + 1)) or "exact" (lossless).
+PRECISIONS = ("rounded", "exact")
+MANTISSA_BITS = 10
 
 
 class StepFileError(errors.FormatError, IOError):
@@ -108,7 +112,7 @@ def list_step_files(run_dir):
         if TEMP_MARK in name or not (name.startswith("step_") and name.endswith(".h5")):
             continue
         try:
-            steps[int(name[len("step_"):-len(".h5")])] = STEP_FILES_DIR + "/" + name
+            steps[int(name[len("step_") : -len(".h5")])] = STEP_FILES_DIR + "/" + name
         except ValueError:
             continue
     return dict(sorted(steps.items()))
