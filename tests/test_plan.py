@@ -114,3 +114,10 @@ def test_layer_shapes_read_roles_from_an_architecture():
     assert shapes["out"].is_output and shapes["z"].feeds_output and shapes["z"].bottleneck
     assert shapes["add"].junction and shapes["in"].junction and not shapes["conv"].junction
     assert shapes["conv"].spatial and not shapes["z"].spatial
+
+
+def test_weights_bigger_than_their_share_keep_statistics_only():
+    layers = _conv_net(depth=3, width=8) + [LayerShape("embedding", ((10,),), weights=(("embeddings", 2**20),))]
+    plan = plan_lib.make_plan(layers, 64, 10, budget_bytes=2 * 2**20)
+    assert "embedding" not in plan.weight_groups and plan.planned_bytes <= 2 * 2**20
+    assert any("embedding" in note and "statistics only" in note for note in plan.notes)

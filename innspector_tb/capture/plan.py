@@ -142,7 +142,11 @@ def make_plan(
         groups = {layer.id: 0 for layer in layers if layer.weights}
         return Plan(budget_bytes, n, tuple(subset), everything, 1, groups, full_bytes)
 
-    weights_every, groups, largest_group = _weight_groups(layers, budget_bytes * WEIGHT_SHARE)
+    share = budget_bytes * WEIGHT_SHARE
+    # A layer whose weights alone exceed the share (a huge embedding) keeps statistics only, unless pinned.
+    too_big = [layer.id for layer in layers if layer.weight_size * BYTES_PER_VALUE > share and layer.id not in pins]
+    rotating = [layer for layer in layers if layer.id not in too_big]
+    weights_every, groups, largest_group = _weight_groups(rotating, share)
     room = budget_bytes - reserved_bytes - largest_group
     plans = {layer.id: LayerPlan(NONE) for layer in layers}
     for layer in layers:  # pins first, whatever they cost
@@ -156,6 +160,11 @@ def make_plan(
     room = _fill_vectors(ordered, plans, n, c, s, room, cap=room)
     planned = budget_bytes - room
     notes = _notes(layers, plans, weights_every, n, s)
+    if too_big:
+        notes.append(
+            "%d layers: weights larger than %d MB, statistics only%s"
+            % (len(too_big), share // 2**20, _examples(too_big))
+        )
     return Plan(budget_bytes, n, tuple(subset), plans, weights_every, groups, planned, True, tuple(notes))
 
 
