@@ -17,7 +17,7 @@ from innspector_tb.capture import attribution
 from innspector_tb.format import step_files
 from innspector_tb.server import json_tools
 from innspector_tb.store import models
-from innspector_tb.server import routes as queries
+from innspector_tb.server import routes_data
 from innspector_tb.capture import summary
 from innspector_tb.capture.callback import InnspectorCallback, InnspectorError
 from tests.support import trained_models as tm
@@ -430,9 +430,9 @@ def test_the_summary_op_for_custom_loops(tmp_path):
 
 
 def test_the_route_s_tables_agree_with_the_computation():
-    assert queries.ATTRIBUTION_METHODS == attribution.METHODS == models._ATTRIBUTION_METHODS
-    assert queries.ATTRIBUTION_TARGETS == attribution.TARGETS
-    assert "attributions" in queries.DATA_KINDS and "attributions" in json_tools.CLASS_KINDS
+    assert routes_data.ATTRIBUTION_METHODS == attribution.METHODS == models._ATTRIBUTION_METHODS
+    assert routes_data.ATTRIBUTION_TARGETS == attribution.TARGETS
+    assert "attributions" in routes_data.DATA_KINDS and "attributions" in json_tools.CLASS_KINDS
     tool = {
         "format": 1, "id": "grad-cam-mean", "name": "Mean Grad-CAM", "description": "Mean Grad-CAM map.",
         "icon": "M4 4h16v16H4z", "applies_to": ["model"], "class_dependent": True,

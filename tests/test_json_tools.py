@@ -71,9 +71,9 @@ def test_exactly_two_builtin_tools_and_they_validate():
 
 
 def test_unit_fields_follow_the_data_route():
-    from innspector_tb.server import routes as queries
+    from innspector_tb.server import routes_data
 
-    assert set(json_tools.UNIT_FIELDS) == set(queries.DATA_KINDS)
+    assert set(json_tools.UNIT_FIELDS) == set(routes_data.DATA_KINDS)
 
 
 @pytest.fixture(scope="module")

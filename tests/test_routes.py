@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from innspector_tb import resources
 from innspector_tb.format import step_files
 from innspector_tb.server import openapi
-from innspector_tb.server import routes as queries
+from innspector_tb.server import routes_data
 from innspector_tb.server.plugin import InnspectorPlugin
 from tests.support.backend_app import Client
 from tests.conftest import DEMO_EPOCHS
@@ -241,7 +241,7 @@ def test_deeply_nested_bodies_are_400(odd_logdir):
 
 
 def test_class_mean_requests_are_sized_before_reading(demo_logs, monkeypatch):
-    monkeypatch.setattr(queries, "MAX_DATA_ELEMENTS", 1000)
+    monkeypatch.setattr(routes_data, "MAX_DATA_ELEMENTS", 1000)
     body = {"run": "cnn_small", "unit": {"kind": "class_means", "layer": "conv_1"}, "steps": [0, 0, 0]}
     status, answer = Client(demo_logs[0]).post("/data", body)
     assert status == 400 and "too large" in answer["error"]

@@ -28,7 +28,7 @@ import os
 import re
 import stat
 
-from innspector_tb.server import routes as queries
+from innspector_tb.server import routes_data
 from innspector_tb.analysis import transforms
 from innspector_tb import errors
 from innspector_tb import resources
@@ -85,7 +85,7 @@ CLASS_KINDS = ("activations", "class_means", "samples", "labels", "predictions",
 STRING_PLACEHOLDERS = ("{run}", "{layer}", "{variable}")
 INT_PLACEHOLDERS = ("{neuron}",)
 
-assert set(UNIT_FIELDS) == set(queries.DATA_KINDS), "json_tools.UNIT_FIELDS is out of date with the data route"
+assert set(UNIT_FIELDS) == set(routes_data.DATA_KINDS), "json_tools.UNIT_FIELDS is out of date with the data route"
 
 
 class ToolError(errors.FormatError):
@@ -274,7 +274,7 @@ def _unit(value):
     kind = value.get("kind")
     if type(kind) is not str or kind not in UNIT_FIELDS:
         raise _Bad("data.unit.kind", "unknown unit kind %s; the data route knows: %s"
-                   % (_short(kind), ", ".join(queries.DATA_KINDS)))
+                   % (_short(kind), ", ".join(routes_data.DATA_KINDS)))
     fields = {name: (kind_, required) for name, kind_, required in UNIT_FIELDS[kind]}
     for key in value:
         if key != "kind" and key not in fields:
@@ -323,11 +323,11 @@ def _steps(value):
         return value
     if type(value) is int and value >= 0:
         return value
-    if type(value) is list and 0 < len(value) <= queries.MAX_STEPS_PER_REQUEST and all(
+    if type(value) is list and 0 < len(value) <= routes_data.MAX_STEPS_PER_REQUEST and all(
             type(v) is int and v >= 0 for v in value):
         return list(value)
     raise _Bad("data.steps", "must be \"last\", \"all\", a step (integer >= 0) or a list of 1 to %d steps, not %s"
-               % (queries.MAX_STEPS_PER_REQUEST, _short(value)))
+               % (routes_data.MAX_STEPS_PER_REQUEST, _short(value)))
 
 
 def _transform(value):

@@ -23,7 +23,12 @@ from innspector_tb.server import json_tools
 from innspector_tb.format import metadata
 from innspector_tb.store import models as models_lib
 from innspector_tb.server import openapi
-from innspector_tb.server import routes as queries
+from innspector_tb.server import params
+from innspector_tb.server import routes_data
+from innspector_tb.server import routes_graph
+from innspector_tb.server import routes_metrics
+from innspector_tb.server import routes_mistakes
+from innspector_tb.server import routes_models
 from innspector_tb.store import run_store
 from innspector_tb.store.cache import ByteBudgetCache
 
@@ -157,22 +162,22 @@ class InnspectorPlugin(base_plugin.TBPlugin):
 
     @_json_route()
     def _serve_tree(self, request, store):
-        return queries.tree(store, self._models(request, store))
+        return routes_models.tree(store, self._models(request, store))
 
     @_json_route()
     def _serve_graph(self, request, store):
-        return queries.graph(store, request.args.get("run"))
+        return routes_graph.graph(store, request.args.get("run"))
 
     @_json_route()
     def _serve_neurons(self, request, store):
         args = request.args
-        return queries.neurons(
+        return routes_graph.neurons(
             store,
             args.get("run"),
             args.get("layer"),
-            step=queries.step_param(args.get("step")),
+            step=params.step_param(args.get("step")),
             classes=args.get("classes"),
-            k=queries.int_param(args.get("k"), "k", default=20, minimum=0, maximum=queries.MAX_K),
+            k=params.int_param(args.get("k"), "k", default=20, minimum=0, maximum=routes_graph.MAX_K),
             keep=args.get("keep"),
         )
 
@@ -189,41 +194,41 @@ class InnspectorPlugin(base_plugin.TBPlugin):
             raise errors.BadRequest("the body is not JSON: %s" % e)
         except RecursionError:
             raise errors.BadRequest("the body is nested too deeply")
-        return queries.data(store, body)
+        return routes_data.data(store, body)
 
     @_json_route()
     def _serve_interestingness(self, request, store):
         args = request.args
-        return queries.interestingness_scores(
+        return routes_models.interestingness_scores(
             store,
             self._models(request, store),
             args.get("measure"),
-            step=queries.step_param(args.get("step")),
-            runs=queries.list_param(args.get("runs"), "runs"),
+            step=params.step_param(args.get("step")),
+            runs=params.list_param(args.get("runs"), "runs"),
         )
 
     @_json_route()
     def _serve_measures(self, request, store):
-        return queries.measures()
+        return routes_models.measures()
 
     @_json_route()
     def _serve_structures(self, request, store):
-        return queries.structures(store, self._models(request, store), request.args.get("run"))
+        return routes_models.structures(store, self._models(request, store), request.args.get("run"))
 
     @_json_route()
     def _serve_lint(self, request, store):
-        return queries.lint(store, request.args.get("run"))
+        return routes_models.lint(store, request.args.get("run"))
 
     @_json_route()
     def _serve_lint_all(self, request, store):
-        return queries.lint_all(store)
+        return routes_models.lint_all(store)
 
     @_json_route()
     def _serve_metrics(self, request, store):
         ctx = plugin_util.context(request.environ)
         experiment = plugin_util.experiment_id(request.environ)
-        return queries.metrics(store, functools.partial(self._scalars, ctx, experiment),
-                               queries.list_param(request.args.get("runs"), "runs"))
+        return routes_metrics.metrics(store, functools.partial(self._scalars, ctx, experiment),
+                               params.list_param(request.args.get("runs"), "runs"))
 
     @_json_route()
     def _serve_tools(self, request, store):
@@ -234,8 +239,8 @@ class InnspectorPlugin(base_plugin.TBPlugin):
     @_json_route()
     def _serve_mistakes(self, request, store):
         args = request.args
-        return queries.mistakes(store, args.get("run"), cls=args.get("class"),
-                                step=queries.step_param(args.get("step")), alpha=args.get("alpha"),
+        return routes_mistakes.mistakes(store, args.get("run"), cls=args.get("class"),
+                                step=params.step_param(args.get("step")), alpha=args.get("alpha"),
                                 beta=args.get("beta"), iterations=args.get("iterations"))
 
     def _models(self, request, store=None):
@@ -258,7 +263,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
             ctx, experiment_id=experiment, plugin_name="scalars", downsample=10_000,
             run_tag_filter=provider_lib.RunTagFilter(runs=runs, tags=tags))
         return {
-            run: {tag[len(metadata.METRICS_TAG_PREFIX):]: [[int(p.step), queries.json_number(p.value)] for p in points]
+            run: {tag[len(metadata.METRICS_TAG_PREFIX):]: [[int(p.step), params.json_number(p.value)] for p in points]
                   for tag, points in by_tag.items()}
             for run, by_tag in data.items()
         }

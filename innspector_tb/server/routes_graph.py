@@ -1,0 +1,120 @@
+"""The `graph` and `neurons` routes: a model's architecture (L2) and a layer's neurons under a class
+selection (L1).
+
+Plain functions over a BoundRunStore: checked request values in, a JSON-safe dict out, errors.NotFound
+(404) or errors.BadRequest (400) raised. No HTTP here.
+"""
+
+import numpy as np
+
+from innspector_tb.analysis import neurons as neurons_lib
+from innspector_tb.errors import BadRequest, NotFound
+from innspector_tb.server.params import class_selection, json_number, keep_param
+
+MAX_K = 1000
+MAX_CLASS_MAP_ELEMENTS = 500_000  # above it, a layer's per-class maps are left out of the answer
+
+
+def graph(store, run):
+    """The L2 graph: layers with inner op graphs, edges, namespaces."""
+    arch = store.architecture(store.require_run(run))
+    return {"run": run, "architecture": arch}
+
+
+def neurons(store, run, layer_id, step=None, classes=None, k=neurons_lib.DEFAULT_K, keep=None):
+    """The L1 data of a layer and its predecessor under a class selection."""
+    run = store.require_run(run)
+    arch = store.architecture(run)
+    layer = _layer(arch, layer_id)
+    step = store.resolve_step(run, step)
+    matrix, class_names, rows, layer_means = _means_at(store, run, layer_id, step, classes)
+    previous_id = _predecessor(arch, layer_id)
+    previous_means = np.full(0, np.nan)
+    if previous_id is not None:
+        try:
+            previous_means = _means_at(store, run, previous_id, step, classes)[3]
+        except NotFound:
+            previous_means = None  # e.g. an InputLayer: no activations logged
+    signed = magnitude = None
+    variables = [v.get("name") for v in layer.get("variables", [])]
+    units_in = None if previous_means is None else previous_means.size
+    if "kernel" in variables:
+        kernel = store.read(run, step, store.layer_dataset(layer_id, "weights/kernel"))
+        units_in = kernel.shape[-2] if kernel.ndim >= 2 else units_in
+        if previous_means is None or previous_means.size != units_in:
+            previous_means = np.full(units_in, np.nan)
+        try:
+            signed, magnitude = neurons_lib.aggregate_kernel(kernel, units_in, layer_means.size)
+        except ValueError as e:
+            raise BadRequest("layer %r: %s" % (layer_id, e))
+    if previous_means is None:
+        previous_means = np.full(0, np.nan)
+    kept = keep_param(keep, layer_means.size)
+    view = neurons_lib.l1_view(layer_means, previous_means, signed, magnitude, k=k, keep=kept)
+    result = {
+        "run": run,
+        "step": step,
+        "layer": layer_id,
+        "previous_layer": previous_id,
+        "classes": class_names,
+        "selected_classes": [class_names[r] for r in rows],
+        "k": k,
+        "neurons_by_classes": {
+            "classes": class_names,
+            "matrix": [[json_number(v) for v in row] for row in np.asarray(matrix, dtype=np.float64)],
+        },
+    }
+    result.update(view)
+    result["class_maps"] = _class_maps(store, run, step, layer_id, layer, rows, class_names,
+                                       [n["index"] for n in view["layer"]["neurons"]])
+    return result
+
+
+def _layer(arch, layer_id):
+    for layer in arch.get("layers", []):
+        if layer.get("id") == layer_id:
+            return layer
+    raise NotFound("no layer %r in this model" % (layer_id,))
+
+
+def _predecessor(arch, layer_id):
+    for edge in arch.get("edges", []):
+        if edge.get("to") == layer_id and edge.get("to_input", 0) == 0:
+            return edge.get("from")
+    return None
+
+
+def _class_counts(store, run, classes):
+    labels = store.labels(run)
+    if labels is None:
+        return np.ones(len(classes))
+    counts = np.bincount(np.asarray(labels, dtype=np.int64).clip(min=0))
+    return np.array([counts[int(c)] if int(c) < counts.size else 0 for c in classes], dtype=np.float64)
+
+
+def _means_at(store, run, layer_id, step, rows_param):
+    by_step, classes = store.class_means(run, layer_id)
+    if step not in by_step:
+        raise NotFound("run %r has no class means of %r at step %d" % (run, layer_id, step))
+    rows = class_selection(rows_param, classes)
+    counts = _class_counts(store, run, classes)
+    return by_step[step], classes, rows, neurons_lib.selected_means(by_step[step], counts, rows)
+
+
+def _class_maps(store, run, step, layer_id, layer, rows, class_names, kept, max_elements=MAX_CLASS_MAP_ELEMENTS):
+    """Per-class mean maps [h, w] of the kept neurons of an image-shaped (4-D) activation."""
+    shapes = layer.get("output_shapes") or []
+    if not shapes or len(shapes[0] or []) != 4:
+        return None
+    height, width = shapes[0][1], shapes[0][2]
+    if not height or not width or len(rows) * len(kept) * height * width > max_elements:
+        return None
+    maps = {}
+    for row in rows:
+        name = class_names[row]
+        try:
+            data = store.read(run, step, store.layer_dataset(layer_id, "mean_class_activations/class_%s" % name))
+        except NotFound:
+            continue
+        maps[name] = {str(i): [[json_number(v) for v in line] for line in data[..., i]] for i in kept}
+    return maps

@@ -1,0 +1,165 @@
+"""The routes over every model of the logdir: `models`, `tree` (lineage), `interestingness` and its
+`measures`, `structures` (localization), `lint` and `lint/all`.
+
+Plain functions over a BoundRunStore and the listed models: a JSON-safe dict out, errors.NotFound (404)
+or errors.BadRequest (400) raised. A model whose architecture does not read is left out of the
+cross-model answers rather than failing them. No HTTP here.
+"""
+
+from innspector_tb.errors import BadRequest, NotFound
+
+
+def listed_models(models, latest_metrics):
+    """The `models` route: each model with the latest value of its metrics.
+
+    latest_metrics(runs) -> {run: {metric: value}}, read fresh on every request (the list is cached).
+    """
+    models = [dict(m) for m in models]
+    metrics = latest_metrics([m["run"] for m in models])
+    for model in models:
+        model["latest_metrics"] = metrics.get(model["run"], {})
+    return {"models": models}
+
+
+def _architectures(store, runs):
+    """{run: architecture} of the runs whose architecture reads (others are left out)."""
+    result = {}
+    for run in runs:
+        try:
+            result[run] = store.architecture(run)
+        except (NotFound, BadRequest):
+            continue
+    return result
+
+
+def tree(store, models):
+    from innspector_tb.store import lineage
+
+    def compute():
+        runs = [m["run"] for m in models]
+        result = lineage.build_tree(models, _architectures(store, runs))
+        result["models"] = [{"run": m["run"], "id": m["id"], "errors": m["errors"]} for m in models]
+        return result
+
+    return store.cached("tree", compute)
+
+
+def _run_of_id(models):
+    return {m["id"]: m["run"] for m in models if m.get("id")}
+
+
+def _experiments_by_run(models, tree_result):
+    experiment_of_id = {}
+    for experiment in tree_result.get("experiments", []):
+        for model_id in experiment.get("models", []):
+            experiment_of_id[model_id] = experiment.get("id")
+    return {m["run"]: experiment_of_id.get(m["id"], m["run"]) for m in models}
+
+
+def unit_series(store, run):
+    """The interestingness input of one run: a UnitSeries per unit with statistics."""
+    from innspector_tb.analysis import interestingness
+
+    try:
+        arch = store.architecture(run)
+    except (NotFound, BadRequest):
+        arch = {}
+    layer_of_unit, type_of_layer = {}, {}
+    for layer in arch.get("layers", []):
+        type_of_layer[layer.get("id")] = layer.get("type")
+        for variable in layer.get("variables", []):
+            layer_of_unit["%s/%s" % (layer.get("id"), variable.get("name"))] = layer.get("id")
+    unit_types = store.unit_types(run)
+    histograms = store.histograms(run)
+    series = []
+    for unit, by_step in store.unit_stats(run).items():
+        unit_type = unit_types.get(unit) or unit.rpartition("/")[2]
+        if unit_type == "predictions":
+            continue
+        layer = layer_of_unit.get(unit) or unit.rpartition("/")[0]
+        series.append(interestingness.UnitSeries(
+            run=run, unit=unit, layer=layer, unit_type=unit_type, layer_type=type_of_layer.get(layer),
+            stats=by_step, histograms=histograms.get(unit, {}),
+        ))
+    return series
+
+
+def measures():
+    from innspector_tb.analysis import interestingness
+
+    return {"measures": interestingness.MEASURES}
+
+
+def interestingness_scores(store, models, measure, step=None, runs=None):
+    from innspector_tb.analysis import interestingness
+
+    known = {m["id"] for m in interestingness.MEASURES}
+    if measure not in known:
+        raise BadRequest("unknown measure %r; measures: %s" % (measure, ", ".join(sorted(known))))
+    runs = runs or store.runs()
+    for run in runs:
+        store.require_run(run)
+    run_of_id = _run_of_id(models)
+    parents = {}
+    for m in models:
+        parent_runs = [run_of_id[p] for p in m.get("parents", []) if p in run_of_id]
+        parents[m["run"]] = parent_runs[0] if parent_runs else None
+    wanted = list(dict.fromkeys(runs + [parents.get(r) for r in runs if parents.get(r)]))
+    series = [s for run in wanted for s in unit_series(store, run)]
+    experiments = _experiments_by_run(models, tree(store, models))
+    try:
+        return interestingness.score(series, measure, step=step, parents=parents, experiments=experiments,
+                                     architectures=_architectures(store, runs), runs=runs)
+    except ValueError as e:
+        raise BadRequest(str(e))
+
+
+def structures(store, models, run=None):
+    from innspector_tb.analysis import structures as structures_lib
+
+    runs = store.runs()
+    by_run = {r: structures_lib.find_structures(a) for r, a in _architectures(store, runs).items()}
+    run_of_id = _run_of_id(models)
+    experiments = [
+        {"id": e.get("id"), "runs": [run_of_id[i] for i in e.get("models", []) if i in run_of_id]}
+        for e in tree(store, models).get("experiments", [])
+    ]
+    result = {"propagated": structures_lib.propagate(by_run, experiments)}
+    if run is not None:
+        store.require_run(run)
+        if run not in by_run:
+            raise NotFound("run %r has no readable architecture" % run)
+        result.update(run=run, **by_run[run])
+    else:
+        result["runs"] = by_run
+    return result
+
+
+def _lint_findings(store, run):
+    from innspector_tb.analysis import lint as lint_lib
+
+    try:
+        header = store.header(run)
+    except NotFound:
+        header = {}
+    return [f.to_json() for f in lint_lib.lint(store.architecture(run), header, store.unit_stats(run))]
+
+
+def lint(store, run):
+    from innspector_tb.analysis import lint as lint_lib
+
+    run = store.require_run(run)
+    return {"run": run, "findings": _lint_findings(store, run), "rules": lint_lib.rules_json()}
+
+
+def lint_all(store):
+    """The lint of every model in one answer; a model that cannot be linted says why, the others go on."""
+    from innspector_tb.analysis import lint as lint_lib
+
+    models = []
+    for run in sorted(store.runs()):
+        try:
+            models.append({"run": run, "findings": _lint_findings(store, run), "error": None})
+        except (NotFound, BadRequest, ValueError) as e:
+            models.append({"run": run, "findings": [], "error": str(e)})
+    return {"models": models, "rules": lint_lib.rules_json()}
