@@ -37,7 +37,6 @@ output of shape [samples, classes] (image classifiers; any input rank works, Gra
 convolution): others raise AttributionError. Layers run in inference mode.
 """
 
-import json
 import logging
 import weakref
 
@@ -47,169 +46,36 @@ import tensorflow as tf
 import keras
 
 from innspector_tb.capture import activations as activations_lib
-from innspector_tb.capture import architecture as architecture_lib
 from innspector_tb.format import stats
-from innspector_tb import errors
+from innspector_tb.capture.attribution_setup import (  # noqa: F401 (the module's public names)
+    METHODS,
+    TARGETS,
+    SCORES,
+    DEFAULT_SIZE,
+    DEFAULT_OPTIONS,
+    AttributionError,
+    AttributionResult,
+    check_methods,
+    check_targets,
+    check_options,
+    is_convolution,
+    output_activation,
+    find_layer,
+    default_grad_cam_layer,
+    image_classifier_reason,
+    attrs_of,
+    _flat,
+    _activation_name,
+    _final_op,
+    _strip_mode,
+    _STRIPPED_ACTIVATIONS,
+    _CONV_CLASSES,
+)
 
 logger = logging.getLogger("innspector_tb")
 
-METHODS = ("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "grad_cam")
-TARGETS = ("predicted", "true")
-SCORES = ("logit", "output")
-DEFAULT_SIZE = 32
-DEFAULT_OPTIONS = {"smoothgrad_samples": 16, "smoothgrad_noise": 0.15, "ig_steps": 32, "ig_baseline": 0.0}
-
-_STRIPPED_ACTIVATIONS = ("softmax", "sigmoid")
-_CONV_CLASSES = {
-    "BaseConv", "BaseDepthwiseConv", "BaseSeparableConv", "BaseConvTranspose",
-    "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
-    "SeparableConv1D", "SeparableConv2D", "DepthwiseConv1D", "DepthwiseConv2D",
-}
 # Input elements of one gradient call: bounds memory for big images, keeps small ones in one call.
 _ELEMENTS_PER_CALL = 1 << 21
-
-
-class AttributionError(errors.ConfigurationError):
-    """A model or a request attributions cannot be computed for."""
-
-
-class AttributionResult(dict):
-    """{method: {target: float array [n, ...]}} plus what was used.
-
-    Attributes:
-      classes: {target: int64 [n]} the class attributed for each sample.
-      sample: int64 [n], the rows of the probe the samples are (set by the caller; 0..n-1 by default).
-      skipped: {method or target: reason} of what was asked for and not computed.
-      score: "logit" (pre-softmax) or "output".
-      grad_cam_layer: the id of the Grad-CAM layer, or None.
-      options: the method options used.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.classes = {}
-        self.sample = None
-        self.skipped = {}
-        self.score = "output"
-        self.grad_cam_layer = None
-        self.options = {}
-
-
-def check_methods(methods):
-    """The methods as a tuple in METHODS order; unknown names raise AttributionError."""
-    if isinstance(methods, str):
-        methods = (methods,)
-    methods = tuple(methods)
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise AttributionError("unknown attribution method(s) %s; choose from %s" % (unknown, ", ".join(METHODS)))
-    if not methods:
-        raise AttributionError("choose at least one attribution method from %s" % ", ".join(METHODS))
-    return tuple(m for m in METHODS if m in methods)
-
-
-def check_targets(targets):
-    if isinstance(targets, str):
-        targets = (targets,)
-    targets = tuple(targets)
-    unknown = [t for t in targets if t not in TARGETS]
-    if unknown or not targets:
-        raise AttributionError("attribution targets must be a non-empty subset of %s, got %r" % (TARGETS, targets))
-    return tuple(t for t in TARGETS if t in targets)
-
-
-def check_options(options):
-    """Fills in DEFAULT_OPTIONS; refuses unknown keys and values out of range."""
-    unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
-    if unknown:
-        raise AttributionError("unknown attribution option(s) %s; options: %s" % (unknown, ", ".join(DEFAULT_OPTIONS)))
-    result = dict(DEFAULT_OPTIONS)
-    result.update(options)
-    for key in ("smoothgrad_samples", "ig_steps"):
-        value = result[key]
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= 10_000:
-            raise AttributionError("%s must be an integer from 1 to 10000, got %r" % (key, value))
-        result[key] = int(value)
-    noise = result["smoothgrad_noise"]
-    if isinstance(noise, bool) or not isinstance(noise, (int, float, np.floating)) or not 0 <= noise <= 10:
-        raise AttributionError("smoothgrad_noise must be a number from 0 to 10 (a fraction of the input range), "
-                               "got %r" % (noise,))
-    result["smoothgrad_noise"] = float(noise)
-    return result
-
-
-def is_convolution(layer):
-    """A convolution layer (1-3D, separable, depthwise, transposed), recognised by its classes."""
-    return any(cls.__name__ in _CONV_CLASSES for cls in type(layer).__mro__)
-
-
-def _activation_name(layer):
-    fn = getattr(layer, "activation", None)
-    return getattr(fn, "__name__", None) if fn is not None else None
-
-
-def _flat(x):
-    return list(x.values()) if isinstance(x, dict) else list(x) if isinstance(x, (list, tuple)) else [x]
-
-
-def _final_op(graph):
-    """The leaf operation producing the graph's (only) output, looking inside nested models."""
-    tensor = graph.outputs[0]
-    for _ in range(100):
-        history = getattr(tensor, "_keras_history", None)
-        if history is None:
-            return None
-        op, _, tensor_index = history
-        nested = activations_lib.functional_graph(op) if isinstance(op, keras.Model) else None
-        if nested is None:
-            return op
-        tensor = nested.outputs[tensor_index]
-    return None
-
-
-def _strip_mode(op):
-    """How to get the pre-activation score of the final op: "input", "activation" or None."""
-    if op is None or len(getattr(op, "_inbound_nodes", [])) > 1:
-        return None  # a shared last layer: leave it alone
-    if isinstance(op, keras.layers.Softmax):
-        return "input"
-    name = _activation_name(op)
-    if name in _STRIPPED_ACTIVATIONS:
-        return "input" if isinstance(op, keras.layers.Activation) else "activation"
-    return None
-
-
-def output_activation(model):
-    """The activation name of the layer producing the model's single output ("softmax", ...), or None."""
-    graph = activations_lib.functional_graph(model)
-    if graph is None or len(graph.outputs) != 1:
-        return None
-    op = _final_op(graph)
-    if isinstance(op, keras.layers.Softmax):
-        return "softmax"
-    return _activation_name(op)
-
-
-def find_layer(model, layer):
-    """(layer id, layer) of a leaf layer given as an id ("features/conv_1"), a name or the object."""
-    leaves = architecture_lib.iter_leaf_layers(model)
-    for layer_id, obj in leaves:
-        if obj is layer or layer_id == layer:
-            return layer_id, obj
-    matches = [(layer_id, obj) for layer_id, obj in leaves if obj.name == layer]
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        raise AttributionError("layer name %r is ambiguous; use its id: %s" % (layer, [m[0] for m in matches]))
-    raise AttributionError("the model has no layer %r (layer ids: %s)"
-                           % (getattr(layer, "name", layer), ", ".join(i for i, _ in leaves)))
-
-
-def default_grad_cam_layer(model):
-    """(id, layer) of the last convolution in graph order (nested models included), or None."""
-    convolutions = [(layer_id, layer) for layer_id, layer in architecture_lib.iter_leaf_layers(model)
-                    if is_convolution(layer)]
-    return convolutions[-1] if convolutions else None
 
 
 def smoothgrad_noise(x, index, samples, noise, seed=0):
@@ -247,21 +113,25 @@ class Attributor:
         if self.graph is not None:
             inputs, outputs = list(self.graph.inputs), list(self.graph.outputs)
         if not inputs and not outputs:
-            raise AttributionError("%s has no functional graph (a subclassed model?): its inputs and outputs are "
-                                   "unknown" % model.name)
+            raise AttributionError(
+                "%s has no functional graph (a subclassed model?): its inputs and outputs are unknown" % model.name
+            )
         if len(inputs) != 1 or len(outputs) != 1:
             raise AttributionError(
                 "attributions are computed for image classifiers with one input and one output; %s has %d "
-                "input(s) and %d output(s)" % (model.name, len(inputs), len(outputs)))
+                "input(s) and %d output(s)" % (model.name, len(inputs), len(outputs))
+            )
         out_shape = tuple(outputs[0].shape)
         if len(out_shape) != 2 or not out_shape[1]:
-            raise AttributionError("attributions need an output of shape [samples, classes]; %s outputs %s"
-                                   % (model.name, list(out_shape)))
+            raise AttributionError(
+                "attributions need an output of shape [samples, classes]; %s outputs %s" % (model.name, list(out_shape))
+            )
         self.classes = int(out_shape[1])
         self.input_shape = tuple(inputs[0].shape[1:])
         if any(d is None for d in self.input_shape):
-            raise AttributionError("attributions need a fixed input shape; %s takes %s"
-                                   % (model.name, [None] + list(self.input_shape)))
+            raise AttributionError(
+                "attributions need a fixed input shape; %s takes %s" % (model.name, [None] + list(self.input_shape))
+            )
         self.dtype = np.dtype(keras.backend.standardize_dtype(inputs[0].dtype))
         self._final = _final_op(self.graph) if self.graph is not None else None
         self._strip = _strip_mode(self._final) if score == "logit" else None
@@ -270,8 +140,9 @@ class Attributor:
         if grad_cam_layer is not None:
             layer_id, layer = find_layer(model, grad_cam_layer)
             if not is_convolution(layer):
-                raise AttributionError("the Grad-CAM layer must be a convolution; %r is a %s"
-                                       % (layer_id, type(layer).__name__))
+                raise AttributionError(
+                    "the Grad-CAM layer must be a convolution; %r is a %s" % (layer_id, type(layer).__name__)
+                )
             self.grad_cam_id, self._cam_layer = layer_id, layer
         else:
             found = default_grad_cam_layer(model)
@@ -285,8 +156,10 @@ class Attributor:
         self._channels_first = getattr(self._cam_layer, "data_format", "channels_last") == "channels_first"
         self._compiled = None
         if compile:
-            spec = [tf.TensorSpec((None,) + self.input_shape, tf.as_dtype(self.dtype)),
-                    tf.TensorSpec((None,), tf.int32)]
+            spec = [
+                tf.TensorSpec((None,) + self.input_shape, tf.as_dtype(self.dtype)),
+                tf.TensorSpec((None,), tf.int32),
+            ]
             self._compiled = tf.function(self._gradients, input_signature=spec)
             self._compiled_scores = tf.function(self._scores, input_signature=spec[:1])
 
@@ -362,7 +235,7 @@ class Attributor:
         x = self._input(x)
         parts = []
         for start in range(0, x.shape[0], batch_size):
-            chunk = tf.convert_to_tensor(x[start:start + batch_size])
+            chunk = tf.convert_to_tensor(x[start : start + batch_size])
             fn = self._compiled_scores if self._compiled is not None else None
             parts.append(np.asarray(self._call(fn, self._scores, chunk)))
         return np.concatenate(parts) if parts else np.zeros((0, self.classes), self.dtype)
@@ -373,14 +246,14 @@ class Attributor:
             raise AttributionError("the model has one input; got %d arrays" % len(values))
         x = np.asarray(values[0], dtype=self.dtype)
         if tuple(x.shape[1:]) != self.input_shape:
-            raise AttributionError("inputs of shape %s do not fit the model's input %s"
-                                   % (list(x.shape), [None] + list(self.input_shape)))
+            raise AttributionError(
+                "inputs of shape %s do not fit the model's input %s" % (list(x.shape), [None] + list(self.input_shape))
+            )
         return x
 
     # Attribution.
 
-    def __call__(self, x, y=None, methods=METHODS, targets=TARGETS, predicted=None, seed=0, batch_size=None,
-                 **options):
+    def __call__(self, x, y=None, methods=METHODS, targets=TARGETS, predicted=None, seed=0, batch_size=None, **options):
         """Returns an AttributionResult of x (one input array [n, ...]) for the methods and targets.
 
         Args:
@@ -401,8 +274,10 @@ class Attributor:
         result = AttributionResult()
         result.score, result.grad_cam_layer = self.score, self.grad_cam_id
         result.sample = np.arange(n, dtype=np.int64)
-        result.options = {k: (v if isinstance(v, (int, str)) else float(v) if np.ndim(v) == 0 else "array")
-                          for k, v in options.items()}
+        result.options = {
+            k: (v if isinstance(v, (int, str)) else float(v) if np.ndim(v) == 0 else "array")
+            for k, v in options.items()
+        }
         if "grad_cam" in methods and self._cam_layer is None:
             result.skipped["grad_cam"] = self.grad_cam_reason
             methods = tuple(m for m in methods if m != "grad_cam")
@@ -421,8 +296,9 @@ class Attributor:
             if values.shape[0] != n:
                 raise AttributionError("%d %s classes for %d samples" % (values.shape[0], target, n))
             if values.min() < 0 or values.max() >= self.classes:
-                raise AttributionError("%s classes must be in [0, %d), got %d..%d"
-                                       % (target, self.classes, values.min(), values.max()))
+                raise AttributionError(
+                    "%s classes must be in [0, %d), got %d..%d" % (target, self.classes, values.min(), values.max())
+                )
         result.classes = classes
         if not classes or not methods:
             return result
@@ -457,7 +333,7 @@ class Attributor:
         size = int(np.prod(shape)) or 1
         chunk = int(batch_size) if batch_size else int(np.clip(_ELEMENTS_PER_CALL // size, 8, 4096))
         for start in range(0, row_pair.size, chunk):
-            rp, rk, rkk = row_pair[start:start + chunk], row_kind[start:start + chunk], row_k[start:start + chunk]
+            rp, rk, rkk = row_pair[start : start + chunk], row_kind[start : start + chunk], row_k[start : start + chunk]
             samples = pair_sample[rp]
             rows = x[samples].copy()
             for r in np.flatnonzero(rk == 1):
@@ -470,8 +346,9 @@ class Attributor:
             if on_path.any():
                 alpha = ((rkk[on_path] + 0.5) / ig).astype(self.dtype).reshape((-1,) + (1,) * len(shape))
                 rows[on_path] = baseline + alpha * (rows[on_path] - baseline)
-            grads, maps = self._call(self._compiled, self._gradients, tf.convert_to_tensor(rows),
-                                     tf.convert_to_tensor(pair_class[rp]))
+            grads, maps = self._call(
+                self._compiled, self._gradients, tf.convert_to_tensor(rows), tf.convert_to_tensor(pair_class[rp])
+            )
             grads, maps = np.asarray(grads), np.asarray(maps)
             base = np.flatnonzero(rk == 0)
             saliency[rp[base]] = grads[base]
@@ -522,6 +399,7 @@ def attributor(model, grad_cam_layer=None, score="logit"):
 
 # The plain functions.
 
+
 def attribute(model, x, y=None, methods=METHODS, targets=TARGETS, grad_cam_layer=None, score="logit", **kwargs):
     """{method: {target: array [n, ...]}} (an AttributionResult) of a Keras classifier on x.
 
@@ -538,30 +416,38 @@ def saliency(model, x, classes, score="logit"):
     """d score_c / d x for each sample and its class c: [n, *x.shape[1:]]."""
     c = _classes_of(x, classes)
     return attributor(model, None, score)(x, methods="saliency", targets="predicted", predicted=c)["saliency"][
-        "predicted"]
+        "predicted"
+    ]
 
 
 def gradient_x_input(model, x, classes, score="logit"):
     """saliency * x."""
     c = _classes_of(x, classes)
     return attributor(model, None, score)(x, methods="gradient_x_input", targets="predicted", predicted=c)[
-        "gradient_x_input"]["predicted"]
+        "gradient_x_input"
+    ]["predicted"]
 
 
 def smoothgrad(model, x, classes, samples=16, noise=0.15, seed=0, score="logit"):
     """The mean saliency over `samples` noisy copies of each sample (noise: a fraction of its range)."""
     c = _classes_of(x, classes)
     return attributor(model, None, score)(
-        x, methods="smoothgrad", targets="predicted", predicted=c, seed=seed,
-        smoothgrad_samples=samples, smoothgrad_noise=noise)["smoothgrad"]["predicted"]
+        x,
+        methods="smoothgrad",
+        targets="predicted",
+        predicted=c,
+        seed=seed,
+        smoothgrad_samples=samples,
+        smoothgrad_noise=noise,
+    )["smoothgrad"]["predicted"]
 
 
 def integrated_gradients(model, x, classes, steps=32, baseline=0.0, score="logit"):
     """Integrated gradients from `baseline` (zeros) to x, midpoint rule with `steps` points."""
     c = _classes_of(x, classes)
     return attributor(model, None, score)(
-        x, methods="integrated_gradients", targets="predicted", predicted=c,
-        ig_steps=steps, ig_baseline=baseline)["integrated_gradients"]["predicted"]
+        x, methods="integrated_gradients", targets="predicted", predicted=c, ig_steps=steps, ig_baseline=baseline
+    )["integrated_gradients"]["predicted"]
 
 
 def grad_cam(model, x, classes, layer=None, score="logit"):
@@ -575,46 +461,3 @@ def grad_cam(model, x, classes, layer=None, score="logit"):
 
 
 # What the callback needs to decide.
-
-def image_classifier_reason(model, labels=None):
-    """None if `model` is an image classifier attributions are on by default for, else why not.
-
-    An image classifier: one 4-D input (images), one output [samples, classes >= 2] ending in a
-    softmax or trained with a crossentropy, and probe labels that are classes of that output.
-    """
-    graph = activations_lib.functional_graph(model)
-    inputs = list(graph.inputs if graph is not None else getattr(model, "inputs", None) or [])
-    outputs = list(graph.outputs if graph is not None else getattr(model, "outputs", None) or [])
-    if not inputs and not outputs:
-        return "it has no functional graph (a subclassed model?)"
-    if len(inputs) != 1 or len(outputs) != 1:
-        return "it has %d inputs and %d outputs (image classifiers have one of each)" % (len(inputs), len(outputs))
-    if len(inputs[0].shape) != 4:
-        return "its input is not an image batch (rank %d, not 4)" % len(inputs[0].shape)
-    shape = tuple(outputs[0].shape)
-    if len(shape) != 2 or not shape[1] or shape[1] < 2:
-        return "its output %s is not one score per class" % (list(shape),)
-    loss = getattr(model, "loss", None)
-    loss_name = (loss if isinstance(loss, str) else getattr(loss, "name", None) or getattr(loss, "__name__", None)
-                 or type(loss).__name__)
-    crossentropy = loss is not None and "crossentropy" in str(loss_name).lower().replace("_", "")
-    if output_activation(model) != "softmax" and not crossentropy:
-        return "its output is neither a softmax nor trained with a crossentropy"
-    if labels is None:
-        return "the probe has no class labels"
-    labels = np.asarray(labels)
-    if labels.size and (labels.min() < 0 or labels.max() >= shape[1]):
-        return "the probe labels are not classes of its %d outputs" % shape[1]
-    return None
-
-
-def attrs_of(result):
-    """The HDF5 attributes of the `attributions` group describing a result (JSON-safe values)."""
-    return {
-        "score": result.score,
-        "grad_cam_layer": result.grad_cam_layer or "",
-        "skipped": json.dumps(result.skipped, sort_keys=True),
-        "options": json.dumps(result.options, sort_keys=True),
-        "targets": json.dumps(sorted(result.classes, key=TARGETS.index)),
-        "methods": json.dumps([m for m in METHODS if m in result]),
-    }
