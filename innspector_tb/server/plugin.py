@@ -1,27 +1,25 @@
-"""The iNNspector TensorBoard plugin: a thin layer of routes over the reading modules.
+"""The iNNspector TensorBoard plugin: its loader, its route table and the wiring of each request to a
+route function.
 
-Every route validates its input and answers JSON; errors are JSON too: 404 for
-an unknown run, layer, unit or step, 400 for a malformed request (saying what
-is wrong), never a 500 for anything a request can contain.
+Each route's answer is a plain function in a `routes_*` module (over a BoundRunStore); request values
+are parsed by `params`; `http` turns answers and errors into JSON responses: 404 for an unknown run,
+layer, unit or step, 400 for a malformed request (saying what is wrong), never a 500 for anything a
+request can contain.
 """
 
 import functools
-import json
-import logging
 import os
 
 from werkzeug import wrappers
 
 from tensorboard import plugin_util
 from tensorboard.backend import http_util
-from tensorboard.data import provider as provider_lib
 from tensorboard.plugins import base_plugin
 
-from innspector_tb import errors
 from innspector_tb import resources
-from innspector_tb.server import json_tools
 from innspector_tb.format import metadata
-from innspector_tb.store import models as models_lib
+from innspector_tb.server import http
+from innspector_tb.server import json_tools
 from innspector_tb.server import openapi
 from innspector_tb.server import params
 from innspector_tb.server import routes_data
@@ -29,16 +27,14 @@ from innspector_tb.server import routes_graph
 from innspector_tb.server import routes_metrics
 from innspector_tb.server import routes_mistakes
 from innspector_tb.server import routes_models
+from innspector_tb.store import models as models_lib
 from innspector_tb.store import run_store
 from innspector_tb.store.cache import ByteBudgetCache
-
-logger = logging.getLogger("innspector_tb")
 
 _STATIC_DIR = resources.STATIC_DIR
 _STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".map": "application/json",
                  ".svg": "image/svg+xml", ".png": "image/png", ".woff2": "font/woff2"}
 CACHE_BYTES = 256 * 2**20
-MAX_BODY_BYTES = 1 * 2**20
 
 
 class InnspectorLoader(base_plugin.TBLoader):
@@ -69,27 +65,17 @@ class InnspectorLoader(base_plugin.TBLoader):
 
 
 def _json_route(method="GET"):
-    """Wraps a handler(self, request, store) -> dict into a werkzeug app with JSON errors."""
+    """Wraps a handler(self, request, store) -> dict into a werkzeug app answering JSON (errors too)."""
 
     def decorate(handler):
         @wrappers.Request.application
         @functools.wraps(handler)
         def app(self, request):
             if request.method != method:
-                return _error(request, 405, "use %s for this route" % method)
+                return http.error(request, 405, "use %s for this route" % method)
             ctx = plugin_util.context(request.environ)
             store = self._store.bind(ctx, plugin_util.experiment_id(request.environ))
-            try:
-                return _respond_json(request, handler(self, request, store))
-            except errors.NotFound as e:
-                return _error(request, 404, str(e))
-            except errors.LimitExceeded as e:
-                return _error(request, 400, str(e), limit=e.limit)
-            except errors.BadRequest as e:
-                return _error(request, 400, str(e))
-            except Exception as e:  # a bug: say so, keep serving
-                logger.exception("iNNspector route %s failed", request.path)
-                return _error(request, 500, "internal error: %s: %s" % (type(e).__name__, e))
+            return http.answer(request, lambda: handler(self, request, store))
 
         return app
 
@@ -142,7 +128,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
         path = os.path.join(_STATIC_DIR, name)
         extension = os.path.splitext(name)[1]
         if extension not in _STATIC_TYPES or not os.path.isfile(path):
-            return _error(request, 404, "no such asset: %s" % name)
+            return http.error(request, 404, "no such asset: %s" % name)
         with open(path, "rb") as f:
             return http_util.Respond(request, f.read(), _STATIC_TYPES[extension])
 
@@ -152,13 +138,11 @@ class InnspectorPlugin(base_plugin.TBPlugin):
 
     @_json_route()
     def _serve_models(self, request, store):
-        models = [dict(m) for m in self._models(request, store)]
         ctx = plugin_util.context(request.environ)
-        metrics = models_lib.latest_metrics(self._data_provider, ctx, plugin_util.experiment_id(request.environ),
-                                            [m["run"] for m in models])
-        for model in models:
-            model["latest_metrics"] = metrics.get(model["run"], {})
-        return {"models": models}
+        experiment = plugin_util.experiment_id(request.environ)
+        return routes_models.listed_models(
+            self._models(request, store),
+            functools.partial(models_lib.latest_metrics, self._data_provider, ctx, experiment))
 
     @_json_route()
     def _serve_tree(self, request, store):
@@ -183,18 +167,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
 
     @_json_route(method="POST")
     def _serve_data(self, request, store):
-        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-            raise errors.BadRequest("body too large (over %d bytes)" % MAX_BODY_BYTES)
-        raw = request.get_data(cache=False)
-        if len(raw) > MAX_BODY_BYTES:
-            raise errors.BadRequest("body too large (over %d bytes)" % MAX_BODY_BYTES)
-        try:
-            body = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as e:
-            raise errors.BadRequest("the body is not JSON: %s" % e)
-        except RecursionError:
-            raise errors.BadRequest("the body is nested too deeply")
-        return routes_data.data(store, body)
+        return routes_data.data(store, http.json_body(request))
 
     @_json_route()
     def _serve_interestingness(self, request, store):
@@ -227,8 +200,9 @@ class InnspectorPlugin(base_plugin.TBPlugin):
     def _serve_metrics(self, request, store):
         ctx = plugin_util.context(request.environ)
         experiment = plugin_util.experiment_id(request.environ)
-        return routes_metrics.metrics(store, functools.partial(self._scalars, ctx, experiment),
-                               params.list_param(request.args.get("runs"), "runs"))
+        return routes_metrics.metrics(
+            store, functools.partial(routes_metrics.read_scalars, self._data_provider, ctx, experiment),
+            params.list_param(request.args.get("runs"), "runs"))
 
     @_json_route()
     def _serve_tools(self, request, store):
@@ -240,8 +214,8 @@ class InnspectorPlugin(base_plugin.TBPlugin):
     def _serve_mistakes(self, request, store):
         args = request.args
         return routes_mistakes.mistakes(store, args.get("run"), cls=args.get("class"),
-                                step=params.step_param(args.get("step")), alpha=args.get("alpha"),
-                                beta=args.get("beta"), iterations=args.get("iterations"))
+                                        step=params.step_param(args.get("step")), alpha=args.get("alpha"),
+                                        beta=args.get("beta"), iterations=args.get("iterations"))
 
     def _models(self, request, store=None):
         ctx = plugin_util.context(request.environ)
@@ -250,35 +224,3 @@ class InnspectorPlugin(base_plugin.TBPlugin):
         # Cached until any run's iNNspector data changes; metrics are added fresh by /models.
         return store.cached("models", lambda: models_lib.list_models(self._data_provider, ctx, experiment,
                                                                      with_metrics=False))
-
-    def _scalars(self, ctx, experiment, runs):
-        """{run: {metric: [[step, value], ...]}} of the runs' metrics/ scalars."""
-        listing = self._data_provider.list_scalars(
-            ctx, experiment_id=experiment, plugin_name="scalars",
-            run_tag_filter=provider_lib.RunTagFilter(runs=runs))
-        tags = sorted({t for by_tag in listing.values() for t in by_tag if t.startswith(metadata.METRICS_TAG_PREFIX)})
-        if not tags:
-            return {}
-        data = self._data_provider.read_scalars(
-            ctx, experiment_id=experiment, plugin_name="scalars", downsample=10_000,
-            run_tag_filter=provider_lib.RunTagFilter(runs=runs, tags=tags))
-        return {
-            run: {tag[len(metadata.METRICS_TAG_PREFIX):]: [[int(p.step), params.json_number(p.value)] for p in points]
-                  for tag, points in by_tag.items()}
-            for run, by_tag in data.items()
-        }
-
-
-def _respond_json(request, body):
-    """Serialises once, strictly; TensorBoard's Respond would walk the whole answer again to clean it."""
-    try:
-        text = json.dumps(body, allow_nan=False, separators=(",", ":"))
-    except ValueError:  # a NaN slipped through: let TensorBoard's cleaning handle it
-        return http_util.Respond(request, body, "application/json")
-    return http_util.Respond(request, text, "application/json")
-
-
-def _error(request, code, message, **extra):
-    body = {"error": message}
-    body.update(extra)
-    return http_util.Respond(request, body, "application/json", code=code)
