@@ -1,0 +1,61 @@
+"""Attribution maps fitted into a time budget (capture/time_budget.py): pure and deterministic."""
+
+import hypothesis
+from hypothesis import strategies as st
+
+from innspector_tb.capture import time_budget
+
+ALL = ("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "grad_cam")
+DEFAULTS = {"smoothgrad_samples": 16, "ig_steps": 32}
+
+
+def test_a_cheap_model_keeps_what_was_asked():
+    schedule = time_budget.fit(1.0, 1e-6, 32, 2, ALL, DEFAULTS)
+    assert (schedule.size, schedule.methods, schedule.every, schedule.notes) == (32, ALL, 1, ())
+    assert schedule.options == DEFAULTS
+
+
+def test_reductions_come_in_order_and_are_said():
+    rows = time_budget.rows(32, 2, ALL, DEFAULTS)  # 32 * 2 * (1 + 16 + 32)
+    assert rows == 3136
+    # Half the cost: coarser integration first, nothing else.
+    half = time_budget.fit(rows / 2, 1.0, 32, 2, ALL, DEFAULTS)
+    assert half.size == 32 and half.every == 1 and half.methods == ALL
+    assert half.options["ig_steps"] < 32 and any("integrated-gradients steps" in n for n in half.notes)
+    # Far less: fewer samples and a slower cadence too, every method kept while possible.
+    tight = time_budget.fit(rows / 200, 1.0, 32, 2, ALL, DEFAULTS)
+    assert tight.size == time_budget.MIN_SIZE and tight.every > 1 and tight.methods == ALL
+    assert any("samples instead of 32" in n for n in tight.notes) and any("every" in n for n in tight.notes)
+    # Almost nothing: methods are left out, integrated gradients first.
+    tiny = time_budget.fit(rows / 3000, 1.0, 32, 2, ALL, DEFAULTS)
+    assert tiny is None or "integrated_gradients" not in tiny.methods
+
+
+def test_a_budget_nothing_fits_turns_attributions_off():
+    assert time_budget.fit(1e-9, 1.0, 32, 2, ALL, DEFAULTS) is None
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@hypothesis.given(
+    budget=st.floats(1e-6, 1e3),
+    per_row=st.floats(1e-6, 1.0),
+    size=st.integers(1, 128),
+    targets=st.integers(1, 2),
+    ig=st.integers(1, 64),
+    sg=st.integers(1, 32),
+)
+def test_a_fitted_schedule_is_within_budget_and_never_asks_for_more(budget, per_row, size, targets, ig, sg):
+    options = {"smoothgrad_samples": sg, "ig_steps": ig}
+    schedule = time_budget.fit(budget, per_row, size, targets, ALL, options)
+    if schedule is None:
+        return
+    cost = time_budget.rows(schedule.size, targets, schedule.methods, schedule.options) * per_row / schedule.every
+    assert cost <= budget * (1 + 1e-9)
+    assert schedule.size <= size and set(schedule.methods) <= set(ALL)
+    assert schedule.options["ig_steps"] <= ig and schedule.options["smoothgrad_samples"] <= sg
+    assert schedule == time_budget.fit(budget, per_row, size, targets, ALL, options)
+
+
+def test_step_zero_has_an_allowance_and_later_steps_a_fraction_of_the_epoch():
+    assert time_budget.budget_for(None, 0.05) == time_budget.STEP_ZERO_SECONDS
+    assert time_budget.budget_for(100.0, 0.05) == 5.0
