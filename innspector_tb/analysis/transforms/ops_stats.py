@@ -1,7 +1,7 @@
 """Ops that summarise: the NaN-aware reductions, quantiles and group_by_class, and the
 distributions (histogram, kde).
 
-scipy is imported by kde alone, on first use: it costs more to import than the whole plugin.
+scipy is imported by kde alone, on first use, so that importing the plugin stays cheap.
 """
 
 import math
