@@ -22,7 +22,7 @@ setuptools.setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=setuptools.find_packages(include=["innspector_tb", "innspector_tb.*"]),
-    package_data={"innspector_tb": ["static/*", "data/*.json", "tools/*.json"]},
+    package_data={"innspector_tb": ["static/*", "data/*.json", "tools/*.json", "server/*.json"]},
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "tensorboard>=2.21,<2.22",

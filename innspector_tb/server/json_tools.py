@@ -8,6 +8,12 @@ JSON and checked; the browser substitutes the unit into the template, POSTs it
 to the `data` route (whose transform grammar never evaluates strings) and
 renders the spec with Vega's CSP-safe expression interpreter.
 
+A declaration is checked in two stages: its structure (keys, types, lengths,
+allowed values) against `tool_declaration.schema.json` (`tool_schema`), then
+what it means, here: placeholders and the unit types that supply them, class
+selections and the unit kind, the transform (by the grammar's own parser), the
+column the rows come from, and the limits on the Vega-Lite spec.
+
 Sources, in order (a later file may not reuse an earlier id):
 
 1. ``builtin``: innspector_tb/tools/*.json;
@@ -28,33 +34,34 @@ import os
 import re
 import stat
 
-from innspector_tb.server import routes_data
-from innspector_tb.analysis import transforms
 from innspector_tb import errors
 from innspector_tb import resources
+from innspector_tb.analysis import transforms
+from innspector_tb.server import routes_data
+from innspector_tb.server import tool_schema
+from innspector_tb.server.tool_schema import key_path as _key_path
+from innspector_tb.server.tool_schema import short as _short
 
 FORMAT = 1
 ENV_VAR = "INNSPECTOR_TOOLS"
 LOGDIR_FOLDER = "innspector_tools"
 BUILTIN_DIR = resources.TOOLS_DIR
+SCHEMA_PATH = tool_schema.SCHEMA_PATH
 
 MAX_FILE_BYTES = 200 * 1024
 MAX_SPEC_BYTES = 50 * 1024
 MAX_SPEC_DEPTH = 30
 MAX_FILES_PER_FOLDER = 500
 
-ID_PATTERN = re.compile(r"[a-z0-9-]{1,64}")
-ICON_PATTERN = re.compile(r"[MmLlHhVvCcSsQqTtAaZz0-9 ,.\-]{1,500}")
 SCHEMA_PATTERN = re.compile(r"https://vega\.github\.io/schema/vega-lite/v\d+(\.\d+){0,2}\.json")
 PLACEHOLDER_LIKE = re.compile(r"\{[^{}\s]*\}")
 
-UNIT_TYPES = ("experiment", "model", "layer", "variable", "activation", "neuron")
-ROW_SHAPES = ("vector", "matrix", "histogram")
-TEXT_FIELDS = {"name": 60, "category": 30, "description": 300}
-TOP_LEVEL_KEYS = ("format", "id", "name", "category", "description", "icon", "applies_to", "class_dependent",
-                  "data", "rows", "spec")
-REQUIRED_KEYS = ("format", "id", "name", "description", "icon", "applies_to", "data", "rows", "spec")
-DATA_KEYS = ("run", "unit", "steps", "classes", "transform")
+UNIT_TYPES = tool_schema.UNIT_TYPES
+TOP_LEVEL_KEYS = tool_schema.TOP_LEVEL_KEYS
+# The fields of `data.unit` per kind, as the schema declares them: (field, type, required).
+# "str" fields take a non-empty string or "{run}"/"{layer}"/"{variable}"; "int" fields an int or "{neuron}"
+# (the schema lets any placeholder through, so that a misplaced one is named as such below).
+UNIT_FIELDS = tool_schema.UNIT_FIELDS
 
 # Placeholders: whole string values only, each standing for one value of the unit the tool is opened on.
 PLACEHOLDERS = {"{run}": "run", "{layer}": "layer", "{variable}": "variable", "{neuron}": "neuron"}
@@ -67,25 +74,16 @@ PROVIDES = {
     "activation": {"run", "layer"},
     "neuron": {"run", "layer", "neuron"},
 }
-# The fields of `data.unit` per kind, as the data route reads them: (field, type, required).
-# "str" fields take a non-empty string or "{run}"/"{layer}"/"{variable}"; "int" fields an int or "{neuron}".
-UNIT_FIELDS = {
-    "weights": (("layer", "str", True), ("variable", "str", True)),
-    "activations": (("layer", "str", True), ("output", "int", False)),
-    "class_means": (("layer", "str", True),),
-    "samples": (("output", "int", False),),
-    "labels": (),
-    "predictions": (("output", "int", False),),
-    "statistics": (("unit", "str", True),),
-    "histogram": (("unit", "str", True),),
-    "attributions": (("method", "str", True), ("target", "str", False)),
-}
 # Kinds whose data are per probe sample, so a class selection applies.
 CLASS_KINDS = ("activations", "class_means", "samples", "labels", "predictions", "attributions")
 STRING_PLACEHOLDERS = ("{run}", "{layer}", "{variable}")
 INT_PLACEHOLDERS = ("{neuron}",)
 
-assert set(UNIT_FIELDS) == set(routes_data.DATA_KINDS), "json_tools.UNIT_FIELDS is out of date with the data route"
+# The schema and the code agree; a mismatch is a bug of this package, found on import.
+assert set(UNIT_FIELDS) == set(routes_data.DATA_KINDS), "the tool schema's unit kinds differ from the data route's"
+assert tool_schema.MAX_STEPS == routes_data.MAX_STEPS_PER_REQUEST, "the tool schema's data.steps limit is out of date"
+assert set(PROVIDES) == set(UNIT_TYPES) and set(CLASS_KINDS) <= set(UNIT_FIELDS)
+assert tool_schema.SCHEMA["properties"]["format"]["const"] == FORMAT
 
 
 class ToolError(errors.FormatError):
@@ -105,35 +103,6 @@ class _Bad(Exception):
         self.message = message
 
 
-def _describe(value):
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def _short(value, size=40):
-    text = repr(value)
-    return text if len(text) <= size else text[: size - 3] + "..."
-
-
-def _key_path(path, key):
-    if re.fullmatch(r"[A-Za-z_$][A-Za-z0-9_$-]*", key):
-        return "%s.%s" % (path, key) if path else key
-    return "%s[%s]" % (path, json.dumps(key[:60]))
-
-
 # ---------------------------------------------------------------------------
 # One declaration.
 
@@ -141,8 +110,8 @@ def _key_path(path, key):
 def validate_declaration(obj, source):
     """Returns the checked declaration with defaults filled in, or raises ToolError naming source and path.
 
-    Defaults: category "Custom", class_dependent false, data.run "{run}",
-    data.steps "last", data.transform [].
+    Defaults (the schema's "default"s): category "Custom", class_dependent false,
+    data.run "{run}", data.steps "last", data.transform [], rows.column "value".
     """
     try:
         return _validate(obj)
@@ -151,96 +120,19 @@ def validate_declaration(obj, source):
 
 
 def _validate(obj):
-    if not isinstance(obj, dict):
-        raise _Bad("", "a tool declaration must be a JSON object, not %s" % _describe(obj))
-    for key in obj:
-        if key not in TOP_LEVEL_KEYS:
-            raise _Bad(_key_path("", key), "unknown key; a declaration has: %s" % ", ".join(TOP_LEVEL_KEYS))
-    for key in REQUIRED_KEYS:
-        if key not in obj:
-            raise _Bad(key, "missing (required)")
-    if type(obj["format"]) is not int or obj["format"] != FORMAT:
-        raise _Bad("format", "must be %d (the only declaration format), not %s" % (FORMAT, _short(obj["format"])))
-    tool = {"format": FORMAT}
-    tool["id"] = _id(obj["id"])
-    for key, longest in TEXT_FIELDS.items():
-        if key == "category" and key not in obj:
-            tool[key] = "Custom"
-            continue
-        tool[key] = _text(obj[key], key, longest)
-    tool["icon"] = _icon(obj["icon"])
-    tool["applies_to"] = _applies_to(obj["applies_to"])
-    class_dependent = obj.get("class_dependent", False)
-    if type(class_dependent) is not bool:
-        raise _Bad("class_dependent", "must be true or false, not %s" % _describe(class_dependent))
-    tool["class_dependent"] = class_dependent
-    tool["data"] = _data(obj["data"], tool["applies_to"], class_dependent)
+    problem = tool_schema.first_problem(obj)
+    if problem is not None:
+        raise _Bad(*problem)
+    tool = {key: copy.deepcopy(obj[key]) if key in obj else tool_schema.default(key)
+            for key in TOP_LEVEL_KEYS if key not in ("data", "rows", "spec")}
+    tool["data"] = _data(obj["data"], tool["applies_to"], tool["class_dependent"])
     tool["rows"] = _rows(obj["rows"], tool["data"])
     tool["spec"] = _spec(obj["spec"])
-    # Key order as declared in TOP_LEVEL_KEYS, for stable answers.
+    # Key order as the schema declares it, for stable answers.
     return {key: tool[key] for key in TOP_LEVEL_KEYS}
 
 
-def _id(value):
-    if type(value) is not str or not ID_PATTERN.fullmatch(value):
-        raise _Bad("id", "must be 1 to 64 characters of a-z, 0-9 and '-', not %s" % _short(value))
-    return value
-
-
-def _text(value, key, longest):
-    if type(value) is not str:
-        raise _Bad(key, "must be a string, not %s" % _describe(value))
-    if not value.strip():
-        raise _Bad(key, "must not be empty")
-    if len(value) > longest:
-        raise _Bad(key, "must be at most %d characters, not %d" % (longest, len(value)))
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise _Bad(key, "must not contain control characters (newlines, tabs)")
-    return value
-
-
-def _icon(value):
-    if type(value) is not str:
-        raise _Bad("icon", "must be SVG path data (a string), not %s" % _describe(value))
-    if not ICON_PATTERN.fullmatch(value):
-        bad = sorted({c for c in value if not ICON_PATTERN.fullmatch(c)})
-        if len(value) > 500:
-            raise _Bad("icon", "must be at most 500 characters, not %d" % len(value))
-        if not value:
-            raise _Bad("icon", "must not be empty")
-        raise _Bad("icon", "SVG path data may only use the commands MLHVCSQTAZ (either case), digits, space, "
-                           "',', '.' and '-'; found %s" % ", ".join(repr(c) for c in bad[:10]))
-    if value.lstrip()[:1] not in ("M", "m"):
-        raise _Bad("icon", "SVG path data must start with a moveto command (M or m)")
-    return value
-
-
-def _applies_to(value):
-    if type(value) is not list or not value:
-        raise _Bad("applies_to", "must be a non-empty list of unit types (%s)" % ", ".join(UNIT_TYPES))
-    for index, item in enumerate(value):
-        if item not in UNIT_TYPES:
-            raise _Bad("applies_to[%d]" % index,
-                       "unknown unit type %s; one of %s" % (_short(item), ", ".join(UNIT_TYPES)))
-        if item in value[:index]:
-            raise _Bad("applies_to[%d]" % index, "%r is listed twice" % item)
-    return list(value)
-
-
 def _data(value, applies_to, class_dependent):
-    if not isinstance(value, dict):
-        raise _Bad("data", "must be a `data` route body (an object), not %s" % _describe(value))
-    for key in value:
-        if key not in DATA_KEYS:
-            raise _Bad(_key_path("data", key), "unknown key; a data request has: %s" % ", ".join(DATA_KEYS))
-    if "unit" not in value:
-        raise _Bad("data.unit", "missing (required)")
-    data = {}
-    run = value.get("run", "{run}")
-    if run != "{run}":
-        raise _Bad("data.run", "must be \"{run}\" (or left out): the tool reads the model it is opened on, "
-                               "not %s" % _short(run))
-    data["run"] = "{run}"
     unit = _unit(value["unit"])
     # A placeholder must be known for every unit type the tool applies to.
     for path, name in [("data.run", "run")] + [("data.unit." + k, PLACEHOLDERS[v]) for k, v in unit.items()
@@ -250,58 +142,34 @@ def _data(value, applies_to, class_dependent):
             raise _Bad(path, "'{%s}' is not known for unit type %s (applies_to); it is known for: %s"
                        % (name, ", ".join(repr(t) for t in missing),
                           ", ".join(t for t in UNIT_TYPES if name in PROVIDES[t])))
-    data["unit"] = unit
-    data["steps"] = _steps(value.get("steps", "last"))
+    data = {"run": "{run}", "unit": unit, "steps": copy.deepcopy(value.get("steps", tool_schema.default("data.steps")))}
     if "classes" in value:
-        classes = value["classes"]
-        if type(classes) is not list or not classes or len(classes) > 10_000 or not all(
-                type(c) is int or (type(c) is str and 0 < len(c) <= 100) for c in classes):
-            raise _Bad("data.classes", "must be a non-empty list of class labels (integers or strings)")
         if unit["kind"] not in CLASS_KINDS:
             raise _Bad("data.classes", "unit kind %r does not depend on classes (only %s do)"
                        % (unit["kind"], ", ".join(CLASS_KINDS)))
-        data["classes"] = list(classes)
+        data["classes"] = list(value["classes"])
     if class_dependent and unit["kind"] not in CLASS_KINDS:
         raise _Bad("class_dependent", "is true, but unit kind %r does not depend on classes (only %s do)"
                    % (unit["kind"], ", ".join(CLASS_KINDS)))
-    data["transform"] = _transform(value.get("transform", []))
+    data["transform"] = _transform(value.get("transform", tool_schema.default("data.transform")))
     return data
 
 
 def _unit(value):
-    if not isinstance(value, dict):
-        raise _Bad("data.unit", "must be an object with 'kind', not %s" % _describe(value))
-    kind = value.get("kind")
-    if type(kind) is not str or kind not in UNIT_FIELDS:
-        raise _Bad("data.unit.kind", "unknown unit kind %s; the data route knows: %s"
-                   % (_short(kind), ", ".join(routes_data.DATA_KINDS)))
-    fields = {name: (kind_, required) for name, kind_, required in UNIT_FIELDS[kind]}
-    for key in value:
-        if key != "kind" and key not in fields:
-            takes = ", ".join(fields) or "nothing besides 'kind'"
-            raise _Bad(_key_path("data.unit", key), "unknown field for kind %r; it takes: %s" % (kind, takes))
+    """The unit with its fields in the schema's order; placeholders only where they can stand."""
+    kind = value["kind"]
     unit = {"kind": kind}
-    for name, (type_, required) in fields.items():
-        path = "data.unit." + name
+    for name, type_, _ in UNIT_FIELDS[kind]:
         if name not in value:
-            if required:
-                raise _Bad(path, "missing (kind %r needs it)" % kind)
             continue
         item = value[name]
-        if type_ == "str":
-            if type(item) is not str or not item:
-                raise _Bad(path, "must be a non-empty string or one of %s, not %s"
-                           % (", ".join(STRING_PLACEHOLDERS), _describe(item)))
-            if item in INT_PLACEHOLDERS:
-                raise _Bad(path, "%s stands for an integer; this field takes a string (%s)"
-                           % (item, ", ".join(STRING_PLACEHOLDERS)))
-        else:
-            if item in STRING_PLACEHOLDERS:
-                raise _Bad(path, "%s stands for a string; this field takes an integer or %s"
-                           % (item, ", ".join(INT_PLACEHOLDERS)))
-            if not (item in INT_PLACEHOLDERS or (type(item) is int and 0 <= item <= 1000)):
-                raise _Bad(path, "must be an integer from 0 to 1000 or %s, not %s"
-                           % (", ".join(INT_PLACEHOLDERS), _short(item)))
+        path = "data.unit." + name
+        if type_ == "str" and item in INT_PLACEHOLDERS:
+            raise _Bad(path, "%s stands for an integer; this field takes a string (%s)"
+                       % (item, ", ".join(STRING_PLACEHOLDERS)))
+        if type_ == "int" and item in STRING_PLACEHOLDERS:
+            raise _Bad(path, "%s stands for a string; this field takes an integer or %s"
+                       % (item, ", ".join(INT_PLACEHOLDERS)))
         if isinstance(item, str) and item not in PLACEHOLDERS:
             _no_placeholder_inside(item, path)
         unit[name] = item
@@ -318,22 +186,8 @@ def _no_placeholder_inside(text, path):
     raise _Bad(path, "unknown placeholder %s; known: %s" % (_short(match.group(0)), ", ".join(PLACEHOLDERS)))
 
 
-def _steps(value):
-    if value in ("last", "all"):
-        return value
-    if type(value) is int and value >= 0:
-        return value
-    if type(value) is list and 0 < len(value) <= routes_data.MAX_STEPS_PER_REQUEST and all(
-            type(v) is int and v >= 0 for v in value):
-        return list(value)
-    raise _Bad("data.steps", "must be \"last\", \"all\", a step (integer >= 0) or a list of 1 to %d steps, not %s"
-               % (routes_data.MAX_STEPS_PER_REQUEST, _short(value)))
-
-
 def _transform(value):
     """Checked with the grammar's own parser (ops, parameters, limits), before any data exists."""
-    if type(value) is not list:
-        raise _Bad("data.transform", "must be a list of operations, not %s" % _describe(value))
     # Placeholders are substituted in data.run and data.unit only: one here would reach the grammar verbatim.
     stack = [(value, "data.transform")]
     while stack:
@@ -349,11 +203,11 @@ def _transform(value):
             stack.extend((child, _key_path(path, key)) for key, child in item.items())
     limits = transforms.Limits()
     try:
-        transforms._check_json(value, limits)
+        transforms.check_json(value, limits)
         if len(value) > limits.max_ops:
             raise _Bad("data.transform", "has %d operations, more than max_ops = %d" % (len(value), limits.max_ops))
         for index, raw in enumerate(value):
-            transforms._parse_step(index, raw)
+            transforms.parse_step(index, raw)
     except transforms.TransformError as error:
         raise _Bad(*_transform_error(error)) from None
     return copy.deepcopy(value)
@@ -371,22 +225,12 @@ def _transform_error(error):
 
 
 def _rows(value, data):
-    if not isinstance(value, dict):
-        raise _Bad("rows", "must be an object {\"column\", \"as\"}, not %s" % _describe(value))
-    for key in value:
-        if key not in ("column", "as"):
-            raise _Bad(_key_path("rows", key), "unknown key; rows has: column, as")
-    column = value.get("column", "value")
-    if type(column) is not str or not 1 <= len(column) <= 128:
-        raise _Bad("rows.column", "must be a column name (1 to 128 characters), not %s" % _short(column))
-    shape = value.get("as")
-    if shape not in ROW_SHAPES:
-        raise _Bad("rows.as", "must be one of %s, not %s" % (", ".join(ROW_SHAPES), _short(shape)))
+    column = value.get("column", tool_schema.default("rows.column"))
     produced = _columns_after(data)
     if produced is not None and column not in produced:
         raise _Bad("rows.column", "the transform leaves no column %r; it leaves: %s"
                    % (column, ", ".join(sorted(produced))))
-    return {"column": column, "as": shape}
+    return {"column": column, "as": value["as"]}
 
 
 def _columns_after(data):
@@ -408,18 +252,10 @@ def _columns_after(data):
 
 
 def _spec(value):
-    if not isinstance(value, dict):
-        raise _Bad("spec", "must be a Vega-Lite spec (a JSON object), not %s" % _describe(value))
+    """The limits on the Vega-Lite spec: its size and depth, no external loading, one dataset."""
     size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
     if size > MAX_SPEC_BYTES:
         raise _Bad("spec", "is %d bytes of JSON, more than %d" % (size, MAX_SPEC_BYTES))
-    data = value.get("data")
-    if data != {"name": "table"}:
-        raise _Bad("spec.data", "must be {\"name\": \"table\"} (the rows of the data answer), not %s"
-                   % _short(data, 60))
-    if "datasets" in value:
-        raise _Bad("spec.datasets", "not allowed: the only dataset is \"table\" (the rows); inline values "
-                                    "may be given as {\"data\": {\"values\": [...]}} in a layer")
     stack = [(value, "spec", 1)]
     while stack:
         item, path, depth = stack.pop()
