@@ -1,70 +1,52 @@
-"""The OpenAPI 3 document of the plugin's routes (served at /openapi.json).
+"""The OpenAPI 3.1 document of the plugin's routes (served at /openapi.json).
 
-tests/test_routes.py calls every route and checks its answers against the
-schemas below, so the document stays true.
+The answers' JSON Schemas (2020-12) are in openapi_schemas.py. The document is the one source of the
+answers' shapes:
+
+* the test client (tests/support/backend_app.py) checks every answer of a documented route against
+  it (`answer_problems`), so every route test checks the shapes;
+* frontend/openapi.json is this document, written by `make types`
+  (``python -m innspector_tb.server.openapi frontend/openapi.json``); openapi-typescript turns it
+  into frontend/src/api.gen.ts, whose schemas frontend/src/types.ts aliases.
 """
 
+import functools
+import json
+import sys
+
+from innspector_tb.server.openapi_schemas import INT, SCHEMAS, STR, ref
 from innspector_tb.version import VERSION
 
-_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
-_OBJ = {"type": "object"}
-_STR = {"type": "string"}
-_INT = {"type": "integer"}
-_NUM_OR_NULL = {"type": ["number", "null"]}
-
-
-def _array(items):
-    return {"type": "array", "items": items}
-
-
-def _obj(required, properties=None):
-    props = dict(properties or {})
-    for key in required:
-        props.setdefault(key, {})
-    return {"type": "object", "required": list(required), "properties": props}
+PREFIX = "/data/plugin/innspector"
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def _param(name, description, required=False, schema=None):
     return {"name": name, "in": "query", "required": required, "description": description,
-            "schema": schema or _STR}
+            "schema": schema or STR}
 
 
 _RUN = _param("run", "Run (model) name, as TensorBoard lists it.", required=True)
-
-MODEL = _obj(["run", "id", "name", "label", "parents", "hparams", "steps", "params", "runtime",
-              "classes", "latest_metrics", "errors"],
-             {"parents": _array(_STR), "steps": _array(_INT), "errors": _array(_STR), "hparams": _OBJ,
-              "classes": _array(_STR), "glyph": _array(_obj(["type", "params"])),
-              "attributions": {"type": ["object", "null"], "required": ["methods", "targets", "samples", "step"],
-                               "properties": {"methods": _array(_STR), "targets": _array(_STR),
-                                              "samples": _INT, "step": _INT}}})
 
 ROUTES = {
     "/models": {
         "summary": "Every model (run with iNNspector data): header, parents, steps, parameter counts, "
                    "latest metrics, runtime statistics and read errors.",
         "parameters": [],
-        "schema": _obj(["models"], {"models": _array(MODEL)}),
+        "schema": ref("ModelsAnswer"),
     },
     "/tree": {
         "summary": "The tree of models: experiments (connected lineage components), nodes by depth, "
                    "parent-to-child edges with the relative change of trainable parameters and an "
                    "architecture diff; missing parents and cycles reported.",
         "parameters": [],
-        "schema": _obj(["experiments", "nodes", "edges", "missing_parents", "cycles"],
-                       {"experiments": _array(_obj(["id", "models"])),
-                        "nodes": _array(_obj(["id", "run", "depth", "experiment"])),
-                        "edges": _array(_obj(["from", "to", "param_change", "diff"])),
-                        "missing_parents": _array(_OBJ), "cycles": _array(_array(_STR))}),
+        "schema": ref("TreeAnswer"),
     },
     "/graph": {
         "summary": "The L2 graph of one model: layers with their inner graph of operations and "
                    "variables, data-flow edges, namespaces (nested models); see docs/format.md.",
         "parameters": [_RUN],
-        "schema": _obj(["run", "architecture"],
-                       {"architecture": _obj(["layers", "edges", "namespaces", "params"],
-                                             {"layers": _array(_obj(["id", "type", "inner"])),
-                                              "edges": _array(_obj(["from", "to"]))})}),
+        "schema": ref("GraphAnswer"),
     },
     "/neurons": {
         "summary": "The L1 data: kept neurons of the layer and its predecessor (top-k weights by "
@@ -76,13 +58,10 @@ ROUTES = {
                        _param("layer", "Layer id, e.g. dense_hidden or encoder/dense_1.", required=True),
                        _param("step", "Step, or 'last' (default)."),
                        _param("classes", "Comma-separated class labels to select (default all)."),
-                       _param("k", "Number of strongest weights (default 20, at most 1000).", schema=_INT),
+                       _param("k", "Number of strongest weights (default 20, at most 1000).", schema=INT),
                        _param("keep", "Comma-separated neurons of the layer kept in the view whatever their "
                                       "weights (e.g. one a tool points to).")],
-        "schema": _obj(["run", "step", "layer", "previous_layer", "classes", "selected_classes", "layer",
-                        "previous", "weights", "neurons_by_classes", "class_maps"],
-                       {"step": _INT, "weights": _array(_obj(["from", "to", "value", "magnitude"])),
-                        "neurons_by_classes": _obj(["classes", "matrix"])}),
+        "schema": ref("NeuronsAnswer"),
     },
     "/data": {
         "summary": "Any stored array of a unit of analysis at one step or across steps, with a class "
@@ -95,45 +74,37 @@ ROUTES = {
                    "and label.",
         "method": "post",
         "parameters": [],
-        "schema": _obj(["run", "unit", "result"]),
+        "body": ref("DataRequest"),
+        "schema": ref("DataAnswer"),
     },
     "/interestingness": {
         "summary": "The score of every unit of analysis, layer, model and experiment for a measure.",
         "parameters": [_param("measure", "A measure id from /interestingness/measures.", required=True),
                        _param("step", "Step, or 'last' (default: the last step every run has)."),
                        _param("runs", "Comma-separated runs (default: all).")],
-        "schema": _obj(["measure", "normalisation", "aggregation", "units", "layers", "models", "experiments"],
-                       {"units": _array(_obj(["run", "unit", "layer", "raw", "score"])),
-                        "layers": _array(_obj(["run", "layer", "score"])),
-                        "models": _array(_obj(["run", "score"])),
-                        "experiments": _array(_obj(["experiment", "score"]))}),
+        "schema": ref("InterestingnessAnswer"),
     },
     "/interestingness/measures": {
         "summary": "The interestingness measures with their descriptions.",
         "parameters": [],
-        "schema": _obj(["measures"], {"measures": _array(_obj(["id", "name", "description"]))}),
+        "schema": ref("MeasuresAnswer"),
     },
     "/structures": {
         "summary": "Unit types present (layer, op, variable, activation types) with their locations, and "
                    "architectural structures (skip connections, multi-branch blocks), propagated up to "
                    "model and experiment.",
         "parameters": [_param("run", "Run (default: all runs).")],
-        "schema": _obj(["propagated"]),
+        "schema": ref("StructuresAnswer"),
     },
     "/lint": {
         "summary": "Findings of the careless-mistake detector for one model, and the rules it knows.",
         "parameters": [_RUN],
-        "schema": _obj(["run", "findings", "rules"],
-                       {"findings": _array(_obj(["rule", "severity", "message", "unit"])),
-                        "rules": _array(_obj(["id", "description"]))}),
+        "schema": ref("LintAnswer"),
     },
     "/lint/all": {
         "summary": "The lint of every model in one answer; a model that cannot be linted carries its error.",
         "parameters": [],
-        "schema": _obj(["models", "rules"],
-                       {"models": _array(_obj(["run", "findings", "error"],
-                                              {"findings": _array(_obj(["rule", "severity", "message", "unit"]))})),
-                        "rules": _array(_obj(["id", "description"]))}),
+        "schema": ref("LintAllAnswer"),
     },
     "/tools": {
         "summary": "The toolbox tools declared in JSON (docs/backend.md, 'JSON tools'): the built-in ones, "
@@ -142,19 +113,7 @@ ROUTES = {
                    "cannot be read or fail validation are listed in errors (file, JSON path, reason) and "
                    "never affect the others. Re-read on every request.",
         "parameters": [],
-        "schema": _obj(["tools", "errors"],
-                       {"tools": _array(_obj(["format", "id", "name", "category", "description", "icon",
-                                              "applies_to", "class_dependent", "data", "rows", "spec",
-                                              "source", "path"],
-                                             {"format": _INT, "id": _STR, "name": _STR, "category": _STR,
-                                              "description": _STR, "icon": _STR, "applies_to": _array(_STR),
-                                              "class_dependent": {"type": "boolean"},
-                                              "data": _obj(["run", "unit", "steps", "transform"],
-                                                           {"unit": _obj(["kind"]), "transform": _array(_OBJ)}),
-                                              "rows": _obj(["column", "as"], {"column": _STR, "as": _STR}),
-                                              "spec": _OBJ, "source": _STR, "path": _STR})),
-                        "errors": _array(_obj(["source", "path", "error"],
-                                              {"source": _STR, "path": _STR, "error": _STR}))}),
+        "schema": ref("ToolsAnswer"),
     },
     "/mistakes": {
         "summary": "Mistake neurons (NeuroInspect's counterfactual stage) of a classifier whose last layer is "
@@ -167,88 +126,143 @@ ROUTES = {
                    "is not such a classifier, 404 when labels, predictions or activations were not logged.",
         "parameters": [_RUN,
                        _param("class", "True class label whose mistakes to explain (default: all classes).",
-                              schema=_INT),
+                              schema=INT),
                        _param("step", "Step, or 'last' (default)."),
                        _param("alpha", "L1 weight of the edit (default 0.1).", schema={"type": "number"}),
                        _param("beta", "L2 weight of the edit (default 0.01).", schema={"type": "number"}),
                        _param("iterations", "Iteration cap of the solver per sample (default 1000, at most 10000).",
-                              schema=_INT)],
-        "schema": _obj(["run", "step", "decision_layer", "feature_layer", "class", "features", "classes", "samples",
-                        "mistakes", "solved", "mistake_samples", "neurons", "importance", "note", "parameters"],
-                       {"step": _INT, "decision_layer": _STR, "feature_layer": _STR,
-                        "class": {"type": ["integer", "null"]}, "features": _INT, "classes": _INT,
-                        "samples": _INT, "mistakes": _INT, "solved": _INT, "mistake_samples": _array(_INT),
-                        "neurons": _array(_obj(["index", "direction", "votes", "share", "mean_edit",
-                                                "importance_ratio"],
-                                               {"index": _INT, "direction": {"type": "string",
-                                                                             "enum": ["increase", "decrease"]},
-                                                "votes": _INT, "share": {"type": "number"},
-                                                "mean_edit": {"type": "number"},
-                                                "importance_ratio": _NUM_OR_NULL})),
-                        "importance": _array(_obj(["index", "ratio"], {"index": _INT, "ratio": _NUM_OR_NULL})),
-                        "note": {"type": ["string", "null"]}, "parameters": _OBJ}),
+                              schema=INT)],
+        "schema": ref("MistakesAnswer"),
     },
     "/metrics": {
         "summary": "Metric series from the runs' TensorBoard scalars, and per step the confusion matrix "
                    "and per-class precision and recall from the logged predictions and labels.",
         "parameters": [_param("runs", "Comma-separated runs (default: all).")],
-        "schema": _obj(["runs"]),
+        "schema": ref("MetricsAnswer"),
     },
 }
+
+# Every route may answer these (server/http.py maps the errors hierarchy to them), always as an ErrorAnswer.
+ERRORS = {
+    "400": "Malformed request, or one over a limit (`limit` names it; `field` the part of the request at fault)",
+    "404": "Unknown run, layer, unit or step",
+    "500": "A bug in the plugin (the route keeps serving)",
+}
+
+
+def _json_content(schema):
+    return {"application/json": {"schema": schema}}
 
 
 def document():
     paths = {}
     for route, spec in ROUTES.items():
-        method = spec.get("method", "get")
-        operation = {
-            "summary": spec["summary"],
-            "parameters": spec["parameters"],
-            "responses": {
-                "200": {"description": "OK", "content": {"application/json": {"schema": spec["schema"]}}},
-                "400": {"description": "Malformed request", "content": {"application/json": {"schema": _ERROR}}},
-                "404": {"description": "Unknown run, layer, unit or step",
-                        "content": {"application/json": {"schema": _ERROR}}},
-            },
-        }
-        if method == "post":
-            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _OBJ}}}
-        paths["/data/plugin/innspector" + route] = {method: operation}
+        responses = {"200": {"description": "OK", "content": _json_content(spec["schema"])}}
+        for status, description in ERRORS.items():
+            responses[status] = {"description": description, "content": _json_content(ref("ErrorAnswer"))}
+        operation = {"summary": spec["summary"], "parameters": spec["parameters"], "responses": responses}
+        if "body" in spec:
+            operation["requestBody"] = {"required": True, "content": _json_content(spec["body"])}
+        paths[PREFIX + route] = {spec.get("method", "get"): operation}
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": DIALECT,
         "info": {"title": "iNNspector TensorBoard plugin", "version": VERSION},
         "paths": paths,
+        "components": {"schemas": SCHEMAS},
     }
 
 
-def validate(value, schema, where="$"):
-    """Minimal JSON-schema check (type, required, properties, items); returns a list of problems."""
+def dumps():
+    """The document as frontend/openapi.json holds it."""
+    return json.dumps(document(), indent=2, ensure_ascii=False) + "\n"
+
+
+# Checking answers against the document (the test client does, for every answer).
+
+_URI = "urn:innspector-tb:openapi"
+
+
+@functools.lru_cache(maxsize=1)
+def _registry():
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012
+
+    return Registry().with_resource(_URI, DRAFT202012.create_resource(document()))
+
+
+def _absolute(schema):
+    """The schema with its document-relative $refs ("#/components/...") made absolute."""
+    if isinstance(schema, dict):
+        return {key: (_URI + value if key == "$ref" and isinstance(value, str) and value.startswith("#")
+                      else _absolute(value)) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_absolute(item) for item in schema]
+    return schema
+
+
+@functools.lru_cache(maxsize=256)
+def _validator(schema_json):
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(_absolute(json.loads(schema_json)), registry=_registry())
+
+
+def validate(value, schema):
+    """Problems of `value` under `schema` (a schema of the document, e.g. ROUTES[route]["schema"]): a list of
+    "<JSON path>: <what is wrong>", empty when it conforms."""
+    from jsonschema.exceptions import best_match
+
     problems = []
-    types = schema.get("type")
-    if types is not None:
-        allowed = types if isinstance(types, list) else [types]
-        if not any(_is_type(value, t) for t in allowed):
-            return ["%s: expected %s, got %s" % (where, "/".join(allowed), type(value).__name__)]
-    if isinstance(value, dict):
-        for key in schema.get("required", []):
-            if key not in value:
-                problems.append("%s: missing %r" % (where, key))
-        for key, sub in schema.get("properties", {}).items():
-            if key in value and sub:
-                problems += validate(value[key], sub, "%s.%s" % (where, key))
-    if isinstance(value, list) and "items" in schema:
-        for i, item in enumerate(value[:50]):
-            problems += validate(item, schema["items"], "%s[%d]" % (where, i))
+    for error in _validator(json.dumps(schema, sort_keys=True)).iter_errors(value):
+        error = best_match([error])  # within anyOf/oneOf (e.g. a nullable object): the likeliest branch's error
+        message = error.message if len(error.message) <= 300 else error.message[:300] + "..."
+        problems.append("%s: %s" % (error.json_path, message))
+        if len(problems) == 20:
+            problems.append("...")
+            break
     return problems
 
 
-def _is_type(value, name):
-    return {
-        "object": isinstance(value, dict),
-        "array": isinstance(value, list),
-        "string": isinstance(value, str),
-        "integer": isinstance(value, int) and not isinstance(value, bool),
-        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "boolean": isinstance(value, bool),
-        "null": value is None,
-    }[name]
+def answer_problems(route, method, status, body):
+    """Problems of an answer of a route (e.g. "/models", "get", 200, its JSON) under the document.
+
+    Routes the document does not describe (the bundle's files, /openapi.json) have none. A status the
+    document does not list for the operation is a problem; so is any 2xx of a method it does not list.
+    """
+    path = _paths().get(PREFIX + route)
+    if path is None:
+        return []
+    operation = path.get(method.lower())
+    if operation is None:  # e.g. GET /data: answered 405, an ErrorAnswer
+        if 200 <= status < 300:
+            return ["%s %s answered %d but the document has no such operation" % (method.upper(), route, status)]
+        return validate(body, ref("ErrorAnswer"))
+    response = operation["responses"].get(str(status))
+    if response is None:
+        return ["%s %s answered %d, a status the document does not list (%s)"
+                % (method.upper(), route, status, ", ".join(operation["responses"]))]
+    return validate(body, response["content"]["application/json"]["schema"])
+
+
+@functools.lru_cache(maxsize=1)
+def _paths():
+    return document()["paths"]
+
+
+def main(argv=None):
+    """python -m innspector_tb.server.openapi [PATH]: writes the document to PATH (default: stdout)."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) > 1 or (args and args[0].startswith("-")):
+        sys.stderr.write("usage: python -m innspector_tb.server.openapi [PATH]\n")
+        return 2
+    if not args:
+        sys.stdout.write(dumps())
+        return 0
+    with open(args[0], "w", encoding="utf-8", newline="\n") as f:
+        f.write(dumps())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
