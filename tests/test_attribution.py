@@ -274,6 +274,7 @@ def logged(tmp_path_factory):
     return logdir, trained
 
 
+@pytest.mark.slow
 def test_the_callback_stores_attributions_at_every_step_of_an_image_classifier(logged):
     logdir, trained = logged
     run = trained["seq"]
@@ -302,6 +303,7 @@ def test_the_callback_stores_attributions_at_every_step_of_an_image_classifier(l
     np.testing.assert_array_equal(arrays["class/predicted"], recomputed.classes["predicted"])
 
 
+@pytest.mark.slow
 def test_attributions_are_off_when_asked_and_for_models_that_are_not_image_classifiers(logged):
     logdir, _ = logged
     for run in ("seq_off", "tabular", "vae"):
@@ -309,6 +311,7 @@ def test_attributions_are_off_when_asked_and_for_models_that_are_not_image_class
         assert steps and all(_read_attributions(os.path.join(logdir, run), s) is None for s in steps), run
 
 
+@pytest.mark.slow
 def test_callback_options_choose_methods_size_targets_and_layer(logged):
     logdir, _ = logged
     arrays, attrs = _read_attributions(os.path.join(logdir, "seq_some"), tm.EPOCHS)
@@ -317,6 +320,7 @@ def test_callback_options_choose_methods_size_targets_and_layer(logged):
     assert json.loads(attrs["methods"]) == ["saliency", "grad_cam"] and json.loads(attrs["targets"]) == ["true"]
 
 
+@pytest.mark.slow
 def test_the_data_route_reads_attributions_with_classes(logged):
     logdir, trained = logged
     client = Client(logdir)
@@ -351,6 +355,7 @@ def test_the_data_route_reads_attributions_with_classes(logged):
     assert by_run["seq_off"] is None and by_run["vae"] is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("unit, status, fragment", [
     ({"kind": "attributions"}, 400, "'method' must be a non-empty string"),
     ({"kind": "attributions", "method": "lrp"}, 400, "unit.method must be one of"),
@@ -462,6 +467,7 @@ def test_a_failing_attribution_skips_only_the_maps(tmp_path, monkeypatch):
     assert run["callback"]._attributor is not None
 
 
+@pytest.mark.slow
 def test_the_demo_classifiers_log_attributions_and_the_answers_follow_the_openapi_document(demo_logs):
     from innspector_tb.server import openapi
 

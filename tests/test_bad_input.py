@@ -175,6 +175,7 @@ KILLED_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_killed_training_leaves_readable_logs(tmp_path):
     run = str(tmp_path / "killed")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

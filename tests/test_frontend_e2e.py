@@ -16,6 +16,9 @@ import pytest
 
 from tests.support.tensorboard_server import TensorBoardServer, wait_for_models
 
+# Drives chromium against a real tensorboard over the demo logs (trained at the session's start).
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 E2E_DIR = os.path.join(REPO, "frontend", "e2e")
 SCREENSHOT_DIR = os.path.join(REPO, "test-output", "screenshots")

@@ -145,6 +145,7 @@ def run_has_data(run_dir):
 # ------------------------------------------------------------------ imports that work
 
 
+@pytest.mark.slow
 def test_cli_import_round_trips_through_tensorboard_and_hdf5(tmp_path, paper_file, original):
     logdir = str(tmp_path / "logs")
     head = {"id": "model-a", "name": "paper_mlp", "label": "MLP from the paper", "parents": ["root-model"],
@@ -367,6 +368,7 @@ def test_inconsistent_sample_counts_are_refused_before_writing(tmp_path, origina
     assert not run_has_data(str(tmp_path / "logs" / "r"))
 
 
+@pytest.mark.slow
 def test_existing_step_is_refused_without_overwrite(tmp_path, paper_file, original):
     logdir = str(tmp_path / "logs")
     run_dir = os.path.join(logdir, "mlp")

@@ -81,6 +81,7 @@ def demo_client(demo_logs):
     return Client(demo_logs[0])
 
 
+@pytest.mark.slow
 def test_builtin_tools_answer_through_the_real_data_route(demo_client):
     status, answer = demo_client.get("/tools")
     assert status == 200, answer

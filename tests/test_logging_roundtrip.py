@@ -65,6 +65,7 @@ def provider(request, logs):
         yield p
 
 
+@pytest.mark.slow
 def test_every_step_is_visible_without_samples_per_plugin(provider):
     for run in RUNS:
         data = tb_readers.read_all(provider, run)
@@ -76,6 +77,7 @@ def test_every_step_is_visible_without_samples_per_plugin(provider):
             assert [d.step for d in data[tag]] == list(range(tm.EPOCHS + 1)), (run, tag)
 
 
+@pytest.mark.slow
 def test_header_and_architecture_round_trip(provider, logs):
     _, trained = logs
     for run in RUNS:
@@ -91,6 +93,7 @@ def test_header_and_architecture_round_trip(provider, logs):
     assert [ns["id"] for ns in nested["namespaces"]] == ["block"]
 
 
+@pytest.mark.slow
 def test_hparams_read_from_the_compiled_model(provider):
     head = tb_readers.json_of(tb_readers.read_all(provider, "seq", [metadata.HEADER_TAG])[metadata.HEADER_TAG][0])
     hparams = head["hparams"]
@@ -102,6 +105,7 @@ def test_hparams_read_from_the_compiled_model(provider):
     assert hparams["epochs"] == tm.EPOCHS
 
 
+@pytest.mark.slow
 def test_weight_statistics_match_the_model(provider, logs):
     _, trained = logs
     model = trained["seq"]["model"]
@@ -116,6 +120,7 @@ def test_weight_statistics_match_the_model(provider, logs):
     assert hist[0, 0] == pytest.approx(kernel.min()) and hist[-1, 1] == pytest.approx(kernel.max())
 
 
+@pytest.mark.slow
 def test_scalars_include_custom_train_step_losses(provider):
     vae = tb_readers.scalars(provider, "vae")
     for name in ("loss", "reconstruction_loss", "kl_loss"):
@@ -124,6 +129,7 @@ def test_scalars_include_custom_train_step_losses(provider):
     assert sorted(seq["metrics/accuracy"]) == list(range(1, tm.EPOCHS + 1))
 
 
+@pytest.mark.slow
 def test_class_mean_summaries_match_per_label_means(provider, logs):
     _, trained = logs
     run = trained["skip_model"]
@@ -138,6 +144,7 @@ def test_class_mean_summaries_match_per_label_means(provider, logs):
     np.testing.assert_allclose(matrix, expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_checkpoint_weights_equal_model_variables(logs):
     logdir, trained = logs
     for run in ("seq", "skip_model", "nested_model"):
@@ -165,6 +172,7 @@ def _layer_id(model, variable):
     raise AssertionError("variable %s not found" % variable.path)
 
 
+@pytest.mark.slow
 def test_checkpoint_activations_equal_a_forward_pass(logs):
     logdir, trained = logs
     for run, layer_names in (("seq", ("conv", "bn", "pool", "flatten", "dropout", "out")),
@@ -189,6 +197,7 @@ def test_checkpoint_activations_equal_a_forward_pass(logs):
                                        rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_nested_model_activations_use_namespaced_ids(logs):
     logdir, trained = logs
     model = trained["nested_model"]["model"]
@@ -204,6 +213,7 @@ def test_nested_model_activations_use_namespaced_ids(logs):
                                       block.get_layer("scale").factor.numpy())
 
 
+@pytest.mark.slow
 def test_vae_latent_mean_matches_the_encoder(logs):
     logdir, trained = logs
     vae = trained["vae"]["model"]

@@ -51,6 +51,7 @@ def spurious(tmp_path_factory):
 
 # ------------------------------------------------------------------ the planted feature is there
 
+@pytest.mark.slow
 def test_the_parent_fails_on_clean_threes(spurious):
     _, _, _, _, x_test, y_test = spurious["data"]
     accuracy, overall = per_class_accuracy(spurious["parent"], x_test, y_test)
@@ -74,6 +75,7 @@ def marker_carriers(model, x_clean, k):
     return list(np.argsort(-response)[:k]), response
 
 
+@pytest.mark.slow
 def test_finder_names_the_neurons_that_carry_the_marker(spurious):
     answer = spurious["answer"]
     assert answer["decision_layer"] == "classifier" and answer["feature_layer"] == "dense_hidden"
@@ -95,6 +97,7 @@ def test_finder_names_the_neurons_that_carry_the_marker(spurious):
     assert votes == sorted(votes, reverse=True)
 
 
+@pytest.mark.slow
 def test_counterfactual_edits_flip_most_mistakes(spurious):
     answer = spurious["answer"]
     assert answer["mistakes"] >= 10 and answer["solved"] >= 0.9 * answer["mistakes"]
@@ -118,6 +121,7 @@ def test_counterfactual_edits_flip_most_mistakes(spurious):
     assert np.array_equal(edits, again)
 
 
+@pytest.mark.slow
 def test_importance_ratio_matches_a_direct_computation(spurious):
     answer = spurious["answer"]
     model = spurious["parent"]
@@ -193,6 +197,7 @@ def test_decision_layer_of_architectures():
 
 # ------------------------------------------------------------------ reducing reliance
 
+@pytest.mark.slow
 def test_reducing_reliance_improves_the_worst_class(spurious):
     x_train, y_train, x_val, y_val, x_test, y_test = spurious["data"]
     parent_accuracy, parent_overall = per_class_accuracy(spurious["parent"], x_test, y_test)
@@ -210,6 +215,7 @@ def test_reducing_reliance_improves_the_worst_class(spurious):
     assert spurious["heads"]["spurious_mitigated"]["parents"] == [spurious["heads"]["spurious_dense"]["id"]]
 
 
+@pytest.mark.slow
 def test_only_the_decision_layer_changes_and_the_parent_is_untouched(spurious):
     parent, child = spurious["parent"], spurious["child"]
     for p_layer, c_layer in zip(parent.layers, child.layers):
@@ -220,6 +226,7 @@ def test_only_the_decision_layer_changes_and_the_parent_is_untouched(spurious):
     assert np.array_equal(read("layers/classifier/weights/kernel"), parent.get_layer("classifier").kernel.numpy())
 
 
+@pytest.mark.slow
 def test_the_child_is_logged_as_a_branch_ending_at_the_returned_weights(spurious):
     run_dir = os.path.join(spurious["logdir"], "spurious_mitigated")
     # Step 0 is the start (the parent's weights); the kept epochs continue the parent's steps.
@@ -238,6 +245,7 @@ def test_the_child_is_logged_as_a_branch_ending_at_the_returned_weights(spurious
     assert child_answer["mistakes"] <= spurious["answer"]["mistakes"] // 2
 
 
+@pytest.mark.slow
 def test_reduce_reliance_refuses_what_it_cannot_do(spurious):
     x_train, y_train, x_val, y_val, _, _ = spurious["data"]
     parent = spurious["parent"]
@@ -271,6 +279,7 @@ def _ok(client, **params):
     return answer
 
 
+@pytest.mark.slow
 def test_route_answers_what_the_demo_computed(client, demo_logs):
     answer = _ok(client, run="spurious_dense", **{"class": str(MARKER)})
     assert answer["run"] == "spurious_dense" and answer["class"] == MARKER
@@ -296,6 +305,7 @@ def test_route_answers_what_the_demo_computed(client, demo_logs):
     assert strict["parameters"]["alpha"] == 1000.0 and strict["solved"] < everything["solved"]
 
 
+@pytest.mark.slow
 def test_route_class_without_mistakes_is_an_empty_answer(client):
     counts = {c: _ok(client, run="spurious_dense", **{"class": str(c)})["mistakes"] for c in range(10)}
     clean = [c for c, n in counts.items() if n == 0]
@@ -305,6 +315,7 @@ def test_route_class_without_mistakes_is_an_empty_answer(client):
     assert "no misclassified" in answer["note"]
 
 
+@pytest.mark.slow
 def test_tree_shows_the_mitigated_child_beside_its_parent(client, demo_logs):
     heads = {h["name"]: h for h in demo_logs[1]}
     status, tree = client.get("/tree")
@@ -326,6 +337,7 @@ def test_tree_shows_the_mitigated_child_beside_its_parent(client, demo_logs):
     assert settings["class"] == MARKER and settings["neurons"] and settings["lambda"] == reliance.DEFAULT_LAMBDA
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("params, status, words", [
     ({"run": "nope"}, 404, "no run"),
     ({"run": "spurious_dense", "step": "999"}, 404, "no step"),

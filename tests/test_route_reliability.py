@@ -40,6 +40,7 @@ def damaged(demo_logs, tmp_path_factory):
     return Client(logdir)
 
 
+@pytest.mark.slow
 def test_broken_runs_are_listed_with_their_errors(damaged):
     status, answer = damaged.get("/models")
     assert status == 200
@@ -71,6 +72,7 @@ def test_a_run_without_samples_still_answers(odd_logdir):
     assert client.post("/data", {"run": "no_samples", "unit": {"kind": "labels"}})[0] == 404
 
 
+@pytest.mark.slow
 def test_a_half_written_checkpoint_affects_only_its_step(damaged):
     body = {"run": "cnn_small", "unit": {"kind": "weights", "layer": "conv_1", "variable": "kernel"}}
     status, answer = damaged.post("/data", dict(body, steps=1))
@@ -90,6 +92,7 @@ def test_a_half_written_checkpoint_affects_only_its_step(damaged):
     assert by_run["cnn_small"]["error"] is None and by_run["dense_baseline"]["error"] is None
 
 
+@pytest.mark.slow
 def test_concurrent_requests_give_the_sequential_answers(demo_logs):
     client = Client(demo_logs[0])
     requests = [

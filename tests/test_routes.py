@@ -36,6 +36,7 @@ def _ok(client, route, method="get", body=None, **params):
     return answer
 
 
+@pytest.mark.slow
 def test_openapi_documents_every_route(client):
     status, document = client.get("/openapi.json")
     assert status == 200 and document["openapi"].startswith("3.")
@@ -46,6 +47,7 @@ def test_openapi_documents_every_route(client):
     assert routes - assets - {"/openapi.json"} == documented
 
 
+@pytest.mark.slow
 def test_models_and_tree(client, headers):
     models = _ok(client, "/models")["models"]
     assert {m["name"] for m in models} == set(headers)
@@ -64,6 +66,7 @@ def test_models_and_tree(client, headers):
     assert tree["missing_parents"] == [] and tree["cycles"] == []
 
 
+@pytest.mark.slow
 def test_lint_of_every_model_matches_each_model_s_lint(client, headers):
     answer = _ok(client, "/lint/all")
     assert [m["run"] for m in answer["models"]] == sorted(headers)
@@ -74,6 +77,7 @@ def test_lint_of_every_model_matches_each_model_s_lint(client, headers):
         "z_mean", "z_log_var"}
 
 
+@pytest.mark.slow
 def test_graph_has_inner_operations(client):
     arch = _ok(client, "/graph", run="cnn_small")["architecture"]
     conv = next(layer for layer in arch["layers"] if layer["id"] == "conv_1")
@@ -81,6 +85,7 @@ def test_graph_has_inner_operations(client):
     assert "conv" in ops and "bias_add" in ops
 
 
+@pytest.mark.slow
 def test_neurons_keeps_the_neurons_asked_for(client):
     default = _ok(client, "/neurons", run="dense_baseline", layer="dense_hidden", k=1)
     shown = {n["index"] for n in default["layer"]["neurons"]}
@@ -92,6 +97,7 @@ def test_neurons_keeps_the_neurons_asked_for(client):
         assert status == 400 and "keep" in answer["error"]
 
 
+@pytest.mark.slow
 def test_neurons_of_a_dense_layer(client, demo_logs):
     answer = _ok(client, "/neurons", run="dense_baseline", layer="dense_hidden", k=5, classes="3,5")
     assert answer["previous_layer"] == "flatten" and answer["step"] == DEMO_EPOCHS
@@ -108,6 +114,7 @@ def test_neurons_of_a_dense_layer(client, demo_logs):
     assert sum(shares) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_neurons_of_a_convolution_have_class_maps(client):
     answer = _ok(client, "/neurons", run="cnn_small", layer="conv_1", classes="0")
     assert answer["weights"] and set(answer["class_maps"]) == {"0"}
@@ -115,6 +122,7 @@ def test_neurons_of_a_convolution_have_class_maps(client):
     assert len(some_map) == 8 and len(some_map[0]) == 8
 
 
+@pytest.mark.slow
 def test_data_route_with_classes_and_transform(client, demo_logs):
     body = {"run": "cnn_small", "unit": {"kind": "activations", "layer": "dense_hidden"}, "steps": "last",
             "classes": [1, 2], "transform": [{"op": "mean", "axis": 0}]}
@@ -128,6 +136,7 @@ def test_data_route_with_classes_and_transform(client, demo_logs):
     np.testing.assert_allclose(result["data"], expected, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_data_route_across_steps_and_statistics(client):
     body = {"run": "cnn_small", "unit": {"kind": "weights", "layer": "conv_1", "variable": "kernel"},
             "steps": "all", "transform": [{"op": "histogram", "bins": 10, "range": [-1, 1]}]}
@@ -148,6 +157,7 @@ def careless_client(tmp_path_factory):
     return Client(logdir)
 
 
+@pytest.mark.slow
 def test_interestingness_ranks_the_careless_vae_latent_layers(client, careless_client):
     measures = _ok(client, "/interestingness/measures")["measures"]
     assert {"zero_fraction", "skew", "divergence_from_init", "structural"} <= {m["id"] for m in measures}
@@ -159,6 +169,7 @@ def test_interestingness_ranks_the_careless_vae_latent_layers(client, careless_c
         assert set(ranked[:2]) == {"z_mean", "z_log_var"}, (measure, ranked)
 
 
+@pytest.mark.slow
 def test_interestingness_scores_every_level(client):
     answer = _ok(client, "/interestingness", measure="divergence_from_init")
     # Each run at its last step: the demo's mitigated child continues its parent's steps.
@@ -173,6 +184,7 @@ def test_interestingness_scores_every_level(client):
     assert structural["layers"]
 
 
+@pytest.mark.slow
 def test_structures_and_lint(client):
     skip = _ok(client, "/structures", run="cnn_skip")
     assert [s["kind"] for s in skip["structures"]] == ["skip_connection"]
@@ -184,6 +196,7 @@ def test_structures_and_lint(client):
     assert not [f for f in fixed["findings"] if f["rule"] == "relu-on-distribution-parameter"]
 
 
+@pytest.mark.slow
 def test_metrics_with_confusion_matrices(client):
     answer = _ok(client, "/metrics", runs="dense_baseline,vae_50_50")
     dense = answer["runs"]["dense_baseline"]
@@ -201,6 +214,7 @@ def test_predictions_outside_the_labels_count_as_mistakes(odd_logdir):
     assert {c["class"]: c["support"] for c in matrix["per_class"]} == {0: 4, 1: 2, 2: 0}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("route, params, status", [
     ("/graph", {"run": "nope"}, 404),
     ("/graph", {}, 404),
@@ -218,6 +232,7 @@ def test_bad_parameters_get_json_errors(client, route, params, status):
     assert code == status and isinstance(answer.get("error"), str) and answer["error"], answer
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("raw, fragment", [
     (b"{not json", "not JSON"),
     (json.dumps([1, 2]).encode(), "JSON object"),
@@ -240,6 +255,7 @@ def test_deeply_nested_bodies_are_400(odd_logdir):
     assert status == 400 and "nested" in answer["error"]
 
 
+@pytest.mark.slow
 def test_class_mean_requests_are_sized_before_reading(demo_logs, monkeypatch):
     monkeypatch.setattr(routes_data, "MAX_DATA_ELEMENTS", 1000)
     body = {"run": "cnn_small", "unit": {"kind": "class_means", "layer": "conv_1"}, "steps": [0, 0, 0]}
@@ -251,6 +267,7 @@ _texts = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(
     ["cnn_small", "dense_baseline", "conv_1", "dense_hidden", "last", "0", "-1", "3,5", "z_mean", "variance"]))
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(route=st.sampled_from(["/graph", "/neurons", "/interestingness", "/structures", "/lint", "/metrics"]),
        run=_texts, layer=_texts, step=_texts, classes=_texts, k=_texts, measure=_texts)
@@ -268,6 +285,7 @@ _json_values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 
                                 max_size=4), max_leaves=12)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(kind=st.sampled_from(["weights", "activations", "class_means", "samples", "labels", "predictions",
                              "statistics", "histogram", "attributions", "x"]),

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 _PROBE = """
 import json, sys
 import innspector_tb.plugin
@@ -18,6 +20,7 @@ def test_importing_the_plugin_imports_no_tensorflow_or_keras():
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
+@pytest.mark.slow
 def test_the_probe_sees_tensorflow_when_it_is_imported():
     # The check above can fail: the same probe after importing the capture side lists TensorFlow.
     probe = "import innspector_tb.keras\n" + _PROBE

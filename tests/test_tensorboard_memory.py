@@ -4,9 +4,13 @@ import os
 import sys
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
 import tensorboard_memory  # noqa: E402
+
+# Starts three tensorboard processes and reads their memory.
+pytestmark = pytest.mark.slow
 
 
 def test_sidecars_keep_bulk_out_of_tensorboard_memory(tmp_path):

@@ -15,6 +15,9 @@ import pytest
 from innspector_tb.format import step_files
 from tests.conftest import DEMO_EPOCHS
 
+# A real tensorboard process (two: Python ingester and Rust data server) over the demo logs.
+pytestmark = pytest.mark.slow
+
 
 def _free_port():
     with socket.socket() as s:

@@ -36,6 +36,7 @@ def test_pack_and_unpack_round_trip_every_array_shape():
         np.testing.assert_array_equal(back[key], value)
 
 
+@pytest.mark.slow
 def test_process_writer_logs_what_the_thread_logs(tmp_path):
     x, y = tm.images()
     model = tm.sequential()
@@ -72,6 +73,7 @@ class KillWriter(keras.callbacks.Callback):
             self.target._sink._process.wait()
 
 
+@pytest.mark.slow
 def test_a_dead_writer_process_falls_back_to_a_thread(tmp_path, caplog):
     x, y = tm.images()
     model = tm.sequential()
@@ -93,6 +95,7 @@ def test_bad_writer_argument_is_refused(tmp_path):
         InnspectorCallback(str(tmp_path), writer="gpu")
 
 
+@pytest.mark.slow
 def test_a_second_fit_with_the_writer_process_keeps_class_means(tmp_path):
     x, y = tm.images()
     model = tm.sequential()
