@@ -31,6 +31,8 @@ setuptools.setup(
         "numpy>=1.26",
         "scipy>=1.11",
         "h5py>=3.10",
+        "hdf5plugin>=4.1",
+        "zstandard>=0.21",
         "jsonschema>=4.18",
     ],
     entry_points={

@@ -1,4 +1,4 @@
-"""Unit tests of the HDF5 checkpoint writer and reader."""
+"""Unit tests of the step file writer and reader (precision and codecs: test_step_codec.py)."""
 
 import os
 
@@ -12,9 +12,11 @@ from innspector_tb.format import metadata
 
 
 def test_write_is_atomic_and_leaves_no_temporary_files(tmp_path):
-    writer = step_writer.StepFileWriter(str(tmp_path))
-    arrays = {"layers/d/weights/kernel": np.random.rand(64, 32).astype(np.float32),
-              "data_samples/y_prediction": np.random.rand(10, 3).astype(np.float32)}
+    writer = step_writer.StepFileWriter(str(tmp_path), precision="exact")
+    arrays = {
+        "layers/d/weights/kernel": np.random.rand(64, 32).astype(np.float32),
+        "data_samples/y_prediction": np.random.rand(10, 3).astype(np.float32),
+    }
     manifest = writer.write(step_files.step_file(5), arrays, {"layers/d": {"unit": "d"}})
     assert os.listdir(tmp_path / "innspector") == ["step_000000005.h5"]
     assert manifest["datasets"]["layers/d/weights/kernel"] == {"shape": [64, 32], "dtype": "float32"}
@@ -67,8 +69,10 @@ def test_list_step_files_ignores_temporary_and_foreign_files(tmp_path):
     (tmp_path / "innspector" / ("step_000000013.h5" + step_files.TEMP_MARK + "abc")).write_bytes(b"half")
     (tmp_path / "innspector" / "notes.txt").write_text("x")
     (tmp_path / "innspector" / "step_xyz.h5").write_text("x")
-    assert step_files.list_step_files(str(tmp_path)) == {0: "innspector/step_000000000.h5",
-                                                          12: "innspector/step_000000012.h5"}
+    assert step_files.list_step_files(str(tmp_path)) == {
+        0: "innspector/step_000000000.h5",
+        12: "innspector/step_000000012.h5",
+    }
     assert step_files.list_step_files(str(tmp_path / "missing")) == {}
 
 
@@ -85,8 +89,9 @@ def test_corrupted_file_gives_a_clear_error(tmp_path):
 
 
 def test_metadata_round_trip_and_version_check():
-    meta = metadata.create_summary_metadata(metadata.Kind.CLASS_MEANS, unit="d/activations",
-                                            unit_type="activations", class_names=[0, 1])
+    meta = metadata.create_summary_metadata(
+        metadata.Kind.CLASS_MEANS, unit="d/activations", unit_type="activations", class_names=[0, 1]
+    )
     assert meta.plugin_data.plugin_name == "innspector"
     parsed = metadata.parse_plugin_metadata(meta.plugin_data.content)
     assert parsed.unit == "d/activations" and list(parsed.class_names) == ["0", "1"]
@@ -105,10 +110,12 @@ def test_identical_arrays_are_stored_once_and_read_back_with_their_shape(tmp_pat
         "layers/dropout/activations": pooled.reshape(200, -1).copy(),  # identity at inference
         "layers/dense/activations": pooled[:, 0, 0, :].copy(),  # different values: stored
     }
-    writer = step_writer.StepFileWriter(str(tmp_path))
+    writer = step_writer.StepFileWriter(str(tmp_path), precision="exact")
     manifest = writer.write("innspector/d.h5", arrays)
-    single = step_writer.StepFileWriter(str(tmp_path / "single")).write(
-        "innspector/d.h5", {"layers/pool/activations": pooled, "layers/dense/activations": arrays["layers/dense/activations"]})
+    single = step_writer.StepFileWriter(str(tmp_path / "single"), precision="exact").write(
+        "innspector/d.h5",
+        {"layers/pool/activations": pooled, "layers/dense/activations": arrays["layers/dense/activations"]},
+    )
     assert manifest["bytes"] < single["bytes"] * 1.05  # the duplicates cost (almost) nothing
     assert manifest["raw_float32_bytes"] == sum(a.size * 4 for a in arrays.values())
     assert sum("same_as" in entry for entry in manifest["datasets"].values()) == 2
@@ -120,9 +127,10 @@ def test_identical_arrays_are_stored_once_and_read_back_with_their_shape(tmp_pat
 
 def test_merging_a_step_keeps_linked_duplicates(tmp_path):
     pooled = np.random.default_rng(0).random((50, 2, 2, 4)).astype(np.float32)
-    writer = step_writer.StepFileWriter(str(tmp_path))
-    writer.write("innspector/s.h5", {"layers/pool/activations": pooled,
-                                     "layers/flatten/activations": pooled.reshape(50, -1)})
+    writer = step_writer.StepFileWriter(str(tmp_path), precision="exact")
+    writer.write(
+        "innspector/s.h5", {"layers/pool/activations": pooled, "layers/flatten/activations": pooled.reshape(50, -1)}
+    )
     writer.write("innspector/s.h5", {"layers/dense/weights/kernel": np.ones((16, 3), np.float32)})
     with step_files.open_file(str(tmp_path / "innspector/s.h5")) as f:
         np.testing.assert_array_equal(step_files.read_array(f, "layers/pool/activations"), pooled)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import innspector_tb
+from innspector_tb.format import rounding
 from innspector_tb.format import step_files
 from innspector_tb.format import metadata
 from innspector_tb.capture import writer_process
@@ -47,13 +48,14 @@ def test_process_writer_logs_what_the_thread_logs(tmp_path):
     model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[callback])
     assert sorted(step_files.list_step_files(run)) == [0, 1, 2]
     with step_files.open_file(os.path.join(run, step_files.step_file(2))) as f:
-        np.testing.assert_array_equal(f["layers/out/weights/kernel"][()], model.get_layer("out").kernel.numpy())
+        kernel = model.get_layer("out").kernel.numpy()
+        np.testing.assert_array_equal(f["layers/out/weights/kernel"][()], rounding.round_mantissa(kernel))  # rounded
         with step_files.open_file(os.path.join(run, step_files.SAMPLES_FILE)) as s:
             probe_x, probe_y = s["data_samples/x"][()], s["data_samples/y_label"][()]
         expected = keras.Model(model.inputs, model.get_layer("conv").output).predict(probe_x, verbose=0)
-        np.testing.assert_allclose(f["layers/conv/activations"][()], expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(f["layers/conv/activations"][()], expected, rtol=5e-4, atol=1e-5)
         np.testing.assert_allclose(f["layers/conv/mean_class_activations/class_1"][()],
-                                   expected[probe_y == 1].mean(axis=0), rtol=1e-5, atol=1e-5)
+                                   expected[probe_y == 1].mean(axis=0), rtol=5e-4, atol=1e-5)
     with tb_readers.data_provider(str(tmp_path), "python") as provider:
         data = tb_readers.read_all(provider, "proc", [metadata.CHECKPOINT_TAG, metadata.HEADER_TAG])
         assert [d.step for d in data[metadata.CHECKPOINT_TAG]] == [0, 1, 2]

@@ -8,19 +8,31 @@ import zlib
 
 import h5py
 import numpy as np
+import zstandard
 
 from innspector_tb import errors
 from innspector_tb import fs
+from innspector_tb.format import rounding
 from innspector_tb.format.step_files import (
     FORMAT_VERSION,
+    MANTISSA_BITS,
     PRECISIONS,
     STEP_FILES_DIR,
     TEMP_MARK,
     StepFileError,
     describe_datasets,
     open_file,
+    register_filters,
     reshape_attr,
 )
+
+# HDF5's registered id of the Zstandard filter (hdf5plugin.ZSTD_ID): its chunks are one zstd frame
+# that records the content size.
+ZSTD_FILTER_ID = 32015
+# Default level of each codec, measured on demo step files (bench/codec.py). zstd 3 (zstd's own default)
+# compresses ~4x faster than gzip 4 and rounded files to 0.41x raw; level 1 is twice as fast again but
+# ~3% bigger, levels 4-9 cost 1.5-3x the time for under 2%. gzip 4 is format version 1's.
+CODEC_LEVELS = {"zstd": 3, "gzip": 4}
 
 # About 256 KiB of float32 per chunk: big enough for gzip to work well, small
 # enough that one neuron's column is a small read.
@@ -49,27 +61,41 @@ class StepFileWriter:
     Args:
       run_dir: the run directory (a local path or any URL `fs` supports).
       dtype: storage dtype of floating arrays, "float32" or "float16".
-      precision: "rounded" or "exact" (see step_files.PRECISIONS).
-      compression_level: gzip level; shuffle is always on for floats.
+      precision: "rounded" (float32 arrays rounded to MANTISSA_BITS mantissa bits, relative error
+        <= 2**-(MANTISSA_BITS + 1)) or "exact" (lossless). Integer arrays are never rounded.
+      codec: "zstd" (HDF5 filter 32015, readable with hdf5plugin) or "gzip" (HDF5's own deflate).
+      compression_level: the codec's level (default CODEC_LEVELS[codec]); shuffle is always on.
     """
 
-    def __init__(self, run_dir, dtype="float32", precision="rounded", compression_level=4):
+    def __init__(self, run_dir, dtype="float32", precision="rounded", codec="zstd", compression_level=None):
         if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float16)):
             raise ValueError("storage dtype must be float32 or float16, got %r" % (dtype,))
         if precision not in PRECISIONS:
             raise errors.ConfigurationError("precision must be 'rounded' or 'exact', got %r" % (precision,))
-        self.precision = precision
+        if codec not in CODEC_LEVELS:
+            raise errors.ConfigurationError("codec must be one of %s, got %r" % (sorted(CODEC_LEVELS), codec))
         self.run_dir = run_dir
         self.dtype = np.dtype(dtype)
-        self.compression_level = int(compression_level)
+        self.precision = precision
+        self.codec = codec
+        self.compression_level = CODEC_LEVELS[codec] if compression_level is None else int(compression_level)
+        register_filters()  # the declared Zstandard filter must be known to h5py
         fs.makedirs(fs.join(run_dir, STEP_FILES_DIR))
 
-    def write(self, relpath, arrays, attrs=None):
+    def mantissa_bits(self, precision=None):
+        """Mantissa bits kept in stored floats: MANTISSA_BITS when rounded, all of the storage dtype's when exact."""
+        full = rounding.FLOAT32_MANTISSA_BITS if self.dtype == np.float32 else 10
+        return min(full, MANTISSA_BITS) if (precision or self.precision) == "rounded" else full
+
+    def write(self, relpath, arrays, attrs=None, precision=None):
         """Writes {dataset path: array} (and {group path: attrs}) atomically to relpath.
 
         If the file exists (the same step logged in two parts), its datasets
-        are kept unless replaced. Returns the manifest of the written file.
+        are kept unless replaced. `precision` overrides the writer's for this
+        file. Returns the manifest of the written file.
         """
+        if precision is not None and precision not in PRECISIONS:
+            raise errors.ConfigurationError("precision must be 'rounded' or 'exact', got %r" % (precision,))
         final = fs.join(self.run_dir, relpath)
         existing = final if fs.exists(final) else None
         raw_bytes = 0
@@ -79,18 +105,28 @@ class StepFileWriter:
             if fs.is_local(self.run_dir):
                 # Write beside the target so the rename is atomic on the same filesystem.
                 local = fs.local_path(final) + TEMP_MARK + uuid.uuid4().hex[:8]
+            precision = precision or self.precision
+            round_to = self.mantissa_bits(precision)  # what this write keeps
+            mantissa_bits = round_to  # what the file says: the least of all its datasets
             try:
                 with h5py.File(local, "w") as out:
                     out.attrs["format_version"] = FORMAT_VERSION
                     if existing:
-                        self._copy_existing(existing, out, skip=set(arrays))
+                        old = self._copy_existing(existing, out, skip=set(arrays))
+                        # Datasets kept from the old file keep their precision: the file says the least.
+                        if old.get("precision") == "rounded":
+                            precision = "rounded"
+                        mantissa_bits = min(mantissa_bits, int(old.get("mantissa_bits", mantissa_bits)))
+                    out.attrs["precision"] = precision
+                    out.attrs["mantissa_bits"] = mantissa_bits
+                    compress = self._compressor()
                     arrays = {name: np.asarray(array) for name, array in arrays.items()}
                     sources = find_duplicates(arrays)
                     for name, array in arrays.items():
                         raw_bytes += array.size * 4 if array.dtype.kind == "f" else array.nbytes
                         if name in sources:
                             continue
-                        self._dataset(out, name, array)
+                        self._dataset(out, name, array, compress, round_to)
                     for name, source in sources.items():
                         _link(out, name, source, arrays[name].shape)
                     for group, values in (attrs or {}).items():
@@ -108,6 +144,9 @@ class StepFileWriter:
             "raw_float32_bytes": int(raw_bytes),
             "dtype": self.dtype.name,
             "format_version": FORMAT_VERSION,
+            "precision": precision,
+            "mantissa_bits": mantissa_bits,
+            "codec": self.codec,
             "datasets": datasets,
         }
 
@@ -122,9 +161,27 @@ class StepFileWriter:
             result[name] = entry
         return result
 
-    def _dataset(self, out, name, array):
-        if array.dtype.kind == "f" and array.dtype != self.dtype:
-            array = array.astype(self.dtype)
+    def _compressor(self):
+        """bytes -> compressed bytes, as the declared filter would store them; both codecs release the GIL."""
+        if self.codec == "zstd":
+            # One compressor per file: a ZstdCompressor must not be shared between threads.
+            return zstandard.ZstdCompressor(level=self.compression_level, write_content_size=True).compress
+        level = self.compression_level
+        return lambda raw: zlib.compress(raw, level)
+
+    def _filters(self, shuffle):
+        """create_dataset's arguments declaring the filters whose output _compressor produces."""
+        if self.codec == "zstd":
+            return {"compression": ZSTD_FILTER_ID, "compression_opts": (self.compression_level,), "shuffle": shuffle}
+        return {"compression": "gzip", "compression_opts": self.compression_level, "shuffle": shuffle}
+
+    def _dataset(self, out, name, array, compress, mantissa_bits):
+        if array.dtype.kind == "f":
+            if array.dtype != self.dtype:
+                array = array.astype(self.dtype)
+            if mantissa_bits < rounding.FLOAT32_MANTISSA_BITS and array.dtype == np.float32:
+                # The writer rounds, after the summary ops computed statistics on the logged values.
+                array = rounding.round_mantissa(array, mantissa_bits)
         if array.dtype.kind not in "fiub":
             raise StepFileError("dataset %s: only numeric arrays are stored, got %s" % (name, array.dtype))
         if name in out:
@@ -138,23 +195,20 @@ class StepFileWriter:
         chunks = chunk_shape(array.shape)
         shuffle = array.dtype.itemsize > 1
         dataset = out.create_dataset(
-            name,
-            shape=array.shape,
-            dtype=array.dtype,
-            chunks=chunks,
-            compression="gzip",
-            compression_opts=self.compression_level,
-            shuffle=shuffle,
+            name, shape=array.shape, dtype=array.dtype, chunks=chunks, **self._filters(shuffle)
         )
-        # Compress here rather than in HDF5's filter pipeline: zlib releases the
-        # GIL, h5py does not, so training threads keep running meanwhile. The
-        # chunks are exactly what the declared shuffle+gzip filters would store.
-        for offset, data in _compressed_chunks(array, chunks, self.compression_level, shuffle):
+        # Compress here rather than in HDF5's filter pipeline: zlib and zstandard release the GIL,
+        # h5py does not, so training threads keep running meanwhile. The chunks are exactly what
+        # the declared filters (shuffle, then gzip or Zstandard) would store.
+        for offset, data in _compressed_chunks(array, chunks, compress, shuffle):
             dataset.id.write_direct_chunk(offset, data)
 
     @staticmethod
     def _copy_existing(path, out, skip):
-        """Copies the datasets of an existing file that are not replaced, keeping hard links as links."""
+        """Copies the datasets of an existing file that are not replaced, keeping hard links as links.
+
+        Returns the old file's root attributes.
+        """
         with open_file(path) as old:
             first_name = {}
 
@@ -181,10 +235,11 @@ class StepFileWriter:
                     first_name[key] = name
 
             old.visititems_links(visit)
+            return dict(old.attrs)
 
 
-def _compressed_chunks(array, chunks, level, shuffle):
-    """Yields (offset, bytes) of every chunk, byte-shuffled then deflated like HDF5's filters."""
+def _compressed_chunks(array, chunks, compress, shuffle):
+    """Yields (offset, bytes) of every chunk, byte-shuffled then compressed like HDF5's filters."""
     grid = [range(0, size, step) for size, step in zip(array.shape, chunks)]
     for offset in itertools.product(*grid):
         block = array[tuple(slice(o, o + c) for o, c in zip(offset, chunks))]
@@ -195,7 +250,7 @@ def _compressed_chunks(array, chunks, level, shuffle):
         raw = np.ascontiguousarray(block).view(np.uint8)
         if shuffle:
             raw = np.ascontiguousarray(raw.reshape(-1, array.dtype.itemsize).T)
-        yield offset, zlib.compress(raw, level)
+        yield offset, compress(raw)
 
 
 def find_duplicates(arrays):

@@ -360,7 +360,8 @@ def samples(x, y=None, index=None, class_names=None, step=0):
     elif y is not None:
         arrays["data_samples/y_target"] = np.asarray(y)
     arrays["data_samples/index"] = np.arange(n) if index is None else np.asarray(index, dtype=np.int64)
-    manifest = writer.checkpoints.write(step_files.SAMPLES_FILE, arrays)
+    # Written once and the inputs every activation comes from: kept exactly whatever the precision.
+    manifest = writer.checkpoints.write(step_files.SAMPLES_FILE, arrays, precision="exact")
     classes = [] if label_vector is None else [int(c) for c in np.unique(label_vector)]
     manifest.update(
         count=n,

@@ -9,6 +9,10 @@
 Files are written (by `capture/step_writer.py`) under a temporary name and renamed, so a reader never
 sees a half-written file, and chunked along the last axis (neurons, channels) and compressed, so one
 neuron or one class reads without the whole layer. This module names the files and reads them.
+
+Format version 2 compresses with Zstandard (HDF5 filter 32015) and may round float32 arrays to fewer
+mantissa bits (root attributes `precision` and `mantissa_bits`); version 1 used gzip only. Readers
+open both: `open_file` registers the filters of `hdf5plugin` first.
 """
 
 import contextlib
@@ -18,7 +22,8 @@ import h5py
 from innspector_tb import errors
 from innspector_tb import fs
 
-FORMAT_VERSION = 1
+# 2: Zstandard and rounding (root attributes precision, mantissa_bits); 1: gzip, lossless. Both read alike.
+FORMAT_VERSION = 2
 STEP_FILES_DIR = "innspector"
 SAMPLES_FILE = STEP_FILES_DIR + "/samples.h5"
 TEMP_MARK = ".tmp-"
@@ -81,9 +86,19 @@ def describe_datasets(h5file):
     return result
 
 
+def register_filters():
+    """Makes the HDF5 compression filters of step files (Zstandard, ...) available to h5py.
+
+    Imported on first use, not with this module: `hdf5plugin` loads a dozen filter libraries, which
+    a process that never opens a step file need not pay for.
+    """
+    import hdf5plugin  # noqa: F401 (registers its filters with HDF5 on import)
+
+
 @contextlib.contextmanager
 def open_file(path):
     """Opens an HDF5 file for reading, locally or remotely (through `fs`)."""
+    register_filters()
     try:
         handle = h5py.File(fs.local_path(path), "r") if fs.is_local(path) else h5py.File(fs.open_read(path), "r")
     except Exception as e:  # h5py and remote filesystems raise many kinds; all mean "unreadable"

@@ -152,13 +152,14 @@ def import_checkpoint(checkpoint_path, logdir, run, step=0, header=None, *, over
     steps, old_header = _existing_run(run_dir)
     if step in steps and not overwrite:
         raise CheckpointImportError(
-            "run %s already has data at step %d; pass overwrite=True (--overwrite) to replace it"
-            % (run_dir, step))
+            "run %s already has data at step %d; pass overwrite=True (--overwrite) to replace it" % (run_dir, step)
+        )
     differ = _samples_differ(run_dir, parsed)
     if differ and not overwrite:
         raise CheckpointImportError(
             "run %s already has probe samples and %s; pass overwrite=True (--overwrite) to replace them"
-            % (run_dir, differ))
+            % (run_dir, differ)
+        )
     if head is None and old_header is not None:
         try:
             head = headers_lib.validate(old_header)
@@ -170,10 +171,20 @@ def import_checkpoint(checkpoint_path, logdir, run, step=0, header=None, *, over
     if later:
         logger.warning(
             "import: run %s already has later steps (up to %d); TensorBoard may treat step %d, "
-            "written after them, as a restart and hide their points", run_dir, max(later), step)
+            "written after them, as a restart and hide their points",
+            run_dir,
+            max(later),
+            step,
+        )
 
-    report = _write(parsed, run_dir, step, head, overwrite and step in steps,
-                    write_samples=parsed.x is not None and (differ is not None or not _has_samples(run_dir)))
+    report = _write(
+        parsed,
+        run_dir,
+        step,
+        head,
+        overwrite and step in steps,
+        write_samples=parsed.x is not None and (differ is not None or not _has_samples(run_dir)),
+    )
     for item in parsed.skipped:
         logger.warning("import of %s: skipped %s", checkpoint_path, item)
     for item in parsed.notes:
@@ -203,11 +214,11 @@ def _write(parsed, run_dir, step, head, replace_step, write_samples):
     if labels is not None and not classes_known:
         parsed.note("data_samples/y_label", "not class labels: no per-class means are computed from it")
     arch = build_architecture(parsed.layers, head["name"], parsed.path)
-    weights = {"%s/%s" % (layer.id, var): array
-               for layer in parsed.layers for var, array in layer.weights.items()}
+    weights = {"%s/%s" % (layer.id, var): array for layer in parsed.layers for var, array in layer.weights.items()}
     acts = {layer.id: layer.activations for layer in parsed.layers if layer.activations is not None}
     means_from_file = []
-    writer = summary.create_file_writer(run_dir)
+    # An import converts the user's own checkpoint: its arrays are kept exactly, not rounded.
+    writer = summary.create_file_writer(run_dir, precision="exact")
     try:
         with writer.as_default(step=step):
             summary.header(head, step=step)
@@ -215,8 +226,9 @@ def _write(parsed, run_dir, step, head, replace_step, write_samples):
             if write_samples:
                 summary.samples(parsed.x, labels, step=step)
             elif parsed.x is None and labels is not None:
-                parsed.note("data_samples/y_label",
-                            "used for the class means but not stored: samples need data_samples/x")
+                parsed.note(
+                    "data_samples/y_label", "used for the class means but not stored: samples need data_samples/x"
+                )
             if weights:
                 summary.weights(weights, step=step)
             if acts:
@@ -263,7 +275,12 @@ def _compare_means(parsed, layer, labels):
     recomputed = stats.class_means(layer.activations, classes, sorted(layer.class_means))
     for k, mean in layer.class_means.items():
         ours = recomputed.get(k)
-        if ours is None or ours.shape != mean.shape or not np.allclose(ours, mean, rtol=1e-4, atol=1e-5,
-                                                                       equal_nan=True):
-            parsed.note("layers/%s/%s/class_%d" % (layer.id, CLASS_MEANS, k),
-                        "differs from the mean recomputed from the activations; the recomputed one is stored")
+        if (
+            ours is None
+            or ours.shape != mean.shape
+            or not np.allclose(ours, mean, rtol=1e-4, atol=1e-5, equal_nan=True)
+        ):
+            parsed.note(
+                "layers/%s/%s/class_%d" % (layer.id, CLASS_MEANS, k),
+                "differs from the mean recomputed from the activations; the recomputed one is stored",
+            )
