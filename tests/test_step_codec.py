@@ -149,6 +149,7 @@ def test_bad_precision_and_codec_are_configuration_errors(tmp_path):
         step_writer.StepFileWriter(str(tmp_path), codec="lz4")
 
 
+@pytest.mark.slow  # imports TensorFlow, reads through TensorBoard's ingester
 def test_statistics_are_computed_before_rounding(tmp_path):
     """A logged step's statistics, histogram and class means come from the logged values, not the stored ones."""
     from innspector_tb.capture import summary
