@@ -1,10 +1,12 @@
-"""The OpenAPI document: a valid OpenAPI 3.1 document whose answer check catches answers off it."""
+"""The OpenAPI document: a valid OpenAPI 3.1 document, and the answer check the test client runs on
+every route answer catches answers off the document."""
 
 import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from innspector_tb.server import openapi
+from tests.support.backend_app import check_answer
 
 
 def test_the_document_is_valid_openapi_3_1():
@@ -33,3 +35,40 @@ def test_answers_off_the_document_have_problems(answer, problem):
     problems = openapi.answer_problems("/interestingness/measures", "get", 200, answer)
     assert any(problem in p for p in problems), problems
     assert openapi.answer_problems("/interestingness/measures", "get", 200, {"measures": []}) == []
+
+
+def test_an_answer_off_the_document_fails_the_client_s_check():
+    good = {"measures": [{"id": "variance", "name": "Variance", "description": "d", "level": "unit",
+                          "needs": ["stats"], "higher_is": "more interesting", "normalisation": "rank"}]}
+    assert check_answer("/interestingness/measures", "get", 200, good) == (200, good)
+    wrong = {"measures": [dict(good["measures"][0], needs="stats")]}
+    with pytest.raises(AssertionError, match=r"\$\.measures\[0\]\.needs: 'stats' is not of type 'array'"):
+        check_answer("/interestingness/measures", "get", 200, wrong)
+    with pytest.raises(AssertionError, match="'run' is a required property"):
+        check_answer("/lint/all", "get", 200, {"models": [{"findings": [], "error": None}], "rules": []})
+    # A nullable object: the problem inside the object is named, not just "not valid under anyOf".
+    model = {"run": "a", "id": None, "name": "a", "label": "a", "parents": [], "hparams": {}, "steps": [0],
+             "params": {"trainable": "many", "non_trainable": 0}, "runtime": None, "layer_count": None,
+             "classes": [], "glyph": [], "attributions": None, "latest_metrics": {}, "errors": []}
+    with pytest.raises(AssertionError, match=r"\$\.models\[0\]\.params\.trainable: 'many' is not of type"):
+        check_answer("/models", "get", 200, {"models": [model]})
+    # Not JSON at all (the client keeps the start of the bytes).
+    with pytest.raises(AssertionError, match="off the OpenAPI document"):
+        check_answer("/tree", "get", 200, {"_raw": b"<html>"})
+
+
+def test_errors_are_checked_against_the_error_schema():
+    assert check_answer("/graph", "get", 404, {"error": "no run 'x'"})[0] == 404
+    assert check_answer("/data", "post", 400, {"error": "too many bins", "limit": "max_bins", "field": "bins"})[0] == 400
+    assert check_answer("/data", "get", 405, {"error": "use POST for this route"})[0] == 405
+    with pytest.raises(AssertionError, match="'error' is a required property"):
+        check_answer("/graph", "get", 404, {"message": "no run 'x'"})
+    with pytest.raises(AssertionError, match="a status the document does not list"):
+        check_answer("/graph", "get", 418, {"error": "teapot"})
+    with pytest.raises(AssertionError, match="no such operation"):
+        check_answer("/data", "get", 200, {"run": "x"})
+
+
+def test_routes_the_document_does_not_describe_are_not_checked():
+    assert openapi.answer_problems("/index.js", "get", 200, {"_raw": b"export"}) == []
+    assert openapi.answer_problems("/openapi.json", "get", 200, {}) == []

@@ -1,13 +1,18 @@
-"""TensorBoard's own WSGI app over a logdir, with our plugin, for werkzeug's test client."""
+"""TensorBoard's own WSGI app over a logdir, with our plugin, for werkzeug's test client.
+
+Every answer of a route the OpenAPI document describes is checked against it (2xx against the
+operation's answer schema, errors against ErrorAnswer), so every route test checks the shapes too.
+"""
 
 import json
 
 from tensorboard.backend import application
 from werkzeug import test as werkzeug_test
 
+from innspector_tb.server import openapi
 from tests.support import tb_readers
 
-BASE = "/data/plugin/innspector"
+BASE = openapi.PREFIX
 
 
 class Client:
@@ -20,12 +25,20 @@ class Client:
 
     def get(self, route, **params):
         response = self._client.get(BASE + route, query_string=params)
-        return response.status_code, _json(response)
+        return check_answer(route, "get", response.status_code, _json(response))
 
     def post(self, route, body, raw=None):
         data = raw if raw is not None else json.dumps(body)
         response = self._client.post(BASE + route, data=data, content_type="application/json")
-        return response.status_code, _json(response)
+        return check_answer(route, "post", response.status_code, _json(response))
+
+
+def check_answer(route, method, status, answer):
+    """(status, answer), once the answer is checked against the OpenAPI document (AssertionError if off)."""
+    problems = openapi.answer_problems(route, method, status, answer)
+    assert not problems, "%s %s answered %d off the OpenAPI document:\n  %s\nanswer: %.500s" % (
+        method.upper(), route, status, "\n  ".join(problems), json.dumps(answer, default=repr))
+    return status, answer
 
 
 def _json(response):
