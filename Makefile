@@ -11,7 +11,7 @@ DEMO_LOGDIR ?= demo_logs
 PORT ?= 6006
 NODE_STAMP := frontend/node_modules/.installed
 
-.PHONY: demo test venv proto bench clean frontend
+.PHONY: demo test venv proto types bench clean frontend
 
 $(STAMP): requirements.txt setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -33,16 +33,23 @@ frontend: $(NODE_STAMP)
 demo: $(STAMP)
 	$(PY) -m demo.train --logdir $(DEMO_LOGDIR) --port $(PORT)
 
-# The committed bundle must match its source; then type check, frontend unit tests, and every
-# Python test (the browser tests among them, in Debian's chromium).
+# The committed bundle must match its source, and the generated answer types their OpenAPI
+# document (tests/test_openapi.py checks frontend/openapi.json against openapi.py); then type check,
+# frontend unit tests, and every Python test (the browser tests among them, in Debian's chromium).
 test: $(STAMP) $(NODE_STAMP)
 	tools/ensure_chromium.sh
-	cd frontend && node build.mjs --check && npx tsc --noEmit -p . && npm test
+	cd frontend && node build.mjs --check && node types.mjs --check && npx tsc --noEmit -p . && npm test
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest tests -q -p no:cacheprovider
 
 # Regenerates the protobuf code from proto/ (the output is committed).
 proto: $(STAMP)
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=innspector_tb/format/proto proto/plugin_data.proto
+
+# Regenerates the route answers' types: the OpenAPI document (innspector_tb/server/openapi.py) into
+# frontend/openapi.json, then frontend/src/api.gen.ts from it with openapi-typescript (both committed).
+types: $(STAMP) $(NODE_STAMP)
+	$(PY) -m innspector_tb.server.openapi frontend/openapi.json
+	cd frontend && node types.mjs
 
 bench: $(STAMP) $(NODE_STAMP)
 	$(PY) bench/logging_overhead.py

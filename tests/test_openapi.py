@@ -1,5 +1,8 @@
-"""The OpenAPI document: a valid OpenAPI 3.1 document, and the answer check the test client runs on
-every route answer catches answers off the document."""
+"""The OpenAPI document: a valid OpenAPI 3.1 document, the committed frontend/openapi.json is it, and
+the answer check the test client runs on every route answer catches answers off the document."""
+
+import json
+import os
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -7,6 +10,8 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from innspector_tb.server import openapi
 from tests.support.backend_app import check_answer
+
+COMMITTED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "frontend", "openapi.json")
 
 
 def test_the_document_is_valid_openapi_3_1():
@@ -22,6 +27,19 @@ def test_every_component_is_a_valid_2020_12_schema_and_every_route_answer_is_one
         Draft202012Validator.check_schema(schema)
     for route, spec in openapi.ROUTES.items():
         assert spec["schema"]["$ref"].rsplit("/", 1)[1] in schemas, route
+
+
+def test_the_committed_frontend_document_is_the_current_one():
+    with open(COMMITTED, encoding="utf-8") as f:
+        committed = f.read()
+    assert json.loads(committed) == openapi.document(), "frontend/openapi.json is stale: run 'make types'"
+    assert committed == openapi.dumps(), "frontend/openapi.json is not formatted as 'make types' writes it"
+
+
+def test_the_entry_point_writes_the_document(tmp_path):
+    path = tmp_path / "openapi.json"
+    assert openapi.main([str(path)]) == 0
+    assert json.loads(path.read_text(encoding="utf-8")) == openapi.document()
 
 
 @pytest.mark.parametrize("answer, problem", [
