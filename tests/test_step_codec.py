@@ -187,3 +187,32 @@ def test_statistics_are_computed_before_rounding(tmp_path):
     np.testing.assert_array_equal(data[metadata.STATS_TAG_PREFIX + "d/activations"][0].numpy, stats.describe(acts))
     means = data[metadata.CLASS_MEANS_TAG_PREFIX + "d/activations"][0].numpy
     np.testing.assert_allclose(means, [acts[labels == c].mean(axis=0) for c in range(3)], rtol=1e-6)
+
+
+def test_callback_and_summary_writer_refuse_an_unknown_precision(tmp_path):
+    from innspector_tb.capture import summary
+    from innspector_tb.capture.callback import InnspectorCallback
+
+    with pytest.raises(errors.ConfigurationError, match="precision"):
+        InnspectorCallback(str(tmp_path / "a"), precision="float8")
+    with pytest.raises(errors.ConfigurationError, match="precision"):
+        summary.create_file_writer(str(tmp_path / "b"), precision=None)
+
+
+@pytest.mark.slow  # trains a model, with the writer process
+def test_callback_precision_reaches_the_writer_process(tmp_path):
+    import innspector_tb
+    from innspector_tb.capture import writer_process
+    from innspector_tb.capture.callback import InnspectorCallback
+    from tests.support import trained_models as tm
+
+    x, y = tm.images()
+    model = tm.sequential()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    run = str(tmp_path / "exact")
+    callback = InnspectorCallback(run, innspector_tb.header("exact"), probe=(x, y), precision="exact", writer="process")
+    assert isinstance(callback._sink, writer_process.ProcessSink)
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[callback])
+    with step_files.open_file(str(tmp_path / "exact" / step_files.step_file(1))) as f:
+        assert f.attrs["precision"] == "exact" and f.attrs["mantissa_bits"] == 23
+        np.testing.assert_array_equal(f["layers/out/weights/kernel"][()], model.get_layer("out").kernel.numpy())
