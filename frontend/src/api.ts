@@ -7,12 +7,13 @@ import type {
   InterestingnessAnswer,
   LintAllAnswer,
   LintAnswer,
-  Measure,
+  MeasuresAnswer,
   MetricsAnswer,
   MistakesAnswer,
   ModelsAnswer,
   NeuronsAnswer,
   StructuresAnswer,
+  ToolsAnswer,
   TreeAnswer,
 } from "./types";
 
@@ -113,7 +114,7 @@ export const api = {
       step: options.step,
       classes: options.classes ? options.classes.join(",") : undefined,
     }),
-  measures: () => get<{ measures: Measure[] }>("interestingness/measures"),
+  measures: () => get<MeasuresAnswer>("interestingness/measures"),
   interestingness: (measure: string, runs?: string[], step?: string | number) =>
     get<InterestingnessAnswer>("interestingness", { measure, runs: runs?.join(","), step }),
   structures: (run?: string) => get<StructuresAnswer>("structures", { run }),
@@ -121,7 +122,7 @@ export const api = {
   lintAll: () => get<LintAllAnswer>("lint/all"),
   mistakes: (run: string, options: { cls?: number | null; step?: number | "last" } = {}) =>
     get<MistakesAnswer>("mistakes", { run, class: options.cls ?? undefined, step: options.step }),
-  tools: () => get<{ tools: unknown[]; errors: { source: string; path: string; error: string }[] }>("tools"),
+  tools: () => get<ToolsAnswer>("tools"),
   metrics: (runs: string[]) => get<MetricsAnswer>("metrics", { runs: runs.join(",") }),
   data: <T = DataAnswer>(body: DataRequest) =>
     request<T>("data", routeUrl("data"), {

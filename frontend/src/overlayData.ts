@@ -86,7 +86,7 @@ export function modelBadges(answer: StructuresAnswer, selected: string[], experi
     const [category, type] = key.split(/:(.*)/s);
     const countsCategory = category === "structure" ? "structures" : category;
     for (const [run, counts] of Object.entries(answer.propagated.models)) {
-      const count = counts[countsCategory]?.[type] ?? 0;
+      const count = (counts as Record<string, Record<string, number> | undefined>)[countsCategory]?.[type] ?? 0;
       if (!count) continue;
       addBadge(badges, `model:${run}`, localizationLabel(key), count);
       const experiment = experimentOf.get(run);

@@ -119,12 +119,22 @@ describe("mistake neurons", () => {
     solved: 9,
     mistake_samples: [],
     neurons: [
-      { index: 4, direction: "decrease", votes: 3, share: 0.3, importance_ratio: 1.2 },
-      { index: 9, direction: "increase", votes: 8, share: 0.8, importance_ratio: 2.5 },
+      { index: 4, direction: "decrease", votes: 3, share: 0.3, mean_edit: -0.2, importance_ratio: 1.2 },
+      { index: 9, direction: "increase", votes: 8, share: 0.8, mean_edit: 0.4, importance_ratio: 2.5 },
     ],
     importance: [],
     note: null,
-    parameters: {},
+    features: 32,
+    classes: 10,
+    parameters: {
+      alpha: 0.1,
+      beta: 0.01,
+      max_iterations: 1000,
+      top_per_direction: 5,
+      min_share: 0.03,
+      solver: "FISTA",
+      importance_on: "class-mean feature vector",
+    },
   };
 
   it("lists the neurons most voted first, one bar each", async () => {

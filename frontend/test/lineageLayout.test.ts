@@ -33,6 +33,10 @@ function treeAnswer(): TreeAnswer {
     edges: [treeEdge("R", "C1", 0.1), treeEdge("R", "C2", -0.4), treeEdge("C1", "G", null), treeEdge("X", "Y", 2)],
     missing_parents: [{ child: "X", parent: "GONE" }],
     cycles: [],
+    broken_edges: [],
+    duplicate_ids: [],
+    notes: [],
+    models: [],
   };
 }
 
@@ -108,7 +112,7 @@ describe("layoutLineage", () => {
   });
 
   it("lays out 200 models in 8 trees without overlaps", () => {
-    const answer: TreeAnswer = { experiments: [], nodes: [], edges: [], missing_parents: [], cycles: [] };
+    const answer: TreeAnswer = { experiments: [], nodes: [], edges: [], missing_parents: [], cycles: [], broken_edges: [], duplicate_ids: [], notes: [], models: [] };
     let seed = 7;
     const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
     for (let e = 0; e < 8; e++) {
@@ -131,7 +135,7 @@ describe("layoutLineage", () => {
   });
 
   it("handles an empty tree", () => {
-    const laid = layoutLineage({ experiments: [], nodes: [], edges: [], missing_parents: [], cycles: [] });
+    const laid = layoutLineage({ experiments: [], nodes: [], edges: [], missing_parents: [], cycles: [], broken_edges: [], duplicate_ids: [], notes: [], models: [] });
     assert.equal(laid.boxes.size, 0);
     assert.deepEqual(laid.edges, []);
   });

@@ -175,7 +175,7 @@ describe("layoutNeurons", () => {
     const answer: NeuronsAnswer = {
       ...denseAnswer(),
       previous_layer: null,
-      previous: null,
+      previous: { units: 0, neurons: [] },
       class_maps: { "0": { "0": [[1, 2], [3, 4]], "4": [[0, 0], [0, 1]] } },
     };
     const layout = layoutNeurons(answer, { layer: "conv" });

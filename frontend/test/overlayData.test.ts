@@ -22,7 +22,9 @@ type UnitRow = InterestingnessAnswer["units"][number];
 type LayerRow = InterestingnessAnswer["layers"][number];
 
 function unit(run: string, path: string, unit_type: string, score: number | null): UnitRow {
-  return { run, unit: path, layer: path.slice(0, path.lastIndexOf("/")), unit_type, score, raw: score === null ? null : score * 2 };
+  const layer = path.slice(0, path.lastIndexOf("/"));
+  const variable_type = path.slice(path.lastIndexOf("/") + 1);
+  return { run, unit: path, layer, unit_type, variable_type, layer_type: "Dense", score, raw: score === null ? null : score * 2, detail: null };
 }
 
 function layerRow(run: string, id: string, score: number | null, layer_type = "Dense"): LayerRow {
@@ -63,6 +65,9 @@ describe("modelScores", () => {
     const answer: InterestingnessAnswer = {
       measure: "variance",
       step: 3,
+      steps: {},
+      normalisation: "rank",
+      aggregation: "max",
       units: [],
       layers: [],
       models: [
@@ -112,6 +117,9 @@ function vaeInterest(): InterestingnessAnswer {
   return {
     measure: "variance",
     step: 3,
+    steps: {},
+    normalisation: "rank",
+    aggregation: "max",
     layers: [
       layerRow("vae", "image", 0.1, "InputLayer"),
       layerRow("vae", "encoder/dense_2", 0.9),
@@ -202,6 +210,9 @@ describe("layerScores", () => {
     const answer: InterestingnessAnswer = {
       measure: "m",
       step: 1,
+      steps: {},
+      normalisation: "rank",
+      aggregation: "max",
       units: [],
       layers: [layerRow("big", "layer43", 0.3), layerRow("big", "layer42", 0.7), layerRow("big", "layer0", 0.1), layerRow("big", "layer44", 0.5)],
       models: [],
@@ -226,23 +237,35 @@ function propagated(): StructuresAnswer["propagated"] {
       cnn_skip: {
         structures: { skip_connection: 1, multi_branch: 0 },
         layer: { InputLayer: 1, Conv2D: 2, Add: 1, MaxPooling2D: 1, Flatten: 1, Dense: 2 },
+        op: {},
         variable: { kernel: 4, bias: 4 },
         activation: { relu: 3, softmax: 1 },
       },
       cnn_small: {
         structures: { skip_connection: 0, multi_branch: 0 },
         layer: { InputLayer: 1, Conv2D: 1, MaxPooling2D: 1, Flatten: 1, Dense: 2 },
+        op: {},
         variable: { kernel: 3, bias: 3 },
         activation: { relu: 2, softmax: 1 },
       },
       vae_90_10: {
         structures: { skip_connection: 0, multi_branch: 1 },
         layer: { InputLayer: 1, Flatten: 1, Dense: 5, Sampling: 1, Reshape: 1 },
+        op: {},
         variable: { kernel: 5, bias: 5 },
         activation: { relu: 2, sigmoid: 1 },
       },
     },
-    total: { models: 3 },
+    experiments: {},
+    total: {
+      models: 3,
+      models_with: { skip_connection: 1, multi_branch: 1 },
+      structures: { skip_connection: 1, multi_branch: 1 },
+      layer: {},
+      op: {},
+      variable: {},
+      activation: {},
+    },
   };
 }
 
@@ -348,9 +371,11 @@ function cnnStructures(): StructuresAnswer {
     ],
     counts: {
       layer: { InputLayer: 1, Conv2D: 2, Add: 1, Dense: 2, Removed: 0 },
+      op: {},
       variable: { kernel: 4 },
+      activation: {},
       structures: { skip_connection: 1, multi_branch: 0 },
-      by_namespace: { "": { skip_connection: 1, multi_branch: 0 } } as unknown as Record<string, number>,
+      by_namespace: { "": { skip_connection: 1, multi_branch: 0 } },
     },
     propagated: propagated(),
   };

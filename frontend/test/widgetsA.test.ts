@@ -187,7 +187,7 @@ describe("performanceMetrics", () => {
     const bare: Model = { ...model("cnn_small"), run: "bare", latest_metrics: {} };
     const partial: Model = {
       ...model("vae_fixed"),
-      latest_metrics: { loss: { step: 3, value: 1.5 }, val_loss: { step: 3, value: null } },
+      latest_metrics: { loss: { step: 3, value: 1.5 }, val_loss: { step: 3, value: "nan" } },
     };
     const content = finalMetricsContent([model("cnn_skip"), partial, bare], COLORS);
     assert.equal(content.rows.length, 5);
@@ -348,7 +348,7 @@ describe("modelSaveSize", () => {
   });
 
   it("switches to MB for big models and skips models without data", () => {
-    const big: Model = { ...model("cnn_small"), run: "big", runtime: { ...model("cnn_small").runtime, save_size_bytes: 98_000_000 } };
+    const big: Model = { ...model("cnn_small"), run: "big", runtime: { ...model("cnn_small").runtime!, save_size_bytes: 98_000_000 } };
     const none: Model = { ...model("cnn_small"), run: "none", runtime: null, params: null };
     const content = modelSaveSizeContent([model("cnn_small"), big, none], COLORS);
     assert.deepEqual(content.rows.map((r) => r.model), ["cnn_small", "big"]);

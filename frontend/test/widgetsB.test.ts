@@ -115,7 +115,7 @@ const CNN_SKIP: Architecture = {
 function model(run: string, steps: number[]): Model {
   return {
     run, id: run, name: run, label: run, parents: [], hparams: {}, steps, params: null, runtime: null, layer_count: 8,
-    classes: CLASS_NAMES, glyph: [], latest_metrics: {}, errors: [],
+    classes: CLASS_NAMES, glyph: [], attributions: null, latest_metrics: {}, errors: [],
   };
 }
 
@@ -298,7 +298,7 @@ describe("histogram", () => {
   it("loads over steps with two requests: the range, then the histograms", async () => {
     const { ctx, requests } = context((r) => {
       const ops = r.transform!.map((t) => t.op);
-      if (ops.includes("min")) return { run: "cnn_skip", steps: [0, 1, 2, 3], result: { lo: { shape: [], dtype: "float32", data: -0.3 }, hi: { shape: [], dtype: "float32", data: 0.3 } } };
+      if (ops.includes("min")) return { run: "cnn_skip", unit: r.unit, steps: [0, 1, 2, 3], result: { lo: { shape: [], dtype: "float32", data: -0.3 }, hi: { shape: [], dtype: "float32", data: 0.3 } } };
       return HIST_STEPS;
     }, ["1"]);
     const content = await histogramTool.load(kernel, ctx, { step: "all" }, host);
@@ -430,7 +430,7 @@ describe("kernel images", () => {
 
   it("maps a Conv1D kernel to one row image per filter", async () => {
     const data = Array.from({ length: 4 }, (_, f) => Array.from({ length: 5 }, (_, t) => f - t));
-    const answer: DataAnswer = { run: "r", steps: [3], result: { value: { shape: [4, 5], dtype: "float32", data } } };
+    const answer: DataAnswer = { run: "r", unit: { kind: "weights", layer: "conv1d", variable: "kernel" }, steps: [3], result: { value: { shape: [4, 5], dtype: "float32", data } } };
     const content = kernelImagesContent(answer, unit("variable", "r", "conv1d", { variable: "kernel" }), {}, { shape: [5, 8, 4] });
     assert.equal(content.rows.length, 20);
     assert.ok(content.rows.every((r) => r.row === 0));
@@ -456,7 +456,7 @@ describe("kernel images", () => {
 
   it("maps a Dense kernel to one heatmap and says when it was sliced", async () => {
     const data = Array.from({ length: 128 }, (_, i) => Array.from({ length: 4 }, (_, j) => (i - j) / 100));
-    const answer: DataAnswer = { run: "cnn_skip", steps: [3], result: { value: { shape: [128, 4], dtype: "float32", data } } };
+    const answer: DataAnswer = { run: "cnn_skip", unit: { kind: "weights", layer: "dense_hidden", variable: "kernel" }, steps: [3], result: { value: { shape: [128, 4], dtype: "float32", data } } };
     const content = kernelImagesContent(answer, unit("variable", "cnn_skip", "dense_hidden", { variable: "kernel" }), {}, { shape: [256, 4] });
     assert.equal(content.rows.length, 512);
     assert.match(content.caption!, /inputs 0–127 of 256.*sliced on the server/);
@@ -735,7 +735,7 @@ describe("neurons × classes", () => {
   it("labels picked neurons by their index and says how they were picked", async () => {
     const neurons = pickedNeurons(SPREAD);
     const data = CLASS_NAMES.map((_, k) => neurons.map((n) => n / 256 + k));
-    const answer: DataAnswer = { run: "cnn_skip", steps: [3], classes: CLASS_NAMES, result: { value: { shape: [10, 64], dtype: "float32", data } } };
+    const answer: DataAnswer = { run: "cnn_skip", unit: { kind: "class_means", layer: "flatten" }, steps: [3], classes: CLASS_NAMES, result: { value: { shape: [10, 64], dtype: "float32", data } } };
     const content = neuronsByClassesContent(answer, unit("layer", "cnn_skip", "flatten"), {}, { neurons, units: 256, classNames: CLASS_NAMES, classes: null });
     assert.equal(content.rows.length, 640);
     assert.deepEqual(new Set(content.rows.map((r) => r.neuron)), new Set(neurons));
@@ -749,7 +749,7 @@ describe("neurons × classes", () => {
     const { ctx, requests } = context((r) => {
       if (r.transform?.some((t) => t.op === "topk")) return SPREAD;
       const indices = select(r)!.indices;
-      return { run: "cnn_skip", steps: [3], classes: ["1", "2"], result: { value: { shape: [2, indices.length], dtype: "float32", data: [indices.map(() => 1), indices.map(() => 2)] } } };
+      return { run: "cnn_skip", unit: r.unit, steps: [3], classes: ["1", "2"], result: { value: { shape: [2, indices.length], dtype: "float32", data: [indices.map(() => 1), indices.map(() => 2)] } } };
     }, ["1", "2"]);
     const content = await neuronsByClassesTool.load(unit("layer", "cnn_skip", "flatten"), ctx, {}, host);
     assert.equal(requests.length, 2);

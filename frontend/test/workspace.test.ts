@@ -156,7 +156,7 @@ describe("JSON tools", () => {
   });
 
   it("turns answers into rows: vector, matrix, histogram", () => {
-    const answer = (value: unknown): DataAnswer => ({ run: "r", steps: 1, result: { value } as DataAnswer["result"] });
+    const answer = (value: unknown): DataAnswer => ({ run: "r", unit: { kind: "activations", layer: "l" }, steps: [1], result: { value } as DataAnswer["result"] });
     assert.deepEqual(answerRows(answer({ shape: [3], dtype: "float32", data: [3, null, 1] }), { column: "value", as: "vector" }), [
       { index: 0, value: 3 },
       { index: 1, value: null },

@@ -63,7 +63,9 @@ function modelTooltip(model: Model): HTMLElement {
   if (model.params) html("div", {}, box, `parameters: ${formatCount(model.params.trainable)} trainable, ${formatCount(model.params.non_trainable)} fixed`);
   html("div", {}, box, `${model.layer_count ?? "?"} layers · steps ${model.steps.length ? `${model.steps[0]}–${model.steps[model.steps.length - 1]}` : "none"}`);
   for (const [name, metric] of Object.entries(model.latest_metrics).slice(0, 6)) {
-    html("div", {}, box, `${name}: ${formatNumber(metric.value)} (step ${metric.step})`);
+    // A non-finite value comes as the string "nan", "inf" or "-inf".
+    const value = typeof metric.value === "number" ? formatNumber(metric.value) : metric.value;
+    html("div", {}, box, `${name}: ${value} (step ${metric.step})`);
   }
   for (const error of model.errors) html("div", { class: "inn-error-text" }, box, error);
   return box;

@@ -1,7 +1,7 @@
 // Every tool of the toolbox: the built-in ones and those declared in JSON (the `tools` route).
 
 import { api } from "../api";
-import { jsonTool, type JsonToolDeclaration } from "./jsonTool";
+import { jsonTool } from "./jsonTool";
 import { builtinTools } from "./tools/index";
 import type { Tool } from "./types";
 
@@ -10,7 +10,7 @@ export async function loadTools(): Promise<{ tools: Tool[]; errors: string[] }> 
   const errors: string[] = [];
   try {
     const answer = await api.tools();
-    for (const declaration of answer.tools as JsonToolDeclaration[]) tools.push(jsonTool(declaration));
+    for (const declaration of answer.tools) tools.push(jsonTool(declaration));
     for (const error of answer.errors) errors.push(`JSON tool ${error.path}: ${error.error}`);
   } catch (error) {
     errors.push(`JSON tools could not be loaded: ${(error as Error).message}`);

@@ -4,14 +4,16 @@
 // a group shows the same sample across models in sync.
 
 import type { TopLevelSpec } from "vega-lite";
-import type { DataAnswer, DataArray } from "../../types";
+import type { DataAnswer, DataArray, DataRequest } from "../../types";
 import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetHost, WidgetOptions } from "../types";
 import { column, flatValues } from "./shared/answers";
 import { selectControl } from "./shared/controls";
 import { isClassifier } from "./shared/models";
 import { CHART_CONFIG } from "./shared/spec";
 
-export const METHODS: { id: string; label: string }[] = [
+type Method = Extract<DataRequest["unit"], { kind: "attributions" }>["method"];
+
+export const METHODS: { id: Method; label: string }[] = [
   { id: "saliency", label: "gradient (saliency)" },
   { id: "gradient_x_input", label: "gradient × input" },
   { id: "smoothgrad", label: "SmoothGrad" },
@@ -92,7 +94,7 @@ export async function loadAttribution(unit: UnitRef, ctx: ToolContext, options: 
   const run = unit.runs[0];
   const model = ctx.models.get(run);
   const classNames = model?.classes ?? [];
-  const method = METHODS.some((m) => m.id === options.method) ? String(options.method) : "integrated_gradients";
+  const method = METHODS.find((m) => m.id === options.method)?.id ?? "integrated_gradients";
   const target = options.target === "true" ? "true" : "predicted";
   // The maps of every attributed sample (32 by default, a few kB): the row of the chosen one is picked here.
   const attributed: DataAnswer = await ctx.api.data({ run, unit: { kind: "attributions", method, target }, steps: "last" });

@@ -2,7 +2,7 @@
 // count, one bar per model in the model's colour.
 
 import type { TopLevelSpec } from "vega-lite";
-import type { Model } from "../../types";
+import type { Model, RuntimeStats } from "../../types";
 import type { Tool, WidgetContent } from "../types";
 import { modelsOf } from "./shared/models";
 import { finiteNumber, readableUnit } from "./shared/quantities";
@@ -24,7 +24,7 @@ export interface SaveSizeRow extends Record<string, unknown> {
 
 export function saveSizeRows(models: Model[]): SaveSizeRow[] {
   const found = models.map((model) => {
-    const runtime = model.runtime ?? {};
+    const runtime: Partial<RuntimeStats> = model.runtime ?? {};
     const runtimeParams = (runtime.params ?? null) as { trainable?: unknown; non_trainable?: unknown } | null;
     return {
       model: model.run,

@@ -291,8 +291,6 @@ export const performanceMetricsTool: Tool = {
     const models = modelsOf(unit, ctx);
     if (!models.length) throw new Error(`no model found for ${unit.label}`);
     const metrics = models.length === 1 ? await ctx.api.metrics([models[0].run]) : null;
-    const error = metrics?.runs[models[0].run]?.error;
-    if (error) throw new Error(`${models[0].run}: ${error}`);
     const content = performanceMetricsContent(models, metrics, ctx.colors, options);
     if (!content.rows.length) throw new Error(`${unit.label}: no metrics logged`);
     return content;
