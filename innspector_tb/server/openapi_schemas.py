@@ -11,7 +11,7 @@ STR = {"type": "string"}
 INT = {"type": "integer"}
 NUM = {"type": "number"}
 BOOL = {"type": "boolean"}
-ANY = {}  # any JSON value
+ANY: dict = {}  # any JSON value
 OPEN = {"type": "object", "additionalProperties": True}
 
 
