@@ -11,7 +11,7 @@ DEMO_LOGDIR ?= demo_logs
 PORT ?= 6006
 NODE_STAMP := frontend/node_modules/.installed
 
-.PHONY: demo test venv proto types bench clean frontend
+.PHONY: demo test test-fast venv proto types bench clean frontend
 
 $(STAMP): requirements.txt setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ test: $(STAMP) $(NODE_STAMP)
 	tools/ensure_chromium.sh
 	cd frontend && node build.mjs --check && node types.mjs --check && npx tsc --noEmit -p . && npm test
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest tests -q -p no:cacheprovider
+
+# The edit-test loop: the Python unit tests only, leaving out the tests marked `slow` (they train models,
+# start tensorboard or a process that imports TensorFlow) and `browser` (pytest.ini). No frontend checks;
+# `make test` runs everything, the frontend checks first.
+test-fast: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest tests -q -p no:cacheprovider -m "not browser and not slow"
 
 # Regenerates the protobuf code from proto/ (the output is committed).
 proto: $(STAMP)
