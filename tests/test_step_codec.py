@@ -216,3 +216,30 @@ def test_callback_precision_reaches_the_writer_process(tmp_path):
     with step_files.open_file(str(tmp_path / "exact" / step_files.step_file(1))) as f:
         assert f.attrs["precision"] == "exact" and f.attrs["mantissa_bits"] == 23
         np.testing.assert_array_equal(f["layers/out/weights/kernel"][()], model.get_layer("out").kernel.numpy())
+
+
+def test_the_importer_reads_zstd_compressed_checkpoints(tmp_path):
+    """A checkpoint in the paper's layout compressed with Zstandard (e.g. a step file of ours) imports."""
+    from innspector_tb import importer
+
+    kernel = RNG.normal(size=(64, 10)).astype(np.float32)
+    acts = RNG.normal(size=(50, 10)).astype(np.float32)
+    writer = step_writer.StepFileWriter(str(tmp_path / "source"), precision="exact")
+    writer.write(
+        "innspector/paper.h5",
+        {
+            "data_samples/x": RNG.normal(size=(50, 64)).astype(np.float32),
+            "data_samples/y_label": np.arange(50) % 2,
+            "layers/dense/weights/kernel": kernel,
+            "layers/dense/activations": acts,
+        },
+    )
+    source = str(tmp_path / "source/innspector/paper.h5")
+    with h5py.File(source, "r") as f:
+        assert f["layers/dense/weights/kernel"].compression is None  # not gzip: the Zstandard filter
+    report = importer.import_checkpoint(source, str(tmp_path / "logs"), "run", step=2)
+    assert report["weights"] == 1 and report["activations"] == 1
+    read, _, step = step_files.run_dir_reader(str(tmp_path / "logs/run"))
+    assert step == 2
+    np.testing.assert_array_equal(read("layers/dense/weights/kernel"), kernel)  # imports are kept exactly
+    np.testing.assert_array_equal(read("layers/dense/activations"), acts)
