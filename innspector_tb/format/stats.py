@@ -10,27 +10,46 @@ import numpy as np
 # Order of the values in a STATISTICS summary (docs/format.md). Appending is
 # compatible; reordering needs a new plugin-data version.
 STAT_FIELDS = (
-    "count",          # all elements
-    "finite_count",   # elements that are neither NaN nor +-Inf
+    "count",  # all elements
+    "finite_count",  # elements that are neither NaN nor +-Inf
     "nan_count",
     "inf_count",
-    "min",            # min..zero_fraction are over finite elements
+    "min",  # min..zero_fraction are over finite elements
     "max",
     "mean",
     "std",
-    "skew",           # Fisher skewness (0 for a constant)
-    "kurtosis",       # excess kurtosis (0 for a normal; 0 for a constant)
+    "skew",  # Fisher skewness (0 for a constant)
+    "kurtosis",  # excess kurtosis (0 for a normal; 0 for a constant)
     "mean_abs",
     "l2_norm",
     "zero_fraction",  # exact zeros: dead ReLU units show here
+    "dead_unit_fraction",  # units (last axis) whose finite values are all exactly 0
+    "constant_unit_fraction",  # units (last axis) whose finite values are all equal (std 0)
 )
 
 DEFAULT_BINS = 30
 
+_DEAD = STAT_FIELDS.index("dead_unit_fraction")
+_CONSTANT = STAT_FIELDS.index("constant_unit_fraction")
 
-def describe(values):
-    """Returns the STAT_FIELDS of an array as a float64 vector (NaN where undefined)."""
-    x = np.asarray(values).ravel()
+
+def describe(values, units_axis=-1):
+    """Returns the STAT_FIELDS of an array as a float64 vector (NaN where undefined).
+
+    The unit fields (`dead_unit_fraction`, `constant_unit_fraction`) take the
+    units on `units_axis` (the last: a neuron, a channel, a feature) and pool
+    every other axis: for activations [samples, ..., units], the fraction of
+    units whose finite values over the probe are all exactly zero / all
+    equal. They are computed for any array of rank >= 2, weights included:
+    for a kernel [..., out] they read as the fraction of output units whose
+    incoming weights are all zero (pruned) / all equal (symmetry never
+    broken). They are NaN for rank < 2 (a bias, a scalar, a [samples]
+    output: no unit axis to tell apart from the samples), for
+    `units_axis=None`, and when no unit has a finite value. Units without
+    any finite value are left out of both fractions.
+    """
+    array = np.asarray(values)
+    x = array.ravel()
     count = x.size
     if x.dtype.kind not in "fc":
         x = x.astype(np.float64)
@@ -53,12 +72,12 @@ def describe(values):
     if m2 > 0:
         m3 = (sq * centred).mean()
         m4 = (sq * sq).mean()
-        skew = m3 / m2 ** 1.5
+        skew = m3 / m2**1.5
         kurtosis = m4 / (m2 * m2) - 3.0
     else:
         skew = kurtosis = 0.0
     abs_x = np.abs(x)
-    result[4:] = (
+    result[4:13] = (  # min .. zero_fraction
         x.min(),
         x.max(),
         mean,
@@ -69,7 +88,31 @@ def describe(values):
         np.sqrt(np.dot(x, x)),
         np.count_nonzero(x == 0) / n,
     )
+    if units_axis is not None and array.ndim >= 2:
+        result[_DEAD], result[_CONSTANT] = _unit_fractions(array, units_axis, all_finite)
     return result
+
+
+def _unit_fractions(array, units_axis, all_finite):
+    """(dead_unit_fraction, constant_unit_fraction) over the units on `units_axis`."""
+    a = np.moveaxis(array, units_axis, -1)
+    a = a.reshape(-1, a.shape[-1])
+    if a.dtype.kind not in "fc":
+        a = a.astype(np.float64)
+    if all_finite:
+        has = np.ones(a.shape[1], dtype=bool)
+        low, high = a.min(axis=0), a.max(axis=0)
+    else:
+        finite = np.isfinite(a)
+        has = finite.any(axis=0)
+        low = np.where(finite, a, np.inf).min(axis=0)
+        high = np.where(finite, a, -np.inf).max(axis=0)
+    units = np.count_nonzero(has)
+    if units == 0:
+        return np.nan, np.nan
+    constant = has & (low == high)
+    dead = constant & (low == 0)
+    return np.count_nonzero(dead) / units, np.count_nonzero(constant) / units
 
 
 def as_dict(stat_vector):
