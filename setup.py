@@ -18,7 +18,9 @@ setuptools.setup(
     name="innspector-tb",
     version=_version(),
     description="iNNspector: visual, interactive deep model debugging inside TensorBoard",
-    long_description=open(os.path.join(_HERE, "README.md")).read() if os.path.exists(os.path.join(_HERE, "README.md")) else "",
+    long_description=open(os.path.join(_HERE, "README.md")).read()
+    if os.path.exists(os.path.join(_HERE, "README.md"))
+    else "",
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=setuptools.find_packages(include=["innspector_tb", "innspector_tb.*"]),

@@ -59,7 +59,7 @@ import tensorboard_memory  # noqa: E402
 BASE = "/data/plugin/innspector"
 TARGET_MS = 50.0
 RESNET_TARGET_S = 1.0
-SMALL_RUN = "a_cnn_16_16"     # conv_1 -> conv_2 -> pool -> flatten -> dense_hidden -> classifier
+SMALL_RUN = "a_cnn_16_16"  # conv_1 -> conv_2 -> pool -> flatten -> dense_hidden -> classifier
 
 
 def routes():
@@ -68,14 +68,29 @@ def routes():
     big = backend_logdir.BIG_RUN
 
     def hist_body(run, layer):
-        return {"run": run, "unit": {"kind": "weights", "layer": layer, "variable": "kernel"}, "steps": "last",
-                "transform": [{"op": "histogram", "bins": 30}]}
+        return {
+            "run": run,
+            "unit": {"kind": "weights", "layer": layer, "variable": "kernel"},
+            "steps": "last",
+            "transform": [{"op": "histogram", "bins": 30}],
+        }
 
     return [
-        ("tb histograms (1M kernel)", "GET", "/data/plugin/histograms/histograms?"
-         + q({"run": big, "tag": "weights/%s/kernel" % backend_logdir.BIG_LAYER}), None, None),
-        ("tb histograms (small kernel)", "GET", "/data/plugin/histograms/histograms?"
-         + q({"run": SMALL_RUN, "tag": "weights/dense_hidden/kernel"}), None, None),
+        (
+            "tb histograms (1M kernel)",
+            "GET",
+            "/data/plugin/histograms/histograms?"
+            + q({"run": big, "tag": "weights/%s/kernel" % backend_logdir.BIG_LAYER}),
+            None,
+            None,
+        ),
+        (
+            "tb histograms (small kernel)",
+            "GET",
+            "/data/plugin/histograms/histograms?" + q({"run": SMALL_RUN, "tag": "weights/dense_hidden/kernel"}),
+            None,
+            None,
+        ),
         ("models", "GET", BASE + "/models", None, TARGET_MS),
         ("tree", "GET", BASE + "/tree", None, TARGET_MS),
         ("graph", "GET", BASE + "/graph?" + q({"run": "a_cnn_skip"}), None, TARGET_MS),
@@ -84,8 +99,7 @@ def routes():
         ("data hist (16k kernel)", "POST", BASE + "/data", hist_body(SMALL_RUN, "dense_hidden"), None),
         ("data hist (1M kernel)", "POST", BASE + "/data", hist_body(big, backend_logdir.BIG_LAYER), TARGET_MS),
         ("interestingness variance", "GET", BASE + "/interestingness?measure=variance", None, TARGET_MS),
-        ("interestingness div_init", "GET", BASE + "/interestingness?measure=divergence_from_init", None,
-         TARGET_MS),
+        ("interestingness div_init", "GET", BASE + "/interestingness?measure=divergence_from_init", None, TARGET_MS),
         ("interestingness/measures", "GET", BASE + "/interestingness/measures", None, None),
         ("structures", "GET", BASE + "/structures", None, None),
         ("lint", "GET", BASE + "/lint?" + q({"run": "a_cnn_bn_dropout"}), None, None),
@@ -97,6 +111,7 @@ REFERENCE = "tb histograms (1M kernel)"
 
 
 # ------------------------------------------------------------------ HTTP
+
 
 def _free_port():
     with socket.socket() as s:
@@ -114,9 +129,24 @@ class TensorBoard:
         self._stderr = tempfile.TemporaryFile()
         start = time.monotonic()
         self.process = subprocess.Popen(
-            [executable, "--logdir", logdir, "--port", str(self.port), "--host", "127.0.0.1",
-             "--load_fast", "false", "--reload_task", "blocking", "--reload_interval", "0"],
-            stdout=subprocess.DEVNULL, stderr=self._stderr)
+            [
+                executable,
+                "--logdir",
+                logdir,
+                "--port",
+                str(self.port),
+                "--host",
+                "127.0.0.1",
+                "--load_fast",
+                "false",
+                "--reload_task",
+                "blocking",
+                "--reload_interval",
+                "0",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+        )
         deadline = start + 300
         while True:
             try:
@@ -198,8 +228,15 @@ def time_routes(tb, repeats):
     order = routes()
     for name, method, path, body, target in order:  # cold pass, fixed order
         ms, status, size, parsed = tb.request(method, path, body)
-        table[name] = {"cold_ms": ms, "warm": [], "status": status, "bytes": size,
-                       "note": _check(name, status, parsed), "target_ms": target, "answer": parsed}
+        table[name] = {
+            "cold_ms": ms,
+            "warm": [],
+            "status": status,
+            "bytes": size,
+            "note": _check(name, status, parsed),
+            "target_ms": target,
+            "answer": parsed,
+        }
     tb.rss_after_cold = tb.rss()
     for _ in range(repeats):  # warm: round robin, routes side by side
         for name, method, path, body, _target in order:
@@ -223,22 +260,29 @@ def _answer_facts(table):
         answer = table[name]["answer"]
         if isinstance(answer, dict) and "units" in answer:
             units = answer["units"]
-            facts.append("%s: %d units (%d scored), step %s" % (
-                name, len(units), sum(1 for u in units if u.get("score") is not None), answer.get("step")))
+            facts.append(
+                "%s: %d units (%d scored), step %s"
+                % (name, len(units), sum(1 for u in units if u.get("score") is not None), answer.get("step"))
+            )
     answer = table["data hist (1M kernel)"]["answer"]
     if isinstance(answer, dict) and isinstance(answer.get("result"), dict):
         counts = answer["result"].get("value", {}).get("counts") or []
-        facts.append("data hist (1M kernel): %d bins, %d values counted, step %s" % (
-            len(counts), int(sum(c for c in counts if c is not None)), answer.get("steps")))
+        facts.append(
+            "data hist (1M kernel): %d bins, %d values counted, step %s"
+            % (len(counts), int(sum(c for c in counts if c is not None)), answer.get("steps"))
+        )
     answer = table["metrics"]["answer"]
     if isinstance(answer, dict):
         runs = answer.get("runs", {})
-        facts.append("metrics: %d runs, %d confusion matrices" % (
-            len(runs), sum(len(r.get("classification", {})) for r in runs.values())))
+        facts.append(
+            "metrics: %d runs, %d confusion matrices"
+            % (len(runs), sum(len(r.get("classification", {})) for r in runs.values()))
+        )
     return facts
 
 
 # ------------------------------------------------------------------ memory
+
 
 def events_only_copy(logdir, destination):
     """The logdir without its sidecar HDF5 files (event files alone)."""
@@ -261,6 +305,7 @@ def _tree_bytes(path, suffix=None, contains=None):
 
 # ------------------------------------------------------------------ ResNet50
 
+
 def resnet50_series(seed=0):
     """(UnitSeries of every variable at steps 0 and 1, architecture, parameter count, seconds to prepare)."""
     import keras
@@ -280,17 +325,25 @@ def resnet50_series(seed=0):
     for (layer_id, variable), w0 in summary.model_weights(model).items():
         params += w0.size
         w1 = w0 + rng.normal(0.0, 0.01 * (float(w0.std()) + 1e-3), size=w0.shape).astype(w0.dtype)
-        series.append(interestingness.UnitSeries(
-            run="resnet50", unit="%s/%s" % (layer_id, variable), layer=layer_id, unit_type=variable,
-            layer_type=type_of_layer.get(layer_id),
-            stats={0: stats.as_dict(stats.describe(w0)), 1: stats.as_dict(stats.describe(w1))},
-            histograms={0: stats.histogram(w0), 1: stats.histogram(w1)},
-        ))
+        series.append(
+            interestingness.UnitSeries(
+                run="resnet50",
+                unit="%s/%s" % (layer_id, variable),
+                layer=layer_id,
+                unit_type=variable,
+                layer_type=type_of_layer.get(layer_id),
+                stats={0: stats.as_dict(stats.describe(w0)), 1: stats.as_dict(stats.describe(w1))},
+                histograms={0: stats.histogram(w0), 1: stats.histogram(w1)},
+            )
+        )
     return model, series, arch, params, time.perf_counter() - start
 
 
-def time_resnet_scores(series, arch, measures=("variance", "divergence_from_init", "divergence_from_normal",
-                                               "change_since_previous", "structural")):
+def time_resnet_scores(
+    series,
+    arch,
+    measures=("variance", "divergence_from_init", "divergence_from_normal", "change_since_previous", "structural"),
+):
     from innspector_tb.analysis import interestingness
 
     result = {}
@@ -302,8 +355,7 @@ def time_resnet_scores(series, arch, measures=("variance", "divergence_from_init
             answer = interestingness.score(series, measure, **kwargs)
             times.append(time.perf_counter() - start)
         scored = sum(1 for u in answer["units"] if u["score"] is not None)
-        result[measure] = {"cold_s": times[0], "second_s": times[1], "units": len(answer["units"]),
-                           "scored": scored}
+        result[measure] = {"cold_s": times[0], "second_s": times[1], "units": len(answer["units"]), "scored": scored}
     return result
 
 
@@ -323,12 +375,22 @@ def write_resnet_logdir(logdir, model, series, arch):
         for s in series:
             for step in (0, 1):
                 vector = np.array([s.stats[step][f] for f in stats_lib.STAT_FIELDS], dtype=np.float64)
-                tf.summary.write(metadata.STATS_TAG_PREFIX + s.unit, tf.constant(vector), step=step,
-                                 metadata=metadata.create_summary_metadata(
-                                     metadata.Kind.STATISTICS, unit=s.unit, unit_type=s.unit_type))
-                tf.summary.write(metadata.HISTOGRAM_TAG_PREFIX + s.unit, tf.constant(s.histograms[step]),
-                                 step=step, metadata=metadata.create_summary_metadata(
-                                     metadata.Kind.HISTOGRAM, unit=s.unit, unit_type=s.unit_type))
+                tf.summary.write(
+                    metadata.STATS_TAG_PREFIX + s.unit,
+                    tf.constant(vector),
+                    step=step,
+                    metadata=metadata.create_summary_metadata(
+                        metadata.Kind.STATISTICS, unit=s.unit, unit_type=s.unit_type
+                    ),
+                )
+                tf.summary.write(
+                    metadata.HISTOGRAM_TAG_PREFIX + s.unit,
+                    tf.constant(s.histograms[step]),
+                    step=step,
+                    metadata=metadata.create_summary_metadata(
+                        metadata.Kind.HISTOGRAM, unit=s.unit, unit_type=s.unit_type
+                    ),
+                )
     writer.close()
 
 
@@ -342,16 +404,22 @@ def time_resnet_route(logdir, repeats=5):
             cold, status, size, parsed = tb.request("GET", path)
             warm = [tb.request("GET", path)[0] for _ in range(repeats)]
             units = parsed.get("units", []) if isinstance(parsed, dict) else []
-            out[measure] = {"cold_ms": cold, "warm_p50_ms": _percentile(warm, 50), "status": status,
-                            "bytes": size, "units": len(units),
-                            "scored": sum(1 for u in units if u.get("score") is not None),
-                            "note": _check("interestingness " + measure, status, parsed)}
+            out[measure] = {
+                "cold_ms": cold,
+                "warm_p50_ms": _percentile(warm, 50),
+                "status": status,
+                "bytes": size,
+                "units": len(units),
+                "scored": sum(1 for u in units if u.get("score") is not None),
+                "note": _check("interestingness " + measure, status, parsed),
+            }
         finally:
             tb.stop()
     return out
 
 
 # ------------------------------------------------------------------ report
+
 
 def _fmt(ms):
     return "%8.1f" % ms if ms is not None and math.isfinite(ms) else "%8s" % "-"
@@ -377,36 +445,58 @@ def main():
         sidecar_bytes = _tree_bytes(logdir, suffix=".h5")
         event_bytes = _tree_bytes(logdir, contains="tfevents")
         figures["logdir"] = {"generate_s": seconds, "sidecar_mb": _mb(sidecar_bytes), "event_mb": _mb(event_bytes)}
-        print("generated in %.1fs%s: %.1f MB of event files, %.1f MB of sidecar HDF5"
-              % (seconds, " (reused)" if seconds == 0 else "", _mb(event_bytes), _mb(sidecar_bytes)), flush=True)
+        print(
+            "generated in %.1fs%s: %.1f MB of event files, %.1f MB of sidecar HDF5"
+            % (seconds, " (reused)" if seconds == 0 else "", _mb(event_bytes), _mb(sidecar_bytes)),
+            flush=True,
+        )
 
         # 1. Routes.
         print("\n== routes over HTTP (tensorboard --load_fast=false, loaded before serving)", flush=True)
         tb = TensorBoard(logdir)
         try:
             rss_loaded = tb.rss()
-            print("tensorboard started and loaded in %.1fs; RSS %.0f MB" % (tb.start_seconds, _mb(rss_loaded)),
-                  flush=True)
+            print(
+                "tensorboard started and loaded in %.1fs; RSS %.0f MB" % (tb.start_seconds, _mb(rss_loaded)), flush=True
+            )
             table = time_routes(tb, args.repeats)
             rss_after = tb.rss()
         finally:
             tb.stop()
         reference = table[REFERENCE]["p95_ms"]
-        print("\ncold = first request of each route, in this order (shared caches: later routes profit from earlier"
-              " ones);\nwarm = p50/p95 of %d requests per route, routes taking turns; x ref = warm p95 / warm p95 of"
-              " '%s'" % (args.repeats, REFERENCE))
+        print(
+            "\ncold = first request of each route, in this order (shared caches: later routes profit from earlier"
+            " ones);\nwarm = p50/p95 of %d requests per route, routes taking turns; x ref = warm p95 / warm p95 of"
+            " '%s'" % (args.repeats, REFERENCE)
+        )
         print("%-28s %8s %8s %8s %8s %9s  %s" % ("route", "cold ms", "p50 ms", "p95 ms", "x ref", "answer KB", "note"))
         for name, entry in table.items():
-            print("%-28s %s %s %s %8.2f %9.1f  %s" % (name, _fmt(entry["cold_ms"]), _fmt(entry["p50_ms"]),
-                                                      _fmt(entry["p95_ms"]), entry["p95_ms"] / reference,
-                                                      entry["bytes"] / 1024, entry["note"] or ""))
+            print(
+                "%-28s %s %s %s %8.2f %9.1f  %s"
+                % (
+                    name,
+                    _fmt(entry["cold_ms"]),
+                    _fmt(entry["p50_ms"]),
+                    _fmt(entry["p95_ms"]),
+                    entry["p95_ms"] / reference,
+                    entry["bytes"] / 1024,
+                    entry["note"] or "",
+                )
+            )
         for fact in _answer_facts(table):
             print("  " + fact)
-        print("timed process RSS: %.0f MB after loading, %.0f MB after the cold pass, %.0f MB after the warm"
-              " pass (%+.0f MB over the requests: the plugin's cache and answers)"
-              % (_mb(rss_loaded), _mb(tb.rss_after_cold), _mb(rss_after), _mb(rss_after - rss_loaded)), flush=True)
-        figures["routes"] = {name: {k: (round(v, 3) if isinstance(v, float) else v) for k, v in entry.items()
-                                    if k not in ("warm", "answer")} for name, entry in table.items()}
+        print(
+            "timed process RSS: %.0f MB after loading, %.0f MB after the cold pass, %.0f MB after the warm"
+            " pass (%+.0f MB over the requests: the plugin's cache and answers)"
+            % (_mb(rss_loaded), _mb(tb.rss_after_cold), _mb(rss_after), _mb(rss_after - rss_loaded)),
+            flush=True,
+        )
+        figures["routes"] = {
+            name: {
+                k: (round(v, 3) if isinstance(v, float) else v) for k, v in entry.items() if k not in ("warm", "answer")
+            }
+            for name, entry in table.items()
+        }
         figures["tensorboard_start_s"] = tb.start_seconds
 
         # 2. Memory with and without the sidecars.
@@ -418,45 +508,85 @@ def main():
         rss_full = tensorboard_memory.tensorboard_rss(logdir)
         rss_events = tensorboard_memory.tensorboard_rss(events_only)
         print("empty logdir                     %7.0f MB" % _mb(rss_empty))
-        print("with sidecars (%6.1f MB of h5)  %7.0f MB  (%+.0f MB over empty)"
-              % (_mb(sidecar_bytes), _mb(rss_full), _mb(rss_full - rss_empty)))
-        print("event files alone (no *.h5)      %7.0f MB  (%+.0f MB over empty)"
-              % (_mb(rss_events), _mb(rss_events - rss_empty)))
-        print("difference with - without        %+7.1f MB  (%.3fx of the sidecar bytes)"
-              % (_mb(rss_full - rss_events), (rss_full - rss_events) / max(sidecar_bytes, 1)))
+        print(
+            "with sidecars (%6.1f MB of h5)  %7.0f MB  (%+.0f MB over empty)"
+            % (_mb(sidecar_bytes), _mb(rss_full), _mb(rss_full - rss_empty))
+        )
+        print(
+            "event files alone (no *.h5)      %7.0f MB  (%+.0f MB over empty)"
+            % (_mb(rss_events), _mb(rss_events - rss_empty))
+        )
+        print(
+            "difference with - without        %+7.1f MB  (%.3fx of the sidecar bytes)"
+            % (_mb(rss_full - rss_events), (rss_full - rss_events) / max(sidecar_bytes, 1))
+        )
         print("after serving every route above  %7.0f MB  (the timed process)" % _mb(rss_after), flush=True)
-        figures["rss_mb"] = {"empty": _mb(rss_empty), "with_sidecars": _mb(rss_full),
-                             "events_only": _mb(rss_events), "difference": _mb(rss_full - rss_events),
-                             "timed_after_load": _mb(rss_loaded), "timed_after_cold": _mb(tb.rss_after_cold),
-                             "timed_after_routes": _mb(rss_after)}
+        figures["rss_mb"] = {
+            "empty": _mb(rss_empty),
+            "with_sidecars": _mb(rss_full),
+            "events_only": _mb(rss_events),
+            "difference": _mb(rss_full - rss_events),
+            "timed_after_load": _mb(rss_loaded),
+            "timed_after_cold": _mb(tb.rss_after_cold),
+            "timed_after_routes": _mb(rss_after),
+        }
 
         # 3. ResNet50.
         if not args.skip_resnet:
             print("\n== interestingness of every variable of ResNet50 (weights=None), steps 0 and 1", flush=True)
             model, series, arch, params, prep = resnet50_series()
-            print("%d variables, %.1fM parameters; model, architecture, statistics and histograms of both steps"
-                  " prepared in %.1fs" % (len(series), params / 1e6, prep), flush=True)
+            print(
+                "%d variables, %.1fM parameters; model, architecture, statistics and histograms of both steps"
+                " prepared in %.1fs" % (len(series), params / 1e6, prep),
+                flush=True,
+            )
             scores = time_resnet_scores(series, arch)
             print("%-24s %9s %9s %7s  %s" % ("interestingness.score", "cold s", "2nd s", "scored", "target"))
             for measure, r in scores.items():
-                print("%-24s %9.3f %9.3f %7s  <= %.0f s cold: %s" % (
-                    measure, r["cold_s"], r["second_s"], "%d/%d" % (r["scored"], r["units"]), RESNET_TARGET_S,
-                    "met" if r["cold_s"] <= RESNET_TARGET_S else "NOT met"))
+                print(
+                    "%-24s %9.3f %9.3f %7s  <= %.0f s cold: %s"
+                    % (
+                        measure,
+                        r["cold_s"],
+                        r["second_s"],
+                        "%d/%d" % (r["scored"], r["units"]),
+                        RESNET_TARGET_S,
+                        "met" if r["cold_s"] <= RESNET_TARGET_S else "NOT met",
+                    )
+                )
             resnet_logdir = os.path.join(scratch, "resnet_logdir")
             write_resnet_logdir(resnet_logdir, model, series, arch)
             route = time_resnet_route(resnet_logdir)
-            print("the route, as the first request of a fresh tensorboard (statistics and histograms in the event"
-                  " file):")
+            print(
+                "the route, as the first request of a fresh tensorboard (statistics and histograms in the event file):"
+            )
             for measure, r in route.items():
-                print("  /interestingness?measure=%-22s cold %7.1f ms, then p50 %7.1f ms, %d/%d scored, %.0f KB%s"
-                      % (measure, r["cold_ms"], r["warm_p50_ms"], r["scored"], r["units"], r["bytes"] / 1024,
-                         ("  [%s]" % r["note"]) if r["note"] else ""), flush=True)
-            figures["resnet50"] = {"variables": len(series), "params": params, "prepare_s": prep,
-                                   "score": scores, "route": route}
+                print(
+                    "  /interestingness?measure=%-22s cold %7.1f ms, then p50 %7.1f ms, %d/%d scored, %.0f KB%s"
+                    % (
+                        measure,
+                        r["cold_ms"],
+                        r["warm_p50_ms"],
+                        r["scored"],
+                        r["units"],
+                        r["bytes"] / 1024,
+                        ("  [%s]" % r["note"]) if r["note"] else "",
+                    ),
+                    flush=True,
+                )
+            figures["resnet50"] = {
+                "variables": len(series),
+                "params": params,
+                "prepare_s": prep,
+                "score": scores,
+                "route": route,
+            }
 
         # 4. Summary.
-        print("\n== summary (target: warm p95 <= %.0f ms where given; ResNet50 interestingness <= %.0f s cold)"
-              % (TARGET_MS, RESNET_TARGET_S))
+        print(
+            "\n== summary (target: warm p95 <= %.0f ms where given; ResNet50 interestingness <= %.0f s cold)"
+            % (TARGET_MS, RESNET_TARGET_S)
+        )
         print("%-40s %9s %9s %9s %10s  %s" % ("route", "cold ms", "p50 ms", "p95 ms", "target", "result"))
         met_all = True
         for name, entry in table.items():
@@ -467,20 +597,39 @@ def main():
                 ok = entry["p95_ms"] <= target and entry["status"] == 200
                 met_all &= ok
                 verdict, target_text = ("met" if ok else "NOT met"), "p95<=%.0f" % target
-            print("%-40s %s  %s  %s %10s  %s" % (name, _fmt(entry["cold_ms"]), _fmt(entry["p50_ms"]),
-                                                 _fmt(entry["p95_ms"]), target_text, verdict))
+            print(
+                "%-40s %s  %s  %s %10s  %s"
+                % (name, _fmt(entry["cold_ms"]), _fmt(entry["p50_ms"]), _fmt(entry["p95_ms"]), target_text, verdict)
+            )
         if "resnet50" in figures:
             for measure, r in figures["resnet50"]["score"].items():
                 ok = r["cold_s"] <= RESNET_TARGET_S
                 met_all &= ok
-                print("%-40s %s  %8s  %8s %10s  %s" % ("resnet50 score " + measure, _fmt(r["cold_s"] * 1000), "-",
-                                                       "-", "cold<=1s", "met" if ok else "NOT met"))
+                print(
+                    "%-40s %s  %8s  %8s %10s  %s"
+                    % (
+                        "resnet50 score " + measure,
+                        _fmt(r["cold_s"] * 1000),
+                        "-",
+                        "-",
+                        "cold<=1s",
+                        "met" if ok else "NOT met",
+                    )
+                )
             for measure, r in figures["resnet50"]["route"].items():
                 ok = r["cold_ms"] <= RESNET_TARGET_S * 1000 and r["status"] == 200
                 met_all &= ok
-                print("%-40s %s  %s  %8s %10s  %s" % ("resnet50 route " + measure, _fmt(r["cold_ms"]),
-                                                      _fmt(r["warm_p50_ms"]), "-", "cold<=1s",
-                                                      "met" if ok else "NOT met"))
+                print(
+                    "%-40s %s  %s  %8s %10s  %s"
+                    % (
+                        "resnet50 route " + measure,
+                        _fmt(r["cold_ms"]),
+                        _fmt(r["warm_p50_ms"]),
+                        "-",
+                        "cold<=1s",
+                        "met" if ok else "NOT met",
+                    )
+                )
         figures["all_targets_met"] = met_all
         figures["total_s"] = time.perf_counter() - started
         print("all targets met: %s; benchmark took %.0fs" % ("yes" if met_all else "NO", figures["total_s"]))

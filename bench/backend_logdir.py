@@ -31,9 +31,9 @@ import innspector_tb  # noqa: E402
 from demo import data as demo_data  # noqa: E402
 from demo import models as demo_models  # noqa: E402
 from innspector_tb.format import stats
-from innspector_tb.capture import summary    # noqa: E402
+from innspector_tb.capture import summary  # noqa: E402
 
-STEPS = 11            # steps 0..10
+STEPS = 11  # steps 0..10
 PROBE = 256
 BIG_RUN = "b_dense_big"
 BIG_LAYER = "dense_big"  # its kernel is 1000 x 1000
@@ -42,23 +42,29 @@ _NAMESPACE = uuid.UUID("0f5a3c52-4f0e-4b7e-8d7c-2f1b1f6c9e01")
 
 
 def dense(units, name):
-    return keras.Sequential([
-        keras.Input(demo_models.INPUT_SHAPE, name="image"),
-        layers.Flatten(name="flatten"),
-        layers.Dense(units, activation="relu", name="dense_hidden"),
-        layers.Dense(demo_models.CLASSES, activation="softmax", name="classifier"),
-    ], name=name)
+    return keras.Sequential(
+        [
+            keras.Input(demo_models.INPUT_SHAPE, name="image"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(units, activation="relu", name="dense_hidden"),
+            layers.Dense(demo_models.CLASSES, activation="softmax", name="classifier"),
+        ],
+        name=name,
+    )
 
 
 def dense_big(name):
     """A 64 -> 1000 -> 1000 -> 10 MLP: dense_big/kernel has 1M elements."""
-    return keras.Sequential([
-        keras.Input(demo_models.INPUT_SHAPE, name="image"),
-        layers.Flatten(name="flatten"),
-        layers.Dense(1000, activation="relu", name="dense_wide"),
-        layers.Dense(1000, activation="relu", name=BIG_LAYER),
-        layers.Dense(demo_models.CLASSES, activation="softmax", name="classifier"),
-    ], name=name)
+    return keras.Sequential(
+        [
+            keras.Input(demo_models.INPUT_SHAPE, name="image"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(1000, activation="relu", name="dense_wide"),
+            layers.Dense(1000, activation="relu", name=BIG_LAYER),
+            layers.Dense(demo_models.CLASSES, activation="softmax", name="classifier"),
+        ],
+        name=name,
+    )
 
 
 def plan():
@@ -131,10 +137,19 @@ def write_run(logdir, run, parents, build, x, y, seed):
     keras.utils.set_random_seed(seed)
     model = build()
     rng = np.random.default_rng(seed)
-    head = innspector_tb.header(run, label="%s (generated, untrained)" % run, parents=[run_id(p) for p in parents],
-                                id=run_id(run), hparams={"batch_size": 32, "step_unit": "epoch", "epochs": STEPS - 1,
-                                                         "loss": {"name": "SparseCategoricalCrossentropy"},
-                                                         "output_activations": ["softmax"]})
+    head = innspector_tb.header(
+        run,
+        label="%s (generated, untrained)" % run,
+        parents=[run_id(p) for p in parents],
+        id=run_id(run),
+        hparams={
+            "batch_size": 32,
+            "step_unit": "epoch",
+            "epochs": STEPS - 1,
+            "loss": {"name": "SparseCategoricalCrossentropy"},
+            "output_activations": ["softmax"],
+        },
+    )
     trainable = int(sum(np.prod(v.shape) for v in model.trainable_weights))
     non_trainable = int(sum(np.prod(v.shape) for v in model.non_trainable_weights))
     scale = 0.02 + 0.01 * (seed % 5)  # runs drift at different speeds
@@ -153,12 +168,22 @@ def write_run(logdir, run, parents, build, x, y, seed):
             summary.weights(model, step=step)
             summary.activations(model, x, labels=y, step=step)
             summary.predictions(y_pred, step=step)
-            summary.runtime({"params": {"trainable": trainable, "non_trainable": non_trainable,
-                                        "total": trainable + non_trainable},
-                             "inference_seconds_per_sample": seconds / len(x), "step_unit": "epoch"}, step=step)
+            summary.runtime(
+                {
+                    "params": {
+                        "trainable": trainable,
+                        "non_trainable": non_trainable,
+                        "total": trainable + non_trainable,
+                    },
+                    "inference_seconds_per_sample": seconds / len(x),
+                    "step_unit": "epoch",
+                },
+                step=step,
+            )
             p = np.clip(y_pred[np.arange(len(y)), y], 1e-7, 1.0)
-            summary.metrics({"loss": float(-np.log(p).mean()),
-                             "accuracy": float((y_pred.argmax(axis=1) == y).mean())}, step=step)
+            summary.metrics(
+                {"loss": float(-np.log(p).mean()), "accuracy": float((y_pred.argmax(axis=1) == y).mean())}, step=step
+            )
             # TensorBoard's own histograms of the same weights, for its histograms route.
             for (layer_id, variable), array in summary.model_weights(model).items():
                 tf.summary.histogram("weights/%s/%s" % (layer_id, variable), array, step=step)

@@ -49,8 +49,22 @@ NODE_TIMEOUT = 1800
 
 def run_browser(node, url, l2_run, loads, fps_seconds, timeout):
     """Runs bench.mjs against `url` (progress on stderr); returns its JSON."""
-    command = [node, BENCH_JS, url, "--l2", l2_run, "--l3", "--fps", l2_run, "--loads", str(loads),
-               "--fps-seconds", str(fps_seconds), "--timeout", str(timeout)]
+    command = [
+        node,
+        BENCH_JS,
+        url,
+        "--l2",
+        l2_run,
+        "--l3",
+        "--fps",
+        l2_run,
+        "--loads",
+        str(loads),
+        "--fps-seconds",
+        str(fps_seconds),
+        "--timeout",
+        str(timeout),
+    ]
     # A session of its own, so a hang ends node and its browser together.
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, start_new_session=True)
     try:
@@ -60,8 +74,11 @@ def run_browser(node, url, l2_run, loads, fps_seconds, timeout):
         process.communicate()
         return {"error": "bench.mjs did not finish within %d s" % NODE_TIMEOUT, "scenarios": [], "fps": []}
     if process.returncode != 0:
-        return {"error": "bench.mjs exited with %d (its stderr is above)" % process.returncode,
-                "scenarios": [], "fps": []}
+        return {
+            "error": "bench.mjs exited with %d (its stderr is above)" % process.returncode,
+            "scenarios": [],
+            "fps": [],
+        }
     return json.loads(stdout)
 
 
@@ -72,15 +89,23 @@ def measure(name, logdir, expected_models, l2_run, args, node):
     with TensorBoardServer(logdir, load_fast=args.load_fast) as server:
         wait_for_models(server.url, expected_models, timeout=300, server=server)
         loaded = time.monotonic() - start
-        print("[%s] serving after %.1fs, %d models listed after %.1fs" % (
-            name, server.start_seconds, expected_models, loaded), flush=True)
+        print(
+            "[%s] serving after %.1fs, %d models listed after %.1fs"
+            % (name, server.start_seconds, expected_models, loaded),
+            flush=True,
+        )
         result = run_browser(node, server.url, l2_run, args.loads, args.fps_seconds, args.timeout)
-    result.update(name=name, models=expected_models, l2_run=l2_run,
-                  tensorboard={"serving_s": server.start_seconds, "models_listed_s": loaded})
+    result.update(
+        name=name,
+        models=expected_models,
+        l2_run=l2_run,
+        tensorboard={"serving_s": server.start_seconds, "models_listed_s": loaded},
+    )
     return result
 
 
 # ------------------------------------------------------------------ report
+
 
 def _scenario(result, level):
     return next((s for s in result.get("scenarios", []) if s["level"] == level), None)
@@ -101,22 +126,34 @@ def _paint_cells(scenario):
     if scenario.get("median_cold_ms") is None:
         return ["FAILED", "", "", ""]
     cold = scenario["median_cold_ms"]
-    return [_ms(cold), "%.2f" % (cold / TARGET_PAINT_MS), _ms(scenario.get("median_warm_ms")),
-            _ms(scenario.get("first_cold_ms"))]
+    return [
+        _ms(cold),
+        "%.2f" % (cold / TARGET_PAINT_MS),
+        _ms(scenario.get("median_warm_ms")),
+        _ms(scenario.get("first_cold_ms")),
+    ]
 
 
 def _fps_cells(entry, ratio=True):
     if entry is None or entry.get("fps") is None:
         return ["FAILED" if entry is not None else "-", "", "", ""]
-    return ["%.1f" % entry["fps"], "%.2f" % (entry["fps"] / TARGET_FPS) if ratio else "",
-            "%.1f ms" % entry["longest_frame_ms"], "%.0f" % entry.get("inputs_per_s", 0)]
+    return [
+        "%.1f" % entry["fps"],
+        "%.2f" % (entry["fps"] / TARGET_FPS) if ratio else "",
+        "%.1f ms" % entry["longest_frame_ms"],
+        "%.0f" % entry.get("inputs_per_s", 0),
+    ]
 
 
 def report(large, small, loads):
-    print("\nFrontend: headless Chromium %s, median of %d page loads (fresh browser context each)" % (
-        large.get("chromium") or small.get("chromium") or "?", loads))
-    print("paint = navigation start -> view painted; ratio = median / %.0f ms (<= 1 meets the target); "
-          "warm = after a reload" % TARGET_PAINT_MS)
+    print(
+        "\nFrontend: headless Chromium %s, median of %d page loads (fresh browser context each)"
+        % (large.get("chromium") or small.get("chromium") or "?", loads)
+    )
+    print(
+        "paint = navigation start -> view painted; ratio = median / %.0f ms (<= 1 meets the target); "
+        "warm = after a reload" % TARGET_PAINT_MS
+    )
     header = ["", "cold", "ratio", "warm", "1st load"]
     width = [44, 9, 6, 9, 9]
 
@@ -131,8 +168,7 @@ def report(large, small, loads):
     row(["L3 view, %d models" % large["models"]] + _paint_cells(_scenario(large, "L3")))
     row(["L2 view, %s (demo-sized baseline)" % small["l2_run"]] + _paint_cells(_scenario(small, "L2")))
     row(["L3 view, %d models (demo baseline)" % small["models"]] + _paint_cells(_scenario(small, "L3")))
-    print("\npan and zoom of the L2 view at 60 Hz input; ratio = frames/s / %.0f (>= 1 meets the target)"
-          % TARGET_FPS)
+    print("\npan and zoom of the L2 view at 60 Hz input; ratio = frames/s / %.0f (>= 1 meets the target)" % TARGET_FPS)
     header = ["", "frames/s", "ratio", "longest", "inputs/s"]
     row(header)
     for result, what in ((large, "1,000 layers"), (small, "demo-sized")):
@@ -147,25 +183,36 @@ def report(large, small, loads):
             if facts and scenario.get("median_cold_ms") is not None:
                 notes.append(
                     "%s / %s: module %.0f kB (transferred) loaded at %s; %d route requests, %.0f kB, "
-                    "last answered at %s (last load)" % (
-                        result["name"], scenario["name"], (facts["module_bytes"] or 0) / 1e3,
-                        _ms(facts["module_loaded_ms"]), facts["requests"], facts["route_bytes"] / 1e3,
-                        _ms(facts["last_route_response_ms"])))
+                    "last answered at %s (last load)"
+                    % (
+                        result["name"],
+                        scenario["name"],
+                        (facts["module_bytes"] or 0) / 1e3,
+                        _ms(facts["module_loaded_ms"]),
+                        facts["requests"],
+                        facts["route_bytes"] / 1e3,
+                        _ms(facts["last_route_response_ms"]),
+                    )
+                )
         for entry in result.get("fps", []):
             if entry.get("error"):
                 notes.append("%s / %s: %s" % (result["name"], entry["name"], entry["error"]))
             for kind in ("synthetic", "trusted"):
                 if entry.get(kind) and entry[kind].get("stage_mutations") == 0:
-                    notes.append("%s / %s (%s): no DOM change in .inn-stage during the input: the view did not "
-                                 "react (or draws on a canvas)" % (result["name"], entry["name"], kind))
+                    notes.append(
+                        "%s / %s (%s): no DOM change in .inn-stage during the input: the view did not "
+                        "react (or draws on a canvas)" % (result["name"], entry["name"], kind)
+                    )
     if notes:
         print("\nnotes:")
         for note in notes:
             print("  " + note)
     for result in (large, small):
         tb = result["tensorboard"]
-        print("tensorboard (%s, %d models): serving after %.1fs, every model listed after %.1fs" % (
-            result["name"], result["models"], tb["serving_s"], tb["models_listed_s"]))
+        print(
+            "tensorboard (%s, %d models): serving after %.1fs, every model listed after %.1fs"
+            % (result["name"], result["models"], tb["serving_s"], tb["models_listed_s"])
+        )
 
 
 def main():
@@ -192,12 +239,15 @@ def main():
         spent = frontend_logdir.generate(logdir, verbose=False)
         print("large logdir (201 runs): %s" % ("generated in %.1fs" % spent if spent else "reused"), flush=True)
         spent = frontend_logdir.generate_baseline(baseline, verbose=False)
-        print("baseline logdir (the demo's models): %s" % ("generated in %.1fs" % spent if spent else "reused"),
-              flush=True)
+        print(
+            "baseline logdir (the demo's models): %s" % ("generated in %.1fs" % spent if spent else "reused"),
+            flush=True,
+        )
         count = 1 + frontend_logdir.SMALL_RUNS
         large = measure("large", logdir, count, frontend_logdir.BIG_RUN, args, node)
-        small = measure("baseline", baseline, len(frontend_logdir.baseline_entries()),
-                        frontend_logdir.BASELINE_RUN, args, node)
+        small = measure(
+            "baseline", baseline, len(frontend_logdir.baseline_entries()), frontend_logdir.BASELINE_RUN, args, node
+        )
         report(large, small, args.loads)
         if args.json:
             with open(args.json, "w") as f:

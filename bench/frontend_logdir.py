@@ -43,21 +43,21 @@ from demo import data as demo_data  # noqa: E402
 from demo import models as demo_models  # noqa: E402
 from demo import train as demo_train  # noqa: E402
 from innspector_tb.format import stats
-from innspector_tb.capture import summary    # noqa: E402
+from innspector_tb.capture import summary  # noqa: E402
 
 BIG_RUN = "big_1000"
 BIG_LAYERS = 1000
 BIG_WIDTH = 16
-BLOCKS = (BIG_LAYERS - 4) // 4       # stem + 4 per block + head_norm, head_relu, classifier = 1000
+BLOCKS = (BIG_LAYERS - 4) // 4  # stem + 4 per block + head_norm, head_relu, classifier = 1000
 BLOCKS_PER_STAGE = 25
 SMALL_RUNS = 200
 EXPERIMENTS = 8
-MAX_DEPTH = 3                        # generations 0..3: four levels
+MAX_DEPTH = 3  # generations 0..3: four levels
 PROBE = 32
 CLASSES = demo_models.CLASSES
 DONE_MARKER = ".frontend_bench_complete"
 BASELINE_MARKER = ".frontend_baseline_complete"
-BASELINE_RUN = "cnn_skip"            # the demo's residual CNN: the demo-sized model of the baseline
+BASELINE_RUN = "cnn_skip"  # the demo's residual CNN: the demo-sized model of the baseline
 _NAMESPACE = uuid.UUID("3c7e2a10-93b5-4f0c-bb61-5e2d0f9a4c17")
 
 assert 1 + 4 * BLOCKS + 3 == BIG_LAYERS
@@ -72,6 +72,7 @@ def small_run(i):
 
 
 # ------------------------------------------------------------------ the 1,000-layer model
+
 
 def _block_prefix(b):
     return "stage_%d_block_%03d" % (b // BLOCKS_PER_STAGE + 1, b)
@@ -100,6 +101,7 @@ def big_model():
 
 # ------------------------------------------------------------------ the 200 small models
 
+
 def small_model(i, rng):
     """A small dense or convolutional digits classifier, its size drawn from rng."""
     name = small_run(i)
@@ -107,18 +109,25 @@ def small_model(i, rng):
     if rng.random() < 0.5:
         model_layers.append(layers.Flatten(name="flatten"))
         for d in range(int(rng.integers(1, 4))):
-            model_layers.append(layers.Dense(int(rng.choice([16, 32, 48, 64, 96])), activation="relu",
-                                             name="dense_%d" % (d + 1)))
+            model_layers.append(
+                layers.Dense(int(rng.choice([16, 32, 48, 64, 96])), activation="relu", name="dense_%d" % (d + 1))
+            )
             if rng.random() < 0.25:
                 model_layers.append(layers.Dropout(0.2, name="dropout_%d" % (d + 1)))
     else:
         for c in range(int(rng.integers(1, 3))):
-            model_layers.append(layers.Conv2D(int(rng.choice([4, 8, 16])), 3, padding="same", activation="relu",
-                                              name="conv_%d" % (c + 1)))
+            model_layers.append(
+                layers.Conv2D(
+                    int(rng.choice([4, 8, 16])), 3, padding="same", activation="relu", name="conv_%d" % (c + 1)
+                )
+            )
             if rng.random() < 0.3:
                 model_layers.append(layers.BatchNormalization(name="batch_norm_%d" % (c + 1)))
-        model_layers += [layers.MaxPooling2D(2, name="pool"), layers.Flatten(name="flatten"),
-                         layers.Dense(int(rng.choice([16, 32, 64])), activation="relu", name="dense_hidden")]
+        model_layers += [
+            layers.MaxPooling2D(2, name="pool"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(int(rng.choice([16, 32, 64])), activation="relu", name="dense_hidden"),
+        ]
     model_layers.append(layers.Dense(CLASSES, activation="softmax", name="classifier"))
     return keras.Sequential(model_layers, name=name)
 
@@ -135,13 +144,19 @@ def lineage(rng):
             # Mostly branch from a recent model (deep chains), sometimes from an older one (fan-out).
             candidates = [m for m in members[:j] if depth[m] < MAX_DEPTH]
             recent = candidates[-3:]
-            parent = recent[int(rng.integers(len(recent)))] if rng.random() < 0.6 else \
-                candidates[int(rng.integers(len(candidates)))]
+            parent = (
+                recent[int(rng.integers(len(recent)))]
+                if rng.random() < 0.6
+                else candidates[int(rng.integers(len(candidates)))]
+            )
             parents[run], depth[run] = [parent], depth[parent] + 1
         # Two merges per experiment: a model derived from two earlier ones at the same depth.
         for run in members[-2:]:
-            others = [m for m in members if m != run and m not in parents[run] and depth[m] == depth[run] - 1
-                      and run not in parents[m]]
+            others = [
+                m
+                for m in members
+                if m != run and m not in parents[run] and depth[m] == depth[run] - 1 and run not in parents[m]
+            ]
             if others:
                 parents[run].append(others[int(rng.integers(len(others)))])
     return parents
@@ -155,12 +170,12 @@ def small_plan(seed=0):
     plan = []
     for i in range(SMALL_RUNS):
         model_rng = np.random.default_rng(seed * 1000 + i)
-        plan.append((small_run(i), parents[small_run(i)], i // per,
-                     lambda i=i, r=model_rng: small_model(i, r)))
+        plan.append((small_run(i), parents[small_run(i)], i // per, lambda i=i, r=model_rng: small_model(i, r)))
     return plan
 
 
 # ------------------------------------------------------------------ writing runs
+
 
 def probe(size=PROBE):
     _, _, x_test, y_test = demo_data.digits()
@@ -176,8 +191,10 @@ def write_run(logdir, head, model, x, y, step0=True):
     with writer.as_default():
         summary.header(head)
         summary.architecture(model)
-        runtime = {"params": {"trainable": trainable, "non_trainable": non_trainable,
-                              "total": trainable + non_trainable}, "step_unit": "epoch"}
+        runtime = {
+            "params": {"trainable": trainable, "non_trainable": non_trainable, "total": trainable + non_trainable},
+            "step_unit": "epoch",
+        }
         if step0:
             summary.samples(x, y, class_names=[str(c) for c in range(CLASSES)])
             start = time.perf_counter()
@@ -188,17 +205,27 @@ def write_run(logdir, head, model, x, y, step0=True):
             summary.predictions(outputs, step=0)
             if isinstance(outputs, np.ndarray) and outputs.shape == (len(y), CLASSES):  # a classifier
                 p = np.clip(outputs[np.arange(len(y)), y], 1e-7, 1.0)
-                summary.metrics({"loss": float(-np.log(p).mean()),
-                                 "accuracy": float((outputs.argmax(axis=1) == y).mean())}, step=0)
+                summary.metrics(
+                    {"loss": float(-np.log(p).mean()), "accuracy": float((outputs.argmax(axis=1) == y).mean())}, step=0
+                )
         summary.runtime(runtime, step=0)
     writer.close()
 
 
 def _head(run, parents, label, **hparams):
-    return innspector_tb.header(run, label=label, parents=[run_id(p) for p in parents], id=run_id(run),
-                                hparams=dict(batch_size=32, step_unit="epoch",
-                                             loss={"name": "SparseCategoricalCrossentropy"},
-                                             output_activations=["softmax"], **hparams))
+    return innspector_tb.header(
+        run,
+        label=label,
+        parents=[run_id(p) for p in parents],
+        id=run_id(run),
+        hparams=dict(
+            batch_size=32,
+            step_unit="epoch",
+            loss={"name": "SparseCategoricalCrossentropy"},
+            output_activations=["softmax"],
+            **hparams,
+        ),
+    )
 
 
 def generate(logdir, step0=True, verbose=True):
@@ -211,8 +238,14 @@ def generate(logdir, step0=True, verbose=True):
     x, y = probe()
     keras.utils.set_random_seed(0)
     model = big_model()
-    write_run(logdir, _head(BIG_RUN, [], "Residual MLP of %d layers (%d blocks), generated, untrained"
-                            % (BIG_LAYERS, BLOCKS)), model, x.reshape(len(x), -1), y, step0)
+    write_run(
+        logdir,
+        _head(BIG_RUN, [], "Residual MLP of %d layers (%d blocks), generated, untrained" % (BIG_LAYERS, BLOCKS)),
+        model,
+        x.reshape(len(x), -1),
+        y,
+        step0,
+    )
     keras.backend.clear_session()
     if verbose:
         print("  wrote %s in %.1fs" % (BIG_RUN, time.perf_counter() - start), flush=True)
@@ -249,8 +282,7 @@ def generate_baseline(logdir, step0=True, verbose=True):
         write_run(logdir, head, model, x, y, step0)
         keras.backend.clear_session()
     if verbose:
-        print("  wrote %d demo models in %.1fs" % (len(baseline_entries()), time.perf_counter() - start),
-              flush=True)
+        print("  wrote %d demo models in %.1fs" % (len(baseline_entries()), time.perf_counter() - start), flush=True)
     with open(marker, "w") as f:
         f.write("complete\n")
     return time.perf_counter() - start

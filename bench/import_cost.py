@@ -48,10 +48,14 @@ def main():
     summary = {what: _median(runs) for what, runs in results.items()}
     ours, default, histogram = summary["ours"], summary["default"], summary["histogram"]
     print("import innspector_tb.plugin (after TensorBoard's defaults): %.3f s  (target <= 0.3 s)" % ours["import_s"])
-    print("import of TensorBoard's histogram plugin alone:            %.3f s  (ours / histogram: %.1fx)"
-          % (histogram["import_s"], ours["import_s"] / max(histogram["import_s"], 1e-9)))
-    print("peak RSS, default plugins alone: %.0f MB; with ours: %.0f MB  -> %.2fx  (target <= 1.3x)"
-          % (default["peak_rss_mb"], ours["peak_rss_mb"], ours["peak_rss_mb"] / default["peak_rss_mb"]))
+    print(
+        "import of TensorBoard's histogram plugin alone:            %.3f s  (ours / histogram: %.1fx)"
+        % (histogram["import_s"], ours["import_s"] / max(histogram["import_s"], 1e-9))
+    )
+    print(
+        "peak RSS, default plugins alone: %.0f MB; with ours: %.0f MB  -> %.2fx  (target <= 1.3x)"
+        % (default["peak_rss_mb"], ours["peak_rss_mb"], ours["peak_rss_mb"] / default["peak_rss_mb"])
+    )
     print("TensorFlow/Keras imported by the plugin: %s" % (", ".join(ours["heavy"]) or "no"))
 
 

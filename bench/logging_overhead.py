@@ -37,8 +37,8 @@ from keras import layers  # noqa: E402
 import innspector_tb  # noqa: E402
 from demo import data as demo_data  # noqa: E402
 from innspector_tb.capture import background
-from innspector_tb.format import step_files    # noqa: E402
-from innspector_tb.capture.callback import InnspectorCallback      # noqa: E402
+from innspector_tb.format import step_files  # noqa: E402
+from innspector_tb.capture.callback import InnspectorCallback  # noqa: E402
 
 VARIANTS = ("bare", "keras_tb", "innspector", "no_attr", "process", "sync")
 
@@ -101,9 +101,15 @@ def run_variant(variant, x, y, probe, epochs, logdir):
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(logdir, "keras_tb"), histogram_freq=1))
         elif variant in ("innspector", "no_attr", "process", "sync"):
             writer = "process" if variant == "process" else "thread"
-            callbacks.append(InnspectorCallback(os.path.join(logdir, variant), innspector_tb.header(variant),
-                                                probe=probe, writer=writer,
-                                                attributions=False if variant == "no_attr" else None))
+            callbacks.append(
+                InnspectorCallback(
+                    os.path.join(logdir, variant),
+                    innspector_tb.header(variant),
+                    probe=probe,
+                    writer=writer,
+                    attributions=False if variant == "no_attr" else None,
+                )
+            )
         timer = EpochTimer()
         model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, callbacks=callbacks + [timer])
     finally:
@@ -141,25 +147,37 @@ def main():
     times = {v: [] for v in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="innspector-bench-") as tmp:
         for r in range(args.rounds):
-            order = VARIANTS[r % len(VARIANTS):] + VARIANTS[:r % len(VARIANTS)]
+            order = VARIANTS[r % len(VARIANTS) :] + VARIANTS[: r % len(VARIANTS)]
             for variant in order:
                 logdir = os.path.join(tmp, "round_%d" % r)
                 times[variant] += run_variant(variant, x, y, probe, args.epochs, logdir)
         per_step, raw = disk_usage(os.path.join(tmp, "round_0", "innspector"))
     bare = statistics.median(times["bare"])
     result = {v: statistics.median(times[v]) / bare for v in VARIANTS}
-    print("epochs measured per variant: %d (%d rounds x %d epochs, first of each fit excluded)"
-          % (len(times["bare"]), args.rounds, args.epochs - 1))
+    print(
+        "epochs measured per variant: %d (%d rounds x %d epochs, first of each fit excluded)"
+        % (len(times["bare"]), args.rounds, args.epochs - 1)
+    )
     print("median epoch time vs bare (lower is better):")
     for v in VARIANTS:
         print("  %-11s %.3fx" % (v, result[v]))
-    print("attribution maps at defaults: innspector / no_attr = %.3fx"
-          % (statistics.median(times["innspector"]) / statistics.median(times["no_attr"])))
-    print("innspector bytes on disk per step: %d; raw float32 size of what was logged: %d; ratio %.3f"
-          % (per_step, raw, per_step / raw))
-    print(json.dumps({"epoch_time_ratio": result, "bytes_per_step_ratio": per_step / raw,
-                      "attributions_ratio": statistics.median(times["innspector"])
-                      / statistics.median(times["no_attr"])}))
+    print(
+        "attribution maps at defaults: innspector / no_attr = %.3fx"
+        % (statistics.median(times["innspector"]) / statistics.median(times["no_attr"]))
+    )
+    print(
+        "innspector bytes on disk per step: %d; raw float32 size of what was logged: %d; ratio %.3f"
+        % (per_step, raw, per_step / raw)
+    )
+    print(
+        json.dumps(
+            {
+                "epoch_time_ratio": result,
+                "bytes_per_step_ratio": per_step / raw,
+                "attributions_ratio": statistics.median(times["innspector"]) / statistics.median(times["no_attr"]),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

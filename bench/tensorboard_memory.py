@@ -26,7 +26,7 @@ import tensorflow as tf  # noqa: E402
 
 import innspector_tb  # noqa: E402
 from innspector_tb.format import metadata
-from innspector_tb.capture import summary    # noqa: E402
+from innspector_tb.capture import summary  # noqa: E402
 
 
 def write_sidecar(logdir, arrays_by_step):
@@ -60,9 +60,23 @@ def tensorboard_rss(logdir):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     tensorboard = os.path.join(os.path.dirname(sys.executable), "tensorboard")
-    process = subprocess.Popen([tensorboard, "--logdir", logdir, "--port", str(port), "--host", "127.0.0.1",
-                                "--load_fast", "false", "--reload_interval", "1"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            tensorboard,
+            "--logdir",
+            logdir,
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--load_fast",
+            "false",
+            "--reload_interval",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url = "http://127.0.0.1:%d/data/plugin/innspector/models" % port
         deadline = time.monotonic() + 120
@@ -88,8 +102,11 @@ def main():
     rng = np.random.default_rng(0)
     arrays_by_step = [rng.normal(size=(512, elements // 512)).astype(np.float32) for _ in range(args.steps)]
     bulk = sum(a.nbytes for a in arrays_by_step)
-    with tempfile.TemporaryDirectory() as empty, tempfile.TemporaryDirectory() as sidecar, \
-            tempfile.TemporaryDirectory() as inline:
+    with (
+        tempfile.TemporaryDirectory() as empty,
+        tempfile.TemporaryDirectory() as sidecar,
+        tempfile.TemporaryDirectory() as inline,
+    ):
         write_sidecar(sidecar, arrays_by_step)
         write_inline(inline, arrays_by_step)
         base = tensorboard_rss(empty)

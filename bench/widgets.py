@@ -38,8 +38,10 @@ def write_logdir(logdir):
 
     for name, inputs, units in (("dense_1m", 1000, 1000), ("dense_small", 64, 10)):
         keras.backend.clear_session()
-        model = keras.Sequential([keras.Input((inputs,), name="features"),
-                                  keras.layers.Dense(units, activation="relu", name="dense")], name=name)
+        model = keras.Sequential(
+            [keras.Input((inputs,), name="features"), keras.layers.Dense(units, activation="relu", name="dense")],
+            name=name,
+        )
         head = innspector_tb.header(name, label="%s: a %dx%d kernel" % (name, inputs, units))
         writer = summary.create_file_writer(os.path.join(logdir, name))
         with writer.as_default():
@@ -79,9 +81,23 @@ def main():
             for run in ("dense_1m", "dense_small"):
                 print("[%s] applying Histogram to dense/kernel" % run, file=sys.stderr)
                 out = subprocess.run(
-                    [node, os.path.join(REPO, "frontend", "e2e", "bench_widgets.mjs"), server.url, "--run", run,
-                     "--unit", "var:dense/kernel", "--repeats", str(args.repeats)],
-                    cwd=REPO, stdout=subprocess.PIPE, text=True, timeout=900, check=False)
+                    [
+                        node,
+                        os.path.join(REPO, "frontend", "e2e", "bench_widgets.mjs"),
+                        server.url,
+                        "--run",
+                        run,
+                        "--unit",
+                        "var:dense/kernel",
+                        "--repeats",
+                        str(args.repeats),
+                    ],
+                    cwd=REPO,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    timeout=900,
+                    check=False,
+                )
                 results[run] = json.loads(out.stdout)
         report(results)
     finally:
@@ -93,18 +109,26 @@ def report(results):
     print("\nHistogram tool -> painted widget, headless Chromium, median of the repeats (fresh page each)")
     print("ratio = median / %d ms (<= 1 meets the target, which is for warm)" % TARGET_MS)
     print("%-34s %9s %6s %9s %6s %10s" % ("", "warm", "ratio", "cold", "ratio", "1st cold"))
-    for run, label in (("dense_1m", "1M-element kernel (1000x1000)"), ("dense_small", "small kernel (64x10), baseline")):
+    for run, label in (
+        ("dense_1m", "1M-element kernel (1000x1000)"),
+        ("dense_small", "small kernel (64x10), baseline"),
+    ):
         result = results[run]
         if result.get("error") or not result["warm_ms"]:
             print("%-34s failed: %s" % (label, result.get("error")))
             continue
         warm = statistics.median(result["warm_ms"])
         cold = statistics.median(result["cold_ms"])
-        print("%-34s %6.0f ms %6.2f %6.0f ms %6.2f %7.0f ms" % (
-            label, warm, warm / TARGET_MS, cold, cold / TARGET_MS, result["cold_ms"][0]))
+        print(
+            "%-34s %6.0f ms %6.2f %6.0f ms %6.2f %7.0f ms"
+            % (label, warm, warm / TARGET_MS, cold, cold / TARGET_MS, result["cold_ms"][0])
+        )
     big, small = results["dense_1m"], results["dense_small"]
     if big["warm_ms"] and small["warm_ms"]:
-        print("1M kernel / small kernel, warm: %.2fx" % (statistics.median(big["warm_ms"]) / statistics.median(small["warm_ms"])))
+        print(
+            "1M kernel / small kernel, warm: %.2fx"
+            % (statistics.median(big["warm_ms"]) / statistics.median(small["warm_ms"]))
+        )
 
 
 if __name__ == "__main__":

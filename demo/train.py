@@ -26,11 +26,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 import innspector_tb  # noqa: E402
-from innspector_tb.capture import architecture as architecture_lib    # noqa: E402
-from innspector_tb.analysis import mistakes as mistakes_lib    # noqa: E402
+from innspector_tb.capture import architecture as architecture_lib  # noqa: E402
+from innspector_tb.analysis import mistakes as mistakes_lib  # noqa: E402
 from innspector_tb.capture import reliance as reliance_lib  # noqa: E402
 from innspector_tb.format import step_files  # noqa: E402
-from innspector_tb.capture.callback import InnspectorCallback      # noqa: E402
+from innspector_tb.capture.callback import InnspectorCallback  # noqa: E402
 
 from demo import data as data_lib  # noqa: E402
 from demo import models  # noqa: E402
@@ -64,16 +64,34 @@ class Mitigation:
         answer = mistakes_lib.analyse(architecture_lib.extract_architecture(parent_model), read, labels, cls=self.cls)
         neurons = self.neurons(answer)
         if not neurons:
-            raise RuntimeError("%s: the mistake finder names no neuron to mitigate (%s)"
-                               % (head["name"], answer["note"]))
+            raise RuntimeError(
+                "%s: the mistake finder names no neuron to mitigate (%s)" % (head["name"], answer["note"])
+            )
         model, fit = reliance_lib.reduce_reliance(
-            parent_model, answer["decision_layer"], neurons, self.cls, train, validation, epochs=max(epochs, 2),
-            log_dir=log_dir, header=head, probe=probe, probe_size=probe_size, class_names=CLASS_NAMES,
-            initial_step=last_step, return_fit=True,
+            parent_model,
+            answer["decision_layer"],
+            neurons,
+            self.cls,
+            train,
+            validation,
+            epochs=max(epochs, 2),
+            log_dir=log_dir,
+            header=head,
+            probe=probe,
+            probe_size=probe_size,
+            class_names=CLASS_NAMES,
+            initial_step=last_step,
+            return_fit=True,
         )
         return model, "class %d: %d of %d probe mistakes, neurons %s; validation accuracy of class %d %.2f -> %.2f" % (
-            self.cls, answer["mistakes"], answer["samples"], neurons, self.cls,
-            fit.history[0]["val_class_accuracy"], fit.history[fit.best_epoch]["val_class_accuracy"])
+            self.cls,
+            answer["mistakes"],
+            answer["samples"],
+            neurons,
+            self.cls,
+            fit.history[0]["val_class_accuracy"],
+            fit.history[fit.best_epoch]["val_class_accuracy"],
+        )
 
 
 def _head(name, label, parents=(), **hparams):
@@ -100,14 +118,23 @@ def experiments():
     careless = _head(
         "vae_careless", "VAE with ReLU on z_mean and z_log_var (careless)", reconstruction_weight=0.5, kl_weight=0.5
     )
-    fixed = _head("vae_fixed", "vae_careless with linear latent layers", [careless], reconstruction_weight=0.5, kl_weight=0.5)
-    spurious = _head("spurious_dense",
-                     "Dense classifier; class 3's training images carry a corner marker, the probe's don't",
-                     batch_size=32, marker_class=3)
-    mitigated = _head("spurious_mitigated",
-                      "spurious_dense's decision layer retrained to rely less on the mistake neurons",
-                      [spurious], batch_size=32, marker_class=3)
-    classifier = lambda build: (lambda: models.compile_classifier(build()))
+    fixed = _head(
+        "vae_fixed", "vae_careless with linear latent layers", [careless], reconstruction_weight=0.5, kl_weight=0.5
+    )
+    spurious = _head(
+        "spurious_dense",
+        "Dense classifier; class 3's training images carry a corner marker, the probe's don't",
+        batch_size=32,
+        marker_class=3,
+    )
+    mitigated = _head(
+        "spurious_mitigated",
+        "spurious_dense's decision layer retrained to rely less on the mistake neurons",
+        [spurious],
+        batch_size=32,
+        marker_class=3,
+    )
+    classifier = lambda build: lambda: models.compile_classifier(build())
     return [
         ("classifiers", base, classifier(models.dense_baseline)),
         ("classifiers", small, classifier(lambda: models.cnn((8,), 32, "cnn_small"))),
@@ -145,8 +172,11 @@ def train_all(logdir, epochs=12, only=None, probe_size=512, verbose=True, models
             trained[head["name"]] = model
             headers.append(head)
             if verbose:
-                print("  trained %-18s (%s) in %.1fs%s" % (head["name"], experiment, time.perf_counter() - start,
-                                                           ": " + note if note else ""), flush=True)
+                print(
+                    "  trained %-18s (%s) in %.1fs%s"
+                    % (head["name"], experiment, time.perf_counter() - start, ": " + note if note else ""),
+                    flush=True,
+                )
             continue
         model = build()
         callback = InnspectorCallback(
@@ -179,13 +209,29 @@ def _train_spurious(logdir, head, build, trained, epochs, probe_size):
     if isinstance(build, Mitigation):
         if build.parent not in trained:
             raise ValueError("%s needs its parent %s trained in the same call" % (head["name"], build.parent))
-        return build(trained[build.parent], os.path.join(logdir, build.parent), log_dir, head, (x_train, y_train),
-                     (x_val, y_val), (x_test, y_test), probe_size, epochs)
+        return build(
+            trained[build.parent],
+            os.path.join(logdir, build.parent),
+            log_dir,
+            head,
+            (x_train, y_train),
+            (x_val, y_val),
+            (x_test, y_test),
+            probe_size,
+            epochs,
+        )
     keras.utils.set_random_seed(SPURIOUS_SEED)  # the same model whatever else is trained
     model = build()
     callback = InnspectorCallback(log_dir, head, probe=(x_test, y_test), probe_size=probe_size, class_names=CLASS_NAMES)
-    model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs,
-              batch_size=head["hparams"].get("batch_size", 32), verbose=0, callbacks=[callback])
+    model.fit(
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        epochs=epochs,
+        batch_size=head["hparams"].get("batch_size", 32),
+        verbose=0,
+        callbacks=[callback],
+    )
     return model, ""
 
 
@@ -208,8 +254,17 @@ def main(argv=None):
         return 0
     url = "http://%s:%d/#innspector" % (args.host, args.port)
     print("Starting TensorBoard: open %s (Ctrl-C stops it)" % url, flush=True)
-    command = [sys.executable, "-m", "tensorboard.main", "--logdir", args.logdir, "--port", str(args.port),
-               "--host", args.host]
+    command = [
+        sys.executable,
+        "-m",
+        "tensorboard.main",
+        "--logdir",
+        args.logdir,
+        "--port",
+        str(args.port),
+        "--host",
+        args.host,
+    ]
     try:
         return subprocess.call(command)
     except KeyboardInterrupt:

@@ -38,10 +38,12 @@ def _parser():
     imp.add_argument("--logdir", required=True, help="TensorBoard's log directory")
     imp.add_argument("--run", required=True, help="the run (model) directory inside the logdir")
     imp.add_argument("--step", type=_step, default=0, help="the step the checkpoint becomes (default 0)")
-    imp.add_argument("--header", metavar="HEADER.json",
-                     help="the model's header as JSON (default: the run's header, or a new one named after the run)")
-    imp.add_argument("--overwrite", action="store_true",
-                     help="replace data the run already has at this step")
+    imp.add_argument(
+        "--header",
+        metavar="HEADER.json",
+        help="the model's header as JSON (default: the run's header, or a new one named after the run)",
+    )
+    imp.add_argument("--overwrite", action="store_true", help="replace data the run already has at this step")
     imp.add_argument("-q", "--quiet", action="store_true", help="do not list skipped datasets")
     return parser
 
@@ -78,8 +80,7 @@ def _read_header(path):
 
 def _import(args):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING,
-                        format="innspector-tb: %(message)s")
+    logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="innspector-tb: %(message)s")
     header = _read_header(args.header) if args.header else None
     from innspector_tb import importer
 

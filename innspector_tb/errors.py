@@ -24,8 +24,14 @@ class BadRequest(InnspectorError, ValueError):
 class LimitExceeded(BadRequest):
     """A request that would exceed a limit on work or output size; `limit` names it (answered 400)."""
 
-    def __init__(self, message: str, limit: str, value: float | None = None, maximum: float | None = None,
-                 field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        limit: str,
+        value: float | None = None,
+        maximum: float | None = None,
+        field: str | None = None,
+    ) -> None:
         super().__init__(message, field=field)
         self.limit = limit
         self.value = value

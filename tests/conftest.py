@@ -48,6 +48,10 @@ def odd_logdir(tmp_path_factory):
     writer.close()
     # A header that is valid JSON but not an object.
     with tf.summary.create_file_writer(str(logdir / "oops")).as_default():
-        tf.summary.write(metadata.HEADER_TAG, tf.constant('"oops"'), step=0,
-                         metadata=metadata.create_summary_metadata(metadata.Kind.HEADER))
+        tf.summary.write(
+            metadata.HEADER_TAG,
+            tf.constant('"oops"'),
+            step=0,
+            metadata=metadata.create_summary_metadata(metadata.Kind.HEADER),
+        )
     return str(logdir)

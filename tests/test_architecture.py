@@ -16,11 +16,15 @@ import pytest  # noqa: E402
 from keras import layers  # noqa: E402
 
 from innspector_tb.capture.architecture import (  # noqa: E402
-    extract_architecture, iter_leaf_layers, layer_variable_names)
+    extract_architecture,
+    iter_leaf_layers,
+    layer_variable_names,
+)
 from innspector_tb.format.architecture import layer_h5_name  # noqa: E402
 
 
 # ------------------------------------------------------------------ helpers
+
 
 def by_id(arch):
     return {layer["id"]: layer for layer in arch["layers"]}
@@ -40,8 +44,7 @@ def inner_edges(layer):
 
 def non_input_ids(arch):
     """Layer ids iter_leaf_layers must yield: no InputLayers, no raw keras.ops."""
-    return [layer["id"] for layer in arch["layers"]
-            if layer["type"] != "InputLayer" and layer["module"] != "keras.ops"]
+    return [layer["id"] for layer in arch["layers"] if layer["type"] != "InputLayer" and layer["module"] != "keras.ops"]
 
 
 def check_common(arch, model):
@@ -62,17 +65,21 @@ def check_common(arch, model):
 
 # ------------------------------------------------------------------ models
 
+
 def cnn_sequential():
-    return keras.Sequential([
-        keras.Input((8, 8, 1), name="img"),
-        layers.Conv2D(4, 3, activation="relu", name="conv"),
-        layers.BatchNormalization(name="bn"),
-        layers.MaxPooling2D(2, name="pool"),
-        layers.Flatten(name="flat"),
-        layers.Dropout(0.5, name="drop"),
-        layers.Dense(16, activation="relu", name="hidden"),
-        layers.Dense(3, activation="softmax", name="probs"),
-    ], name="cnn")
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1), name="img"),
+            layers.Conv2D(4, 3, activation="relu", name="conv"),
+            layers.BatchNormalization(name="bn"),
+            layers.MaxPooling2D(2, name="pool"),
+            layers.Flatten(name="flat"),
+            layers.Dropout(0.5, name="drop"),
+            layers.Dense(16, activation="relu", name="hidden"),
+            layers.Dense(3, activation="softmax", name="probs"),
+        ],
+        name="cnn",
+    )
 
 
 def skip_two_in_two_out():
@@ -132,6 +139,7 @@ class VAE(keras.Model):
 
 # ------------------------------------------------------------------ tests
 
+
 def test_sequential_cnn():
     model = cnn_sequential()
     arch = extract_architecture(model)
@@ -140,8 +148,7 @@ def test_sequential_cnn():
 
     order = ["img", "conv", "bn", "pool", "flat", "drop", "hidden", "probs"]
     assert [layer["id"] for layer in arch["layers"]] == order
-    assert arch["model"] == {"name": "cnn", "class": "Sequential", "functional": True,
-                             "notes": []}
+    assert arch["model"] == {"name": "cnn", "class": "Sequential", "functional": True, "notes": []}
     assert arch["inputs"] == ["img"]
     assert arch["outputs"] == [{"layer": "probs", "output_index": 0}]
     assert edge_set(arch) == {(a, b, 0) for a, b in zip(order, order[1:])}
@@ -196,9 +203,16 @@ def test_batch_normalization_inner_graph():
     assert names["moving_variance"]["path"] == "bn/moving_variance"
     assert names["gamma"]["initializer"]["class_name"] == "Ones"
     assert inner_ops(bn) == ["normalize", "scale", "shift"]
-    assert {("var:moving_mean", "normalize"), ("var:moving_variance", "normalize"),
-            ("var:gamma", "scale"), ("var:beta", "shift"), ("input", "normalize"),
-            ("normalize", "scale"), ("scale", "shift"), ("shift", "output")} == inner_edges(bn)
+    assert {
+        ("var:moving_mean", "normalize"),
+        ("var:moving_variance", "normalize"),
+        ("var:gamma", "scale"),
+        ("var:beta", "shift"),
+        ("input", "normalize"),
+        ("normalize", "scale"),
+        ("scale", "shift"),
+        ("shift", "output"),
+    } == inner_edges(bn)
     assert bn["config"]["momentum"] == pytest.approx(0.99)
     assert bn["config"]["axis"] == -1
 
@@ -213,16 +227,19 @@ def test_dense_inner_graphs():
     full_l = layers_["full"]
     assert inner_ops(full_l) == ["matmul", "bias_add", "activation"]
     assert inner_edges(full_l) == {
-        ("input", "matmul"), ("var:kernel", "matmul"), ("matmul", "bias_add"),
-        ("var:bias", "bias_add"), ("bias_add", "activation"), ("activation", "output")}
-    variables = {n["variable"]: n["shape"] for n in full_l["inner"]["nodes"]
-                 if n["kind"] == "variable"}
+        ("input", "matmul"),
+        ("var:kernel", "matmul"),
+        ("matmul", "bias_add"),
+        ("var:bias", "bias_add"),
+        ("bias_add", "activation"),
+        ("activation", "output"),
+    }
+    variables = {n["variable"]: n["shape"] for n in full_l["inner"]["nodes"] if n["kind"] == "variable"}
     assert variables == {"kernel": [3, 4], "bias": [4]}
 
     bare_l = layers_["bare"]
     assert inner_ops(bare_l) == ["matmul"]
-    assert inner_edges(bare_l) == {("input", "matmul"), ("var:kernel", "matmul"),
-                                   ("matmul", "output")}
+    assert inner_edges(bare_l) == {("input", "matmul"), ("var:kernel", "matmul"), ("matmul", "output")}
     assert [v["name"] for v in bare_l["variables"]] == ["kernel"]
     assert bare_l["params"] == {"trainable": 4 * 2, "non_trainable": 0}
 
@@ -235,11 +252,16 @@ def test_functional_skip_connection_two_inputs_two_outputs():
 
     assert arch["model"]["class"] == "Functional" and arch["model"]["functional"]
     assert arch["inputs"] == ["a", "b"]
-    assert arch["outputs"] == [{"layer": "out1", "output_index": 0},
-                               {"layer": "out2", "output_index": 0}]
+    assert arch["outputs"] == [{"layer": "out1", "output_index": 0}, {"layer": "out2", "output_index": 0}]
     assert edge_set(arch) == {
-        ("a", "d1", 0), ("d1", "skip", 0), ("a", "skip", 1),
-        ("skip", "cat", 0), ("b", "cat", 1), ("cat", "out1", 0), ("skip", "out2", 0)}
+        ("a", "d1", 0),
+        ("d1", "skip", 0),
+        ("a", "skip", 1),
+        ("skip", "cat", 0),
+        ("b", "cat", 1),
+        ("cat", "out1", 0),
+        ("skip", "out2", 0),
+    }
     assert layers_["skip"]["input_shapes"] == [[None, 8], [None, 8]]
     assert layers_["cat"]["input_shapes"] == [[None, 8], [None, 4]]
     assert layers_["cat"]["output_shapes"] == [[None, 12]]
@@ -269,8 +291,7 @@ def test_shared_layer_called_twice():
     assert shared_l["calls"] == 2
     calls = {(e["from"], e["call"]) for e in arch["edges"] if e["to"] == "shared"}
     assert calls == {("u", 0), ("v", 1)}
-    assert edge_set(arch) == {("u", "shared", 0), ("v", "shared", 0),
-                              ("shared", "total", 0), ("shared", "total", 1)}
+    assert edge_set(arch) == {("u", "shared", 0), ("v", "shared", 0), ("shared", "total", 0), ("shared", "total", 1)}
     assert arch["params"] == {"trainable": 3 * 4 + 4, "non_trainable": 0}
     assert [lid for lid, _ in iter_leaf_layers(model)] == ["shared", "total"]
 
@@ -279,11 +300,10 @@ def nested_model():
     inner_in = keras.Input((6,), name="inner_in")
     inner = keras.Model(inner_in, layers.Dense(5, name="core")(inner_in), name="inner")
     enc_in = keras.Input((8,), name="enc_in")
-    encoder = keras.Model(enc_in, inner(layers.Dense(6, name="enc_dense")(enc_in)),
-                          name="encoder")
-    head = keras.Sequential([keras.Input((5,), name="head_in"),
-                             layers.Dense(4, name="h1"), layers.Dense(2, name="h2")],
-                            name="head")
+    encoder = keras.Model(enc_in, inner(layers.Dense(6, name="enc_dense")(enc_in)), name="encoder")
+    head = keras.Sequential(
+        [keras.Input((5,), name="head_in"), layers.Dense(4, name="h1"), layers.Dense(2, name="h2")], name="head"
+    )
     x = keras.Input((8,), name="x")
     return keras.Model(x, head(encoder(x)), name="outer")
 
@@ -294,8 +314,15 @@ def test_nested_functional_and_sequential():
     check_common(arch, model)
 
     assert [layer["id"] for layer in arch["layers"]] == [
-        "x", "encoder/enc_in", "encoder/enc_dense", "encoder/inner/inner_in",
-        "encoder/inner/core", "head/head_in", "head/h1", "head/h2"]
+        "x",
+        "encoder/enc_in",
+        "encoder/enc_dense",
+        "encoder/inner/inner_in",
+        "encoder/inner/core",
+        "head/head_in",
+        "head/h1",
+        "head/h2",
+    ]
     layers_ = by_id(arch)
     assert layers_["encoder/inner/core"]["name"] == "core"
     assert layers_["encoder/inner/core"]["namespace"] == "encoder/inner"
@@ -303,11 +330,14 @@ def test_nested_functional_and_sequential():
     assert layers_["encoder/inner/core"]["variables"][0]["path"] == "encoder/inner/core/kernel"
     # The rewired edges run leaf to leaf across namespace borders.
     assert edge_set(arch) == {
-        ("x", "encoder/enc_in", 0), ("encoder/enc_in", "encoder/enc_dense", 0),
+        ("x", "encoder/enc_in", 0),
+        ("encoder/enc_in", "encoder/enc_dense", 0),
         ("encoder/enc_dense", "encoder/inner/inner_in", 0),
         ("encoder/inner/inner_in", "encoder/inner/core", 0),
-        ("encoder/inner/core", "head/head_in", 0), ("head/head_in", "head/h1", 0),
-        ("head/h1", "head/h2", 0)}
+        ("encoder/inner/core", "head/head_in", 0),
+        ("head/head_in", "head/h1", 0),
+        ("head/h1", "head/h2", 0),
+    }
     assert arch["inputs"] == ["x"]
     assert arch["outputs"] == [{"layer": "head/h2", "output_index": 0}]
 
@@ -328,7 +358,11 @@ def test_nested_functional_and_sequential():
     assert spaces["head"]["params"] == {"trainable": h1 + h2, "non_trainable": 0}
     assert arch["params"]["trainable"] == enc_dense + core + h1 + h2 == model.count_params()
     assert [lid for lid, _ in iter_leaf_layers(model)] == [
-        "encoder/enc_dense", "encoder/inner/core", "head/h1", "head/h2"]
+        "encoder/enc_dense",
+        "encoder/inner/core",
+        "head/h1",
+        "head/h2",
+    ]
     assert layer_h5_name("encoder/inner/core") == "encoder:inner:core"
 
 
@@ -344,8 +378,7 @@ def test_nested_model_called_twice():
     assert by_id(arch)["twin/e_in"]["calls"] == 2
     into_twin = {(e["from"], e["call"]) for e in arch["edges"] if e["to"] == "twin/e_in"}
     assert into_twin == {("p", 0), ("q", 1)}
-    assert {e for e in edge_set(arch) if e[1] == "diff"} == {
-        ("twin/t_dense", "diff", 0), ("twin/t_dense", "diff", 1)}
+    assert {e for e in edge_set(arch) if e[1] == "diff"} == {("twin/t_dense", "diff", 0), ("twin/t_dense", "diff", 1)}
     assert inner_ops(by_id(arch)["diff"]) == ["subtract"]
 
 
@@ -361,8 +394,7 @@ def test_custom_layer_generic_call():
     assert scale["custom"] is True
     assert scale["module"] == __name__
     assert scale["params"] == {"trainable": 4, "non_trainable": 0}
-    assert [(v["name"], v["shape"], v["path"]) for v in scale["variables"]] == [
-        ("w", [4], "scale/w")]
+    assert [(v["name"], v["shape"], v["path"]) for v in scale["variables"]] == [("w", [4], "scale/w")]
     ops = [n for n in scale["inner"]["nodes"] if n["kind"] == "op"]
     assert [(n["op"], n["label"]) for n in ops] == [("call", "Scale")]
     assert inner_edges(scale) == {("input", "call"), ("var:w", "call"), ("call", "output")}
@@ -380,8 +412,7 @@ def test_keras_op_on_symbolic_tensors():
     ops = [layer for layer in arch["layers"] if layer["module"] == "keras.ops"]
     assert len(ops) == 1 and ops[0]["type"] == "Add"
     op_id = ops[0]["id"]
-    assert edge_set(arch) == {("x", "d", 0), ("d", op_id, 0), ("x", op_id, 1),
-                              (op_id, "out", 0)}
+    assert edge_set(arch) == {("x", "d", 0), ("d", op_id, 0), ("x", op_id, 1), (op_id, "out", 0)}
     assert inner_ops(ops[0]) == ["add"]
     assert op_id not in [lid for lid, _ in iter_leaf_layers(model)]
 
@@ -393,8 +424,7 @@ def test_subclassed_model_degrades_with_note(caplog):
         arch = extract_architecture(model)
     check_common(arch, model)
 
-    note = ("Sub is a subclassed model without a functional graph: "
-            "showing its 3 layers without data-flow edges")
+    note = "Sub is a subclassed model without a functional graph: showing its 3 layers without data-flow edges"
     assert note in arch["model"]["notes"]
     assert note in caplog.text
     assert arch["model"]["functional"] is False and arch["model"]["class"] == "Sub"
@@ -449,8 +479,7 @@ def test_functional_subclass_with_train_step():
 
 
 def test_unbuilt_sequential_is_a_chain():
-    model = keras.Sequential([layers.Dense(4, name="c1"), layers.Dense(2, name="c2")],
-                             name="lazy")
+    model = keras.Sequential([layers.Dense(4, name="c1"), layers.Dense(2, name="c2")], name="lazy")
     arch = extract_architecture(model)
     check_common(arch, model)
 
@@ -517,7 +546,6 @@ def test_wrapped_layer_variables_counted_once():
     check_common(arch, model)
 
     assert by_id(arch)["td"]["params"] == {"trainable": 2 * 3 + 3, "non_trainable": 0}
-    assert by_id(arch)["inner_dense"]["params"] == {"trainable": 2 * 3 + 3,
-                                                    "non_trainable": 0}
+    assert by_id(arch)["inner_dense"]["params"] == {"trainable": 2 * 3 + 3, "non_trainable": 0}
     assert arch["params"] == {"trainable": 2 * 3 + 3, "non_trainable": 0}
     assert model.count_params() == 2 * 3 + 3

@@ -47,7 +47,7 @@ def _logits(model, x):
     """The pre-softmax logits through Keras' public API: the output layer's kernel and bias applied by hand."""
     out = model.get_layer("out")
     hidden = keras.Model(model.input, model.get_layer("hidden").output)(x, training=False)
-    return (np.asarray(hidden) @ np.asarray(out.kernel) + np.asarray(out.bias))
+    return np.asarray(hidden) @ np.asarray(out.kernel) + np.asarray(out.bias)
 
 
 def _finite_difference(f, x, eps=1e-6):
@@ -71,8 +71,9 @@ def test_saliency_of_the_logit_equals_finite_differences(smooth):
     classes = np.array([0, 1, 2, 2, 1, 0])
     found = attribution.saliency(smooth, x, classes)
     assert found.shape == x.shape and found.dtype == np.float64
-    expected = _finite_difference(lambda rows: _logits(smooth, rows)[np.arange(rows.shape[0]),
-                                                                    np.repeat(classes, x[0].size)], x)
+    expected = _finite_difference(
+        lambda rows: _logits(smooth, rows)[np.arange(rows.shape[0]), np.repeat(classes, x[0].size)], x
+    )
     np.testing.assert_allclose(found, expected, rtol=1e-5, atol=1e-8)
     # The attributed score is the logit: softmax of it is the model's output.
     scores = attribution.attributor(smooth).scores(x)
@@ -98,7 +99,8 @@ def test_a_softmax_layer_is_left_out_too():
     np.testing.assert_allclose(attribution.attributor(model).scores(x), np.asarray(logits), rtol=1e-10)
     found = attribution.saliency(model, x, 2)
     expected = _finite_difference(
-        lambda rows: np.asarray(keras.Model(model.input, model.get_layer("logits").output)(rows))[:, 2], x)
+        lambda rows: np.asarray(keras.Model(model.input, model.get_layer("logits").output)(rows))[:, 2], x
+    )
     np.testing.assert_allclose(found, expected, rtol=1e-5, atol=1e-8)
 
 
@@ -185,9 +187,14 @@ def test_smoothgrad_is_the_mean_of_noisy_saliencies(digits_cnn):
     x, y = x[:5], y[:5]
     found = attribution.smoothgrad(model, x, y, samples=8, noise=0.2, seed=7)
     assert found.shape == x.shape
-    manual = np.stack([
-        attribution.saliency(model, x[i] + attribution.smoothgrad_noise(x, i, 8, 0.2, seed=7), np.full(8, y[i]))
-        .mean(axis=0) for i in range(5)])
+    manual = np.stack(
+        [
+            attribution.saliency(
+                model, x[i] + attribution.smoothgrad_noise(x, i, 8, 0.2, seed=7), np.full(8, y[i])
+            ).mean(axis=0)
+            for i in range(5)
+        ]
+    )
     np.testing.assert_allclose(found, manual, rtol=1e-4, atol=1e-6)
     noise = attribution.smoothgrad_noise(x, 0, 4000, 0.2, seed=7)
     assert abs(noise.std() - 0.2 * (x[0].max() - x[0].min())) < 0.01
@@ -210,12 +217,14 @@ def test_attribute_computes_every_method_for_both_targets_once_per_distinct_clas
         np.testing.assert_array_equal(by_target["predicted"][right], by_target["true"][right])
         for target, classes in result.classes.items():
             if method == "saliency":
-                np.testing.assert_allclose(by_target[target], attribution.saliency(model, x, classes), rtol=1e-5,
-                                           atol=1e-7)
+                np.testing.assert_allclose(
+                    by_target[target], attribution.saliency(model, x, classes), rtol=1e-5, atol=1e-7
+                )
     # Batched in small calls, the same numbers.
     small = attribution.attribute(model, x, y, methods=("integrated_gradients", "grad_cam"), batch_size=7)
-    np.testing.assert_allclose(small["integrated_gradients"]["true"], result["integrated_gradients"]["true"],
-                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        small["integrated_gradients"]["true"], result["integrated_gradients"]["true"], rtol=1e-4, atol=1e-6
+    )
     np.testing.assert_allclose(small["grad_cam"]["true"], result["grad_cam"]["true"], rtol=1e-4, atol=1e-6)
 
 
@@ -244,34 +253,54 @@ def test_models_without_convolutions_or_with_several_outputs():
 
 # The callback.
 
+
 def _read_attributions(run_dir, step):
     with h5py.File(os.path.join(run_dir, step_files.step_file(step)), "r") as f:
         if "attributions" not in f:
             return None
         names = []  # every name, hard-linked duplicates too (class/true is class/predicted when all are right)
         f["attributions"].visititems_links(
-            lambda n, link: names.append(n) if isinstance(f["attributions"][n], h5py.Dataset) else None)
+            lambda n, link: names.append(n) if isinstance(f["attributions"][n], h5py.Dataset) else None
+        )
         return {n: step_files.read_array(f, "attributions/" + n) for n in names}, dict(f["attributions"].attrs)
 
 
 @pytest.fixture(scope="module")
 def logged(tmp_path_factory):
     logdir = str(tmp_path_factory.mktemp("attributions"))
-    trained = {"seq": tm.train(logdir, "seq", tm.sequential()),
-               "seq_off": tm.train(logdir, "seq_off", tm.sequential(), attributions=False),
-               "seq_some": tm.train(logdir, "seq_some", tm.sequential(), writer="process",
-                                    attributions={"methods": ("saliency", "grad_cam"), "size": 6, "layer": "conv",
-                                                  "targets": "true"})}
+    trained = {
+        "seq": tm.train(logdir, "seq", tm.sequential()),
+        "seq_off": tm.train(logdir, "seq_off", tm.sequential(), attributions=False),
+        "seq_some": tm.train(
+            logdir,
+            "seq_some",
+            tm.sequential(),
+            writer="process",
+            attributions={"methods": ("saliency", "grad_cam"), "size": 6, "layer": "conv", "targets": "true"},
+        ),
+    }
     x, y = tm.images(64)
-    tabular = keras.Sequential([keras.Input((36,)), layers.Dense(8, activation="relu"),
-                                layers.Dense(tm.CLASSES, activation="softmax")], name="tabular")
+    tabular = keras.Sequential(
+        [keras.Input((36,)), layers.Dense(8, activation="relu"), layers.Dense(tm.CLASSES, activation="softmax")],
+        name="tabular",
+    )
     tabular.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    tabular.fit(x.reshape(64, 36), y, epochs=1, verbose=0,
-                callbacks=[InnspectorCallback(os.path.join(logdir, "tabular"), probe=(x.reshape(64, 36), y))])
+    tabular.fit(
+        x.reshape(64, 36),
+        y,
+        epochs=1,
+        verbose=0,
+        callbacks=[InnspectorCallback(os.path.join(logdir, "tabular"), probe=(x.reshape(64, 36), y))],
+    )
     x_train, y_train, _, _ = demo_data.digits()
     vae = demo_models.vae("vae", 0.5, 0.5)
-    vae.fit(x_train[:128], epochs=1, batch_size=32, verbose=0,
-            callbacks=[InnspectorCallback(os.path.join(logdir, "vae"), probe=(x_train[:64], y_train[:64]))])
+    vae.fit(
+        x_train[:128],
+        epochs=1,
+        batch_size=32,
+        verbose=0,
+        callbacks=[InnspectorCallback(os.path.join(logdir, "vae"), probe=(x_train[:64], y_train[:64]))],
+    )
     return logdir, trained
 
 
@@ -326,8 +355,10 @@ def test_the_data_route_reads_attributions_with_classes(logged):
     logdir, trained = logged
     client = Client(logdir)
     probe_labels = tm.images()[1][trained["seq"]["callback"].probe_index]
-    status, answer = client.post("/data", {"run": "seq", "unit": {"kind": "attributions", "method": "grad_cam",
-                                                                  "target": "true"}, "classes": [1, 2]})
+    status, answer = client.post(
+        "/data",
+        {"run": "seq", "unit": {"kind": "attributions", "method": "grad_cam", "target": "true"}, "classes": [1, 2]},
+    )
     assert status == 200, answer
     result = answer["result"]
     sample = np.array(result["sample"]["data"])
@@ -336,33 +367,50 @@ def test_the_data_route_reads_attributions_with_classes(logged):
     assert set(result["label"]["data"]) == {1, 2} and result["target"]["data"] == result["label"]["data"]
     assert answer["classes"] == [1, 2] and answer["attribution"]["grad_cam_layer"] == "conv"
     # The probe samples of the rows, through the samples kind: the same inputs the callback attributed.
-    status, samples = client.post("/data", {"run": "seq", "unit": {"kind": "samples"},
-                                            "transform": [{"op": "select", "indices": sample.tolist()}]})
+    status, samples = client.post(
+        "/data",
+        {"run": "seq", "unit": {"kind": "samples"}, "transform": [{"op": "select", "indices": sample.tolist()}]},
+    )
     assert status == 200
-    np.testing.assert_allclose(np.array(samples["result"]["value"]["data"]),
-                               trained["seq"]["callback"].probe_x[sample], rtol=1e-6)
+    np.testing.assert_allclose(
+        np.array(samples["result"]["value"]["data"]), trained["seq"]["callback"].probe_x[sample], rtol=1e-6
+    )
     # Across steps: [steps, n, ...] maps and per-step targets; the samples stay the same.
-    status, answer = client.post("/data", {"run": "seq", "unit": {"kind": "attributions", "method": "saliency"},
-                                           "steps": "all", "transform": [{"op": "abs"}]})
+    status, answer = client.post(
+        "/data",
+        {
+            "run": "seq",
+            "unit": {"kind": "attributions", "method": "saliency"},
+            "steps": "all",
+            "transform": [{"op": "abs"}],
+        },
+    )
     assert status == 200, answer
     assert answer["result"]["value"]["shape"] == [tm.EPOCHS + 1, 32, 6, 6, 1]
     assert answer["result"]["target"]["shape"] == [tm.EPOCHS + 1, 32] and "label" not in answer["result"]
     # What each model has, in the models route.
     status, listing = client.get("/models")
     by_run = {m["run"]: m["attributions"] for m in listing["models"]}
-    assert by_run["seq"] == {"methods": list(attribution.METHODS), "targets": ["predicted", "true"],
-                             "samples": 32, "step": tm.EPOCHS}
+    assert by_run["seq"] == {
+        "methods": list(attribution.METHODS),
+        "targets": ["predicted", "true"],
+        "samples": 32,
+        "step": tm.EPOCHS,
+    }
     assert by_run["seq_some"]["methods"] == ["saliency", "grad_cam"] and by_run["seq_some"]["samples"] == 6
     assert by_run["seq_off"] is None and by_run["vae"] is None
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("unit, status, fragment", [
-    ({"kind": "attributions"}, 400, "'method' must be a non-empty string"),
-    ({"kind": "attributions", "method": "lrp"}, 400, "unit.method must be one of"),
-    ({"kind": "attributions", "method": "saliency", "target": "best"}, 400, "unit.target must be one of"),
-    ({"kind": "attributions", "method": "saliency", "target": "predicted"}, 404, "no saliency attributions"),
-])
+@pytest.mark.parametrize(
+    "unit, status, fragment",
+    [
+        ({"kind": "attributions"}, 400, "'method' must be a non-empty string"),
+        ({"kind": "attributions", "method": "lrp"}, 400, "unit.method must be one of"),
+        ({"kind": "attributions", "method": "saliency", "target": "best"}, 400, "unit.target must be one of"),
+        ({"kind": "attributions", "method": "saliency", "target": "predicted"}, 404, "no saliency attributions"),
+    ],
+)
 def test_bad_attribution_requests(logged, unit, status, fragment):
     client = Client(logged[0])
     run = "seq_some" if unit.get("target") == "predicted" else "seq"
@@ -424,8 +472,13 @@ def test_the_summary_op_for_custom_loops(tmp_path):
         summary.attributions(done, sample=rows, step=2)
     writer.close()
     arrays, attrs = _read_attributions(run_dir, 0)
-    assert sorted(arrays) == ["class/predicted", "class/true", "integrated_gradients/predicted",
-                              "integrated_gradients/true", "sample"]
+    assert sorted(arrays) == [
+        "class/predicted",
+        "class/true",
+        "integrated_gradients/predicted",
+        "integrated_gradients/true",
+        "sample",
+    ]
     assert arrays["sample"].shape == (9,) and sorted(np.bincount(y[arrays["sample"]])) == [3, 3, 3]
     np.testing.assert_array_equal(arrays["class/true"], y[arrays["sample"]])
     arrays, _ = _read_attributions(run_dir, 2)
@@ -440,10 +493,17 @@ def test_the_route_s_tables_agree_with_the_computation():
     assert routes_data.ATTRIBUTION_TARGETS == attribution.TARGETS
     assert "attributions" in routes_data.DATA_KINDS and "attributions" in json_tools.CLASS_KINDS
     tool = {
-        "format": 1, "id": "grad-cam-mean", "name": "Mean Grad-CAM", "description": "Mean Grad-CAM map.",
-        "icon": "M4 4h16v16H4z", "applies_to": ["model"], "class_dependent": True,
-        "data": {"unit": {"kind": "attributions", "method": "grad_cam", "target": "true"},
-                 "transform": [{"op": "mean", "axis": 0}]},
+        "format": 1,
+        "id": "grad-cam-mean",
+        "name": "Mean Grad-CAM",
+        "description": "Mean Grad-CAM map.",
+        "icon": "M4 4h16v16H4z",
+        "applies_to": ["model"],
+        "class_dependent": True,
+        "data": {
+            "unit": {"kind": "attributions", "method": "grad_cam", "target": "true"},
+            "transform": [{"op": "mean", "axis": 0}],
+        },
         "rows": {"column": "value", "as": "matrix"},
         "spec": {"data": {"name": "table"}, "mark": "rect"},
     }
@@ -482,8 +542,12 @@ def test_the_demo_classifiers_log_attributions_and_the_answers_follow_the_openap
     assert all(by_run[run] is None for run in by_run if run.startswith("vae"))
     for method in attribution.METHODS:
         for target in attribution.TARGETS:
-            body = {"run": "cnn_nested", "unit": {"kind": "attributions", "method": method, "target": target},
-                    "steps": "last", "classes": [0, 9]}
+            body = {
+                "run": "cnn_nested",
+                "unit": {"kind": "attributions", "method": method, "target": target},
+                "steps": "last",
+                "classes": [0, 9],
+            }
             status, answer = client.post("/data", body)
             assert status == 200, answer
             assert openapi.validate(answer, openapi.ROUTES["/data"]["schema"]) == []

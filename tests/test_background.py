@@ -21,8 +21,8 @@ def test_jobs_run_in_order_and_failures_do_not_stop_the_worker():
 def test_submit_blocks_when_the_queue_is_full():
     worker = BackgroundWorker(max_pending=1)
     gate = threading.Event()
-    worker.submit(gate.wait)      # running
-    worker.submit(lambda: None)   # waiting in the queue (full)
+    worker.submit(gate.wait)  # running
+    worker.submit(lambda: None)  # waiting in the queue (full)
     submitted = threading.Event()
     threading.Thread(target=lambda: (worker.submit(lambda: None), submitted.set()), daemon=True).start()
     time.sleep(0.3)

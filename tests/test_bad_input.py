@@ -179,8 +179,9 @@ KILLED_SCRIPT = textwrap.dedent(
 def test_killed_training_leaves_readable_logs(tmp_path):
     run = str(tmp_path / "killed")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    process = subprocess.run([sys.executable, "-c", KILLED_SCRIPT.format(root=root, run=run)],
-                             capture_output=True, timeout=300)
+    process = subprocess.run(
+        [sys.executable, "-c", KILLED_SCRIPT.format(root=root, run=run)], capture_output=True, timeout=300
+    )
     assert process.returncode == -signal.SIGKILL, process.stderr.decode()[-2000:]
     # Epochs 1..3 completed before the kill in the 4th. The last steps may still
     # have been in the writer's bounded queue (at most max_pending + 1 are in
@@ -195,5 +196,5 @@ def test_killed_training_leaves_readable_logs(tmp_path):
     # A manifest is written after its file: TensorBoard sees only complete steps
     # (a file renamed just before the kill may lack its manifest).
     announced = [d.step for d in data[metadata.CHECKPOINT_TAG]]
-    assert announced == steps[:len(announced)] and len(announced) >= len(steps) - 1
+    assert announced == steps[: len(announced)] and len(announced) >= len(steps) - 1
     assert tb_readers.json_of(data[metadata.HEADER_TAG][0])["name"] == "killed"

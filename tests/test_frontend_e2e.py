@@ -49,16 +49,23 @@ def test_frontend_end_to_end(tensorboard):
     env = dict(os.environ, TENSORBOARD_URL=tensorboard.url, SCREENSHOT_DIR=SCREENSHOT_DIR)
     command = [node, "--test", "--test-reporter=spec"] + [os.path.relpath(f, REPO) for f in files]
     # A session of its own, so a timeout ends node's test processes and their browsers too.
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         stdout, _ = process.communicate(timeout=NODE_TIMEOUT)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         stdout, _ = process.communicate()
-        pytest.fail("node --test did not finish within %d s:\n%s\n--- tensorboard stderr ---\n%s" % (
-            NODE_TIMEOUT, stdout.decode("utf-8", "replace")[-20000:], tensorboard.stderr_tail()))
+        pytest.fail(
+            "node --test did not finish within %d s:\n%s\n--- tensorboard stderr ---\n%s"
+            % (NODE_TIMEOUT, stdout.decode("utf-8", "replace")[-20000:], tensorboard.stderr_tail())
+        )
     output = stdout.decode("utf-8", "replace")
     assert process.returncode == 0, "%s exited with %d:\n%s\n--- tensorboard stderr ---\n%s" % (
-        " ".join(command[1:]), process.returncode, output[-20000:], tensorboard.stderr_tail())
+        " ".join(command[1:]),
+        process.returncode,
+        output[-20000:],
+        tensorboard.stderr_tail(),
+    )
     assert "ℹ pass " in output and "ℹ pass 0\n" not in output, "no end-to-end test passed:\n%s" % output

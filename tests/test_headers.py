@@ -35,8 +35,9 @@ def test_branch_inherits_and_updates_hparams():
 
 
 def test_hparams_become_strict_json():
-    head = innspector_tb.header("m", hparams={"lr": np.float32(0.5), "shape": (2, 3), "bad": float("nan"),
-                                              "obj": object()})
+    head = innspector_tb.header(
+        "m", hparams={"lr": np.float32(0.5), "shape": (2, 3), "bad": float("nan"), "obj": object()}
+    )
     text = headers.to_json(head)
     back = json.loads(text)
     assert back["hparams"]["lr"] == 0.5 and back["hparams"]["shape"] == [2, 3]

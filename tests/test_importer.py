@@ -25,7 +25,7 @@ import innspector_tb  # noqa: E402
 from innspector_tb.format import step_files
 from innspector_tb import importer
 from innspector_tb.format import metadata
-from innspector_tb.format import stats    # noqa: E402
+from innspector_tb.format import stats  # noqa: E402
 
 CLI = os.path.join(os.path.dirname(sys.executable), "innspector-tb")
 N, FEATURES, CLASSES = 40, 6, 3
@@ -43,20 +43,20 @@ def original():
     x = rng.normal(size=(N, FEATURES)).astype(np.float32)
     y = np.arange(N) % CLASSES  # every class present
     rng.shuffle(y)
-    model = keras.Sequential([
-        keras.Input((FEATURES,)),
-        keras.layers.Dense(8, activation="relu", name="hidden"),
-        keras.layers.Dense(5, activation="tanh", name="mid"),
-        keras.layers.Dense(CLASSES, activation="softmax", name="probs"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((FEATURES,)),
+            keras.layers.Dense(8, activation="relu", name="hidden"),
+            keras.layers.Dense(5, activation="tanh", name="mid"),
+            keras.layers.Dense(CLASSES, activation="softmax", name="probs"),
+        ]
+    )
     acts, h = {}, x
     for layer in model.layers:
         h = np.asarray(layer(h))
         acts[layer.name] = h
     weights = {layer.name: {"kernel": layer.kernel.numpy(), "bias": layer.bias.numpy()} for layer in model.layers}
-    means = {
-        name: {c: a[y == c].astype(np.float64).mean(axis=0) for c in range(CLASSES)} for name, a in acts.items()
-    }
+    means = {name: {c: a[y == c].astype(np.float64).mean(axis=0) for c in range(CLASSES)} for name, a in acts.items()}
     return {
         "x": x,
         "y": y,
@@ -127,8 +127,11 @@ def step_arrays(run_dir, step):
     """{path: array} of every dataset name in a step file (hard-linked duplicates included)."""
     names = []
     with step_files.open_file(os.path.join(run_dir, step_files.step_file(step))) as f:
-        f.visititems_links(lambda name, link: names.append(name)
-                           if isinstance(link, h5py.HardLink) and isinstance(f[name], h5py.Dataset) else None)
+        f.visititems_links(
+            lambda name, link: (
+                names.append(name) if isinstance(link, h5py.HardLink) and isinstance(f[name], h5py.Dataset) else None
+            )
+        )
         return {name: read_h5(f, name) for name in names}
 
 
@@ -148,8 +151,13 @@ def run_has_data(run_dir):
 @pytest.mark.slow
 def test_cli_import_round_trips_through_tensorboard_and_hdf5(tmp_path, paper_file, original):
     logdir = str(tmp_path / "logs")
-    head = {"id": "model-a", "name": "paper_mlp", "label": "MLP from the paper", "parents": ["root-model"],
-            "hparams": {"batch_size": 32, "optimizer": "sgd", "learning_rate": 0.01}}
+    head = {
+        "id": "model-a",
+        "name": "paper_mlp",
+        "label": "MLP from the paper",
+        "parents": ["root-model"],
+        "hparams": {"batch_size": 32, "optimizer": "sgd", "learning_rate": 0.01},
+    }
     header_path = tmp_path / "header.json"
     header_path.write_text(json.dumps(head))
 
@@ -175,8 +183,10 @@ def test_cli_import_round_trips_through_tensorboard_and_hdf5(tmp_path, paper_fil
     assert arch["format_version"] == 1
     assert [layer["id"] for layer in arch["layers"]] == LAYERS
     assert arch["edges"] == []
-    assert any("imported from %s: layer types and data-flow edges are unknown" % paper_file in note
-               for note in arch["model"]["notes"])
+    assert any(
+        "imported from %s: layer types and data-flow edges are unknown" % paper_file in note
+        for note in arch["model"]["notes"]
+    )
     widths = {"hidden": (FEATURES, 8), "mid": (8, 5), "probs": (5, CLASSES)}
     for layer in arch["layers"]:
         fan_in, fan_out = widths[layer["id"]]
@@ -204,7 +214,8 @@ def test_cli_import_round_trips_through_tensorboard_and_hdf5(tmp_path, paper_fil
     expected = np.stack([original["means"]["hidden"][c] for c in range(CLASSES)])
     np.testing.assert_allclose(matrix, expected, rtol=1e-6, atol=1e-7)
     means_meta = metadata.parse_plugin_metadata(
-        listing[metadata.CLASS_MEANS_TAG_PREFIX + "hidden/activations"].plugin_content)
+        listing[metadata.CLASS_MEANS_TAG_PREFIX + "hidden/activations"].plugin_content
+    )
     assert list(means_meta.class_names) == ["0", "1", "2"]
 
     # The step's HDF5 file holds the original arrays exactly.
@@ -215,8 +226,12 @@ def test_cli_import_round_trips_through_tensorboard_and_hdf5(tmp_path, paper_fil
             np.testing.assert_array_equal(arrays["layers/%s/weights/%s" % (name, var)], value)
         np.testing.assert_array_equal(arrays["layers/%s/activations" % name], original["acts"][name])
         for c in range(CLASSES):
-            np.testing.assert_allclose(arrays["layers/%s/mean_class_activations/class_%d" % (name, c)],
-                                       original["means"][name][c], rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(
+                arrays["layers/%s/mean_class_activations/class_%d" % (name, c)],
+                original["means"][name][c],
+                rtol=1e-6,
+                atol=1e-7,
+            )
     np.testing.assert_array_equal(arrays["data_samples/y_prediction"], original["pred"])
     manifest = json_of(data[metadata.CHECKPOINT_TAG][0])
     assert manifest["path"] == step_files.step_file(3) and manifest["step"] == 3
@@ -252,15 +267,22 @@ def test_function_import_with_int_labels_nested_and_mean_only_layers(tmp_path, o
     assert report["class_means_from_file"] == ["summary_only"]
     assert report["header_id"] == head["id"]
     assert sorted(s.split(":")[0] for s in report["skipped"]) == [
-        "layers/empty_group", "layers/summary_only/mean_class_activations/average"]
+        "layers/empty_group",
+        "layers/summary_only/mean_class_activations/average",
+    ]
     arrays = step_arrays(report["run_dir"], 0)
     np.testing.assert_array_equal(arrays["layers/block:inner/weights/kernel"], nested_kernel)
     np.testing.assert_array_equal(arrays["layers/block:inner/activations"], nested_acts)
     for c in range(CLASSES):  # recomputed from the int labels
-        np.testing.assert_allclose(arrays["layers/block:inner/mean_class_activations/class_%d" % c],
-                                   nested_acts[original["y"] == c].astype(np.float64).mean(axis=0), rtol=1e-6)
+        np.testing.assert_allclose(
+            arrays["layers/block:inner/mean_class_activations/class_%d" % c],
+            nested_acts[original["y"] == c].astype(np.float64).mean(axis=0),
+            rtol=1e-6,
+        )
     assert {k for k in arrays if k.startswith("layers/summary_only/")} == {
-        "layers/summary_only/mean_class_activations/class_0", "layers/summary_only/mean_class_activations/class_2"}
+        "layers/summary_only/mean_class_activations/class_0",
+        "layers/summary_only/mean_class_activations/class_2",
+    }
     for c, mean in mean_only.items():
         np.testing.assert_array_equal(arrays["layers/summary_only/mean_class_activations/class_%d" % c], mean)
     with h5py.File(os.path.join(report["run_dir"], step_files.step_file(0)), "r") as f:
@@ -276,8 +298,9 @@ def test_function_import_with_int_labels_nested_and_mean_only_layers(tmp_path, o
     assert layers["summary_only"]["output_shapes"] == [[None, 4]]  # from a class mean's shape
     assert layers["summary_only"]["variables"] == []
     assert [ns["id"] for ns in arch["namespaces"]] == ["block"]
-    np.testing.assert_array_equal(data[metadata.STATS_TAG_PREFIX + "block/inner/kernel"][0].numpy,
-                                  stats.describe(nested_kernel))
+    np.testing.assert_array_equal(
+        data[metadata.STATS_TAG_PREFIX + "block/inner/kernel"][0].numpy, stats.describe(nested_kernel)
+    )
 
 
 def test_second_step_reuses_the_runs_header_and_samples(tmp_path, paper_file):
@@ -362,8 +385,9 @@ def test_inconsistent_sample_counts_are_refused_before_writing(tmp_path, origina
     with h5py.File(path, "a") as f:
         del f["layers/mid/activations"]
         f["layers/mid/activations"] = original["acts"]["mid"][:-1]
-    with pytest.raises(importer.CheckpointImportError, match="sample counts disagree.*layers/mid/activations has %d"
-                       % (N - 1)):
+    with pytest.raises(
+        importer.CheckpointImportError, match="sample counts disagree.*layers/mid/activations has %d" % (N - 1)
+    ):
         importer.import_checkpoint(path, str(tmp_path / "logs"), "r")
     assert not run_has_data(str(tmp_path / "logs" / "r"))
 

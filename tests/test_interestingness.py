@@ -13,16 +13,27 @@ from scipy import stats as scipy_stats
 from innspector_tb.analysis import interestingness as I
 from innspector_tb.format import stats
 
-REQUIRED_IDS = {"variance", "skew", "kurtosis", "min", "max", "mean_abs", "zero_fraction",
-                "non_finite", "divergence_from_init", "divergence_from_parent",
-                "divergence_from_normal", "change_since_previous", "structural"}
+REQUIRED_IDS = {
+    "variance",
+    "skew",
+    "kurtosis",
+    "min",
+    "max",
+    "mean_abs",
+    "zero_fraction",
+    "non_finite",
+    "divergence_from_init",
+    "divergence_from_parent",
+    "divergence_from_normal",
+    "change_since_previous",
+    "structural",
+}
 
 
 def unit(run, name, layer_type, samples_by_step, unit_type=None):
     """A UnitSeries whose summaries are computed from actual samples, as the logger does."""
     layer, _, kind = name.rpartition("/")
-    series = I.UnitSeries(run=run, unit=name, layer=layer, unit_type=unit_type or kind,
-                          layer_type=layer_type)
+    series = I.UnitSeries(run=run, unit=name, layer=layer, unit_type=unit_type or kind, layer_type=layer_type)
     for step, values in samples_by_step.items():
         series.stats[step] = stats.as_dict(stats.describe(values))
         series.histograms[step] = stats.histogram(values)
@@ -32,8 +43,14 @@ def unit(run, name, layer_type, samples_by_step, unit_type=None):
 def stat_unit(run, name, layer_type, stats_by_step):
     """A UnitSeries with hand-written statistics only (no histograms)."""
     layer, _, kind = name.rpartition("/")
-    return I.UnitSeries(run=run, unit=name, layer=layer, unit_type=kind, layer_type=layer_type,
-                        stats={k: dict(v) for k, v in stats_by_step.items()})
+    return I.UnitSeries(
+        run=run,
+        unit=name,
+        layer=layer,
+        unit_type=kind,
+        layer_type=layer_type,
+        stats={k: dict(v) for k, v in stats_by_step.items()},
+    )
 
 
 def by_unit(result, run=None):
@@ -45,6 +62,7 @@ def rng(seed):
 
 
 # ------------------------------------------------------------------ descriptors and errors
+
 
 def test_measure_descriptors():
     ids = [m["id"] for m in I.MEASURES]
@@ -69,9 +87,10 @@ def test_unknown_measure_raises_with_the_known_ids():
 
 # ------------------------------------------------------------------ distances
 
+
 def test_wasserstein_exact_on_uniform_densities_with_different_edges():
-    u01 = np.array([[0.0, 0.5, 1.0], [0.5, 1.0, 1.0]])   # U[0, 1], two bins
-    u02 = np.array([[0.0, 1.0, 1.0], [1.0, 2.0, 1.0]])   # U[0, 2], other edges
+    u01 = np.array([[0.0, 0.5, 1.0], [0.5, 1.0, 1.0]])  # U[0, 1], two bins
+    u02 = np.array([[0.0, 1.0, 1.0], [1.0, 2.0, 1.0]])  # U[0, 2], other edges
     assert I.wasserstein_histograms(u01, u02) == pytest.approx(0.5, abs=1e-12)
     assert I.wasserstein_histograms(u02, u01) == pytest.approx(0.5, abs=1e-12)
     assert I.wasserstein_histograms(u01, u01) == 0.0
@@ -98,9 +117,11 @@ def test_one_bin_histogram_is_a_point_mass():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_wasserstein_matches_scipy_on_samples(seed):
     r = rng(seed)
-    pairs = [(r.normal(0, 1, 100_000), r.gamma(2.0, 1.0, 100_000)),
-             (r.normal(0, 1, 100_000), r.normal(0.3, 2.0, 80_000)),
-             (r.uniform(-1, 1, 50_000), r.laplace(0.5, 0.2, 120_000))]
+    pairs = [
+        (r.normal(0, 1, 100_000), r.gamma(2.0, 1.0, 100_000)),
+        (r.normal(0, 1, 100_000), r.normal(0.3, 2.0, 80_000)),
+        (r.uniform(-1, 1, 50_000), r.laplace(0.5, 0.2, 120_000)),
+    ]
     for a, b in pairs:
         for bins_a, bins_b in ((30, 30), (30, 17), (64, 8)):
             ours = I.wasserstein_histograms(stats.histogram(a, bins_a), stats.histogram(b, bins_b))
@@ -113,8 +134,12 @@ def test_wasserstein_matches_scipy_on_samples(seed):
 def test_wasserstein_to_normal_matches_scipy_on_samples():
     r = rng(5)
     reference = r.normal(0, 1, 400_000)
-    for values in (r.normal(0, 1, 100_000), r.normal(2.0, 0.3, 100_000),
-                   r.gamma(2.0, 1.0, 100_000), r.normal(0, 10, 100_000)):
+    for values in (
+        r.normal(0, 1, 100_000),
+        r.normal(2.0, 0.3, 100_000),
+        r.gamma(2.0, 1.0, 100_000),
+        r.normal(0, 10, 100_000),
+    ):
         ours = I.wasserstein_to_normal(stats.histogram(values))
         exact = scipy_stats.wasserstein_distance(values, reference)
         width = (values.max() - values.min()) / stats.DEFAULT_BINS
@@ -125,9 +150,13 @@ def test_wasserstein_to_normal_matches_scipy_on_samples():
     assert I.wasserstein_to_normal(shifted) == pytest.approx(1.5, abs=0.02)
 
 
-histograms = st.integers(1, 12).flatmap(lambda n: st.tuples(
-    st.floats(-50, 50), st.floats(0.01, 20),
-    st.lists(st.integers(0, 100), min_size=n, max_size=n).filter(lambda c: sum(c) > 0)))
+histograms = st.integers(1, 12).flatmap(
+    lambda n: st.tuples(
+        st.floats(-50, 50),
+        st.floats(0.01, 20),
+        st.lists(st.integers(0, 100), min_size=n, max_size=n).filter(lambda c: sum(c) > 0),
+    )
+)
 
 
 def _hist(spec):
@@ -162,17 +191,18 @@ def test_wasserstein_is_a_metric_and_matches_a_fine_discretisation(a, b, c):
 
 # ------------------------------------------------------------------ distribution measures
 
+
 def test_growing_std_scores_highest_on_divergence_from_init():
     r = rng(10)
     steps = range(0, 11)
     series = []
     for i in range(4):
         w0 = r.normal(0, 0.05, 2000)
-        series.append(unit("run", f"dense_{i}/kernel", "Dense",
-                           {s: w0 + r.normal(0, 0.002, w0.size) * (s > 0) for s in steps}))
+        series.append(
+            unit("run", f"dense_{i}/kernel", "Dense", {s: w0 + r.normal(0, 0.002, w0.size) * (s > 0) for s in steps})
+        )
     w0 = r.normal(0, 0.05, 2000)
-    series.append(unit("run", "dense_grow/kernel", "Dense",
-                       {s: w0 * (1 + 0.2 * s) for s in steps}))
+    series.append(unit("run", "dense_grow/kernel", "Dense", {s: w0 * (1 + 0.2 * s) for s in steps}))
     result = I.score(series, "divergence_from_init")
     assert result["step"] == 10
     units = by_unit(result)
@@ -181,8 +211,7 @@ def test_growing_std_scores_highest_on_divergence_from_init():
     assert top["unit"] == "dense_grow/kernel"
     assert all(units[f"dense_{i}/kernel"]["raw"] < 0.2 for i in range(4))
     # The raw distance grows with the std, step after step.
-    raws = [by_unit(I.score(series, "divergence_from_init", step=s))["dense_grow/kernel"]["raw"]
-            for s in steps]
+    raws = [by_unit(I.score(series, "divergence_from_init", step=s))["dense_grow/kernel"]["raw"] for s in steps]
     assert raws[0] == 0.0 and all(b > a for a, b in zip(raws, raws[1:]))
 
 
@@ -207,8 +236,7 @@ def test_distances_are_in_pooled_standard_deviations():
     assert 5 < units["zero/bias"]["raw"] < 50 and units["still/bias"]["raw"] == 0.0
     assert units["const/bias"]["raw"] == pytest.approx(1000.0)
     h0, h1 = series[1].histograms[0], series[1].histograms[1]
-    assert I.scaled_wasserstein(h0, h1) == pytest.approx(
-        I.wasserstein_histograms(h0, h1) / 100, rel=0.05)
+    assert I.scaled_wasserstein(h0, h1) == pytest.approx(I.wasserstein_histograms(h0, h1) / 100, rel=0.05)
 
 
 def test_zero_fraction_ranks_the_dead_activation_first():
@@ -242,16 +270,13 @@ def test_latent_far_from_standard_normal_ranks_above_a_normal_one():
     r = rng(12)
     series = [
         unit("vae", "z/activations", "Dense", {0: r.normal(0, 1, 5000), 5: r.normal(0, 1, 5000)}),
-        unit("vae", "z_far/activations", "Dense",
-             {0: r.normal(0, 1, 5000), 5: r.normal(2.0, 0.3, 5000)}),
-        unit("vae", "z_wide/activations", "Dense",
-             {0: r.normal(0, 1, 5000), 5: r.normal(0, 1.6, 5000)}),
+        unit("vae", "z_far/activations", "Dense", {0: r.normal(0, 1, 5000), 5: r.normal(2.0, 0.3, 5000)}),
+        unit("vae", "z_wide/activations", "Dense", {0: r.normal(0, 1, 5000), 5: r.normal(0, 1.6, 5000)}),
     ]
     units = by_unit(I.score(series, "divergence_from_normal"))
     assert units["z/activations"]["raw"] < 0.06
     assert units["z_far/activations"]["raw"] > 1.5
-    assert (units["z_far/activations"]["score"] > units["z_wide/activations"]["score"]
-            > units["z/activations"]["score"])
+    assert units["z_far/activations"]["score"] > units["z_wide/activations"]["score"] > units["z/activations"]["score"]
 
 
 def test_parent_divergence_compares_the_same_unit_at_the_nearest_earlier_step():
@@ -260,29 +285,30 @@ def test_parent_divergence_compares_the_same_unit_at_the_nearest_earlier_step():
     parent = [
         # u1 at the parent's step 4 is what the child's u1 is at step 5; its
         # other steps (0: before, 6: after 5) are far away.
-        unit("parent", "d/kernel", "Dense", {0: r.normal(3, 1, n), 4: r.normal(0, 1, n),
-                                             6: r.normal(-3, 1, n)}),
-        unit("parent", "e/kernel", "Dense", {0: r.normal(5, 1, n), 4: r.normal(5, 1, n),
-                                             6: r.normal(5, 1, n)}),
+        unit("parent", "d/kernel", "Dense", {0: r.normal(3, 1, n), 4: r.normal(0, 1, n), 6: r.normal(-3, 1, n)}),
+        unit("parent", "e/kernel", "Dense", {0: r.normal(5, 1, n), 4: r.normal(5, 1, n), 6: r.normal(5, 1, n)}),
     ]
     child = [
         unit("child", "d/kernel", "Dense", {0: r.normal(0, 1, n), 5: r.normal(0, 1, n)}),
         unit("child", "e/kernel", "Dense", {0: r.normal(0, 1, n), 5: r.normal(0, 1, n)}),
     ]
     orphan = [unit("orphan", "d/kernel", "Dense", {0: r.normal(0, 1, n), 5: r.normal(0, 1, n)})]
-    result = I.score(parent + child + orphan, "divergence_from_parent",
-                     parents={"child": "parent", "orphan": None}, runs=["child", "orphan"])
+    result = I.score(
+        parent + child + orphan,
+        "divergence_from_parent",
+        parents={"child": "parent", "orphan": None},
+        runs=["child", "orphan"],
+    )
     assert result["steps"] == {"child": 5, "orphan": 5}
     assert {u["run"] for u in result["units"]} == {"child", "orphan"}  # parent only referenced
     units = by_unit(result, "child")
-    assert units["d/kernel"]["raw"] < 0.1       # same as the parent's d at step 4
-    assert units["e/kernel"]["raw"] > 4.0       # the parent's e is 5 std away
+    assert units["d/kernel"]["raw"] < 0.1  # same as the parent's d at step 4
+    assert units["e/kernel"]["raw"] > 4.0  # the parent's e is 5 std away
     assert units["e/kernel"]["score"] > units["d/kernel"]["score"]
     assert by_unit(result, "orphan")["d/kernel"]["raw"] is None
     assert by_unit(result, "orphan")["d/kernel"]["score"] is None
     # Before the parent's first step there is nothing to compare with.
-    early = I.score(parent + child, "divergence_from_parent", parents={"child": "parent"},
-                    runs=["child"], step=0)
+    early = I.score(parent + child, "divergence_from_parent", parents={"child": "parent"}, runs=["child"], step=0)
     assert by_unit(early)["d/kernel"]["raw"] > 2.5  # parent step 0 is N(3, 1)
 
 
@@ -302,6 +328,7 @@ def test_change_since_previous_uses_the_previous_logged_step():
 
 # ------------------------------------------------------------------ statistics measures
 
+
 def test_statistics_measures_read_the_right_fields():
     r = rng(15)
     skewed = r.exponential(1.0, 5000)
@@ -311,10 +338,17 @@ def test_statistics_measures_read_the_right_fields():
         unit("run", "c/kernel", "Dense", {1: r.standard_t(3, 5000) * 0.1}),
         unit("run", "d/kernel", "Dense", {1: r.normal(0, 3, 5000)}),
     ]
-    top = {m: max(I.score(series, m)["units"], key=lambda u: u["score"])["unit"]
-           for m in ("variance", "skew", "kurtosis", "max", "mean_abs")}
-    assert top == {"variance": "d/kernel", "skew": "b/kernel", "kurtosis": "c/kernel",
-                   "max": "d/kernel", "mean_abs": "d/kernel"}
+    top = {
+        m: max(I.score(series, m)["units"], key=lambda u: u["score"])["unit"]
+        for m in ("variance", "skew", "kurtosis", "max", "mean_abs")
+    }
+    assert top == {
+        "variance": "d/kernel",
+        "skew": "b/kernel",
+        "kurtosis": "c/kernel",
+        "max": "d/kernel",
+        "mean_abs": "d/kernel",
+    }
     assert by_unit(I.score(series, "skew"))["b/kernel"]["raw"] > 1.5  # |skew| of -exp
     # min: the lowest value is the interesting one.
     lowest = min(series, key=lambda s: s.stats[1]["min"]).unit
@@ -333,8 +367,18 @@ def test_nan_statistics_are_null_except_for_the_non_finite_count():
         unit("run", "nan/kernel", "Dense", {0: r.normal(0, 1, 100), 1: np.full(100, np.nan)}),
         unit("run", "some/kernel", "Dense", {0: r.normal(0, 1, 100), 1: broken}),
     ]
-    for m in ("variance", "skew", "kurtosis", "min", "max", "mean_abs", "zero_fraction",
-              "divergence_from_init", "divergence_from_normal", "change_since_previous"):
+    for m in (
+        "variance",
+        "skew",
+        "kurtosis",
+        "min",
+        "max",
+        "mean_abs",
+        "zero_fraction",
+        "divergence_from_init",
+        "divergence_from_normal",
+        "change_since_previous",
+    ):
         nan_unit = by_unit(I.score(series, m))["nan/kernel"]
         assert nan_unit["raw"] is None and nan_unit["score"] is None, m
     counts = by_unit(I.score(series, "non_finite"))
@@ -345,13 +389,15 @@ def test_nan_statistics_are_null_except_for_the_non_finite_count():
 
 # ------------------------------------------------------------------ normalisation, aggregation
 
+
 def test_normalisation_is_within_variable_type():
     r = rng(17)
-    series = [unit("run", f"dense_{i}/kernel", "Dense", {0: r.normal(0, 0.01 * (i + 1), 500)})
-              for i in range(3)]
-    series += [unit("run", "conv/kernel", "Conv2D", {0: r.normal(0, 10.0, 500)}),
-               unit("run", "conv/bias", "Conv2D", {0: r.normal(0, 0.5, 50)}),
-               unit("run", "conv_2/bias", "Conv2D", {0: r.normal(0, 0.1, 50)})]
+    series = [unit("run", f"dense_{i}/kernel", "Dense", {0: r.normal(0, 0.01 * (i + 1), 500)}) for i in range(3)]
+    series += [
+        unit("run", "conv/kernel", "Conv2D", {0: r.normal(0, 10.0, 500)}),
+        unit("run", "conv/bias", "Conv2D", {0: r.normal(0, 0.5, 50)}),
+        unit("run", "conv_2/bias", "Conv2D", {0: r.normal(0, 0.1, 50)}),
+    ]
     units = by_unit(I.score(series, "variance"))
     assert units["dense_0/kernel"]["variable_type"] == "Dense/kernel"
     assert units["conv/kernel"]["variable_type"] == "Conv2D/kernel"
@@ -367,8 +413,7 @@ def test_normalisation_is_within_variable_type():
 
 
 def test_ties_and_a_lone_unit_get_the_middle():
-    series = [stat_unit("run", f"d{i}/activations", "Dense",
-                        {1: {"zero_fraction": 0.0, "std": 1.0}}) for i in range(4)]
+    series = [stat_unit("run", f"d{i}/activations", "Dense", {1: {"zero_fraction": 0.0, "std": 1.0}}) for i in range(4)]
     assert {u["score"] for u in I.score(series, "zero_fraction")["units"]} == {0.5}
     series[0].stats[1]["zero_fraction"] = 0.5
     scores = [u["score"] for u in I.score(series, "zero_fraction")["units"]]
@@ -380,10 +425,14 @@ def test_aggregation_is_max_up_to_layers_models_and_experiments():
         return stat_unit(run, name, layer_type, {2: {"zero_fraction": value}})
 
     series = [
-        zf("a", "l1/kernel", "Dense", 0.1), zf("a", "l2/kernel", "Dense", 0.2),
-        zf("b", "l1/kernel", "Dense", 0.3), zf("b", "l2/kernel", "Dense", 0.4),
-        zf("c", "l1/kernel", "Dense", 0.5), zf("c", "l2/kernel", "Dense", 0.0),
-        zf("a", "c1/kernel", "Conv2D", 0.9), zf("b", "c1/kernel", "Conv2D", 0.1),
+        zf("a", "l1/kernel", "Dense", 0.1),
+        zf("a", "l2/kernel", "Dense", 0.2),
+        zf("b", "l1/kernel", "Dense", 0.3),
+        zf("b", "l2/kernel", "Dense", 0.4),
+        zf("c", "l1/kernel", "Dense", 0.5),
+        zf("c", "l2/kernel", "Dense", 0.0),
+        zf("a", "c1/kernel", "Conv2D", 0.9),
+        zf("b", "c1/kernel", "Conv2D", 0.1),
     ]
     result = I.score(series, "zero_fraction", experiments={"a": "e1", "b": "e1", "c": "e2"})
     assert "max" in result["aggregation"]
@@ -436,8 +485,12 @@ def test_missing_data_is_null_and_skipped_not_zero():
 
 def test_step_selection():
     r = rng(19)
-    make = lambda run, steps: unit(run, "d/kernel", "Dense",  # noqa: E731
-                                   {s: r.normal(0, 1 + s, 200) for s in steps})
+    make = lambda run, steps: unit(
+        run,
+        "d/kernel",
+        "Dense",  # noqa: E731
+        {s: r.normal(0, 1 + s, 200) for s in steps},
+    )
     result = I.score([make("a", [0, 1, 2, 3]), make("b", [0, 1, 2])], "variance")
     assert result["step"] == 2 and result["steps"] == {"a": 2, "b": 2}
     # Runs that share only step 0 are each scored at their last step.
@@ -449,9 +502,9 @@ def test_step_selection():
 
 # ------------------------------------------------------------------ structural
 
+
 def arch(layers, edges):
-    return {"layers": [{"id": lid, "type": t} for lid, t in layers],
-            "edges": [{"from": a, "to": b} for a, b in edges]}
+    return {"layers": [{"id": lid, "type": t} for lid, t in layers], "edges": [{"from": a, "to": b} for a, b in edges]}
 
 
 def test_corpus_is_plain_json_built_from_keras_applications():
@@ -460,8 +513,7 @@ def test_corpus_is_plain_json_built_from_keras_applications():
     corpus = I.load_corpus()
     assert {"ResNet50", "MobileNetV2", "VGG16", "DenseNet121"} <= set(corpus["models"])
     assert "keras.applications" in corpus["source"]
-    assert corpus["counts"]["Conv2D"]["BatchNormalization"] == raw["counts"]["Conv2D"][
-        "BatchNormalization"] > 1000
+    assert corpus["counts"]["Conv2D"]["BatchNormalization"] == raw["counts"]["Conv2D"]["BatchNormalization"] > 1000
     assert "Conv2D" not in corpus["counts"]["Dense"]
     assert all("InputLayer" not in row for row in corpus["counts"].values())  # pass-throughs
 
@@ -471,13 +523,29 @@ def test_structural_rare_transition_scores_above_a_common_one():
     assert model.probability("Conv2D", "BatchNormalization") > 0.3
     assert model.probability("Dense", "Conv2D") < 0.01
     architecture = arch(
-        [("in", "InputLayer"), ("conv", "Conv2D"), ("bn", "BatchNormalization"),
-         ("act", "Activation"), ("pool", "GlobalAveragePooling2D"), ("dense", "Dense"),
-         ("reshape", "Reshape"), ("conv_2", "Conv2D"), ("dense_2", "Dense")],
-        [("in", "conv"), ("conv", "bn"), ("bn", "act"), ("act", "pool"), ("pool", "dense"),
-         ("dense", "conv_2"), ("conv_2", "dense_2"), ("reshape", "conv_2")])
-    result = I.score([], "structural", architectures={"m": architecture},
-                     experiments={"m": "e"})
+        [
+            ("in", "InputLayer"),
+            ("conv", "Conv2D"),
+            ("bn", "BatchNormalization"),
+            ("act", "Activation"),
+            ("pool", "GlobalAveragePooling2D"),
+            ("dense", "Dense"),
+            ("reshape", "Reshape"),
+            ("conv_2", "Conv2D"),
+            ("dense_2", "Dense"),
+        ],
+        [
+            ("in", "conv"),
+            ("conv", "bn"),
+            ("bn", "act"),
+            ("act", "pool"),
+            ("pool", "dense"),
+            ("dense", "conv_2"),
+            ("conv_2", "dense_2"),
+            ("reshape", "conv_2"),
+        ],
+    )
+    result = I.score([], "structural", architectures={"m": architecture}, experiments={"m": "e"})
     units = by_unit(result)
     assert units["in"]["raw"] is None and units["in"]["score"] is None  # no incoming edge
     assert units["conv_2"]["raw"] > units["bn"]["raw"]
@@ -497,9 +565,10 @@ def test_structural_unknown_types_and_nested_inputs():
     # An unknown producer backs off to the smoothed marginal of consumer types.
     assert model.probability("Custom", "C") == pytest.approx(8 / 19)
     assert model.probability("Custom", "Other") == pytest.approx(1 / 19)
-    nested = arch([("in", "InputLayer"), ("add", "Add"), ("block/input", "InputLayer"),
-                   ("block/norm", "LayerNormalization")],
-                  [("in", "add"), ("add", "block/input"), ("block/input", "block/norm")])
+    nested = arch(
+        [("in", "InputLayer"), ("add", "Add"), ("block/input", "InputLayer"), ("block/norm", "LayerNormalization")],
+        [("in", "add"), ("add", "block/input"), ("block/input", "block/norm")],
+    )
     pairs, _, passthrough = I.layer_transitions(nested)
     assert pairs == [("in", "add"), ("add", "block/norm")] and passthrough == {"block/input"}
     units = by_unit(I.score([], "structural", architectures={"m": nested}))
@@ -518,8 +587,7 @@ def test_structural_on_an_extracted_keras_model():
     x = keras.layers.Dense(4, name="dense")(x)  # on the channels of a 4-D tensor
     x = keras.layers.Conv2D(2, 3, name="conv_2")(x)
     model = keras.Model(inputs, x)
-    units = by_unit(I.score([], "structural",
-                            architectures={"m": extract_architecture(model)}))
+    units = by_unit(I.score([], "structural", architectures={"m": extract_architecture(model)}))
     # Dense -> Conv2D never occurs in the corpus; Activation -> Dense is 4 % of
     # Activation's edges; Conv2D -> BatchNormalization is the rule.
     assert units["conv_2"]["score"] == 1.0
@@ -528,6 +596,7 @@ def test_structural_on_an_extracted_keras_model():
 
 # ------------------------------------------------------------------ performance
 
+
 def _synthetic(runs, units, steps, seed=20):
     r = rng(seed)
     series = []
@@ -535,18 +604,29 @@ def _synthetic(runs, units, steps, seed=20):
     kinds = ("kernel", "bias", "activations")
     for run in range(runs):
         for u in range(units):
-            s = I.UnitSeries(f"run{run}", f"layer_{u // 3}/{kinds[u % 3]}", f"layer_{u // 3}",
-                             kinds[u % 3], types[(u // 3) % 4])
+            s = I.UnitSeries(
+                f"run{run}", f"layer_{u // 3}/{kinds[u % 3]}", f"layer_{u // 3}", kinds[u % 3], types[(u // 3) % 4]
+            )
             for step in range(steps):
                 mean, std = r.normal(0, 0.1), 0.05 * (1 + step * r.random())
                 edges = np.linspace(mean - 3 * std, mean + 3 * std, 31)
                 counts = r.integers(0, 100, 30).astype(float)
                 s.histograms[step] = np.stack([edges[:-1], edges[1:], counts], axis=1)
-                s.stats[step] = {"count": 3000.0, "finite_count": 3000.0, "nan_count": 0.0,
-                                 "inf_count": 0.0, "min": edges[0], "max": edges[-1],
-                                 "mean": mean, "std": std, "skew": r.normal(),
-                                 "kurtosis": r.normal(), "mean_abs": abs(mean) + 0.8 * std,
-                                 "l2_norm": 1.0, "zero_fraction": r.random() * 0.1}
+                s.stats[step] = {
+                    "count": 3000.0,
+                    "finite_count": 3000.0,
+                    "nan_count": 0.0,
+                    "inf_count": 0.0,
+                    "min": edges[0],
+                    "max": edges[-1],
+                    "mean": mean,
+                    "std": std,
+                    "skew": r.normal(),
+                    "kurtosis": r.normal(),
+                    "mean_abs": abs(mean) + 0.8 * std,
+                    "l2_norm": 1.0,
+                    "zero_fraction": r.random() * 0.1,
+                }
             series.append(s)
     return series
 
@@ -580,14 +660,17 @@ def test_scoring_is_cheap_and_linear_in_the_number_of_units():
             for m in ("divergence_from_init", "divergence_from_parent", "variance"):
                 result = I.score(subset, m, parents=parents, experiments=experiments, runs=runs)
                 assert len(result["units"]) == units * len(result["models"])
+
         return run
 
     t_base = _best_time(baseline)
     t_all = _best_time(scoring(series))
     # One run with its parent's data present: the same work per unit.
-    t_one = _best_time(scoring(series[:2 * units], runs=["run1"]))
-    print(f"baseline {t_base * 1e3:.1f} ms; 3 measures on {runs}x{units} units "
-          f"{t_all * 1e3:.0f} ms, on {units} units {t_one * 1e3:.0f} ms")
+    t_one = _best_time(scoring(series[: 2 * units], runs=["run1"]))
+    print(
+        f"baseline {t_base * 1e3:.1f} ms; 3 measures on {runs}x{units} units "
+        f"{t_all * 1e3:.0f} ms, on {units} units {t_one * 1e3:.0f} ms"
+    )
     # Three measures (two of them distances, one against another run) cost a
     # small multiple of the trivial loop (about 20x): summaries only, each
     # histogram prepared once, parents found by dict lookup.

@@ -92,8 +92,11 @@ def test_builtin_tools_answer_through_the_real_data_route(demo_client):
 
     weights = tools["sorted-weight-magnitudes"]
     assert weights["applies_to"] == ["variable"] and weights["rows"] == {"column": "value", "as": "vector"}
-    for layer, variable, size in [("conv_1", "kernel", 3 * 3 * 1 * 16), ("conv_1", "bias", 16),
-                                  ("dense_hidden", "kernel", 500)]:
+    for layer, variable, size in [
+        ("conv_1", "kernel", 3 * 3 * 1 * 16),
+        ("conv_1", "bias", 16),
+        ("dense_hidden", "kernel", 500),
+    ]:
         body = json_tools.substitute(weights["data"], {"run": "cnn_skip", "layer": layer, "variable": variable})
         assert body["unit"] == {"kind": "weights", "layer": layer, "variable": variable}
         status, result = demo_client.post("/data", body)
@@ -139,8 +142,10 @@ def _bad_op_at_2(tool):
 
 
 def _deep_url(tool):
-    tool["spec"]["layer"] = [{"mark": "point"}, {"mark": "image", "encoding": {"x": {"field": "a"},
-                                                                                "url": {"field": "u"}}}]
+    tool["spec"]["layer"] = [
+        {"mark": "point"},
+        {"mark": "image", "encoding": {"x": {"field": "a"}, "url": {"field": "u"}}},
+    ]
 
 
 def _deep_href(tool):
@@ -191,54 +196,105 @@ RULES = [
     ("icon start", _set(["icon"], "L4 4"), "x.json: icon: SVG path data must start with a moveto"),
     ("icon length", _set(["icon"], "M" + "1" * 500), "x.json: icon: must be at most 500 characters"),
     ("applies_to empty", _set(["applies_to"], []), "x.json: applies_to: must be a non-empty list"),
-    ("applies_to unknown", _set(["applies_to"], ["variable", "gradient"]),
-     "x.json: applies_to[1]: unknown unit type 'gradient'"),
+    (
+        "applies_to unknown",
+        _set(["applies_to"], ["variable", "gradient"]),
+        "x.json: applies_to[1]: unknown unit type 'gradient'",
+    ),
     ("class_dependent type", _set(["class_dependent"], "yes"), "x.json: class_dependent: must be true or false"),
-    ("class_dependent weights", _set(["class_dependent"], True),
-     "x.json: class_dependent: is true, but unit kind 'weights' does not depend on classes"),
-    ("unknown unit kind", _set(["data", "unit", "kind"], "gradients"),
-     "x.json: data.unit.kind: unknown unit kind 'gradients'; the data route knows: weights, activations"),
-    ("unknown unit field", _set(["data", "unit", "varible"], "kernel"),
-     "x.json: data.unit.varible: unknown field for kind 'weights'; it takes: layer, variable"),
+    (
+        "class_dependent weights",
+        _set(["class_dependent"], True),
+        "x.json: class_dependent: is true, but unit kind 'weights' does not depend on classes",
+    ),
+    (
+        "unknown unit kind",
+        _set(["data", "unit", "kind"], "gradients"),
+        "x.json: data.unit.kind: unknown unit kind 'gradients'; the data route knows: weights, activations",
+    ),
+    (
+        "unknown unit field",
+        _set(["data", "unit", "varible"], "kernel"),
+        "x.json: data.unit.varible: unknown field for kind 'weights'; it takes: layer, variable",
+    ),
     ("missing unit field", _delete(["data", "unit", "variable"]), "x.json: data.unit.variable: missing"),
     ("unknown data key", _set(["data", "code"], "x"), "x.json: data.code: unknown key"),
-    ("literal run", _set(["data", "run"], "cnn_skip"), "x.json: data.run: must be \"{run}\""),
-    ("bad steps", _set(["data", "steps"], "first"), "x.json: data.steps: must be \"last\""),
+    ("literal run", _set(["data", "run"], "cnn_skip"), 'x.json: data.run: must be "{run}"'),
+    ("bad steps", _set(["data", "steps"], "first"), 'x.json: data.steps: must be "last"'),
     ("unknown op", _bad_op_at_2, "x.json: data.transform[2].op: unknown op 'eval'"),
-    ("bad parameter", _set(["data", "transform", 0], {"op": "mean", "axis": "rows"}),
-     "x.json: data.transform[0].axis: mean: parameter 'axis'"),
-    ("unknown parameter", _set(["data", "transform", 1], {"op": "flatten", "exec": 1}),
-     "x.json: data.transform[1].exec: flatten: unknown parameter 'exec'"),
+    (
+        "bad parameter",
+        _set(["data", "transform", 0], {"op": "mean", "axis": "rows"}),
+        "x.json: data.transform[0].axis: mean: parameter 'axis'",
+    ),
+    (
+        "unknown parameter",
+        _set(["data", "transform", 1], {"op": "flatten", "exec": 1}),
+        "x.json: data.transform[1].exec: flatten: unknown parameter 'exec'",
+    ),
     ("too many ops", _set(["data", "transform"], [{"op": "abs"}] * 33), "x.json: data.transform: has 33 operations"),
-    ("placeholder in a transform", _set(["data", "transform", 0], {"op": "mean", "in": "{layer}"}),
-     "x.json: data.transform[0].in: placeholder '{layer}' in a transform"),
-    ("placeholder inside a transform string", _set(["data", "transform", 0], {"op": "abs", "out": "x_{neuron}"}),
-     "x.json: data.transform[0].out: placeholder '{neuron}' in a transform"),
-    ("partial placeholder", _set(["data", "unit", "layer"], "conv_{layer}"),
-     "x.json: data.unit.layer: placeholders must be the whole string value"),
-    ("unknown placeholder", _set(["data", "unit", "layer"], "{model}"),
-     "x.json: data.unit.layer: unknown placeholder '{model}'"),
-    ("placeholder not given by a unit type", _set(["applies_to"], ["variable", "layer"]),
-     "x.json: data.unit.variable: '{variable}' is not known for unit type 'layer' (applies_to)"),
-    ("integer placeholder in a string field", _set(["data", "unit", "layer"], "{neuron}"),
-     "x.json: data.unit.layer: {neuron} stands for an integer"),
+    (
+        "placeholder in a transform",
+        _set(["data", "transform", 0], {"op": "mean", "in": "{layer}"}),
+        "x.json: data.transform[0].in: placeholder '{layer}' in a transform",
+    ),
+    (
+        "placeholder inside a transform string",
+        _set(["data", "transform", 0], {"op": "abs", "out": "x_{neuron}"}),
+        "x.json: data.transform[0].out: placeholder '{neuron}' in a transform",
+    ),
+    (
+        "partial placeholder",
+        _set(["data", "unit", "layer"], "conv_{layer}"),
+        "x.json: data.unit.layer: placeholders must be the whole string value",
+    ),
+    (
+        "unknown placeholder",
+        _set(["data", "unit", "layer"], "{model}"),
+        "x.json: data.unit.layer: unknown placeholder '{model}'",
+    ),
+    (
+        "placeholder not given by a unit type",
+        _set(["applies_to"], ["variable", "layer"]),
+        "x.json: data.unit.variable: '{variable}' is not known for unit type 'layer' (applies_to)",
+    ),
+    (
+        "integer placeholder in a string field",
+        _set(["data", "unit", "layer"], "{neuron}"),
+        "x.json: data.unit.layer: {neuron} stands for an integer",
+    ),
     ("rows shape", _set(["rows", "as"], "table"), "x.json: rows.as: must be one of vector, matrix, histogram"),
     ("rows column", _set(["rows", "column"], "values"), "x.json: rows.column: the transform leaves no column 'values'"),
     ("spec not an object", _set(["spec"], "<svg/>"), "x.json: spec: must be a Vega-Lite spec (a JSON object)"),
-    ("missing data.name table", _set(["spec", "data"], {"values": [{"a": 1}]}),
-     "x.json: spec.data: must be {\"name\": \"table\"}"),
-    ("other data name", _set(["spec", "data"], {"name": "other"}), "x.json: spec.data: must be {\"name\": \"table\"}"),
-    ("url at the top", _set(["spec", "data"], {"name": "table", "url": "https://example.com/x.csv"}),
-     "x.json: spec.data: must be"),
+    (
+        "missing data.name table",
+        _set(["spec", "data"], {"values": [{"a": 1}]}),
+        'x.json: spec.data: must be {"name": "table"}',
+    ),
+    ("other data name", _set(["spec", "data"], {"name": "other"}), 'x.json: spec.data: must be {"name": "table"}'),
+    (
+        "url at the top",
+        _set(["spec", "data"], {"name": "table", "url": "https://example.com/x.csv"}),
+        "x.json: spec.data: must be",
+    ),
     ("url deep in the spec", _deep_url, "x.json: spec.layer[1].encoding.url: 'url' is not allowed"),
     ("href deep in the spec", _deep_href, "x.json: spec.encoding.y.axis.href: 'href' is not allowed"),
-    ("nested named data", _set(["spec", "layer"], [{"data": {"name": "secrets"}, "mark": "bar"}]),
-     "x.json: spec.layer[0].data.name: the only named dataset is \"table\""),
+    (
+        "nested named data",
+        _set(["spec", "layer"], [{"data": {"name": "secrets"}, "mark": "bar"}]),
+        'x.json: spec.layer[0].data.name: the only named dataset is "table"',
+    ),
     ("datasets", _set(["spec", "datasets"], {"table": []}), "x.json: spec.datasets: not allowed"),
-    ("vega schema", _set(["spec", "$schema"], "https://vega.github.io/schema/vega/v6.json"),
-     "x.json: spec.$schema: must be a Vega-Lite schema URL"),
-    ("foreign schema", _set(["spec", "$schema"], "https://evil.example/vega-lite/v6.json"),
-     "x.json: spec.$schema: must be a Vega-Lite schema URL"),
+    (
+        "vega schema",
+        _set(["spec", "$schema"], "https://vega.github.io/schema/vega/v6.json"),
+        "x.json: spec.$schema: must be a Vega-Lite schema URL",
+    ),
+    (
+        "foreign schema",
+        _set(["spec", "$schema"], "https://evil.example/vega-lite/v6.json"),
+        "x.json: spec.$schema: must be a Vega-Lite schema URL",
+    ),
     ("spec depth", _too_deep, "nested deeper than 30 levels"),
     ("spec size", _too_big, "x.json: spec: is "),
 ]
@@ -263,22 +319,39 @@ def test_accepted_variants():
     checked = json_tools.validate_declaration(tool, "x.json")
     assert checked["category"] == "Custom" and checked["class_dependent"] is False
     assert checked["data"]["run"] == "{run}" and checked["data"]["steps"] == "last"
-    for schema in ("https://vega.github.io/schema/vega-lite/v6.json",
-                   "https://vega.github.io/schema/vega-lite/v6.5.0.json",
-                   "https://vega.github.io/schema/vega-lite/v5.json"):
+    for schema in (
+        "https://vega.github.io/schema/vega-lite/v6.json",
+        "https://vega.github.io/schema/vega-lite/v6.5.0.json",
+        "https://vega.github.io/schema/vega-lite/v5.json",
+    ):
         tool["spec"]["$schema"] = schema
         json_tools.validate_declaration(tool, "x.json")
     tool["spec"]["layer"] = [{"data": {"values": [{"a": 1}]}, "mark": "rule"}]
     json_tools.validate_declaration(tool, "x.json")
-    neuron = {"format": 1, "id": "neuron-output", "name": "n", "description": "d", "icon": "M0 0h4",
-              "applies_to": ["neuron"], "class_dependent": True,
-              "data": {"unit": {"kind": "activations", "layer": "{layer}", "output": "{neuron}"},
-                       "steps": [0, 1], "transform": []},
-              "rows": {"column": "value", "as": "matrix"}, "spec": {"data": {"name": "table"}, "mark": "rect"}}
+    neuron = {
+        "format": 1,
+        "id": "neuron-output",
+        "name": "n",
+        "description": "d",
+        "icon": "M0 0h4",
+        "applies_to": ["neuron"],
+        "class_dependent": True,
+        "data": {
+            "unit": {"kind": "activations", "layer": "{layer}", "output": "{neuron}"},
+            "steps": [0, 1],
+            "transform": [],
+        },
+        "rows": {"column": "value", "as": "matrix"},
+        "spec": {"data": {"name": "table"}, "mark": "rect"},
+    }
     assert json_tools.validate_declaration(neuron, "n.json")["data"]["unit"]["output"] == "{neuron}"
     assert json_tools.substitute(neuron["data"], {"run": "r", "layer": "l", "neuron": "3"})["unit"]["output"] == 3
-    stats = dict(neuron, applies_to=["model"], class_dependent=False,
-                 data={"unit": {"kind": "statistics", "unit": "conv_1/kernel"}, "steps": "all"})
+    stats = dict(
+        neuron,
+        applies_to=["model"],
+        class_dependent=False,
+        data={"unit": {"kind": "statistics", "unit": "conv_1/kernel"}, "steps": "all"},
+    )
     json_tools.validate_declaration(stats, "s.json")
 
 
@@ -305,8 +378,15 @@ def test_files_that_cannot_be_tools(tmp_path):
     tools, errors = json_tools.load_tools([folder], None)
     assert [t["id"] for t in tools if t["source"] == "flag"] == ["good-tool"]
     by_path = _errors_by_path(errors)
-    assert set(by_path) == {"invalid.json", "nan.json", "twice.json", "huge.json", "latin1.json", "array.json",
-                            "fifo.json"}
+    assert set(by_path) == {
+        "invalid.json",
+        "nan.json",
+        "twice.json",
+        "huge.json",
+        "latin1.json",
+        "array.json",
+        "fifo.json",
+    }
     assert all(e["source"] == "flag" for e in errors)
     assert by_path["invalid.json"]["error"].startswith("my_tools/invalid.json: invalid JSON: ")
     assert "NaN is not valid JSON" in by_path["nan.json"]["error"]
@@ -332,10 +412,13 @@ def test_duplicate_ids_keep_the_first_source(tmp_path):
     assert next(t for t in tools if t["id"] == "shared")["path"] == "a.json"
     assert next(t for t in tools if t["id"] == "sorted-weight-magnitudes")["source"] == "builtin"
     by_path = _errors_by_path(errors)
-    assert by_path["b.json"]["error"] == ("first/b.json: id: duplicate id 'sorted-weight-magnitudes', already "
-                                          "declared by sorted-weight-magnitudes.json (builtin); ignored")
-    assert by_path["c.json"]["error"].startswith("second/c.json: id: duplicate id 'shared', already declared by "
-                                                 "a.json (flag)")
+    assert by_path["b.json"]["error"] == (
+        "first/b.json: id: duplicate id 'sorted-weight-magnitudes', already "
+        "declared by sorted-weight-magnitudes.json (builtin); ignored"
+    )
+    assert by_path["c.json"]["error"].startswith(
+        "second/c.json: id: duplicate id 'shared', already declared by a.json (flag)"
+    )
     assert by_path["d.json"]["source"] == "logdir"
     assert by_path["d.json"]["error"].startswith("innspector_tools/d.json: id: duplicate id 'shared'")
 
@@ -351,10 +434,12 @@ def test_logdir_tools_never_leave_the_folder(tmp_path):
     tools, errors = json_tools.load_tools([], logdir)
     # Files are read in name order: alias.json (a link to local.json, inside the folder) comes first.
     assert [(t["id"], t["source"], t["path"]) for t in tools if t["source"] == "logdir"] == [
-        ("local-tool", "logdir", "alias.json")]
+        ("local-tool", "logdir", "alias.json")
+    ]
     by_path = _errors_by_path(errors)
-    assert by_path["linked.json"]["error"] == ("innspector_tools/linked.json: resolves to a file outside "
-                                               "innspector_tools/ (a symlink?); refused")
+    assert by_path["linked.json"]["error"] == (
+        "innspector_tools/linked.json: resolves to a file outside innspector_tools/ (a symlink?); refused"
+    )
     assert by_path["local.json"]["error"].startswith("innspector_tools/local.json: id: duplicate id 'local-tool'")
     assert set(by_path) == {"linked.json", "local.json"}
     assert "nested-tool" not in json.dumps(tools)
@@ -368,8 +453,13 @@ def test_a_logdir_tools_folder_linked_from_elsewhere_is_refused(tmp_path):
     os.symlink(elsewhere, os.path.join(logdir, "innspector_tools"))
     tools, errors = json_tools.load_tools([], logdir)
     assert "elsewhere-tool" not in {t["id"] for t in tools}
-    assert errors == [{"source": "logdir", "path": "innspector_tools",
-                       "error": "innspector_tools/: resolves outside the logdir (a symlink?); refused"}]
+    assert errors == [
+        {
+            "source": "logdir",
+            "path": "innspector_tools",
+            "error": "innspector_tools/: resolves outside the logdir (a symlink?); refused",
+        }
+    ]
 
 
 def test_folders_from_flag_and_environment(tmp_path):
@@ -380,8 +470,13 @@ def test_folders_from_flag_and_environment(tmp_path):
     # A named folder that does not exist is reported; the logdir's absent folder is not.
     tools, errors = json_tools.load_tools([a], str(tmp_path))
     assert {t["id"] for t in tools} == BUILTIN_IDS
-    assert errors == [{"source": "flag", "path": "a",
-                       "error": "%s: not a folder (named by --innspector_tools or INNSPECTOR_TOOLS)" % a}]
+    assert errors == [
+        {
+            "source": "flag",
+            "path": "a",
+            "error": "%s: not a folder (named by --innspector_tools or INNSPECTOR_TOOLS)" % a,
+        }
+    ]
 
 
 def test_edits_are_seen_on_the_next_load(tmp_path):
@@ -422,9 +517,17 @@ def test_route_with_the_flag(tmp_path):
     answer = json.loads(response.get_data())
     _schema_ok(answer)
     assert [(t["id"], t["source"]) for t in answer["tools"]] == [
-        ("activation-histogram", "builtin"), ("sorted-weight-magnitudes", "builtin"), ("flagged-tool", "flag")]
-    assert answer["errors"] == [{"source": "flag", "path": "broken.json",
-                                 "error": "flag_tools/broken.json: data.unit.layer: missing (kind 'weights' needs it)"}]
+        ("activation-histogram", "builtin"),
+        ("sorted-weight-magnitudes", "builtin"),
+        ("flagged-tool", "flag"),
+    ]
+    assert answer["errors"] == [
+        {
+            "source": "flag",
+            "path": "broken.json",
+            "error": "flag_tools/broken.json: data.unit.layer: missing (kind 'weights' needs it)",
+        }
+    ]
 
 
 def test_route_with_the_environment_variable_and_the_logdir(tmp_path, monkeypatch):

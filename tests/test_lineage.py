@@ -11,14 +11,19 @@ import pytest  # noqa: E402
 
 from demo import models as demo_models  # noqa: E402
 from demo import train as demo_train  # noqa: E402
-from innspector_tb.capture.architecture import extract_architecture      # noqa: E402
-from innspector_tb.store.lineage import build_tree, diff_architectures      # noqa: E402
+from innspector_tb.capture.architecture import extract_architecture  # noqa: E402
+from innspector_tb.store.lineage import build_tree, diff_architectures  # noqa: E402
 
 
 def entry(run, model_id=None, parents=(), trainable=None, name=None):
-    return {"run": run, "id": model_id or run.upper(), "name": name or run, "label": run,
-            "parents": list(parents),
-            "params": {} if trainable is None else {"trainable": trainable, "non_trainable": 0}}
+    return {
+        "run": run,
+        "id": model_id or run.upper(),
+        "name": name or run,
+        "label": run,
+        "parents": list(parents),
+        "params": {} if trainable is None else {"trainable": trainable, "non_trainable": 0},
+    }
 
 
 def nodes_by_id(tree):
@@ -34,12 +39,20 @@ def edge(tree, parent, child):
 def demo_tree():
     models = []
     for _, head, _ in demo_train.experiments():
-        models.append({"run": head["name"], "id": head["id"], "name": head["name"],
-                       "label": head["label"], "parents": head["parents"]})
+        models.append(
+            {
+                "run": head["name"],
+                "id": head["id"],
+                "name": head["name"],
+                "label": head["label"],
+                "parents": head["parents"],
+            }
+        )
     return build_tree(models, {}), {m["name"]: m["id"] for m in models}
 
 
 # ------------------------------------------------------------------ the demo's lineage
+
 
 def test_demo_experiments_are_the_connected_components(demo_tree):
     tree, ids = demo_tree
@@ -62,15 +75,30 @@ def test_demo_experiments_are_the_connected_components(demo_tree):
 def test_demo_depths(demo_tree):
     tree, ids = demo_tree
     depth = {node["name"]: node["depth"] for node in tree["nodes"]}
-    assert depth == {"dense_baseline": 0, "cnn_small": 1, "cnn_wide": 2, "cnn_bn_dropout": 2,
-                     "cnn_rebalanced": 3, "cnn_skip": 3, "cnn_nested": 2, "vae_90_10": 0, "vae_50_50": 1,
-                     "vae_25_75": 1, "vae_careless": 0, "vae_fixed": 1, "spurious_dense": 0, "spurious_mitigated": 1}
+    assert depth == {
+        "dense_baseline": 0,
+        "cnn_small": 1,
+        "cnn_wide": 2,
+        "cnn_bn_dropout": 2,
+        "cnn_rebalanced": 3,
+        "cnn_skip": 3,
+        "cnn_nested": 2,
+        "vae_90_10": 0,
+        "vae_50_50": 1,
+        "vae_25_75": 1,
+        "vae_careless": 0,
+        "vae_fixed": 1,
+        "spurious_dense": 0,
+        "spurious_mitigated": 1,
+    }
     experiment = {node["name"]: node["experiment"] for node in tree["nodes"]}
     assert experiment["cnn_skip"] == experiment["dense_baseline"] != experiment["vae_fixed"]
     assert len(tree["edges"]) == 10
-    assert {(e["from"], e["to"]) for e in tree["edges"]} >= {(ids["cnn_wide"], ids["cnn_rebalanced"]),
-                                                             (ids["vae_careless"], ids["vae_fixed"]),
-                                                             (ids["spurious_dense"], ids["spurious_mitigated"])}
+    assert {(e["from"], e["to"]) for e in tree["edges"]} >= {
+        (ids["cnn_wide"], ids["cnn_rebalanced"]),
+        (ids["vae_careless"], ids["vae_fixed"]),
+        (ids["spurious_dense"], ids["spurious_mitigated"]),
+    }
 
 
 # ------------------------------------------------------------------ edges: parameters and diff
@@ -97,9 +125,16 @@ def test_param_change_from_architectures(classifier_archs):
 
 
 def test_param_change_from_entries_wins_and_unknown_is_null():
-    tree = build_tree([entry("a", trainable=200), entry("b", parents=["A"], trainable=150),
-                       entry("c", parents=["B"]), entry("z", trainable=0), entry("y", parents=["Z"], trainable=5)],
-                      {"a": {"params": {"trainable": 1}}})
+    tree = build_tree(
+        [
+            entry("a", trainable=200),
+            entry("b", parents=["A"], trainable=150),
+            entry("c", parents=["B"]),
+            entry("z", trainable=0),
+            entry("y", parents=["Z"], trainable=5),
+        ],
+        {"a": {"params": {"trainable": 1}}},
+    )
     assert edge(tree, "A", "B")["param_change"] == pytest.approx(-0.25)
     assert edge(tree, "B", "C")["param_change"] is None  # child unknown
     assert edge(tree, "Z", "Y")["param_change"] is None  # parent has no parameters
@@ -130,14 +165,28 @@ def test_diff_with_added_layers(classifier_archs):
 
 
 def test_diff_of_type_and_config_keys():
-    before = {"layers": [{"id": "x", "type": "Dense", "config": {"units": 4, "activation": "relu"},
-                          "output_shapes": [[None, 4]]}]}
-    after = {"layers": [{"id": "x", "type": "EinsumDense", "config": {"units": 4, "equation": "ab,bc->ac"},
-                         "output_shapes": [[None, 4]]}]}
+    before = {
+        "layers": [
+            {"id": "x", "type": "Dense", "config": {"units": 4, "activation": "relu"}, "output_shapes": [[None, 4]]}
+        ]
+    }
+    after = {
+        "layers": [
+            {
+                "id": "x",
+                "type": "EinsumDense",
+                "config": {"units": 4, "equation": "ab,bc->ac"},
+                "output_shapes": [[None, 4]],
+            }
+        ]
+    }
     diff = diff_architectures(before, after)
-    assert diff["changed"] == [{"layer": "x", "fields": {"type": ["Dense", "EinsumDense"],
-                                                         "activation": ["relu", None],
-                                                         "equation": [None, "ab,bc->ac"]}}]
+    assert diff["changed"] == [
+        {
+            "layer": "x",
+            "fields": {"type": ["Dense", "EinsumDense"], "activation": ["relu", None], "equation": [None, "ab,bc->ac"]},
+        }
+    ]
     assert diff_architectures(before, before) == {"added": [], "removed": [], "changed": []}
     assert diff_architectures(before, None) is None
     assert diff_architectures({"layers": "nope"}, before) is None
@@ -145,11 +194,16 @@ def test_diff_of_type_and_config_keys():
 
 # ------------------------------------------------------------------ edge cases
 
+
 def test_missing_parents_are_reported_and_connect_siblings():
-    tree = build_tree([entry("a", parents=["GONE"]), entry("b", parents=["GONE", "A"]),
-                       entry("c", parents=["ELSEWHERE"])], {})
-    assert tree["missing_parents"] == [{"child": "A", "parent": "GONE"}, {"child": "B", "parent": "GONE"},
-                                       {"child": "C", "parent": "ELSEWHERE"}]
+    tree = build_tree(
+        [entry("a", parents=["GONE"]), entry("b", parents=["GONE", "A"]), entry("c", parents=["ELSEWHERE"])], {}
+    )
+    assert tree["missing_parents"] == [
+        {"child": "A", "parent": "GONE"},
+        {"child": "B", "parent": "GONE"},
+        {"child": "C", "parent": "ELSEWHERE"},
+    ]
     experiments = {e["id"]: e for e in tree["experiments"]}
     assert set(experiments) == {"A", "C"}
     assert experiments["A"]["models"] == ["A", "B"] and experiments["A"]["roots"] == ["A"]
@@ -193,8 +247,9 @@ def test_pure_cycle_and_self_parent():
 
 
 def test_duplicate_ids_keep_every_run():
-    tree = build_tree([entry("b2", "B", parents=["A"]), entry("a"), entry("b", "B", parents=["A"]),
-                       entry("c", parents=["B"])], {})
+    tree = build_tree(
+        [entry("b2", "B", parents=["A"]), entry("a"), entry("b", "B", parents=["A"]), entry("c", parents=["B"])], {}
+    )
     assert tree["duplicate_ids"] == [{"id": "B", "runs": ["b", "b2"], "nodes": ["B", "B@b2"]}]
     nodes = nodes_by_id(tree)
     assert nodes["B"]["run"] == "b" and nodes["B@b2"]["run"] == "b2"
@@ -205,9 +260,17 @@ def test_duplicate_ids_keep_every_run():
 
 
 def test_malformed_entries_never_raise():
-    tree = build_tree([None, "x", {"run": "no_id"}, {"id": "P", "parents": "Q"},
-                       {"id": "Q", "parents": [None, 3, "", "P", "P"], "params": "lots"},
-                       {"id": "R", "parents": None, "params": {"trainable": "many"}}], None)
+    tree = build_tree(
+        [
+            None,
+            "x",
+            {"run": "no_id"},
+            {"id": "P", "parents": "Q"},
+            {"id": "Q", "parents": [None, 3, "", "P", "P"], "params": "lots"},
+            {"id": "R", "parents": None, "params": {"trainable": "many"}},
+        ],
+        None,
+    )
     ids = sorted(nodes_by_id(tree))
     assert ids == ["P", "Q", "R", "no_id"]
     assert tree["cycles"] == [["P", "Q"]]
@@ -231,10 +294,12 @@ def test_subclassed_and_imported_architectures_diff_by_layer_ids():
         net = Net(units)
         net(np.zeros((1, 3), dtype="float32"))
         archs[run] = extract_architecture(net)
-    archs["imported"] = {"layers": [{"id": "hidden", "type": "Unknown", "config": {}, "output_shapes": []}],
-                         "edges": [], "params": {"trainable": 20}}
-    tree = build_tree([entry("small"), entry("big", parents=["SMALL"]), entry("imported", parents=["BIG"])],
-                      archs)
+    archs["imported"] = {
+        "layers": [{"id": "hidden", "type": "Unknown", "config": {}, "output_shapes": []}],
+        "edges": [],
+        "params": {"trainable": 20},
+    }
+    tree = build_tree([entry("small"), entry("big", parents=["SMALL"]), entry("imported", parents=["BIG"])], archs)
     big = edge(tree, "SMALL", "BIG")
     assert big["param_change"] == pytest.approx((3 * 5 + 5) / (3 * 2 + 2) - 1)
     assert {c["layer"]: c["fields"]["units"] for c in big["diff"]["changed"]} == {"hidden": [2, 5]}

@@ -95,8 +95,12 @@ def test_header_and_architecture_round_trip(provider, logs):
         assert head["id"] == trained[run]["header"]["id"]
         assert head["name"] == run
         arch = tb_readers.json_of(data[metadata.ARCHITECTURE_TAG][0])
-        assert arch["params"]["trainable"] == sum(int(np.prod(v.shape)) for v in trained[run]["model"].trainable_weights)
-    nested = tb_readers.json_of(tb_readers.read_all(provider, "nested_model", [metadata.ARCHITECTURE_TAG])[metadata.ARCHITECTURE_TAG][0])
+        assert arch["params"]["trainable"] == sum(
+            int(np.prod(v.shape)) for v in trained[run]["model"].trainable_weights
+        )
+    nested = tb_readers.json_of(
+        tb_readers.read_all(provider, "nested_model", [metadata.ARCHITECTURE_TAG])[metadata.ARCHITECTURE_TAG][0]
+    )
     ids = {layer["id"] for layer in nested["layers"]}
     assert {"block/hidden", "block/scale", "flatten", "out"} <= ids
     assert [ns["id"] for ns in nested["namespaces"]] == ["block"]
@@ -119,8 +123,9 @@ def test_weight_statistics_match_the_model(provider, logs):
     _, trained = logs
     model = trained["seq"]["model"]
     kernel = model.get_layer("out").kernel.numpy()
-    data = tb_readers.read_all(provider, "seq", [metadata.STATS_TAG_PREFIX + "out/kernel",
-                                                   metadata.HISTOGRAM_TAG_PREFIX + "out/kernel"])
+    data = tb_readers.read_all(
+        provider, "seq", [metadata.STATS_TAG_PREFIX + "out/kernel", metadata.HISTOGRAM_TAG_PREFIX + "out/kernel"]
+    )
     last = data[metadata.STATS_TAG_PREFIX + "out/kernel"][-1]
     np.testing.assert_allclose(last.numpy, stats.describe(kernel), rtol=1e-6)
     assert stats.as_dict(last.numpy)["count"] == kernel.size
@@ -166,8 +171,9 @@ def test_checkpoint_weights_equal_model_variables(logs):
                 layer_id = _layer_id(trained[run]["model"], variable)
                 dataset = "layers/%s/weights/%s" % (layer_id.replace("/", ":"), name)
                 np.testing.assert_array_equal(f_last[dataset][()], _stored(variable.numpy()), err_msg=dataset)
-                np.testing.assert_array_equal(f_first[dataset][()], _stored(trained[run]["initial"][variable.path]),
-                                              err_msg=dataset)
+                np.testing.assert_array_equal(
+                    f_first[dataset][()], _stored(trained[run]["initial"][variable.path]), err_msg=dataset
+                )
 
 
 def _layer_id(model, variable):
@@ -184,8 +190,10 @@ def _layer_id(model, variable):
 @pytest.mark.slow
 def test_checkpoint_activations_equal_a_forward_pass(logs):
     logdir, trained = logs
-    for run, layer_names in (("seq", ("conv", "bn", "pool", "flatten", "dropout", "out")),
-                             ("skip_model", ("conv_a", "conv_b", "skip", "flatten", "out"))):
+    for run, layer_names in (
+        ("seq", ("conv", "bn", "pool", "flatten", "dropout", "out")),
+        ("skip_model", ("conv_a", "conv_b", "skip", "flatten", "out")),
+    ):
         model = trained[run]["model"]
         with step_files.open_file(os.path.join(logdir, run, step_files.SAMPLES_FILE)) as f:
             x = f["data_samples/x"][()]
@@ -200,10 +208,15 @@ def test_checkpoint_activations_equal_a_forward_pass(logs):
                 got = step_files.read_array(f, "layers/%s/activations" % name)
                 np.testing.assert_allclose(got, expected, rtol=STORED_RTOL, atol=1e-5, err_msg=name)
                 for c in range(tm.CLASSES):
-                    np.testing.assert_allclose(step_files.read_array(f, "layers/%s/mean_class_activations/class_%d" % (name, c)),
-                                               expected[y == c].mean(axis=0), rtol=STORED_RTOL, atol=1e-5)
-            np.testing.assert_allclose(f["data_samples/y_prediction"][()], model.predict(x, verbose=0),
-                                       rtol=STORED_RTOL, atol=1e-6)
+                    np.testing.assert_allclose(
+                        step_files.read_array(f, "layers/%s/mean_class_activations/class_%d" % (name, c)),
+                        expected[y == c].mean(axis=0),
+                        rtol=STORED_RTOL,
+                        atol=1e-5,
+                    )
+            np.testing.assert_allclose(
+                f["data_samples/y_prediction"][()], model.predict(x, verbose=0), rtol=STORED_RTOL, atol=1e-6
+            )
 
 
 @pytest.mark.slow
@@ -218,8 +231,9 @@ def test_nested_model_activations_use_namespaced_ids(logs):
     with step_files.open_file(_step_file(logdir, "nested_model", tm.EPOCHS)) as f:
         np.testing.assert_allclose(f["layers/block:scale/activations"][()], expected, rtol=STORED_RTOL, atol=1e-5)
         assert f["layers/block:scale"].attrs["unit"] == "block/scale"
-        np.testing.assert_array_equal(f["layers/block:scale/weights/factor"][()],
-                                      _stored(block.get_layer("scale").factor.numpy()))
+        np.testing.assert_array_equal(
+            f["layers/block:scale/weights/factor"][()], _stored(block.get_layer("scale").factor.numpy())
+        )
 
 
 @pytest.mark.slow
@@ -239,8 +253,9 @@ def test_batch_steps_keep_epoch_metrics_apart(tmp_path):
     x, y = tm.images()
     model = tm.sequential()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    callback = InnspectorCallback(str(tmp_path / "run"), innspector_tb.header("run"), probe=(x, y),
-                                  freq=3, freq_unit="batch")
+    callback = InnspectorCallback(
+        str(tmp_path / "run"), innspector_tb.header("run"), probe=(x, y), freq=3, freq_unit="batch"
+    )
     model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[callback])  # 6 batches per epoch
     with tb_readers.data_provider(str(tmp_path), "python") as provider:
         scalars = tb_readers.scalars(provider, "run")

@@ -21,8 +21,8 @@ from innspector_tb.format import step_files
 from innspector_tb.format import headers
 from innspector_tb.analysis import mistakes
 from innspector_tb.server import openapi
-from innspector_tb.capture import reliance    # noqa: E402
-from innspector_tb.capture.callback import InnspectorCallback      # noqa: E402
+from innspector_tb.capture import reliance  # noqa: E402
+from innspector_tb.capture.callback import InnspectorCallback  # noqa: E402
 from tests.support.backend_app import Client  # noqa: E402
 
 MARKER = demo_data.MARKER_CLASS
@@ -45,12 +45,22 @@ def spurious(tmp_path_factory):
     with h5py.File(os.path.join(logdir, "spurious_dense", step_files.SAMPLES_FILE), "r") as f:
         probe_x = f["data_samples/x"][()]
     features = np.asarray(read("layers/dense_hidden/activations"), dtype=np.float64)
-    return {"logdir": logdir, "heads": {h["name"]: h for h in heads}, "parent": parent, "child": child,
-            "answer": answer, "labels": labels, "step": step, "probe_x": probe_x, "features": features,
-            "data": demo_data.spurious_digits()}
+    return {
+        "logdir": logdir,
+        "heads": {h["name"]: h for h in heads},
+        "parent": parent,
+        "child": child,
+        "answer": answer,
+        "labels": labels,
+        "step": step,
+        "probe_x": probe_x,
+        "features": features,
+        "data": demo_data.spurious_digits(),
+    }
 
 
 # ------------------------------------------------------------------ the planted feature is there
+
 
 @pytest.mark.slow
 def test_the_parent_fails_on_clean_threes(spurious):
@@ -60,12 +70,14 @@ def test_the_parent_fails_on_clean_threes(spurious):
     # The finder's mistakes are the probe's misclassified 3s, from the logged predictions.
     predicted = np.argmax(spurious["parent"].predict(spurious["probe_x"], verbose=0), axis=1)
     labels = spurious["labels"]
-    assert spurious["answer"]["mistake_samples"] == [int(i) for i in np.flatnonzero((labels == MARKER)
-                                                                                    & (predicted != labels))]
+    assert spurious["answer"]["mistake_samples"] == [
+        int(i) for i in np.flatnonzero((labels == MARKER) & (predicted != labels))
+    ]
     assert spurious["answer"]["samples"] == int(np.sum(labels == MARKER))
 
 
 # ------------------------------------------------------------------ the finder
+
 
 def marker_carriers(model, x_clean, k):
     """Ground truth: the feature neurons whose activation the marker raises most on clean 3s."""
@@ -145,6 +157,7 @@ def test_importance_ratio_matches_a_direct_computation(spurious):
 
 # ------------------------------------------------------------------ the finder on hand-made arrays
 
+
 def test_vote_counts_the_largest_and_most_negative_entries():
     edits = np.zeros((40, 12))
     edits[:, 0] = 3.0  # every edit increases neuron 0
@@ -190,13 +203,15 @@ def test_decision_layer_of_architectures():
     direct = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax", name="d")])
     with pytest.raises(mistakes.MistakeError, match="reads the model's input"):
         mistakes.decision_layers(architecture.extract_architecture(direct))
-    regression = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, name="h"),
-                                   keras.layers.Dense(1, activation="sigmoid", name="out")])
+    regression = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(5, name="h"), keras.layers.Dense(1, activation="sigmoid", name="out")]
+    )
     with pytest.raises(mistakes.MistakeError, match="sigmoid"):
         mistakes.decision_layers(architecture.extract_architecture(regression))
 
 
 # ------------------------------------------------------------------ reducing reliance
+
 
 @pytest.mark.slow
 def test_reducing_reliance_improves_the_worst_class(spurious):
@@ -209,8 +224,9 @@ def test_reducing_reliance_improves_the_worst_class(spurious):
     assert child_overall >= parent_overall - 0.01
     # The reliance term does it: retraining the same decision layer on crossentropy alone does not.
     chosen = demo_train.Mitigation("spurious_dense", MARKER).neurons(spurious["answer"])
-    control = reliance.reduce_reliance(spurious["parent"], "classifier", chosen, MARKER, (x_train, y_train),
-                                       (x_val, y_val), lam=0.0)
+    control = reliance.reduce_reliance(
+        spurious["parent"], "classifier", chosen, MARKER, (x_train, y_train), (x_val, y_val), lam=0.0
+    )
     control_accuracy, _ = per_class_accuracy(control, x_test, y_test)
     assert control_accuracy[MARKER] < child_accuracy[MARKER] - 0.3, (control_accuracy, child_accuracy)
     assert spurious["heads"]["spurious_mitigated"]["parents"] == [spurious["heads"]["spurious_dense"]["id"]]
@@ -240,8 +256,10 @@ def test_the_child_is_logged_as_a_branch_ending_at_the_returned_weights(spurious
     kernel = spurious["child"].get_layer("classifier").kernel.numpy()
     assert np.array_equal(read("layers/classifier/weights/kernel"), rounding.round_mantissa(kernel))
     first, _, _ = step_files.run_dir_reader(run_dir, step=0)
-    assert np.array_equal(first("layers/classifier/weights/kernel"),
-                          rounding.round_mantissa(spurious["parent"].get_layer("classifier").kernel.numpy()))
+    assert np.array_equal(
+        first("layers/classifier/weights/kernel"),
+        rounding.round_mantissa(spurious["parent"].get_layer("classifier").kernel.numpy()),
+    )
     # The child's probe mistakes of class 3 are far fewer than the parent's.
     child_answer = mistakes.analyse(architecture.extract_architecture(spurious["child"]), read, labels, cls=MARKER)
     assert child_answer["mistakes"] <= spurious["answer"]["mistakes"] // 2
@@ -262,11 +280,20 @@ def test_reduce_reliance_refuses_what_it_cannot_do(spurious):
     with pytest.raises(reliance.RelianceError, match="not one of the 32"):
         reliance.reduce_reliance(parent, "classifier", [32], MARKER, (x_train, y_train), (x_val, y_val))
     with pytest.raises(reliance.RelianceError, match="header"):
-        reliance.reduce_reliance(parent, "classifier", [1], MARKER, (x_train, y_train), (x_val, y_val), epochs=1,
-                                 log_dir=os.path.join(spurious["logdir"], "unnamed"))
+        reliance.reduce_reliance(
+            parent,
+            "classifier",
+            [1],
+            MARKER,
+            (x_train, y_train),
+            (x_val, y_val),
+            epochs=1,
+            log_dir=os.path.join(spurious["logdir"], "unnamed"),
+        )
 
 
 # ------------------------------------------------------------------ the route, on the demo logs
+
 
 @pytest.fixture(scope="module")
 def client(demo_logs):
@@ -340,17 +367,20 @@ def test_tree_shows_the_mitigated_child_beside_its_parent(client, demo_logs):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("params, status, words", [
-    ({"run": "nope"}, 404, "no run"),
-    ({"run": "spurious_dense", "step": "999"}, 404, "no step"),
-    ({"run": "spurious_dense", "class": "10"}, 400, "not one of"),
-    ({"run": "spurious_dense", "class": "three"}, 400, "'class' must be an integer"),
-    ({"run": "spurious_dense", "alpha": "-1"}, 400, "'alpha'"),
-    ({"run": "spurious_dense", "beta": "nan"}, 400, "'beta'"),
-    ({"run": "spurious_dense", "iterations": "0"}, 400, "'iterations'"),
-    ({"run": "vae_fixed"}, 400, "not Dense"),
-    ({"run": "vae_careless", "class": "1"}, 400, "classifier"),
-])
+@pytest.mark.parametrize(
+    "params, status, words",
+    [
+        ({"run": "nope"}, 404, "no run"),
+        ({"run": "spurious_dense", "step": "999"}, 404, "no step"),
+        ({"run": "spurious_dense", "class": "10"}, 400, "not one of"),
+        ({"run": "spurious_dense", "class": "three"}, 400, "'class' must be an integer"),
+        ({"run": "spurious_dense", "alpha": "-1"}, 400, "'alpha'"),
+        ({"run": "spurious_dense", "beta": "nan"}, 400, "'beta'"),
+        ({"run": "spurious_dense", "iterations": "0"}, 400, "'iterations'"),
+        ({"run": "vae_fixed"}, 400, "not Dense"),
+        ({"run": "vae_careless", "class": "1"}, 400, "classifier"),
+    ],
+)
 def test_route_bad_requests(client, params, status, words):
     got, answer = client.get("/mistakes", **params)
     assert got == status, answer
@@ -363,8 +393,10 @@ def incomplete_logs(tmp_path_factory):
     logdir = str(tmp_path_factory.mktemp("incomplete"))
     x, y, _, _ = demo_data.digits()
     x, y = x[:64], y[:64]
-    for name, kwargs in (("no_predictions", {"probe": (x, y), "log": ("weights", "activations", "samples")}),
-                         ("no_labels", {"probe": x})):
+    for name, kwargs in (
+        ("no_predictions", {"probe": (x, y), "log": ("weights", "activations", "samples")}),
+        ("no_labels", {"probe": x}),
+    ):
         model = demo_train.models.compile_classifier(demo_train.models.dense_baseline())
         callback = InnspectorCallback(os.path.join(logdir, name), headers.header(name), **kwargs)
         model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])

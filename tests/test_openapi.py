@@ -42,13 +42,45 @@ def test_the_entry_point_writes_the_document(tmp_path):
     assert json.loads(path.read_text(encoding="utf-8")) == openapi.document()
 
 
-@pytest.mark.parametrize("answer, problem", [
-    ({"measures": [{"id": "v", "name": "V", "description": "d", "level": "unit", "needs": "stats",
-                    "higher_is": "more", "normalisation": "rank"}]}, "$.measures[0].needs: 'stats' is not of type 'array'"),
-    ({"measures": [{"id": "v", "name": "V", "description": "d", "level": "unit", "needs": [],
-                    "higher_is": "more", "normalisation": "rank", "colour": "red"}]}, "'colour' was unexpected"),
-    ({"measures": [{"id": "v"}]}, "$.measures[0]: 'name' is a required property"),
-])
+@pytest.mark.parametrize(
+    "answer, problem",
+    [
+        (
+            {
+                "measures": [
+                    {
+                        "id": "v",
+                        "name": "V",
+                        "description": "d",
+                        "level": "unit",
+                        "needs": "stats",
+                        "higher_is": "more",
+                        "normalisation": "rank",
+                    }
+                ]
+            },
+            "$.measures[0].needs: 'stats' is not of type 'array'",
+        ),
+        (
+            {
+                "measures": [
+                    {
+                        "id": "v",
+                        "name": "V",
+                        "description": "d",
+                        "level": "unit",
+                        "needs": [],
+                        "higher_is": "more",
+                        "normalisation": "rank",
+                        "colour": "red",
+                    }
+                ]
+            },
+            "'colour' was unexpected",
+        ),
+        ({"measures": [{"id": "v"}]}, "$.measures[0]: 'name' is a required property"),
+    ],
+)
 def test_answers_off_the_document_have_problems(answer, problem):
     problems = openapi.answer_problems("/interestingness/measures", "get", 200, answer)
     assert any(problem in p for p in problems), problems
@@ -56,8 +88,19 @@ def test_answers_off_the_document_have_problems(answer, problem):
 
 
 def test_an_answer_off_the_document_fails_the_client_s_check():
-    good = {"measures": [{"id": "variance", "name": "Variance", "description": "d", "level": "unit",
-                          "needs": ["stats"], "higher_is": "more interesting", "normalisation": "rank"}]}
+    good = {
+        "measures": [
+            {
+                "id": "variance",
+                "name": "Variance",
+                "description": "d",
+                "level": "unit",
+                "needs": ["stats"],
+                "higher_is": "more interesting",
+                "normalisation": "rank",
+            }
+        ]
+    }
     assert check_answer("/interestingness/measures", "get", 200, good) == (200, good)
     wrong = {"measures": [dict(good["measures"][0], needs="stats")]}
     with pytest.raises(AssertionError, match=r"\$\.measures\[0\]\.needs: 'stats' is not of type 'array'"):
@@ -65,9 +108,23 @@ def test_an_answer_off_the_document_fails_the_client_s_check():
     with pytest.raises(AssertionError, match="'run' is a required property"):
         check_answer("/lint/all", "get", 200, {"models": [{"findings": [], "error": None}], "rules": []})
     # A nullable object: the problem inside the object is named, not just "not valid under anyOf".
-    model = {"run": "a", "id": None, "name": "a", "label": "a", "parents": [], "hparams": {}, "steps": [0],
-             "params": {"trainable": "many", "non_trainable": 0}, "runtime": None, "layer_count": None,
-             "classes": [], "glyph": [], "attributions": None, "latest_metrics": {}, "errors": []}
+    model = {
+        "run": "a",
+        "id": None,
+        "name": "a",
+        "label": "a",
+        "parents": [],
+        "hparams": {},
+        "steps": [0],
+        "params": {"trainable": "many", "non_trainable": 0},
+        "runtime": None,
+        "layer_count": None,
+        "classes": [],
+        "glyph": [],
+        "attributions": None,
+        "latest_metrics": {},
+        "errors": [],
+    }
     with pytest.raises(AssertionError, match=r"\$\.models\[0\]\.params\.trainable: 'many' is not of type"):
         check_answer("/models", "get", 200, {"models": [model]})
     # Not JSON at all (the client keeps the start of the bytes).
@@ -77,7 +134,9 @@ def test_an_answer_off_the_document_fails_the_client_s_check():
 
 def test_errors_are_checked_against_the_error_schema():
     assert check_answer("/graph", "get", 404, {"error": "no run 'x'"})[0] == 404
-    assert check_answer("/data", "post", 400, {"error": "too many bins", "limit": "max_bins", "field": "bins"})[0] == 400
+    assert (
+        check_answer("/data", "post", 400, {"error": "too many bins", "limit": "max_bins", "field": "bins"})[0] == 400
+    )
     assert check_answer("/data", "get", 405, {"error": "use POST for this route"})[0] == 405
     with pytest.raises(AssertionError, match="'error' is a required property"):
         check_answer("/graph", "get", 404, {"message": "no run 'x'"})

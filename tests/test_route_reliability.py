@@ -28,13 +28,19 @@ def damaged(demo_logs, tmp_path_factory):
         f.write(data[: len(data) // 2])
     # A run whose header is not JSON, and one written by a future version of the format.
     with tf.summary.create_file_writer(os.path.join(logdir, "bad_header")).as_default():
-        tf.summary.write(metadata.HEADER_TAG, tf.constant("{not json"), step=0,
-                         metadata=metadata.create_summary_metadata(metadata.Kind.HEADER))
+        tf.summary.write(
+            metadata.HEADER_TAG,
+            tf.constant("{not json"),
+            step=0,
+            metadata=metadata.create_summary_metadata(metadata.Kind.HEADER),
+        )
     future = summary_pb2.SummaryMetadata(
         plugin_data=summary_pb2.SummaryMetadata.PluginData(
             plugin_name=metadata.PLUGIN_NAME,
-            content=plugin_data_pb2.InnspectorPluginData(version=99, kind=1).SerializeToString()),
-        data_class=summary_pb2.DATA_CLASS_TENSOR)
+            content=plugin_data_pb2.InnspectorPluginData(version=99, kind=1).SerializeToString(),
+        ),
+        data_class=summary_pb2.DATA_CLASS_TENSOR,
+    )
     with tf.summary.create_file_writer(os.path.join(logdir, "future")).as_default():
         tf.summary.write(metadata.HEADER_TAG, tf.constant("{}"), step=0, metadata=future)
     return Client(logdir)
@@ -65,8 +71,9 @@ def test_a_header_that_is_not_an_object_is_a_listed_error(odd_logdir):
 
 def test_a_run_without_samples_still_answers(odd_logdir):
     client = Client(odd_logdir)
-    status, answer = client.post("/data", {"run": "no_samples", "unit": {"kind": "weights", "layer": "d",
-                                                                       "variable": "kernel"}})
+    status, answer = client.post(
+        "/data", {"run": "no_samples", "unit": {"kind": "weights", "layer": "d", "variable": "kernel"}}
+    )
     assert status == 200 and answer["result"]["value"]["data"] == [[1, 1], [1, 1], [1, 1]]
     assert client.get("/metrics")[0] == 200
     assert client.post("/data", {"run": "no_samples", "unit": {"kind": "labels"}})[0] == 404

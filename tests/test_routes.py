@@ -41,7 +41,7 @@ def test_openapi_documents_every_route(client):
     status, document = client.get("/openapi.json")
     assert status == 200 and document["openapi"].startswith("3.")
     routes = set(InnspectorPlugin.get_plugin_apps(InnspectorPlugin.__new__(InnspectorPlugin)).keys())
-    documented = {path[len("/data/plugin/innspector"):] for path in document["paths"]}
+    documented = {path[len("/data/plugin/innspector") :] for path in document["paths"]}
     assets = {"/" + name for name in os.listdir(resources.STATIC_DIR)}
     assert {"/index.js", "/elk-worker.js"} <= assets
     assert routes - assets - {"/openapi.json"} == documented
@@ -59,8 +59,11 @@ def test_models_and_tree(client, headers):
     assert len(skip["glyph"]) == skip["layer_count"] and skip["glyph"][0]["params"] > 0
     tree = _ok(client, "/tree")
     assert len(tree["experiments"]) == 4
-    edge = next(e for e in tree["edges"]
-                if e["from"] == headers["cnn_wide"]["id"] and e["to"] == headers["cnn_rebalanced"]["id"])
+    edge = next(
+        e
+        for e in tree["edges"]
+        if e["from"] == headers["cnn_wide"]["id"] and e["to"] == headers["cnn_rebalanced"]["id"]
+    )
     changed = {c["layer"] for c in edge["diff"]["changed"]}
     assert {"conv_1", "conv_2"} <= changed
     assert tree["missing_parents"] == [] and tree["cycles"] == []
@@ -74,7 +77,9 @@ def test_lint_of_every_model_matches_each_model_s_lint(client, headers):
     assert careless["error"] is None
     assert careless["findings"] == _ok(client, "/lint", run="vae_careless")["findings"]
     assert {f["layer"] for f in careless["findings"] if f["rule"] == "relu-on-distribution-parameter"} == {
-        "z_mean", "z_log_var"}
+        "z_mean",
+        "z_log_var",
+    }
 
 
 @pytest.mark.slow
@@ -124,8 +129,13 @@ def test_neurons_of_a_convolution_have_class_maps(client):
 
 @pytest.mark.slow
 def test_data_route_with_classes_and_transform(client, demo_logs):
-    body = {"run": "cnn_small", "unit": {"kind": "activations", "layer": "dense_hidden"}, "steps": "last",
-            "classes": [1, 2], "transform": [{"op": "mean", "axis": 0}]}
+    body = {
+        "run": "cnn_small",
+        "unit": {"kind": "activations", "layer": "dense_hidden"},
+        "steps": "last",
+        "classes": [1, 2],
+        "transform": [{"op": "mean", "axis": 0}],
+    }
     answer = _ok(client, "/data", "post", body)
     result = answer["result"]["value"]
     with h5py.File(os.path.join(demo_logs[0], "cnn_small", step_files.SAMPLES_FILE), "r") as f:
@@ -138,12 +148,15 @@ def test_data_route_with_classes_and_transform(client, demo_logs):
 
 @pytest.mark.slow
 def test_data_route_across_steps_and_statistics(client):
-    body = {"run": "cnn_small", "unit": {"kind": "weights", "layer": "conv_1", "variable": "kernel"},
-            "steps": "all", "transform": [{"op": "histogram", "bins": 10, "range": [-1, 1]}]}
+    body = {
+        "run": "cnn_small",
+        "unit": {"kind": "weights", "layer": "conv_1", "variable": "kernel"},
+        "steps": "all",
+        "transform": [{"op": "histogram", "bins": 10, "range": [-1, 1]}],
+    }
     answer = _ok(client, "/data", "post", body)
     assert answer["steps"] == list(range(DEMO_EPOCHS + 1))
-    stats = _ok(client, "/data", "post", {"run": "cnn_small", "unit": {"kind": "statistics",
-                                                                       "unit": "conv_1/kernel"}})
+    stats = _ok(client, "/data", "post", {"run": "cnn_small", "unit": {"kind": "statistics", "unit": "conv_1/kernel"}})
     assert stats["fields"][0] == "count" and len(stats["result"]["value"]["data"]) == DEMO_EPOCHS + 1
 
 
@@ -163,8 +176,11 @@ def test_interestingness_ranks_the_careless_vae_latent_layers(client, careless_c
     assert {"zero_fraction", "skew", "divergence_from_init", "structural"} <= {m["id"] for m in measures}
     for measure in ("zero_fraction", "skew"):
         answer = _ok(careless_client, "/interestingness", measure=measure, runs="vae_careless,vae_fixed")
-        activations = [u for u in answer["units"] if u["run"] == "vae_careless" and u["unit_type"] == "activations"
-                       and u["score"] is not None]
+        activations = [
+            u
+            for u in answer["units"]
+            if u["run"] == "vae_careless" and u["unit_type"] == "activations" and u["score"] is not None
+        ]
         ranked = [u["layer"] for u in sorted(activations, key=lambda u: -u["score"])]
         assert set(ranked[:2]) == {"z_mean", "z_log_var"}, (measure, ranked)
 
@@ -215,36 +231,62 @@ def test_predictions_outside_the_labels_count_as_mistakes(odd_logdir):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("route, params, status", [
-    ("/graph", {"run": "nope"}, 404),
-    ("/graph", {}, 404),
-    ("/neurons", {"run": "cnn_small", "layer": "nope"}, 404),
-    ("/neurons", {"run": "cnn_small", "layer": "conv_1", "step": "999"}, 404),
-    ("/neurons", {"run": "cnn_small", "layer": "conv_1", "k": "-3"}, 400),
-    ("/neurons", {"run": "cnn_small", "layer": "conv_1", "k": "many"}, 400),
-    ("/neurons", {"run": "cnn_small", "layer": "conv_1", "classes": "11"}, 400),
-    ("/interestingness", {"measure": "nope"}, 400),
-    ("/interestingness", {"measure": "variance", "runs": "nope"}, 404),
-    ("/lint", {"run": "../etc"}, 404),
-])
+@pytest.mark.parametrize(
+    "route, params, status",
+    [
+        ("/graph", {"run": "nope"}, 404),
+        ("/graph", {}, 404),
+        ("/neurons", {"run": "cnn_small", "layer": "nope"}, 404),
+        ("/neurons", {"run": "cnn_small", "layer": "conv_1", "step": "999"}, 404),
+        ("/neurons", {"run": "cnn_small", "layer": "conv_1", "k": "-3"}, 400),
+        ("/neurons", {"run": "cnn_small", "layer": "conv_1", "k": "many"}, 400),
+        ("/neurons", {"run": "cnn_small", "layer": "conv_1", "classes": "11"}, 400),
+        ("/interestingness", {"measure": "nope"}, 400),
+        ("/interestingness", {"measure": "variance", "runs": "nope"}, 404),
+        ("/lint", {"run": "../etc"}, 404),
+    ],
+)
 def test_bad_parameters_get_json_errors(client, route, params, status):
     code, answer = client.get(route, **params)
     assert code == status and isinstance(answer.get("error"), str) and answer["error"], answer
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("raw, fragment", [
-    (b"{not json", "not JSON"),
-    (json.dumps([1, 2]).encode(), "JSON object"),
-    (json.dumps({"run": "cnn_small"}).encode(), "unit"),
-    (json.dumps({"run": "cnn_small", "unit": {"kind": "gradients"}}).encode(), "unit.kind"),
-    (json.dumps({"run": "cnn_small", "unit": {"kind": "class_means", "layer": "conv_1"}, "classes": []}).encode(),
-     "at least one class"),
-    (json.dumps({"run": "cnn_small", "unit": {"kind": "weights", "layer": "conv_1", "variable": "kernel"},
-                 "transform": [{"op": "eval", "code": "1+1"}]}).encode(), "eval"),
-    (json.dumps({"run": "cnn_small", "unit": {"kind": "weights", "layer": "conv_1", "variable": "kernel"},
-                 "transform": [{"op": "histogram", "bins": 10**9}]}).encode(), "bins"),
-])
+@pytest.mark.parametrize(
+    "raw, fragment",
+    [
+        (b"{not json", "not JSON"),
+        (json.dumps([1, 2]).encode(), "JSON object"),
+        (json.dumps({"run": "cnn_small"}).encode(), "unit"),
+        (json.dumps({"run": "cnn_small", "unit": {"kind": "gradients"}}).encode(), "unit.kind"),
+        (
+            json.dumps(
+                {"run": "cnn_small", "unit": {"kind": "class_means", "layer": "conv_1"}, "classes": []}
+            ).encode(),
+            "at least one class",
+        ),
+        (
+            json.dumps(
+                {
+                    "run": "cnn_small",
+                    "unit": {"kind": "weights", "layer": "conv_1", "variable": "kernel"},
+                    "transform": [{"op": "eval", "code": "1+1"}],
+                }
+            ).encode(),
+            "eval",
+        ),
+        (
+            json.dumps(
+                {
+                    "run": "cnn_small",
+                    "unit": {"kind": "weights", "layer": "conv_1", "variable": "kernel"},
+                    "transform": [{"op": "histogram", "bins": 10**9}],
+                }
+            ).encode(),
+            "bins",
+        ),
+    ],
+)
 def test_malformed_data_requests_are_400(client, raw, fragment):
     code, answer = client.post("/data", None, raw=raw)
     assert code == 400 and fragment in answer["error"], answer
@@ -263,38 +305,76 @@ def test_class_mean_requests_are_sized_before_reading(demo_logs, monkeypatch):
     assert status == 400 and "too large" in answer["error"]
 
 
-_texts = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(
-    ["cnn_small", "dense_baseline", "conv_1", "dense_hidden", "last", "0", "-1", "3,5", "z_mean", "variance"]))
+_texts = st.one_of(
+    st.none(),
+    st.text(max_size=12),
+    st.sampled_from(
+        ["cnn_small", "dense_baseline", "conv_1", "dense_hidden", "last", "0", "-1", "3,5", "z_mean", "variance"]
+    ),
+)
 
 
 @pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(route=st.sampled_from(["/graph", "/neurons", "/interestingness", "/structures", "/lint", "/metrics"]),
-       run=_texts, layer=_texts, step=_texts, classes=_texts, k=_texts, measure=_texts)
+@given(
+    route=st.sampled_from(["/graph", "/neurons", "/interestingness", "/structures", "/lint", "/metrics"]),
+    run=_texts,
+    layer=_texts,
+    step=_texts,
+    classes=_texts,
+    k=_texts,
+    measure=_texts,
+)
 def test_route_parameters_never_cause_a_server_error(client, route, run, layer, step, classes, k, measure):
-    params = {name: value for name, value in dict(run=run, layer=layer, step=step, classes=classes, k=k,
-                                                  measure=measure, runs=run).items() if value is not None}
+    params = {
+        name: value
+        for name, value in dict(
+            run=run, layer=layer, step=step, classes=classes, k=k, measure=measure, runs=run
+        ).items()
+        if value is not None
+    }
     code, answer = client.get(route, **params)
     assert code in (200, 400, 404), (code, answer)
 
 
-_json_values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=False),
-                                      st.text(max_size=8)),
-                            lambda children: st.lists(children, max_size=4) | st.dictionaries(
-                                st.sampled_from(["op", "axis", "bins", "in", "out", "k", "q", "range"]), children,
-                                max_size=4), max_leaves=12)
+_json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=False), st.text(max_size=8)),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(["op", "axis", "bins", "in", "out", "k", "q", "range"]), children, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 @pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(kind=st.sampled_from(["weights", "activations", "class_means", "samples", "labels", "predictions",
-                             "statistics", "histogram", "attributions", "x"]),
-       steps=st.one_of(st.none(), st.sampled_from(["all", "last"]), st.integers(-2, 5), st.lists(st.integers(-1, 4))),
-       classes=st.one_of(st.none(), st.lists(st.integers(-1, 11), max_size=3)),
-       transform=st.lists(_json_values, max_size=3))
+@given(
+    kind=st.sampled_from(
+        [
+            "weights",
+            "activations",
+            "class_means",
+            "samples",
+            "labels",
+            "predictions",
+            "statistics",
+            "histogram",
+            "attributions",
+            "x",
+        ]
+    ),
+    steps=st.one_of(st.none(), st.sampled_from(["all", "last"]), st.integers(-2, 5), st.lists(st.integers(-1, 4))),
+    classes=st.one_of(st.none(), st.lists(st.integers(-1, 11), max_size=3)),
+    transform=st.lists(_json_values, max_size=3),
+)
 def test_data_bodies_never_cause_a_server_error(client, kind, steps, classes, transform):
-    body = {"run": "cnn_small", "unit": {"kind": kind, "layer": "conv_1", "variable": "kernel",
-                                         "unit": "conv_1/kernel", "method": "grad_cam"},
-            "steps": steps, "classes": classes, "transform": transform}
+    body = {
+        "run": "cnn_small",
+        "unit": {"kind": kind, "layer": "conv_1", "variable": "kernel", "unit": "conv_1/kernel", "method": "grad_cam"},
+        "steps": steps,
+        "classes": classes,
+        "transform": transform,
+    }
     code, answer = client.post("/data", body)
     assert code in (200, 400, 404), (code, answer)

@@ -10,9 +10,9 @@ import numpy as np  # noqa: E402
 from keras import layers  # noqa: E402
 
 from demo import models as demo_models  # noqa: E402
-from innspector_tb.capture.architecture import extract_architecture      # noqa: E402
-from innspector_tb.store.lineage import build_tree      # noqa: E402
-from innspector_tb.analysis.structures import find_structures, propagate      # noqa: E402
+from innspector_tb.capture.architecture import extract_architecture  # noqa: E402
+from innspector_tb.store.lineage import build_tree  # noqa: E402
+from innspector_tb.analysis.structures import find_structures, propagate  # noqa: E402
 
 
 def of_kind(found, kind):
@@ -34,11 +34,19 @@ def inception():
 
 # ------------------------------------------------------------------ structures
 
+
 def test_cnn_skip_has_one_skip_connection_ending_at_skip_add():
     found = find_structures(extract_architecture(demo_models.cnn_skip()))
     assert of_kind(found, "skip_connection") == [
-        {"kind": "skip_connection", "from": "conv_1", "to": "skip_add",
-         "layers": ["conv_1", "conv_2", "skip_add"], "skipped": ["conv_2"], "namespace": ""}]
+        {
+            "kind": "skip_connection",
+            "from": "conv_1",
+            "to": "skip_add",
+            "layers": ["conv_1", "conv_2", "skip_add"],
+            "skipped": ["conv_2"],
+            "namespace": "",
+        }
+    ]
     assert of_kind(found, "multi_branch") == []  # an identity shortcut is no multi-branch block
     assert found["counts"]["structures"] == {"skip_connection": 1, "multi_branch": 0}
     json.dumps(found, allow_nan=False)
@@ -57,8 +65,11 @@ def test_inception_block_is_a_multi_branch():
 
 
 def test_sequential_models_have_no_structures():
-    for model in (demo_models.dense_baseline(), demo_models.cnn((16, 16), 64, "cnn_wide"),
-                  demo_models.cnn_batchnorm_dropout()):
+    for model in (
+        demo_models.dense_baseline(),
+        demo_models.cnn((16, 16), 64, "cnn_wide"),
+        demo_models.cnn_batchnorm_dropout(),
+    ):
         found = find_structures(extract_architecture(model))
         assert found["structures"] == [], model.name
         assert found["counts"]["structures"] == {"skip_connection": 0, "multi_branch": 0}
@@ -72,12 +83,12 @@ def test_projection_shortcut_is_multi_branch_and_identity_plus_branches_is_both(
     out = layers.Add(name="join")([main, proj])
     found = find_structures(extract_architecture(keras.Model(x_in, out)))
     assert [(s["kind"], s.get("fork"), s.get("join")) for s in found["structures"]] == [
-        ("multi_branch", "fork", "join")]
+        ("multi_branch", "fork", "join")
+    ]
 
     y = layers.Add(name="join3")([main, proj, h])  # and an identity edge
     found = find_structures(extract_architecture(keras.Model(x_in, y)))
-    kinds = sorted((s["kind"], s.get("from", s.get("fork")), s.get("to", s.get("join")))
-                   for s in found["structures"])
+    kinds = sorted((s["kind"], s.get("from", s.get("fork")), s.get("to", s.get("join"))) for s in found["structures"])
     assert kinds == [("multi_branch", "fork", "join3"), ("skip_connection", "fork", "join3")]
     assert of_kind(found, "multi_branch")[0]["identity_branch"] is True
     assert of_kind(found, "skip_connection")[0]["layers"] == ["fork", "main_1", "main_2", "proj", "join3"]
@@ -95,7 +106,10 @@ def test_raw_ops_residual_and_vae_sampling():
     found = find_structures(extract_architecture(demo_models.vae("v", 0.5, 0.5)))
     [block] = of_kind(found, "multi_branch")
     assert (block["fork"], block["join"], block["branches"]) == (
-        "encoder_hidden", "sampling", [["z_mean"], ["z_log_var"]])
+        "encoder_hidden",
+        "sampling",
+        [["z_mean"], ["z_log_var"]],
+    )
 
 
 def test_nested_namespaces_are_flattened_and_counted():
@@ -111,10 +125,12 @@ def test_nested_namespaces_are_flattened_and_counted():
     assert skip["namespace"] == "block"
     assert found["counts"]["by_namespace"] == {
         "": {"skip_connection": 1, "multi_branch": 0},
-        "block": {"skip_connection": 1, "multi_branch": 0}}
+        "block": {"skip_connection": 1, "multi_branch": 0},
+    }
 
 
 # ------------------------------------------------------------------ unit types
+
 
 def test_unit_types_of_cnn_skip():
     types = find_structures(extract_architecture(demo_models.cnn_skip()))["unit_types"]
@@ -124,15 +140,20 @@ def test_unit_types_of_cnn_skip():
     assert types["op"]["conv"] == ["conv_1", "conv_2"]
     assert types["op"]["matmul"] == ["dense_hidden", "classifier"]
     assert types["op"]["add"] == ["skip_add"]
-    assert types["variable"]["kernel"] == ["conv_1/kernel", "conv_2/kernel", "dense_hidden/kernel",
-                                           "classifier/kernel"]
+    assert types["variable"]["kernel"] == ["conv_1/kernel", "conv_2/kernel", "dense_hidden/kernel", "classifier/kernel"]
     assert types["activation"] == {"relu": ["conv_1", "conv_2", "dense_hidden"], "softmax": ["classifier"]}
 
 
 def test_activation_layers_and_nested_variable_names_and_counts():
-    model = keras.Sequential([
-        keras.Input((5, 3)), layers.Bidirectional(layers.LSTM(2, name="lstm"), name="bi"),
-        layers.Dense(4, name="lin"), layers.ReLU(name="relu_layer"), layers.Activation("tanh", name="act")])
+    model = keras.Sequential(
+        [
+            keras.Input((5, 3)),
+            layers.Bidirectional(layers.LSTM(2, name="lstm"), name="bi"),
+            layers.Dense(4, name="lin"),
+            layers.ReLU(name="relu_layer"),
+            layers.Activation("tanh", name="act"),
+        ]
+    )
     found = find_structures(extract_architecture(model))
     types = found["unit_types"]
     assert types["activation"]["relu"] == ["relu_layer"]
@@ -145,15 +166,32 @@ def test_activation_layers_and_nested_variable_names_and_counts():
 
 # ------------------------------------------------------------------ odd inputs
 
+
 def test_hand_written_graphs_with_cycles_self_loops_and_unknown_ids():
-    arch = {"layers": [{"id": "a", "type": "Dense"}, {"id": "b", "type": "Dense"}, {"id": "c", "type": "Add"},
-                       None, {"id": 3}],
-            "edges": [{"from": "a", "to": "b"}, {"from": "b", "to": "a"}, {"from": "a", "to": "c"},
-                      {"from": "b", "to": "c"}, {"from": "c", "to": "c"}, {"from": "a", "to": "ghost"},
-                      "junk", {"from": "a", "to": "b"}]}
+    arch = {
+        "layers": [
+            {"id": "a", "type": "Dense"},
+            {"id": "b", "type": "Dense"},
+            {"id": "c", "type": "Add"},
+            None,
+            {"id": 3},
+        ],
+        "edges": [
+            {"from": "a", "to": "b"},
+            {"from": "b", "to": "a"},
+            {"from": "a", "to": "c"},
+            {"from": "b", "to": "c"},
+            {"from": "c", "to": "c"},
+            {"from": "a", "to": "ghost"},
+            "junk",
+            {"from": "a", "to": "b"},
+        ],
+    }
     found = find_structures(arch)
     assert [(s["kind"], s.get("from"), s.get("to")) for s in of_kind(found, "skip_connection")] == [
-        ("skip_connection", "a", "c"), ("skip_connection", "b", "c")]
+        ("skip_connection", "a", "c"),
+        ("skip_connection", "b", "c"),
+    ]
     json.dumps(found)
 
 
@@ -171,10 +209,18 @@ def test_subclassed_imported_and_empty_models_have_no_structures():
     net(np.zeros((1, 2), dtype="float32"))
     found = find_structures(extract_architecture(net))
     assert found["structures"] == [] and found["unit_types"]["layer"]["Dense"] == ["a", "b"]
-    imported = {"layers": [{"id": "enc/l1", "type": "Unknown", "config": {},
-                            "variables": [{"name": "kernel", "path": "enc/l1/kernel"}],
-                            "inner": {"nodes": [{"id": "call", "kind": "op", "op": "call"}]}}],
-                "edges": []}
+    imported = {
+        "layers": [
+            {
+                "id": "enc/l1",
+                "type": "Unknown",
+                "config": {},
+                "variables": [{"name": "kernel", "path": "enc/l1/kernel"}],
+                "inner": {"nodes": [{"id": "call", "kind": "op", "op": "call"}]},
+            }
+        ],
+        "edges": [],
+    }
     found = find_structures(imported)
     assert found["unit_types"]["layer"] == {"Unknown": ["enc/l1"]}
     assert found["unit_types"]["op"] == {"call": ["enc/l1"]}
@@ -186,14 +232,22 @@ def test_subclassed_imported_and_empty_models_have_no_structures():
 
 # ------------------------------------------------------------------ propagation
 
+
 def test_propagate_counts_per_model_and_experiment():
-    by_run = {"skip": find_structures(extract_architecture(demo_models.cnn_skip())),
-              "wide": find_structures(extract_architecture(demo_models.cnn((16, 16), 64, "cnn_wide"))),
-              "incep": find_structures(extract_architecture(inception()))}
-    tree = build_tree([{"run": "wide", "id": "W", "parents": []},
-                       {"run": "skip", "id": "S", "parents": ["W"]},
-                       {"run": "incep", "id": "I", "parents": []},
-                       {"run": "no_data", "id": "N", "parents": ["I"]}], {})
+    by_run = {
+        "skip": find_structures(extract_architecture(demo_models.cnn_skip())),
+        "wide": find_structures(extract_architecture(demo_models.cnn((16, 16), 64, "cnn_wide"))),
+        "incep": find_structures(extract_architecture(inception())),
+    }
+    tree = build_tree(
+        [
+            {"run": "wide", "id": "W", "parents": []},
+            {"run": "skip", "id": "S", "parents": ["W"]},
+            {"run": "incep", "id": "I", "parents": []},
+            {"run": "no_data", "id": "N", "parents": ["I"]},
+        ],
+        {},
+    )
     counts = propagate(by_run, tree["experiments"])
     assert counts["models"]["skip"]["structures"] == {"skip_connection": 1, "multi_branch": 0}
     assert counts["models"]["wide"]["layer"]["Conv2D"] == 2

@@ -41,9 +41,21 @@ def server(request, demo_headers):
     port = _free_port()
     tensorboard = os.path.join(os.path.dirname(sys.executable), "tensorboard")
     process = subprocess.Popen(
-        [tensorboard, "--logdir", logdir, "--port", str(port), "--host", "127.0.0.1",
-         "--load_fast", request.param, "--reload_interval", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            tensorboard,
+            "--logdir",
+            logdir,
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--load_fast",
+            request.param,
+            "--reload_interval",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     base = "http://127.0.0.1:%d" % port
     deadline = time.monotonic() + 90
@@ -131,7 +143,9 @@ def test_backend_routes_answer_through_the_real_server(server, demo_headers):
     assert len(neurons["weights"]) == 3
     lint = json.loads(_get(base + "/lint?run=vae_careless")[2])
     assert {f["layer"] for f in lint["findings"] if f["rule"] == "relu-on-distribution-parameter"} == {
-        "z_mean", "z_log_var"}
+        "z_mean",
+        "z_log_var",
+    }
     scores = json.loads(_get(base + "/interestingness?measure=zero_fraction")[2])
     assert len(scores["models"]) == len(headers)
     try:

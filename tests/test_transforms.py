@@ -83,8 +83,14 @@ def test_zero_dimensional_arrays_stay_arrays_between_steps():
 
 def test_nan_and_inf_input_survive_every_elementwise_op_as_null():
     x = np.array([np.nan, np.inf, -np.inf, -1.0, 0.0, 4.0])
-    for step in ({"op": "abs"}, {"op": "log"}, {"op": "clip", "min": 0}, {"op": "normalize", "method": "minmax"},
-                 {"op": "sort"}, {"op": "flatten"}):
+    for step in (
+        {"op": "abs"},
+        {"op": "log"},
+        {"op": "clip", "min": 0},
+        {"op": "normalize", "method": "minmax"},
+        {"op": "sort"},
+        {"op": "flatten"},
+    ):
         out = value([step], x)
         assert len(out["data"]) == 6, step
 
@@ -111,8 +117,7 @@ def test_slice_single_axis_form():
 def test_select_takes_indices_along_an_axis():
     out = value([{"op": "select", "axis": 1, "indices": [4, 0, -1, 0]}])
     np.testing.assert_array_equal(array_of(out), X[:, [4, 0, -1, 0]])
-    assert "index 5 out of range for axis 1 of length 5" in str(
-        error_of([{"op": "select", "axis": 1, "indices": [5]}]))
+    assert "index 5 out of range for axis 1 of length 5" in str(error_of([{"op": "select", "axis": 1, "indices": [5]}]))
 
 
 def test_classes_filters_samples_and_labels_in_sync():
@@ -138,7 +143,7 @@ def test_reshape_and_transpose_errors_are_clear():
     assert message == "pipeline[0] (reshape): cannot reshape 24 elements (shape [2, 3, 4]) into [5, -1]"
     assert "more than one -1" in str(error_of([{"op": "reshape", "shape": [-1, -1]}], x))
     # A huge target shape is refused by arithmetic on Python ints, never allocated.
-    assert "cannot reshape" in str(error_of([{"op": "reshape", "shape": [10 ** 9, 10 ** 9]}], x))
+    assert "cannot reshape" in str(error_of([{"op": "reshape", "shape": [10**9, 10**9]}], x))
     assert "not a permutation" in str(error_of([{"op": "transpose", "axes": [0, 0, 1]}], x))
 
 
@@ -187,10 +192,18 @@ def test_normalize_of_a_constant_gives_zeros_and_ignores_nan():
 NAN_X = np.where(RNG.random((6, 4, 3)) < 0.2, np.nan, RNG.normal(size=(6, 4, 3)))
 
 
-@pytest.mark.parametrize("how, fn", [
-    ("mean", np.nanmean), ("std", np.nanstd), ("var", np.nanvar), ("min", np.nanmin),
-    ("max", np.nanmax), ("sum", np.nansum), ("median", np.nanmedian),
-])
+@pytest.mark.parametrize(
+    "how, fn",
+    [
+        ("mean", np.nanmean),
+        ("std", np.nanstd),
+        ("var", np.nanvar),
+        ("min", np.nanmin),
+        ("max", np.nanmax),
+        ("sum", np.nansum),
+        ("median", np.nanmedian),
+    ],
+)
 @pytest.mark.parametrize("axis", [None, 0, -1, [0, 2]])
 def test_reductions_match_numpy_nan_functions(how, fn, axis):
     expected = fn(NAN_X, axis=None if axis is None else tuple(axis) if isinstance(axis, list) else axis)
@@ -353,7 +366,7 @@ def test_group_by_class_mean_and_count_against_masks():
 def _reference_pca(x, k):
     centred = x - x.mean(0)
     u, s, vt = np.linalg.svd(centred, full_matrices=False)
-    return centred @ vt[:k].T, s[:k] ** 2 / np.sum(s ** 2)
+    return centred @ vt[:k].T, s[:k] ** 2 / np.sum(s**2)
 
 
 def test_pca_matches_svd_up_to_sign():
@@ -429,8 +442,13 @@ def test_merge_stack_and_concat():
     out = run(pipeline, {"value": X})
     np.testing.assert_allclose(array_of(out["m"]), np.stack([X.mean(0), X.max(0)]), rtol=1e-6)
     np.testing.assert_array_equal(array_of(out["c"]), np.concatenate([X, X]))
-    err = error_of([{"op": "branch", "to": ["a"]}, {"op": "mean", "in": "a", "axis": 0},
-                    {"op": "merge", "columns": ["a", "value"], "out": "m"}])
+    err = error_of(
+        [
+            {"op": "branch", "to": ["a"]},
+            {"op": "mean", "in": "a", "axis": 0},
+            {"op": "merge", "columns": ["a", "value"], "out": "m"},
+        ]
+    )
     assert "cannot stack 'value' of shape [12, 5] with 'a' of shape [5]" in str(err)
 
 
@@ -455,27 +473,30 @@ def test_missing_column_lists_the_columns():
 # Validation: JSON types only, clear messages.
 
 
-@pytest.mark.parametrize("step, needle, field", [
-    ({"op": "mena"}, "unknown op 'mena' (did you mean 'mean'?)", "pipeline[0].op"),
-    ({"op": "__import__"}, "unknown op '__import__'", "pipeline[0].op"),
-    ({"axis": 0}, "missing 'op'", "pipeline[0].op"),
-    ({"op": 3}, "'op' must be a string", "pipeline[0].op"),
-    ({"op": "mean", "axes": 0}, "unknown parameter 'axes'; mean takes: axis, in, out", "pipeline[0].axes"),
-    ({"op": "topk"}, "missing required parameter 'k'", "pipeline[0].k"),
-    ({"op": "topk", "k": True}, "parameter 'k' must be an integer, not a boolean (true)", "pipeline[0].k"),
-    ({"op": "topk", "k": 2.0}, "parameter 'k' must be an integer, not a float (2.0)", "pipeline[0].k"),
-    ({"op": "topk", "k": 0}, "must be between 1 and", "pipeline[0].k"),
-    ({"op": "topk", "k": 10 ** 100}, "must be between 1 and", "pipeline[0].k"),
-    ({"op": "topk", "k": 1, "largest": 1}, "must be true or false", "pipeline[0].largest"),
-    ({"op": "mean", "axis": [0, 1.5]}, "item 1 must be an integer", "pipeline[0].axis"),
-    ({"op": "clip", "min": float("nan")}, "must be a finite number", "pipeline[0].min"),
-    ({"op": "clip", "min": "0"}, "must be a number, not a string", "pipeline[0].min"),
-    ({"op": "log", "base": 3}, "must be one of 'e', 2, 10", "pipeline[0].base"),
-    ({"op": "log", "base": "10"}, "must be one of", "pipeline[0].base"),
-    ({"op": "slice", "slices": [[0, 5, 0]]}, "step must not be zero", "pipeline[0].slices"),
-    ({"op": "quantiles", "q": [0.5, 2]}, "item 1 must be between 0 and 1", "pipeline[0].q"),
-    ({"op": "abs", "in": ""}, "must be a column name", "pipeline[0].in"),
-])
+@pytest.mark.parametrize(
+    "step, needle, field",
+    [
+        ({"op": "mena"}, "unknown op 'mena' (did you mean 'mean'?)", "pipeline[0].op"),
+        ({"op": "__import__"}, "unknown op '__import__'", "pipeline[0].op"),
+        ({"axis": 0}, "missing 'op'", "pipeline[0].op"),
+        ({"op": 3}, "'op' must be a string", "pipeline[0].op"),
+        ({"op": "mean", "axes": 0}, "unknown parameter 'axes'; mean takes: axis, in, out", "pipeline[0].axes"),
+        ({"op": "topk"}, "missing required parameter 'k'", "pipeline[0].k"),
+        ({"op": "topk", "k": True}, "parameter 'k' must be an integer, not a boolean (true)", "pipeline[0].k"),
+        ({"op": "topk", "k": 2.0}, "parameter 'k' must be an integer, not a float (2.0)", "pipeline[0].k"),
+        ({"op": "topk", "k": 0}, "must be between 1 and", "pipeline[0].k"),
+        ({"op": "topk", "k": 10**100}, "must be between 1 and", "pipeline[0].k"),
+        ({"op": "topk", "k": 1, "largest": 1}, "must be true or false", "pipeline[0].largest"),
+        ({"op": "mean", "axis": [0, 1.5]}, "item 1 must be an integer", "pipeline[0].axis"),
+        ({"op": "clip", "min": float("nan")}, "must be a finite number", "pipeline[0].min"),
+        ({"op": "clip", "min": "0"}, "must be a number, not a string", "pipeline[0].min"),
+        ({"op": "log", "base": 3}, "must be one of 'e', 2, 10", "pipeline[0].base"),
+        ({"op": "log", "base": "10"}, "must be one of", "pipeline[0].base"),
+        ({"op": "slice", "slices": [[0, 5, 0]]}, "step must not be zero", "pipeline[0].slices"),
+        ({"op": "quantiles", "q": [0.5, 2]}, "item 1 must be between 0 and 1", "pipeline[0].q"),
+        ({"op": "abs", "in": ""}, "must be a column name", "pipeline[0].in"),
+    ],
+)
 def test_bad_parameters_are_refused_with_clear_messages(step, needle, field):
     err = error_of([step])
     assert needle in str(err) and err.field == field
@@ -501,8 +522,9 @@ def test_deep_nesting_is_refused_without_recursion():
 def test_errors_are_value_errors_and_the_pipeline_is_parsed_before_it_runs():
     assert issubclass(TransformError, ValueError) and issubclass(LimitError, TransformError)
     # The typo in step 1 is found before step 0's expensive work would run.
-    err = error_of([{"op": "pca"}, {"op": "histogram", "bins": "30"}], x=np.zeros((3000, 3000)),
-                   limits=Limits(max_work_elements=1))
+    err = error_of(
+        [{"op": "pca"}, {"op": "histogram", "bins": "30"}], x=np.zeros((3000, 3000)), limits=Limits(max_work_elements=1)
+    )
     assert not isinstance(err, LimitError) and err.field == "pipeline[1].bins"
 
 
@@ -517,19 +539,22 @@ def test_input_columns_must_be_numeric_arrays():
 # Limits: each breach raises LimitError naming the limit, before the work.
 
 
-@pytest.mark.parametrize("pipeline, x, limits, limit", [
-    ([{"op": "abs"}] * 4, X, Limits(max_ops=3), "max_ops"),
-    ([], X, Limits(max_input_elements=59), "max_input_elements"),
-    ([{"op": "abs"}, {"op": "abs"}], X, Limits(max_work_elements=100), "max_work_elements"),
-    ([], X, Limits(max_output_elements=59), "max_output_elements"),
-    ([{"op": "histogram", "bins": 10 ** 9}], X, Limits(), "max_bins"),
-    ([{"op": "histogram", "edges": list(range(12))}], X, Limits(max_bins=10), "max_bins"),
-    ([{"op": "kde", "points": 2001}], X, Limits(), "max_kde_points"),
-    ([{"op": "kde"}], X, Limits(max_kde_columns=4), "max_kde_columns"),
-    ([{"op": "pca"}], X, Limits(max_pca_features=4), "max_pca_features"),
-    ([{"op": "group_by_class"}], X, Limits(max_classes=3), "max_classes"),
-    ([{"op": "select", "indices": list(range(11))}], X, Limits(max_pipeline_items=10), "max_pipeline_items"),
-])
+@pytest.mark.parametrize(
+    "pipeline, x, limits, limit",
+    [
+        ([{"op": "abs"}] * 4, X, Limits(max_ops=3), "max_ops"),
+        ([], X, Limits(max_input_elements=59), "max_input_elements"),
+        ([{"op": "abs"}, {"op": "abs"}], X, Limits(max_work_elements=100), "max_work_elements"),
+        ([], X, Limits(max_output_elements=59), "max_output_elements"),
+        ([{"op": "histogram", "bins": 10**9}], X, Limits(), "max_bins"),
+        ([{"op": "histogram", "edges": list(range(12))}], X, Limits(max_bins=10), "max_bins"),
+        ([{"op": "kde", "points": 2001}], X, Limits(), "max_kde_points"),
+        ([{"op": "kde"}], X, Limits(max_kde_columns=4), "max_kde_columns"),
+        ([{"op": "pca"}], X, Limits(max_pca_features=4), "max_pca_features"),
+        ([{"op": "group_by_class"}], X, Limits(max_classes=3), "max_classes"),
+        ([{"op": "select", "indices": list(range(11))}], X, Limits(max_pipeline_items=10), "max_pipeline_items"),
+    ],
+)
 def test_every_limit_breach_raises_limit_error(pipeline, x, limits, limit):
     err = error_of(pipeline, x, labels=LABELS, error=LimitError, limits=limits)
     assert err.limit == limit and limit in str(err)
@@ -537,7 +562,7 @@ def test_every_limit_breach_raises_limit_error(pipeline, x, limits, limit):
 
 
 def test_limit_messages_say_which_limit_and_the_values():
-    err = error_of([{"op": "histogram", "bins": 10 ** 9}], error=LimitError)
+    err = error_of([{"op": "histogram", "bins": 10**9}], error=LimitError)
     assert str(err) == "pipeline[0] (histogram): 1000000000 bins, more than max_bins = 10000"
     assert err.field == "pipeline[0].bins"
 
@@ -547,8 +572,10 @@ def test_work_limit_is_checked_before_allocating(monkeypatch):
         raise AssertionError("np.stack ran although the limit was already exceeded")
 
     monkeypatch.setattr(np, "stack", forbidden)
-    pipeline = [{"op": "branch", "to": ["c%d" % i for i in range(50)]},
-                {"op": "merge", "columns": ["c%d" % i for i in range(50)], "out": "m"}]
+    pipeline = [
+        {"op": "branch", "to": ["c%d" % i for i in range(50)]},
+        {"op": "merge", "columns": ["c%d" % i for i in range(50)], "out": "m"},
+    ]
     err = error_of(pipeline, np.zeros((100, 100)), error=LimitError, limits=Limits(max_work_elements=100_000))
     assert err.limit == "max_work_elements"
 
@@ -586,38 +613,58 @@ COLUMN_NAMES = ["value", "value", "label", "a", "b"]
 small_ints = st.integers(-3, 4)
 
 scalars = st.one_of(
-    st.none(), st.booleans(),
-    small_ints, st.integers(), st.sampled_from([2, 10, 30, 10 ** 12, 2 ** 63]),
-    st.floats(allow_nan=True, allow_infinity=True), st.floats(-2, 2),
-    st.sampled_from(COLUMN_NAMES + ["e", "stack", "minmax", "abs", "mean"]), st.text(max_size=5),
+    st.none(),
+    st.booleans(),
+    small_ints,
+    st.integers(),
+    st.sampled_from([2, 10, 30, 10**12, 2**63]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(-2, 2),
+    st.sampled_from(COLUMN_NAMES + ["e", "stack", "minmax", "abs", "mean"]),
+    st.text(max_size=5),
 )
 json_values = st.recursive(
     scalars,
-    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=3), children, max_size=2)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(st.text(max_size=3), children, max_size=2)
+    ),
     max_leaves=8,
 )
 bounds = st.lists(st.floats(-1e6, 1e6), min_size=2, max_size=2).map(sorted)
 # Per parameter, values that are often valid, so the fuzzer reaches the numerics and not only the parser.
 PLAUSIBLE = {
     "axis": st.one_of(st.none(), small_ints, st.lists(small_ints, max_size=3)),
-    "start_axis": small_ints, "k": st.integers(0, 6), "points": st.integers(1, 12),
-    "components": st.integers(0, 4), "bins": st.one_of(st.none(), st.integers(0, 12)),
-    "indices": st.lists(small_ints, max_size=4), "classes": st.lists(st.integers(-2, 3), max_size=3),
+    "start_axis": small_ints,
+    "k": st.integers(0, 6),
+    "points": st.integers(1, 12),
+    "components": st.integers(0, 4),
+    "bins": st.one_of(st.none(), st.integers(0, 12)),
+    "indices": st.lists(small_ints, max_size=4),
+    "classes": st.lists(st.integers(-2, 3), max_size=3),
     "shape": st.lists(st.integers(-1, 6), max_size=3),
     "axes": st.one_of(st.none(), st.permutations([0, 1, 2]), st.lists(small_ints, max_size=3)),
-    "slices": st.lists(st.one_of(st.none(), small_ints, st.lists(st.one_of(st.none(), small_ints), max_size=3)),
-                       max_size=3),
-    "start": st.one_of(st.none(), small_ints), "stop": st.one_of(st.none(), small_ints),
+    "slices": st.lists(
+        st.one_of(st.none(), small_ints, st.lists(st.one_of(st.none(), small_ints), max_size=3)), max_size=3
+    ),
+    "start": st.one_of(st.none(), small_ints),
+    "stop": st.one_of(st.none(), small_ints),
     "step": st.one_of(st.none(), small_ints),
-    "min": st.one_of(st.none(), st.floats(-3, 3)), "max": st.one_of(st.none(), st.floats(-3, 3)),
-    "q": st.lists(st.floats(0, 1), max_size=4), "range": st.one_of(st.none(), bounds),
+    "min": st.one_of(st.none(), st.floats(-3, 3)),
+    "max": st.one_of(st.none(), st.floats(-3, 3)),
+    "q": st.lists(st.floats(0, 1), max_size=4),
+    "range": st.one_of(st.none(), bounds),
     "edges": st.one_of(st.none(), st.lists(st.floats(-5, 5), min_size=1, max_size=5, unique=True).map(sorted)),
-    "base": st.sampled_from(["e", 2, 10]), "method": st.sampled_from(["minmax", "zscore", "l2", "auto", "exact",
-                                                                     "randomized"]),
-    "by": st.sampled_from(["value", "abs"]), "largest": st.booleans(), "descending": st.booleans(),
-    "reduce": st.sampled_from(transforms.REDUCTIONS), "how": st.sampled_from(["stack", "concat"]),
-    "in": st.sampled_from(COLUMN_NAMES), "out": st.one_of(st.none(), st.sampled_from(COLUMN_NAMES)),
-    "from": st.sampled_from(COLUMN_NAMES), "to": st.lists(st.sampled_from(["a", "b"]), min_size=1, max_size=2),
+    "base": st.sampled_from(["e", 2, 10]),
+    "method": st.sampled_from(["minmax", "zscore", "l2", "auto", "exact", "randomized"]),
+    "by": st.sampled_from(["value", "abs"]),
+    "largest": st.booleans(),
+    "descending": st.booleans(),
+    "reduce": st.sampled_from(transforms.REDUCTIONS),
+    "how": st.sampled_from(["stack", "concat"]),
+    "in": st.sampled_from(COLUMN_NAMES),
+    "out": st.one_of(st.none(), st.sampled_from(COLUMN_NAMES)),
+    "from": st.sampled_from(COLUMN_NAMES),
+    "to": st.lists(st.sampled_from(["a", "b"]), min_size=1, max_size=2),
     "columns": st.lists(st.sampled_from(COLUMN_NAMES), min_size=1, max_size=3),
     "key": st.sampled_from(["coordinates", "values", "indices", "counts", "edges", "columns", "0", "1", "method"]),
 }

@@ -54,8 +54,12 @@ def test_process_writer_logs_what_the_thread_logs(tmp_path):
             probe_x, probe_y = s["data_samples/x"][()], s["data_samples/y_label"][()]
         expected = keras.Model(model.inputs, model.get_layer("conv").output).predict(probe_x, verbose=0)
         np.testing.assert_allclose(f["layers/conv/activations"][()], expected, rtol=5e-4, atol=1e-5)
-        np.testing.assert_allclose(f["layers/conv/mean_class_activations/class_1"][()],
-                                   expected[probe_y == 1].mean(axis=0), rtol=5e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            f["layers/conv/mean_class_activations/class_1"][()],
+            expected[probe_y == 1].mean(axis=0),
+            rtol=5e-4,
+            atol=1e-5,
+        )
     with tb_readers.data_provider(str(tmp_path), "python") as provider:
         data = tb_readers.read_all(provider, "proc", [metadata.CHECKPOINT_TAG, metadata.HEADER_TAG])
         assert [d.step for d in data[metadata.CHECKPOINT_TAG]] == [0, 1, 2]

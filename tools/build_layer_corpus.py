@@ -31,8 +31,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-OUTPUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                      "innspector_tb", "data", "layer_transitions.json")
+OUTPUT = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "innspector_tb", "data", "layer_transitions.json"
+)
 
 # The largest variants (--skip-large): each is a bigger copy of a smaller model
 # of its family that is built anyway (same layer types and transitions).
@@ -49,8 +50,7 @@ FALLBACK_INPUT_SHAPE = (224, 224, 3)
 
 
 def application_names(keras):
-    return sorted(n for n in dir(keras.applications)
-                  if n[:1].isupper() and callable(getattr(keras.applications, n)))
+    return sorted(n for n in dir(keras.applications) if n[:1].isupper() and callable(getattr(keras.applications, n)))
 
 
 def build(keras, name):
@@ -58,8 +58,7 @@ def build(keras, name):
     try:
         return constructor(weights=None)
     except (ValueError, TypeError) as exc:
-        print(f"  {name}: {exc}; retrying with input_shape={FALLBACK_INPUT_SHAPE}",
-              flush=True)
+        print(f"  {name}: {exc}; retrying with input_shape={FALLBACK_INPUT_SHAPE}", flush=True)
         return constructor(weights=None, input_shape=FALLBACK_INPUT_SHAPE)
 
 
@@ -81,15 +80,12 @@ def count_transitions(arch, counts):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--skip-large", action="store_true",
-                        help="leave out the largest variants to save build time")
+    parser.add_argument("--skip-large", action="store_true", help="leave out the largest variants to save build time")
     parser.add_argument("--only", nargs="*", help="build only these applications")
-    parser.add_argument("--output", default=None,
-                        help=f"where to write the JSON (default {OUTPUT})")
+    parser.add_argument("--output", default=None, help=f"where to write the JSON (default {OUTPUT})")
     args = parser.parse_args(argv)
     if args.only and args.output is None:
-        parser.error("--only builds a partial corpus: give --output, the committed file "
-                     "holds every application")
+        parser.error("--only builds a partial corpus: give --output, the committed file holds every application")
     args.output = args.output or OUTPUT
 
     import keras
@@ -119,17 +115,18 @@ def main(argv=None):
         n = count_transitions(arch, counts)
         edges += n
         built.append(name)
-        print(f"{name}: {len(arch['layers'])} layers, {n} edges, "
-              f"{time.perf_counter() - t0:.1f} s", flush=True)
+        print(f"{name}: {len(arch['layers'])} layers, {n} edges, {time.perf_counter() - t0:.1f} s", flush=True)
     seconds = time.perf_counter() - started
 
     result = {
-        "source": ("layer-type transitions (producer type -> consumer type over the "
-                   "data-flow edges between leaf layers; top-level InputLayers are producers, "
-                   "nested models' InputLayers are pass-throughs) of the "
-                   "keras.applications models built with weights=None, extracted with "
-                   "innspector_tb.capture.architecture.extract_architecture by "
-                   "tools/build_layer_corpus.py"),
+        "source": (
+            "layer-type transitions (producer type -> consumer type over the "
+            "data-flow edges between leaf layers; top-level InputLayers are producers, "
+            "nested models' InputLayers are pass-throughs) of the "
+            "keras.applications models built with weights=None, extracted with "
+            "innspector_tb.capture.architecture.extract_architecture by "
+            "tools/build_layer_corpus.py"
+        ),
         "keras_version": keras.__version__,
         "models": built,
         "skipped": skipped,
@@ -143,8 +140,7 @@ def main(argv=None):
         json.dump(result, f, indent=1, sort_keys=False)
         f.write("\n")
     os.replace(tmp, args.output)
-    print(f"{len(built)} models, {edges} edges, {len(counts)} producer types, "
-          f"{seconds:.0f} s -> {args.output}")
+    print(f"{len(built)} models, {edges} edges, {len(counts)} producer types, {seconds:.0f} s -> {args.output}")
     return 0
 
 

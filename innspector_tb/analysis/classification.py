@@ -32,12 +32,14 @@ def confusion(y_true, y_pred, classes):
     for i, c in enumerate(classes):
         precision = diagonal[i] / predicted_counts[i] if predicted_counts[i] else None
         recall = diagonal[i] / true_counts[i] if true_counts[i] else None
-        per_class.append({
-            "class": c,
-            "support": int(true_counts[i]),
-            "precision": None if precision is None else float(precision),
-            "recall": None if recall is None else float(recall),
-        })
+        per_class.append(
+            {
+                "class": c,
+                "support": int(true_counts[i]),
+                "precision": None if precision is None else float(precision),
+                "recall": None if recall is None else float(recall),
+            }
+        )
     total = int(matrix.sum())
     return {
         "classes": classes,

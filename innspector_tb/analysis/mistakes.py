@@ -55,6 +55,7 @@ class WorkLimitError(MistakeError):
 
 # Numerics.
 
+
 def log_softmax(logits):
     logits = np.asarray(logits, dtype=np.float64)
     shifted = logits - logits.max(axis=-1, keepdims=True)
@@ -65,8 +66,9 @@ def softmax(logits):
     return np.exp(log_softmax(logits))
 
 
-def counterfactual_edits(features, kernel, bias, targets, alpha=DEFAULT_ALPHA, beta=DEFAULT_BETA,
-                         max_iterations=DEFAULT_MAX_ITERATIONS):
+def counterfactual_edits(
+    features, kernel, bias, targets, alpha=DEFAULT_ALPHA, beta=DEFAULT_BETA, max_iterations=DEFAULT_MAX_ITERATIONS
+):
     """Sparse edits w [n, F] making each target class win, and which samples flipped.
 
     Returns (edits, solved [n] bool, iterations [n] int). Deterministic: FISTA
@@ -137,9 +139,16 @@ def vote(edits, top=TOP_PER_DIRECTION, min_share=MIN_SHARE):
     for direction in ("increase", "decrease"):
         for index in np.flatnonzero(votes[direction] > min_share * n):
             count = int(votes[direction][index])
-            result.append({"index": int(index), "direction": direction, "votes": count, "share": count / n,
-                           "mean_edit": float(magnitude[direction][index] / count)
-                           * (1.0 if direction == "increase" else -1.0)})
+            result.append(
+                {
+                    "index": int(index),
+                    "direction": direction,
+                    "votes": count,
+                    "share": count / n,
+                    "mean_edit": float(magnitude[direction][index] / count)
+                    * (1.0 if direction == "increase" else -1.0),
+                }
+            )
     result.sort(key=lambda r: (-r["votes"], -abs(r["mean_edit"]), r["index"], r["direction"]))
     return result
 
@@ -156,9 +165,20 @@ def importance_ratios(mean_features, kernel, bias, cls):
     return np.exp(np.clip(log_full - log_zeroed, -700.0, 700.0))
 
 
-def find_mistake_neurons(features, labels, predicted, kernel, bias, cls=None, alpha=DEFAULT_ALPHA,
-                         beta=DEFAULT_BETA, max_iterations=DEFAULT_MAX_ITERATIONS, top=TOP_PER_DIRECTION,
-                         min_share=MIN_SHARE, top_importance=TOP_IMPORTANCE):
+def find_mistake_neurons(
+    features,
+    labels,
+    predicted,
+    kernel,
+    bias,
+    cls=None,
+    alpha=DEFAULT_ALPHA,
+    beta=DEFAULT_BETA,
+    max_iterations=DEFAULT_MAX_ITERATIONS,
+    top=TOP_PER_DIRECTION,
+    min_share=MIN_SHARE,
+    top_importance=TOP_IMPORTANCE,
+):
     """The mistake neurons of class `cls` (None: every class) from arrays.
 
     features [n, F] (the decision layer's input), labels [n] and predicted [n]
@@ -174,11 +194,15 @@ def find_mistake_neurons(features, labels, predicted, kernel, bias, cls=None, al
     n, F = features.shape
     C = kernel.shape[1]
     if kernel.shape[0] != F or bias.shape != (C,):
-        raise MistakeError("the decision layer's kernel %s and bias %s do not fit %d features"
-                           % (list(kernel.shape), list(bias.shape), F))
+        raise MistakeError(
+            "the decision layer's kernel %s and bias %s do not fit %d features"
+            % (list(kernel.shape), list(bias.shape), F)
+        )
     if labels.shape != (n,) or predicted.shape != (n,):
-        raise MistakeError("labels %s and predictions %s do not match the %d feature vectors"
-                           % (list(labels.shape), list(predicted.shape), n))
+        raise MistakeError(
+            "labels %s and predictions %s do not match the %d feature vectors"
+            % (list(labels.shape), list(predicted.shape), n)
+        )
     if labels.size and (labels.min() < 0 or labels.max() >= C):
         raise MistakeError("labels outside the decision layer's %d classes" % C)
     if cls is not None and not 0 <= int(cls) < C:
@@ -187,14 +211,24 @@ def find_mistake_neurons(features, labels, predicted, kernel, bias, cls=None, al
     wrong = np.flatnonzero(of_class & (predicted != labels))
     work = wrong.size * F * C * int(max_iterations)
     if work > MAX_WORK:
-        raise WorkLimitError("the counterfactual search would take %d mistakes x %d features x %d classes x %d "
-                             "iterations, over the limit of %d; choose a class or fewer iterations"
-                             % (wrong.size, F, C, max_iterations, MAX_WORK))
-    result = {"samples": int(of_class.sum()), "mistakes": int(wrong.size), "solved": 0,
-              "mistake_samples": [int(i) for i in wrong], "neurons": [], "importance": [], "note": None}
+        raise WorkLimitError(
+            "the counterfactual search would take %d mistakes x %d features x %d classes x %d "
+            "iterations, over the limit of %d; choose a class or fewer iterations"
+            % (wrong.size, F, C, max_iterations, MAX_WORK)
+        )
+    result = {
+        "samples": int(of_class.sum()),
+        "mistakes": int(wrong.size),
+        "solved": 0,
+        "mistake_samples": [int(i) for i in wrong],
+        "neurons": [],
+        "importance": [],
+        "note": None,
+    }
     if wrong.size == 0:
-        result["note"] = ("no misclassified probe samples%s at this step: nothing to explain"
-                          % ("" if cls is None else " of class %d" % int(cls)))
+        result["note"] = "no misclassified probe samples%s at this step: nothing to explain" % (
+            "" if cls is None else " of class %d" % int(cls)
+        )
         return result
     targets = labels[wrong]
     edits, solved, _ = counterfactual_edits(features[wrong], kernel, bias, targets, alpha, beta, max_iterations)
@@ -223,6 +257,7 @@ def _number(value):
 
 
 # The model's decision layer, from its architecture.
+
 
 def _layers_by_id(arch):
     return {layer.get("id"): layer for layer in arch.get("layers", [])}
@@ -256,30 +291,45 @@ def decision_layers(arch):
         raise MistakeError("the model's output layer %r is not in its architecture" % (layer_id,))
     if layer.get("type") in _SOFTMAX_TYPES or layer.get("type") == "Activation":
         if _activation(layer) != "softmax":
-            raise MistakeError("the model's output %r is a %s activation, not a softmax classifier"
-                               % (layer_id, _activation(layer)))
+            raise MistakeError(
+                "the model's output %r is a %s activation, not a softmax classifier" % (layer_id, _activation(layer))
+            )
         layer_id = _predecessor(arch, layer_id)
         layer = layers.get(layer_id)
     if layer is None or layer.get("type") != "Dense":
-        raise MistakeError("the model's last layer%s is not Dense: only a classifier whose last layer is "
-                           "dense over a feature layer can be analysed"
-                           % ("" if layer is None else " %r (%s)" % (layer_id, layer.get("type"))))
+        raise MistakeError(
+            "the model's last layer%s is not Dense: only a classifier whose last layer is "
+            "dense over a feature layer can be analysed"
+            % ("" if layer is None else " %r (%s)" % (layer_id, layer.get("type")))
+        )
     if _activation(layer) not in _PASSTHROUGH_ACTIVATIONS:
-        raise MistakeError("the decision layer %r has a %s activation; a softmax (or linear, logits) classifier "
-                           "is needed" % (layer_id, _activation(layer)))
+        raise MistakeError(
+            "the decision layer %r has a %s activation; a softmax (or linear, logits) classifier "
+            "is needed" % (layer_id, _activation(layer))
+        )
     variables = {v.get("name") for v in layer.get("variables", [])}
     if "kernel" not in variables:
         raise MistakeError("the decision layer %r has no kernel" % (layer_id,))
     feature_id = _predecessor(arch, layer_id)
     feature = layers.get(feature_id)
     if feature is None or feature.get("is_input") or feature.get("type") == "InputLayer":
-        raise MistakeError("the decision layer %r reads the model's input directly: there is no feature layer "
-                           "whose neurons could be blamed" % (layer_id,))
+        raise MistakeError(
+            "the decision layer %r reads the model's input directly: there is no feature layer "
+            "whose neurons could be blamed" % (layer_id,)
+        )
     return layer_id, feature_id
 
 
-def analyse(arch, read, labels, cls=None, alpha=DEFAULT_ALPHA, beta=DEFAULT_BETA,
-            max_iterations=DEFAULT_MAX_ITERATIONS, layer_dataset=None):
+def analyse(
+    arch,
+    read,
+    labels,
+    cls=None,
+    alpha=DEFAULT_ALPHA,
+    beta=DEFAULT_BETA,
+    max_iterations=DEFAULT_MAX_ITERATIONS,
+    layer_dataset=None,
+):
     """The mistake neurons of a logged classifier at one step.
 
     arch: its architecture; read(dataset): an array of the step's checkpoint
@@ -300,8 +350,10 @@ def analyse(arch, read, labels, cls=None, alpha=DEFAULT_ALPHA, beta=DEFAULT_BETA
     except LookupError:
         raise MissingData("the decision layer %r has no logged weights at this step" % (decision,))
     if kernel.ndim != 2 or kernel.shape[1] < 2:
-        raise MistakeError("the decision layer %r has a kernel of shape %s; a classifier over 2 or more classes "
-                           "is needed" % (decision, list(kernel.shape)))
+        raise MistakeError(
+            "the decision layer %r has a kernel of shape %s; a classifier over 2 or more classes "
+            "is needed" % (decision, list(kernel.shape))
+        )
     try:
         activations = np.asarray(read(layer_dataset(feature, "activations")))
     except LookupError:
@@ -313,22 +365,42 @@ def analyse(arch, read, labels, cls=None, alpha=DEFAULT_ALPHA, beta=DEFAULT_BETA
     labels = np.asarray(labels)
     n = labels.shape[0]
     if activations.shape[0] != n or predictions.shape[0] != n:
-        raise MistakeError("the probe has %d labels but %d feature vectors and %d predictions"
-                           % (n, activations.shape[0], predictions.shape[0]))
+        raise MistakeError(
+            "the probe has %d labels but %d feature vectors and %d predictions"
+            % (n, activations.shape[0], predictions.shape[0])
+        )
     features = activations.reshape(n, -1)
     if features.shape[1] != kernel.shape[0]:
-        raise MistakeError("the feature layer %r has %d values per sample but the decision layer %r expects %d"
-                           % (feature, features.shape[1], decision, kernel.shape[0]))
+        raise MistakeError(
+            "the feature layer %r has %d values per sample but the decision layer %r expects %d"
+            % (feature, features.shape[1], decision, kernel.shape[0])
+        )
     if predictions.ndim != 2 or predictions.shape[1] != kernel.shape[1]:
-        raise MistakeError("the predictions of shape %s are not scores of the decision layer's %d classes"
-                           % (list(predictions.shape), kernel.shape[1]))
-    result = {"decision_layer": decision, "feature_layer": feature, "class": None if cls is None else int(cls),
-              "features": int(features.shape[1]), "classes": int(kernel.shape[1])}
-    result.update(find_mistake_neurons(features, labels, np.argmax(predictions, axis=1), kernel, bias, cls,
-                                       alpha, beta, max_iterations))
-    result["parameters"] = {"alpha": float(alpha), "beta": float(beta), "max_iterations": int(max_iterations),
-                            "top_per_direction": TOP_PER_DIRECTION, "min_share": MIN_SHARE,
-                            "solver": "FISTA", "importance_on": "class-mean feature vector"}
+        raise MistakeError(
+            "the predictions of shape %s are not scores of the decision layer's %d classes"
+            % (list(predictions.shape), kernel.shape[1])
+        )
+    result = {
+        "decision_layer": decision,
+        "feature_layer": feature,
+        "class": None if cls is None else int(cls),
+        "features": int(features.shape[1]),
+        "classes": int(kernel.shape[1]),
+    }
+    result.update(
+        find_mistake_neurons(
+            features, labels, np.argmax(predictions, axis=1), kernel, bias, cls, alpha, beta, max_iterations
+        )
+    )
+    result["parameters"] = {
+        "alpha": float(alpha),
+        "beta": float(beta),
+        "max_iterations": int(max_iterations),
+        "top_per_direction": TOP_PER_DIRECTION,
+        "min_share": MIN_SHARE,
+        "solver": "FISTA",
+        "importance_on": "class-mean feature vector",
+    }
     return result
 
 

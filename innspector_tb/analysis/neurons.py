@@ -71,16 +71,19 @@ def _neurons(indices, means):
     result = []
     for index in sorted(indices):
         value = means[index] if index < means.size else np.nan
-        result.append({
-            "index": int(index),
-            "mean": None if not np.isfinite(value) else float(value),
-            "share": None if not np.isfinite(value) or total == 0 else float(abs(value) / total),
-        })
+        result.append(
+            {
+                "index": int(index),
+                "mean": None if not np.isfinite(value) else float(value),
+                "share": None if not np.isfinite(value) or total == 0 else float(abs(value) / total),
+            }
+        )
     return result
 
 
-def l1_view(layer_means, previous_means, signed=None, magnitude=None, k=DEFAULT_K, n_extremes=DEFAULT_EXTREMES,
-            keep=()):
+def l1_view(
+    layer_means, previous_means, signed=None, magnitude=None, k=DEFAULT_K, n_extremes=DEFAULT_EXTREMES, keep=()
+):
     """The kept neurons of both layers and the top-k weights between them.
 
     Args:

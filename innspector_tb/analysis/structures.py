@@ -34,9 +34,15 @@ UNIT_TYPE_KINDS = ("layer", "op", "variable", "activation")
 
 _LINEAR = ("linear", "identity", "none", "")
 
-_ACTIVATION_LAYERS = {"Activation": None, "ReLU": "relu", "LeakyReLU": "leaky_relu",
-                      "ELU": "elu", "PReLU": "prelu", "Softmax": "softmax",
-                      "ThresholdedReLU": "thresholded_relu"}
+_ACTIVATION_LAYERS = {
+    "Activation": None,
+    "ReLU": "relu",
+    "LeakyReLU": "leaky_relu",
+    "ELU": "elu",
+    "PReLU": "prelu",
+    "Softmax": "softmax",
+    "ThresholdedReLU": "thresholded_relu",
+}
 _OPS_ACTIVATIONS = inner_ops.OPS_ACTIVATIONS
 
 
@@ -59,12 +65,16 @@ def find_structures(architecture):
     unit_types = _unit_types(layers)
     graph = _Graph(layers, arch.get("edges"))
     structures = graph.skip_connections() + graph.multi_branches()
-    namespaces = [ns.get("id") for ns in _as_list(arch.get("namespaces"))
-                  if isinstance(ns, dict) and isinstance(ns.get("id"), str)]
+    namespaces = [
+        ns.get("id")
+        for ns in _as_list(arch.get("namespaces"))
+        if isinstance(ns, dict) and isinstance(ns.get("id"), str)
+    ]
     for structure in structures:
         structure["namespace"] = _common_namespace(structure["layers"])
-    structures.sort(key=lambda s: (order.get(s.get("to", s.get("join")), 0),
-                                   order.get(s.get("from", s.get("fork")), 0), s["kind"]))
+    structures.sort(
+        key=lambda s: (order.get(s.get("to", s.get("join")), 0), order.get(s.get("from", s.get("fork")), 0), s["kind"])
+    )
     return {
         "unit_types": unit_types,
         "structures": structures,
@@ -73,6 +83,7 @@ def find_structures(architecture):
 
 
 # ------------------------------------------------------------------ unit types
+
 
 def _activations_of(layer):
     """Names of the activations a layer applies (deduplicated, in order)."""
@@ -126,6 +137,7 @@ def _unit_types(layers):
 
 # ------------------------------------------------------------------ graph structures
 
+
 class _Graph:
     def __init__(self, layers, edges):
         self.order = {lid: i for i, lid in enumerate(layers)}
@@ -164,8 +176,7 @@ class _Graph:
 
     def between(self, source, target):
         """Layers on some path source -> ... -> target, both excluded."""
-        return {x for x in self.reachable(source)
-                if x not in (source, target) and target in self.reachable(x)}
+        return {x for x in self.reachable(source) if x not in (source, target) and target in self.reachable(x)}
 
     def skip_connections(self):
         found = []
@@ -179,9 +190,15 @@ class _Graph:
                     inner |= {w} | self.between(w, v)
                 inner.discard(u)
                 inner.discard(v)
-                found.append({"kind": "skip_connection", "from": u, "to": v,
-                              "layers": [u] + self.sort(inner) + [v],
-                              "skipped": self.sort(inner)})
+                found.append(
+                    {
+                        "kind": "skip_connection",
+                        "from": u,
+                        "to": v,
+                        "layers": [u] + self.sort(inner) + [v],
+                        "skipped": self.sort(inner),
+                    }
+                )
         return found
 
     def multi_branches(self):
@@ -191,8 +208,9 @@ class _Graph:
             if len(consumers) < 2:
                 continue
             reach = {c: self.reachable(c) for c in consumers}
-            meets = {x for x in set().union(*reach.values())
-                     if sum(1 for c in consumers if x in reach[c]) >= 2 and x != fork}
+            meets = {
+                x for x in set().union(*reach.values()) if sum(1 for c in consumers if x in reach[c]) >= 2 and x != fork
+            }
             # First meeting points: not below another meeting point. Whatever a
             # meeting point reaches is one too, so it suffices that no
             # producer of j is a meeting point.
@@ -211,10 +229,17 @@ class _Graph:
                 # in the order of the join's inputs they feed
                 branches.sort(key=lambda b: min(self.slot.get((x, join), 1 << 30) for x in b))
                 inner = sorted({x for b in branches for x in b}, key=lambda x: self.order.get(x, 0))
-                found.append({"kind": "multi_branch", "fork": fork, "join": join,
-                              "join_type": self.types.get(join),
-                              "branches": branches, "identity_branch": identity,
-                              "layers": [fork] + inner + [join]})
+                found.append(
+                    {
+                        "kind": "multi_branch",
+                        "fork": fork,
+                        "join": join,
+                        "join_type": self.types.get(join),
+                        "branches": branches,
+                        "identity_branch": identity,
+                        "layers": [fork] + inner + [join],
+                    }
+                )
         return found
 
 
@@ -234,14 +259,12 @@ def _common_namespace(ids):
 
 
 def _counts(unit_types, structures, namespaces):
-    counts = {kind: {key: len(ids) for key, ids in unit_types[kind].items()}
-              for kind in UNIT_TYPE_KINDS}
-    counts["structures"] = {kind: sum(1 for s in structures if s["kind"] == kind)
-                            for kind in STRUCTURE_KINDS}
+    counts = {kind: {key: len(ids) for key, ids in unit_types[kind].items()} for kind in UNIT_TYPE_KINDS}
+    counts["structures"] = {kind: sum(1 for s in structures if s["kind"] == kind) for kind in STRUCTURE_KINDS}
     by_namespace = {ns: dict.fromkeys(STRUCTURE_KINDS, 0) for ns in [""] + namespaces}
     for structure in structures:
         ns = structure["namespace"]
-        chain = [""] + ["/".join(ns.split("/")[:i + 1]) for i in range(len(ns.split("/")))] if ns else [""]
+        chain = [""] + ["/".join(ns.split("/")[: i + 1]) for i in range(len(ns.split("/")))] if ns else [""]
         for space in chain:
             by_namespace.setdefault(space, dict.fromkeys(STRUCTURE_KINDS, 0))
             by_namespace[space][structure["kind"]] += 1
@@ -251,9 +274,9 @@ def _counts(unit_types, structures, namespaces):
 
 # ------------------------------------------------------------------ propagation
 
+
 def _empty_counts():
-    return {"structures": dict.fromkeys(STRUCTURE_KINDS, 0),
-            **{kind: {} for kind in UNIT_TYPE_KINDS}}
+    return {"structures": dict.fromkeys(STRUCTURE_KINDS, 0), **{kind: {} for kind in UNIT_TYPE_KINDS}}
 
 
 def _model_counts(found):
@@ -266,16 +289,18 @@ def _model_counts(found):
             value = _as_dict(counts.get("structures")).get(kind, 0)
             result["structures"][kind] = value if isinstance(value, int) else 0
         for kind in UNIT_TYPE_KINDS:
-            result[kind] = {str(k): v for k, v in _as_dict(counts.get(kind)).items()
-                            if isinstance(v, int) and not isinstance(v, bool)}
+            result[kind] = {
+                str(k): v
+                for k, v in _as_dict(counts.get(kind)).items()
+                if isinstance(v, int) and not isinstance(v, bool)
+            }
         return result
     for structure in _as_list(found.get("structures")):
         if isinstance(structure, dict) and structure.get("kind") in STRUCTURE_KINDS:
             result["structures"][structure["kind"]] += 1
     unit_types = _as_dict(found.get("unit_types"))
     for kind in UNIT_TYPE_KINDS:
-        result[kind] = {str(k): len(v) for k, v in _as_dict(unit_types.get(kind)).items()
-                        if isinstance(v, list)}
+        result[kind] = {str(k): len(v) for k, v in _as_dict(unit_types.get(kind)).items() if isinstance(v, list)}
     return result
 
 

@@ -22,16 +22,59 @@ LOGGER = logging.getLogger("innspector_tb")
 # get_config() keys worth showing; everything else (names, dtype policies,
 # regularizers, ...) is noise for the debugger.
 CONFIG_KEYS = (
-    "units", "filters", "kernel_size", "strides", "padding", "output_padding",
-    "activation", "recurrent_activation", "use_bias", "rate", "noise_shape",
-    "stddev", "pool_size", "axis", "momentum", "epsilon", "center", "scale",
-    "groups", "target_shape", "dims", "n", "size", "interpolation", "cropping",
-    "data_format", "dilation_rate", "depth_multiplier", "return_sequences",
-    "return_state", "go_backwards", "stateful", "unroll", "dropout",
-    "recurrent_dropout", "merge_mode", "input_dim", "output_dim", "mask_zero",
-    "equation", "output_shape", "bias_axes", "num_heads", "key_dim",
-    "value_dim", "negative_slope", "max_value", "threshold", "alpha",
-    "shared_axes", "keepdims", "batch_shape", "trainable",
+    "units",
+    "filters",
+    "kernel_size",
+    "strides",
+    "padding",
+    "output_padding",
+    "activation",
+    "recurrent_activation",
+    "use_bias",
+    "rate",
+    "noise_shape",
+    "stddev",
+    "pool_size",
+    "axis",
+    "momentum",
+    "epsilon",
+    "center",
+    "scale",
+    "groups",
+    "target_shape",
+    "dims",
+    "n",
+    "size",
+    "interpolation",
+    "cropping",
+    "data_format",
+    "dilation_rate",
+    "depth_multiplier",
+    "return_sequences",
+    "return_state",
+    "go_backwards",
+    "stateful",
+    "unroll",
+    "dropout",
+    "recurrent_dropout",
+    "merge_mode",
+    "input_dim",
+    "output_dim",
+    "mask_zero",
+    "equation",
+    "output_shape",
+    "bias_axes",
+    "num_heads",
+    "key_dim",
+    "value_dim",
+    "negative_slope",
+    "max_value",
+    "threshold",
+    "alpha",
+    "shared_axes",
+    "keepdims",
+    "batch_shape",
+    "trainable",
 )
 
 # Variable name -> layer attribute holding its initializer, where the
@@ -62,9 +105,11 @@ def iter_leaf_layers(model):
     """
     walk = _Walker(model)
     walk.run()
-    return [(leaf.id, leaf.obj) for leaf in walk.leaves.values()
-            if isinstance(leaf.obj, keras.layers.Layer)
-            and not isinstance(leaf.obj, keras.layers.InputLayer)]
+    return [
+        (leaf.id, leaf.obj)
+        for leaf in walk.leaves.values()
+        if isinstance(leaf.obj, keras.layers.Layer) and not isinstance(leaf.obj, keras.layers.InputLayer)
+    ]
 
 
 def layer_variable_names(layer):
@@ -80,7 +125,7 @@ def layer_variable_names(layer):
     prefix = (getattr(layer, "path", None) or "") + "/"
     for i, v in enumerate(weights):
         if plain.count(v.name) > 1 and str(v.path).startswith(prefix):
-            names[i] = str(v.path)[len(prefix):]
+            names[i] = str(v.path)[len(prefix) :]
     for i, name in enumerate(names):  # still clashing: number them
         if names[:i].count(name):
             names[i] = f"{name}_{names[:i].count(name) + 1}"
@@ -89,9 +134,9 @@ def layer_variable_names(layer):
 
 # ------------------------------------------------------------------ model kinds
 
+
 def _is_functional(obj):
-    return any(cls.__name__ == "Functional" and cls.__module__.startswith("keras")
-               for cls in type(obj).__mro__)
+    return any(cls.__name__ == "Functional" and cls.__module__.startswith("keras") for cls in type(obj).__mro__)
 
 
 def _graph_of(model):
@@ -105,8 +150,7 @@ def _graph_of(model):
 
 def _own_node_indices(graph, op):
     """Indices of op's inbound nodes that belong to `graph` (not other models)."""
-    return [i for i in range(len(op._inbound_nodes))
-            if f"{id(op)}_ib-{i}" in graph._nodes]
+    return [i for i in range(len(op._inbound_nodes)) if f"{id(op)}_ib-{i}" in graph._nodes]
 
 
 def _join(namespace, name):
@@ -121,6 +165,7 @@ def _tracked_layers(model):
 
 
 # ------------------------------------------------------------------ walking
+
 
 @dataclasses.dataclass
 class _Leaf:
@@ -169,8 +214,9 @@ class _Walker:
         except Exception as exc:  # odd graph internals: degrade, never crash
             fallback = _Walker(self.model)
             self.__dict__.update(fallback.__dict__)
-            self.notes.append(f"could not read the model graph ({type(exc).__name__}: "
-                              f"{exc}); falling back to the plain layer list")
+            self.notes.append(
+                f"could not read the model graph ({type(exc).__name__}: {exc}); falling back to the plain layer list"
+            )
             try:
                 self._walk_subclassed(self.model, self.root)
             except Exception as exc2:
@@ -200,8 +246,7 @@ class _Walker:
     def _enter_namespace(self, model, scope):
         if id(model) in self._spaces:  # a nested model called several times
             return
-        ns = _Namespace(self._unique_id(_join(scope.id, model.name)), model.name,
-                        scope.id, model)
+        ns = _Namespace(self._unique_id(_join(scope.id, model.name)), model.name, scope.id, model)
         self._spaces[id(model)] = ns
         self.namespaces.append(ns)
         self._walk_model(model, ns)
@@ -230,8 +275,7 @@ class _Walker:
                 node = op._inbound_nodes[index]
                 for k, tensor in enumerate(node.input_tensors):
                     self._add_edge(op, index, k, tensor)
-        scope.inputs = [self._leaf_ids.get(id(t._keras_history.operation))
-                        for t in graph.inputs]
+        scope.inputs = [self._leaf_ids.get(id(t._keras_history.operation)) for t in graph.inputs]
         scope.outputs = [(self._producer(t) or (None,))[0] for t in graph.outputs]
 
     def _register_calls(self, graph, op, scope):
@@ -246,16 +290,15 @@ class _Walker:
 
     def _walk_chain(self, model, scope):
         """Unbuilt Sequential: its layers in a chain, without shapes."""
-        self.notes.append(
-            f"Sequential model '{model.name}' is not built: showing its layers "
-            "as a chain without shapes")
+        self.notes.append(f"Sequential model '{model.name}' is not built: showing its layers as a chain without shapes")
         first = previous = None
         for layer in _tracked_layers(model):
             entry, exit_ = self._chain_link(layer, scope)
             if previous is not None and entry is not None:
                 call = self.leaves[entry].call_index(("chain", id(model)))
-                self.edges.append({"from": previous, "to": entry, "from_output": 0,
-                                   "to_input": 0, "call": call, "shape": None})
+                self.edges.append(
+                    {"from": previous, "to": entry, "from_output": 0, "to_input": 0, "call": call, "shape": None}
+                )
             first = entry if first is None else first
             previous = exit_
         # A nested chain is entered at its first layer; the top-level
@@ -284,7 +327,8 @@ class _Walker:
         self.notes.append(
             f"{type(model).__name__} is a subclassed model without a functional "
             f"graph: showing its {len(layers)} layers without data-flow edges"
-            + (f" (namespace '{scope.id}')" if scope.id else ""))
+            + (f" (namespace '{scope.id}')" if scope.id else "")
+        )
 
     # -- edges
 
@@ -294,12 +338,22 @@ class _Walker:
         if source is None or target is None:
             self.notes.append(f"could not resolve input {k} of '{op.name}' (call {index})")
             return
-        if source[0] == target[0] and target[1] == 0 and \
-                isinstance(self.leaves[target[0]].obj, keras.layers.InputLayer):
+        if (
+            source[0] == target[0]
+            and target[1] == 0
+            and isinstance(self.leaves[target[0]].obj, keras.layers.InputLayer)
+        ):
             return  # nested model fed by its own Input tensor: no real edge
-        self.edges.append({"from": source[0], "to": target[0], "from_output": source[1],
-                           "to_input": target[1], "call": target[2],
-                           "shape": _shape(tensor)})
+        self.edges.append(
+            {
+                "from": source[0],
+                "to": target[0],
+                "from_output": source[1],
+                "to_input": target[1],
+                "call": target[2],
+                "shape": _shape(tensor),
+            }
+        )
 
     def _producer(self, tensor):
         """(leaf id, output index) producing `tensor`, looking into nested models."""
@@ -332,6 +386,7 @@ class _Walker:
 
 # ------------------------------------------------------------------ assembling
 
+
 class _Assembler:
     """Turns a finished walk into the format-version-1 dict."""
 
@@ -345,10 +400,12 @@ class _Assembler:
         graph = _graph_of(model)
         return {
             "format_version": FORMAT_VERSION,
-            "model": {"name": str(getattr(model, "name", "")),
-                      "class": type(model).__name__,
-                      "functional": graph is not None,
-                      "notes": self.notes},
+            "model": {
+                "name": str(getattr(model, "name", "")),
+                "class": type(model).__name__,
+                "functional": graph is not None,
+                "notes": self.notes,
+            },
             "inputs": [lid for lid in walk.root.inputs if lid is not None],
             "outputs": self._outputs(graph),
             "layers": layers,
@@ -374,8 +431,7 @@ class _Assembler:
         try:
             return fn()
         except Exception as exc:
-            self.notes.append(f"{leaf_id}: could not read {what}: "
-                              f"{type(exc).__name__}: {exc}")
+            self.notes.append(f"{leaf_id}: could not read {what}: {type(exc).__name__}: {exc}")
             return default
 
     def _layer_entry(self, leaf):
@@ -393,22 +449,28 @@ class _Assembler:
             "input_shapes": inputs,
             "output_shapes": outputs,
             "calls": max(1, len(leaf.call_keys)),
-            "params": self._safe(lid, "parameter counts", lambda: _params([layer]),
-                                 {"trainable": 0, "non_trainable": 0}),
+            "params": self._safe(
+                lid, "parameter counts", lambda: _params([layer]), {"trainable": 0, "non_trainable": 0}
+            ),
             "variables": variables,
-            "inner": build_inner_graph(layer, [(v["name"], v["shape"]) for v in variables],
-                                       max(1, len(inputs))),
+            "inner": build_inner_graph(layer, [(v["name"], v["shape"]) for v in variables], max(1, len(inputs))),
             "is_input": isinstance(layer, keras.layers.InputLayer),
         }
 
     # -- namespaces and totals
 
     def _namespace_entry(self, ns):
-        return {"id": ns.id, "name": ns.name, "parent": ns.parent,
-                "type": type(ns.model).__name__, "functional": ns.functional,
-                "layers": ns.layers, "inputs": [i for i in ns.inputs if i is not None],
-                "outputs": [o for o in ns.outputs if o is not None],
-                "params": self._leaf_params(self._leaves_under(ns))}
+        return {
+            "id": ns.id,
+            "name": ns.name,
+            "parent": ns.parent,
+            "type": type(ns.model).__name__,
+            "functional": ns.functional,
+            "layers": ns.layers,
+            "inputs": [i for i in ns.inputs if i is not None],
+            "outputs": [o for o in ns.outputs if o is not None],
+            "params": self._leaf_params(self._leaves_under(ns)),
+        }
 
     def _leaves_under(self, ns):
         """Leaf ids used in `ns` or any namespace nested inside it."""
@@ -420,8 +482,7 @@ class _Assembler:
 
     def _leaf_params(self, leaf_ids):
         objs = [self.walk.leaves[lid].obj for lid in dict.fromkeys(leaf_ids)]
-        return self._safe("params", "parameter counts", lambda: _params(objs),
-                          {"trainable": 0, "non_trainable": 0})
+        return self._safe("params", "parameter counts", lambda: _params(objs), {"trainable": 0, "non_trainable": 0})
 
     def _model_params(self):
         # Variables made by the model itself (add_weight in a subclassed
@@ -438,12 +499,14 @@ class _Assembler:
             for v in extra:
                 key = "trainable" if id(v) in trainable else "non_trainable"
                 total[key] += _size(v)
-            self.notes.append(f"{len(extra)} model variables belong to no layer: "
-                              + ", ".join(str(v.path) for v in extra))
+            self.notes.append(
+                f"{len(extra)} model variables belong to no layer: " + ", ".join(str(v.path) for v in extra)
+            )
         return total
 
 
 # ------------------------------------------------------------------ per layer
+
 
 def _shape(tensor):
     shape = getattr(tensor, "shape", None)
@@ -473,8 +536,7 @@ def _build_input_shapes(layer):
     recorded = getattr(layer, "_build_shapes_dict", None) or {}
     shapes = []
     for value in recorded.values():
-        if isinstance(value, (list, tuple)) and all(
-                d is None or isinstance(d, int) for d in value):
+        if isinstance(value, (list, tuple)) and all(d is None or isinstance(d, int) for d in value):
             shapes.append([None if d is None else int(d) for d in value])
     return shapes
 
@@ -487,8 +549,10 @@ def _params(layers):
     """Trainable/non-trainable scalar counts over `layers`, variables once."""
     counts, seen = {"trainable": 0, "non_trainable": 0}, set()
     for layer in layers:
-        for key, weights in (("trainable", getattr(layer, "trainable_weights", [])),
-                             ("non_trainable", getattr(layer, "non_trainable_weights", []))):
+        for key, weights in (
+            ("trainable", getattr(layer, "trainable_weights", [])),
+            ("non_trainable", getattr(layer, "non_trainable_weights", [])),
+        ):
             for v in weights:
                 if id(v) not in seen:
                     seen.add(id(v))
@@ -501,10 +565,17 @@ def _variables(layer_id, layer):
     if not weights:
         return []
     trainable = {id(v) for v in layer.trainable_weights}
-    return [{"name": name, "path": f"{layer_id}/{name}", "shape": _shape(v) or [],
-             "dtype": str(getattr(v, "dtype", "")), "trainable": id(v) in trainable,
-             "initializer": _initializer(layer, name)}
-            for name, v in zip(layer_variable_names(layer), weights)]
+    return [
+        {
+            "name": name,
+            "path": f"{layer_id}/{name}",
+            "shape": _shape(v) or [],
+            "dtype": str(getattr(v, "dtype", "")),
+            "trainable": id(v) in trainable,
+            "initializer": _initializer(layer, name),
+        }
+        for name, v in zip(layer_variable_names(layer), weights)
+    ]
 
 
 def _initializer(layer, variable_name):
@@ -545,8 +616,7 @@ def _config(layer):
 def _compact_serialized(value):
     """A serialized Keras object reduced to {"class_name", "config"}."""
     if isinstance(value, dict) and "class_name" in value:
-        return {"class_name": str(value["class_name"]),
-                "config": _json_safe(value.get("config") or {})}
+        return {"class_name": str(value["class_name"]), "config": _json_safe(value.get("config") or {})}
     return {"class_name": str(value), "config": {}}
 
 

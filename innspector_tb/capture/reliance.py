@@ -78,9 +78,23 @@ def _neuron_indices(neurons, features):
     return indices
 
 
-def fit_decision_layer(train_features, train_labels, val_features, val_labels, kernel, bias, neurons, cls,
-                       lam=DEFAULT_LAMBDA, gamma=DEFAULT_GAMMA, epochs=DEFAULT_EPOCHS, patience=DEFAULT_PATIENCE,
-                       batch_size=DEFAULT_BATCH_SIZE, learning_rate=DEFAULT_LEARNING_RATE, seed=0):
+def fit_decision_layer(
+    train_features,
+    train_labels,
+    val_features,
+    val_labels,
+    kernel,
+    bias,
+    neurons,
+    cls,
+    lam=DEFAULT_LAMBDA,
+    gamma=DEFAULT_GAMMA,
+    epochs=DEFAULT_EPOCHS,
+    patience=DEFAULT_PATIENCE,
+    batch_size=DEFAULT_BATCH_SIZE,
+    learning_rate=DEFAULT_LEARNING_RATE,
+    seed=0,
+):
     """Retrains logits = f W + b on fixed features with the reliance loss; returns a DecisionFit."""
     f_train = np.asarray(train_features, dtype=np.float32).reshape(len(train_features), -1)
     f_val = np.asarray(val_features, dtype=np.float32).reshape(len(val_features), -1)
@@ -89,8 +103,10 @@ def fit_decision_layer(train_features, train_labels, val_features, val_labels, k
     kernel = np.asarray(kernel, dtype=np.float32)
     F, C = kernel.shape
     if f_train.shape != (y_train.size, F) or f_val.shape != (y_val.size, F):
-        raise RelianceError("features %s / %s and labels %d / %d do not fit a kernel of shape %s"
-                            % (list(f_train.shape), list(f_val.shape), y_train.size, y_val.size, [F, C]))
+        raise RelianceError(
+            "features %s / %s and labels %d / %d do not fit a kernel of shape %s"
+            % (list(f_train.shape), list(f_val.shape), y_train.size, y_val.size, [F, C])
+        )
     if not 0 <= int(cls) < C:
         raise RelianceError("class %r is not one of the decision layer's %d classes" % (cls, C))
     if not (y_train == int(cls)).any():
@@ -135,7 +151,9 @@ def fit_decision_layer(train_features, train_labels, val_features, val_labels, k
         predicted = np.argmax(val_logits.numpy(), axis=1)
         of_class = y_val == cls
         return {
-            "loss": float(total), "crossentropy": float(ce), "reliance": float(reliance),
+            "loss": float(total),
+            "crossentropy": float(ce),
+            "reliance": float(reliance),
             "reliance_ratio": float(ratio),
             "accuracy": float(np.mean(np.argmax(logits.numpy(), axis=1) == y_train)),
             "val_loss": float(val_ce),
@@ -152,7 +170,7 @@ def fit_decision_layer(train_features, train_labels, val_features, val_labels, k
     for epoch in range(1, int(epochs) + 1):
         order = rng.permutation(y_train.size)
         for start in range(0, order.size, int(batch_size)):
-            batch = order[start:start + int(batch_size)]
+            batch = order[start : start + int(batch_size)]
             train_step(tf.constant(f_train[batch]), tf.constant(y_train[batch]))
         epochs_run = epoch
         history.append(evaluate())
@@ -164,8 +182,14 @@ def fit_decision_layer(train_features, train_labels, val_features, val_labels, k
             waited += 1
             if waited >= int(patience):
                 break
-    return DecisionFit(kernel=best[2], bias=best[3] if train_bias else None, best_epoch=best[1],
-                       epochs_run=epochs_run, history=history, epoch_weights=epoch_weights)
+    return DecisionFit(
+        kernel=best[2],
+        bias=best[3] if train_bias else None,
+        best_epoch=best[1],
+        epochs_run=epochs_run,
+        history=history,
+        epoch_weights=epoch_weights,
+    )
 
 
 def _decision_layer(model, decision_layer):
@@ -186,13 +210,15 @@ def _decision_layer(model, decision_layer):
         if layer is None:
             raise RelianceError("the model has no layer %r" % (decision_layer,))
     if not isinstance(layer, keras.layers.Dense):
-        raise RelianceError("the decision layer must be Dense, got %r (%s)"
-                            % (getattr(layer, "name", None), type(layer).__name__))
+        raise RelianceError(
+            "the decision layer must be Dense, got %r (%s)" % (getattr(layer, "name", None), type(layer).__name__)
+        )
     activation = keras.activations.serialize(layer.activation)
     activation = activation if isinstance(activation, str) else getattr(layer.activation, "__name__", activation)
     if activation not in ("softmax", "linear"):
-        raise RelianceError("the decision layer %r has a %s activation; softmax or linear (logits) is needed"
-                            % (layer.name, activation))
+        raise RelianceError(
+            "the decision layer %r has a %s activation; softmax or linear (logits) is needed" % (layer.name, activation)
+        )
     return layer
 
 
@@ -214,11 +240,30 @@ def features_of(model, layer, x, batch_size=256):
     return np.asarray(extractor.predict(x, batch_size=batch_size, verbose=0))
 
 
-def reduce_reliance(model, decision_layer, neurons, cls, train, validation, lam=DEFAULT_LAMBDA,
-                    gamma=DEFAULT_GAMMA, epochs=DEFAULT_EPOCHS, patience=DEFAULT_PATIENCE,
-                    batch_size=DEFAULT_BATCH_SIZE, learning_rate=DEFAULT_LEARNING_RATE, log_dir=None, header=None,
-                    parent_header=None, name=None, probe=None, probe_size=512, class_names=None, initial_step=0,
-                    seed=0, return_fit=False):
+def reduce_reliance(
+    model,
+    decision_layer,
+    neurons,
+    cls,
+    train,
+    validation,
+    lam=DEFAULT_LAMBDA,
+    gamma=DEFAULT_GAMMA,
+    epochs=DEFAULT_EPOCHS,
+    patience=DEFAULT_PATIENCE,
+    batch_size=DEFAULT_BATCH_SIZE,
+    learning_rate=DEFAULT_LEARNING_RATE,
+    log_dir=None,
+    header=None,
+    parent_header=None,
+    name=None,
+    probe=None,
+    probe_size=512,
+    class_names=None,
+    initial_step=0,
+    seed=0,
+    return_fit=False,
+):
     """Returns a copy of `model` whose decision layer relies less on `neurons` for class `cls`.
 
     Args:
@@ -250,19 +295,49 @@ def reduce_reliance(model, decision_layer, neurons, cls, train, validation, lam=
     (x_train, y_train), (x_val, y_val) = train, validation
     kernel = layer.kernel.numpy()
     bias = layer.bias.numpy() if layer.use_bias else None
-    fit = fit_decision_layer(features_of(model, layer, x_train), y_train, features_of(model, layer, x_val), y_val,
-                             kernel, bias, neurons, cls, lam=lam, gamma=gamma, epochs=epochs, patience=patience,
-                             batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+    fit = fit_decision_layer(
+        features_of(model, layer, x_train),
+        y_train,
+        features_of(model, layer, x_val),
+        y_val,
+        kernel,
+        bias,
+        neurons,
+        cls,
+        lam=lam,
+        gamma=gamma,
+        epochs=epochs,
+        patience=patience,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+    )
     child = keras.models.clone_model(model)
     child.set_weights(model.get_weights())
     child_layer = _find_same_layer(model, child, layer)
     from_logits = keras.activations.serialize(layer.activation) == "linear"
-    child.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits), metrics=["accuracy"])
+    child.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
+        metrics=["accuracy"],
+    )
     if log_dir is not None:
-        _log_child(child, child_layer, fit, kernel, bias, log_dir, header, parent_header, name, int(initial_step),
-                   probe if probe is not None else validation, probe_size, class_names,
-                   _settings(layer, neurons, cls, lam, gamma, epochs, patience, batch_size, learning_rate, fit, kernel))
+        _log_child(
+            child,
+            child_layer,
+            fit,
+            kernel,
+            bias,
+            log_dir,
+            header,
+            parent_header,
+            name,
+            int(initial_step),
+            probe if probe is not None else validation,
+            probe_size,
+            class_names,
+            _settings(layer, neurons, cls, lam, gamma, epochs, patience, batch_size, learning_rate, fit, kernel),
+        )
     _set_decision(child_layer, fit.kernel, fit.bias)
     return (child, fit) if return_fit else child
 
@@ -279,16 +354,35 @@ def _settings(layer, neurons, cls, lam, gamma, epochs, patience, batch_size, lea
         "decision_layer": layer.name,
         "neurons": _neuron_indices(neurons, kernel.shape[0]),
         "class": int(cls),
-        "lambda": float(lam), "gamma": float(gamma), "max_epochs": int(epochs), "patience": int(patience),
-        "batch_size": int(batch_size), "learning_rate": float(learning_rate),
-        "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch,
+        "lambda": float(lam),
+        "gamma": float(gamma),
+        "max_epochs": int(epochs),
+        "patience": int(patience),
+        "batch_size": int(batch_size),
+        "learning_rate": float(learning_rate),
+        "epochs_run": fit.epochs_run,
+        "best_epoch": fit.best_epoch,
         "start_val_accuracy": fit.history[0]["val_accuracy"],
         "best_val_accuracy": fit.history[fit.best_epoch]["val_accuracy"],
     }
 
 
-def _log_child(child, child_layer, fit, kernel, bias, log_dir, header, parent_header, name, initial_step, probe,
-               probe_size, class_names, settings):
+def _log_child(
+    child,
+    child_layer,
+    fit,
+    kernel,
+    bias,
+    log_dir,
+    header,
+    parent_header,
+    name,
+    initial_step,
+    probe,
+    probe_size,
+    class_names,
+    settings,
+):
     """Logs the child through the Keras callback: step 0 (the parent's weights), then epochs 1..best_epoch
     at steps initial_step + 1, ..."""
     from innspector_tb.capture.callback import InnspectorCallback
@@ -296,10 +390,12 @@ def _log_child(child, child_layer, fit, kernel, bias, log_dir, header, parent_he
     if header is None:
         if parent_header is None:
             raise RelianceError("logging the child needs its header, or the parent's header to branch from")
-        header = headers_lib.branch(parent_header, name or "%s_reduced_reliance" % parent_header.get("name", "model"),
-                                    label="%s with less reliance of class %d on neurons %s"
-                                          % (parent_header.get("name", "model"), settings["class"],
-                                             settings["neurons"]))
+        header = headers_lib.branch(
+            parent_header,
+            name or "%s_reduced_reliance" % parent_header.get("name", "model"),
+            label="%s with less reliance of class %d on neurons %s"
+            % (parent_header.get("name", "model"), settings["class"], settings["neurons"]),
+        )
     header = headers_lib.merge_hparams(header, {"reduce_reliance": dict(settings, initial_step=initial_step)})
     callback = InnspectorCallback(log_dir, header, probe=probe, probe_size=probe_size, class_names=class_names)
     callback.set_model(child)

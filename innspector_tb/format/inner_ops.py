@@ -54,8 +54,7 @@ class InnerGraph:
 
     def variable(self, name):
         self._used.add(name)
-        return self._node(f"var:{name}", "variable", name, variable=name,
-                          shape=self._shapes.get(name, []))
+        return self._node(f"var:{name}", "variable", name, variable=name, shape=self._shapes.get(name, []))
 
     def present(self, names):
         """The variables among `names` that the layer really has."""
@@ -69,6 +68,7 @@ class InnerGraph:
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def snake_case(name):
     """Class name to snake case the way Keras names layers: Conv2DTranspose
@@ -122,6 +122,7 @@ def _attach_leftovers(graph, node):
 # ---------------------------------------------------------------- builders
 # Each builder: (graph, layer, n_inputs) -> id of the node feeding "output".
 
+
 def _input_layer(graph, layer, n_inputs):
     return None  # an InputLayer is just its input node
 
@@ -133,8 +134,7 @@ def _dense(graph, layer, n_inputs):
 
 def _einsum_dense(graph, layer, n_inputs):
     label = f"einsum {getattr(layer, 'equation', '')}".strip()
-    node = graph.op("einsum", _inputs(graph, n_inputs), label=label,
-                    variables=graph.present(["kernel"]))
+    node = graph.op("einsum", _inputs(graph, n_inputs), label=label, variables=graph.present(["kernel"]))
     return _with_bias_and_activation(graph, node, layer)
 
 
@@ -144,30 +144,29 @@ def _conv_label(layer, prefix):
 
 def _conv(graph, layer, n_inputs):
     label = _conv_label(layer, snake_case(type(layer).__name__))
-    node = graph.op("conv", _inputs(graph, n_inputs), label=label,
-                    variables=graph.present(["kernel"]))
+    node = graph.op("conv", _inputs(graph, n_inputs), label=label, variables=graph.present(["kernel"]))
     return _with_bias_and_activation(graph, node, layer)
 
 
 def _depthwise_conv(graph, layer, n_inputs):
     label = _conv_label(layer, "depthwise")
-    node = graph.op("depthwise_conv", _inputs(graph, n_inputs), label=label,
-                    variables=graph.present(["depthwise_kernel", "kernel"]))
+    node = graph.op(
+        "depthwise_conv", _inputs(graph, n_inputs), label=label, variables=graph.present(["depthwise_kernel", "kernel"])
+    )
     return _with_bias_and_activation(graph, node, layer)
 
 
 def _separable_conv(graph, layer, n_inputs):
     label = _conv_label(layer, "depthwise")
-    node = graph.op("depthwise_conv", _inputs(graph, n_inputs), label=label,
-                    variables=graph.present(["depthwise_kernel"]))
-    node = graph.op("conv", [node], label="pointwise 1x1",
-                    variables=graph.present(["pointwise_kernel"]))
+    node = graph.op(
+        "depthwise_conv", _inputs(graph, n_inputs), label=label, variables=graph.present(["depthwise_kernel"])
+    )
+    node = graph.op("conv", [node], label="pointwise 1x1", variables=graph.present(["pointwise_kernel"]))
     return _with_bias_and_activation(graph, node, layer)
 
 
 def _normalization(graph, layer, n_inputs):
-    node = graph.op("normalize", _inputs(graph, n_inputs), label="normalize",
-                    variables=graph.present(_NORM_STATS))
+    node = graph.op("normalize", _inputs(graph, n_inputs), label="normalize", variables=graph.present(_NORM_STATS))
     scale = graph.present(_NORM_SCALE)
     if scale:
         node = graph.op("scale", [node], variables=scale)
@@ -181,13 +180,16 @@ def _pool(op, prefix):
     def build(graph, layer, n_inputs):
         label = f"{prefix} {_window(getattr(layer, 'pool_size', None))}".strip()
         return graph.op(op, _inputs(graph, n_inputs), label=label)
+
     return build
 
 
 def _simple(op, label=None):
     """A layer that is exactly one op without variables."""
+
     def build(graph, layer, n_inputs):
         return graph.op(op, _inputs(graph, n_inputs), label=label or op)
+
     return build
 
 
@@ -196,8 +198,10 @@ def _activation(default):
         act = activation_name(layer, default)
         if act == "linear":
             return graph.op("identity", _inputs(graph, n_inputs), label="linear")
-        return graph.op("activation", _inputs(graph, n_inputs), label=act,
-                        activation=act, variables=graph.present(["alpha"]))
+        return graph.op(
+            "activation", _inputs(graph, n_inputs), label=act, activation=act, variables=graph.present(["alpha"])
+        )
+
     return build
 
 
@@ -210,8 +214,7 @@ def _dropout(graph, layer, n_inputs):
 
 
 def _embedding(graph, layer, n_inputs):
-    return graph.op("gather", _inputs(graph, n_inputs), label="gather",
-                    variables=graph.present(["embeddings"]))
+    return graph.op("gather", _inputs(graph, n_inputs), label="gather", variables=graph.present(["embeddings"]))
 
 
 def _recurrent(graph, layer, n_inputs):
@@ -220,21 +223,27 @@ def _recurrent(graph, layer, n_inputs):
     if inner is not None:
         label = f"{label} {snake_case(type(inner).__name__)}"
     # A recurrent op reads all its weights; attach them all (in order).
-    node = graph.op("recurrent", _inputs(graph, n_inputs), label=label,
-                    variables=list(graph.unused_variables()))
+    node = graph.op("recurrent", _inputs(graph, n_inputs), label=label, variables=list(graph.unused_variables()))
     return node
 
 
 def generic_call(graph, layer, n_inputs):
     """Fallback: one opaque op holding all of the layer's variables."""
-    return graph.op("call", _inputs(graph, n_inputs), label=type(layer).__name__,
-                    variables=list(graph.unused_variables()))
+    return graph.op(
+        "call", _inputs(graph, n_inputs), label=type(layer).__name__, variables=list(graph.unused_variables())
+    )
 
 
 def _registry():
-    reg = {"InputLayer": _input_layer, "Dense": _dense, "EinsumDense": _einsum_dense,
-           "Embedding": _embedding, "Flatten": _simple("flatten"),
-           "Reshape": _simple("reshape"), "Identity": _simple("identity")}
+    reg = {
+        "InputLayer": _input_layer,
+        "Dense": _dense,
+        "EinsumDense": _einsum_dense,
+        "Embedding": _embedding,
+        "Flatten": _simple("flatten"),
+        "Reshape": _simple("reshape"),
+        "Identity": _simple("identity"),
+    }
     for dims in ("1D", "2D", "3D"):
         reg[f"Conv{dims}"] = _conv
         reg[f"Conv{dims}Transpose"] = _conv
@@ -245,19 +254,30 @@ def _registry():
         reg[f"GlobalAveragePooling{dims}"] = _simple("global_avg_pool")
         reg[f"GlobalMaxPooling{dims}"] = _simple("global_max_pool")
         reg[f"SpatialDropout{dims}"] = _dropout
-    for name in ("BatchNormalization", "LayerNormalization", "GroupNormalization",
-                 "UnitNormalization", "RMSNormalization", "Normalization"):
+    for name in (
+        "BatchNormalization",
+        "LayerNormalization",
+        "GroupNormalization",
+        "UnitNormalization",
+        "RMSNormalization",
+        "Normalization",
+    ):
         reg[name] = _normalization
-    for name in ("Concatenate", "Add", "Subtract", "Multiply", "Average",
-                 "Maximum", "Minimum"):
+    for name in ("Concatenate", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"):
         reg[name] = _simple(name.lower())
-    reg.update({"Activation": _activation("linear"), "ReLU": _activation("relu"),
-                "LeakyReLU": _activation("leaky_relu"), "ELU": _activation("elu"),
-                "Softmax": _activation("softmax"), "PReLU": _activation("prelu")})
+    reg.update(
+        {
+            "Activation": _activation("linear"),
+            "ReLU": _activation("relu"),
+            "LeakyReLU": _activation("leaky_relu"),
+            "ELU": _activation("elu"),
+            "Softmax": _activation("softmax"),
+            "PReLU": _activation("prelu"),
+        }
+    )
     for name in ("Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise"):
         reg[name] = _dropout
-    for name in ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional",
-                 "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"):
+    for name in ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"):
         reg[name] = _recurrent
     return reg
 
@@ -292,11 +312,29 @@ def _build(builder, layer, variables, n_inputs):
 
 # keras.ops operations (module "keras.ops") that are activations, by type name.
 OPS_ACTIVATIONS = {
-    "Relu": "relu", "Relu6": "relu6", "Sigmoid": "sigmoid", "Softmax": "softmax",
-    "Tanh": "tanh", "Gelu": "gelu", "Softplus": "softplus", "Exp": "exponential",
-    "Elu": "elu", "Selu": "selu", "Silu": "silu", "Swish": "silu",
-    "LeakyRelu": "leaky_relu", "HardSigmoid": "hard_sigmoid", "HardSilu": "hard_silu",
-    "HardSwish": "hard_silu", "LogSoftmax": "log_softmax", "Softsign": "softsign",
-    "Mish": "mish", "Sparsemax": "sparsemax", "Celu": "celu", "Glu": "glu",
-    "LogSigmoid": "log_sigmoid", "SoftShrink": "soft_shrink", "HardTanh": "hard_tanh",
+    "Relu": "relu",
+    "Relu6": "relu6",
+    "Sigmoid": "sigmoid",
+    "Softmax": "softmax",
+    "Tanh": "tanh",
+    "Gelu": "gelu",
+    "Softplus": "softplus",
+    "Exp": "exponential",
+    "Elu": "elu",
+    "Selu": "selu",
+    "Silu": "silu",
+    "Swish": "silu",
+    "LeakyRelu": "leaky_relu",
+    "HardSigmoid": "hard_sigmoid",
+    "HardSilu": "hard_silu",
+    "HardSwish": "hard_silu",
+    "LogSoftmax": "log_softmax",
+    "Softsign": "softsign",
+    "Mish": "mish",
+    "Sparsemax": "sparsemax",
+    "Celu": "celu",
+    "Glu": "glu",
+    "LogSigmoid": "log_sigmoid",
+    "SoftShrink": "soft_shrink",
+    "HardTanh": "hard_tanh",
 }

@@ -148,7 +148,7 @@ def _read_layers(parsed, root):
         visited.add(group.id)
         if depth > _MAX_DEPTH:
             raise CheckpointImportError("groups under layers/ are nested more than %d deep" % _MAX_DEPTH)
-        relative = path[len("layers/"):]
+        relative = path[len("layers/") :]
         found = 0
         if _is_layer(group):
             layer = _Layer(relative)
@@ -194,11 +194,13 @@ def read_checkpoint(path):
     except CheckpointImportError:
         raise
     except step_files.StepFileError as e:
-        raise CheckpointImportError("checkpoint %s cannot be opened as HDF5 (truncated or corrupt?): %s"
-                                    % (path, e)) from None
+        raise CheckpointImportError(
+            "checkpoint %s cannot be opened as HDF5 (truncated or corrupt?): %s" % (path, e)
+        ) from None
     except Exception as e:  # h5py reports damage as OSError, KeyError, RuntimeError, ...
-        raise CheckpointImportError("checkpoint %s is unreadable (truncated or corrupt?): %s: %s"
-                                    % (path, type(e).__name__, e)) from None
+        raise CheckpointImportError(
+            "checkpoint %s is unreadable (truncated or corrupt?): %s: %s" % (path, type(e).__name__, e)
+        ) from None
     _check(parsed)
     return parsed
 
@@ -209,7 +211,8 @@ def _read_root(parsed, f):
     if "data_samples" not in names and "layers" not in names:
         raise CheckpointImportError(
             "checkpoint %s is not in the iNNspector layout: no data_samples/ or layers/ group "
-            "(top level holds: %s)" % (parsed.path, ", ".join(sorted(f.keys())) or "nothing"))
+            "(top level holds: %s)" % (parsed.path, ", ".join(sorted(f.keys())) or "nothing")
+        )
     for name, member_path, obj in members:
         if name == "data_samples":
             if not isinstance(obj, h5py.Group):
@@ -244,21 +247,23 @@ def _check(parsed):
     if len(set(counts.values())) > 1:
         raise CheckpointImportError(
             "checkpoint %s: sample counts disagree: %s"
-            % (parsed.path, ", ".join("%s has %d" % item for item in sorted(counts.items()))))
+            % (parsed.path, ", ".join("%s has %d" % item for item in sorted(counts.items())))
+        )
     names = {}
     for layer in parsed.layers:
         h5_name = architecture_lib.layer_h5_name(layer.id)
         if h5_name in names:
             raise CheckpointImportError(
                 "checkpoint %s: layers %r and %r would share the group layers/%s"
-                % (parsed.path, names[h5_name], layer.id, h5_name))
+                % (parsed.path, names[h5_name], layer.id, h5_name)
+            )
         names[h5_name] = layer.id
-    wide = sorted(
-        name for name, array in _all_arrays(parsed) if array.dtype.kind == "f" and array.dtype.itemsize > 4)
+    wide = sorted(name for name, array in _all_arrays(parsed) if array.dtype.kind == "f" and array.dtype.itemsize > 4)
     if wide:
         parsed.note(", ".join(wide), "stored as float32 (the run's storage dtype)")
     has_data = any(getattr(parsed, name) is not None for name in SAMPLE_DATASETS) or any(
-        layer.activations is not None or layer.weights or layer.class_means for layer in parsed.layers)
+        layer.activations is not None or layer.weights or layer.class_means for layer in parsed.layers
+    )
     if not has_data:
         raise CheckpointImportError("checkpoint %s holds no data to import" % parsed.path)
 
@@ -288,8 +293,14 @@ def build_architecture(layers, name, source):
     for layer in layers:
         namespace, _, short = layer.id.rpartition("/")
         variables = [
-            {"name": var, "path": "%s/%s" % (layer.id, var), "shape": [int(d) for d in array.shape],
-             "dtype": array.dtype.name, "trainable": None, "initializer": None}
+            {
+                "name": var,
+                "path": "%s/%s" % (layer.id, var),
+                "shape": [int(d) for d in array.shape],
+                "dtype": array.dtype.name,
+                "trainable": None,
+                "initializer": None,
+            }
             for var, array in layer.weights.items()
         ]
         size = sum(int(array.size) for array in layer.weights.values())
@@ -302,39 +313,51 @@ def build_architecture(layers, name, source):
         else:
             outputs = []
         graph = inner_ops.InnerGraph([(v["name"], v["shape"]) for v in variables])
-        graph.output(graph.op("call", [graph.input()], label="Unknown",
-                              variables=[v["name"] for v in variables]))
-        entries.append({
-            "id": layer.id,
-            "name": short,
-            "namespace": namespace,
-            "type": "Unknown",
-            "module": "",
-            "custom": True,
-            "config": {},
-            "input_shapes": [],
-            "output_shapes": outputs,
-            "calls": 1,
-            "params": {"trainable": size, "non_trainable": 0},
-            "variables": variables,
-            "inner": graph.as_dict(),
-            "is_input": False,
-        })
+        graph.output(graph.op("call", [graph.input()], label="Unknown", variables=[v["name"] for v in variables]))
+        entries.append(
+            {
+                "id": layer.id,
+                "name": short,
+                "namespace": namespace,
+                "type": "Unknown",
+                "module": "",
+                "custom": True,
+                "config": {},
+                "input_shapes": [],
+                "output_shapes": outputs,
+                "calls": 1,
+                "params": {"trainable": size, "non_trainable": 0},
+                "variables": variables,
+                "inner": graph.as_dict(),
+                "is_input": False,
+            }
+        )
         parent = namespace
         while parent:
             parent_of, _, parent_name = parent.rpartition("/")
-            space = namespaces.setdefault(parent, {
-                "id": parent, "name": parent_name, "parent": parent_of, "type": "Unknown",
-                "functional": False, "layers": [], "inputs": [], "outputs": [],
-                "params": {"trainable": 0, "non_trainable": 0}})
+            space = namespaces.setdefault(
+                parent,
+                {
+                    "id": parent,
+                    "name": parent_name,
+                    "parent": parent_of,
+                    "type": "Unknown",
+                    "functional": False,
+                    "layers": [],
+                    "inputs": [],
+                    "outputs": [],
+                    "params": {"trainable": 0, "non_trainable": 0},
+                },
+            )
             space["params"]["trainable"] += size
             if parent == namespace:
                 space["layers"].append(layer.id)
             parent = parent_of
     notes = ["imported from %s: layer types and data-flow edges are unknown" % source]
     if total:
-        notes.append("imported from %s: trainability is unknown; all %d weights are counted "
-                     "as trainable" % (source, total))
+        notes.append(
+            "imported from %s: trainability is unknown; all %d weights are counted as trainable" % (source, total)
+        )
     return {
         "format_version": architecture_lib.FORMAT_VERSION,
         "model": {"name": name, "class": "Unknown", "functional": False, "notes": notes},
@@ -345,5 +368,3 @@ def build_architecture(layers, name, source):
         "namespaces": sorted(namespaces.values(), key=lambda ns: ns["id"].count("/")),
         "params": {"trainable": total, "non_trainable": 0},
     }
-
-

@@ -123,8 +123,11 @@ def _validate(obj):
     problem = tool_schema.first_problem(obj)
     if problem is not None:
         raise _Bad(*problem)
-    tool = {key: copy.deepcopy(obj[key]) if key in obj else tool_schema.default(key)
-            for key in TOP_LEVEL_KEYS if key not in ("data", "rows", "spec")}
+    tool = {
+        key: copy.deepcopy(obj[key]) if key in obj else tool_schema.default(key)
+        for key in TOP_LEVEL_KEYS
+        if key not in ("data", "rows", "spec")
+    }
     tool["data"] = _data(obj["data"], tool["applies_to"], tool["class_dependent"])
     tool["rows"] = _rows(obj["rows"], tool["data"])
     tool["spec"] = _spec(obj["spec"])
@@ -135,22 +138,30 @@ def _validate(obj):
 def _data(value, applies_to, class_dependent):
     unit = _unit(value["unit"])
     # A placeholder must be known for every unit type the tool applies to.
-    for path, name in [("data.run", "run")] + [("data.unit." + k, PLACEHOLDERS[v]) for k, v in unit.items()
-                                               if isinstance(v, str) and v in PLACEHOLDERS]:
+    for path, name in [("data.run", "run")] + [
+        ("data.unit." + k, PLACEHOLDERS[v]) for k, v in unit.items() if isinstance(v, str) and v in PLACEHOLDERS
+    ]:
         missing = [t for t in applies_to if name not in PROVIDES[t]]
         if missing:
-            raise _Bad(path, "'{%s}' is not known for unit type %s (applies_to); it is known for: %s"
-                       % (name, ", ".join(repr(t) for t in missing),
-                          ", ".join(t for t in UNIT_TYPES if name in PROVIDES[t])))
+            raise _Bad(
+                path,
+                "'{%s}' is not known for unit type %s (applies_to); it is known for: %s"
+                % (name, ", ".join(repr(t) for t in missing), ", ".join(t for t in UNIT_TYPES if name in PROVIDES[t])),
+            )
     data = {"run": "{run}", "unit": unit, "steps": copy.deepcopy(value.get("steps", tool_schema.default("data.steps")))}
     if "classes" in value:
         if unit["kind"] not in CLASS_KINDS:
-            raise _Bad("data.classes", "unit kind %r does not depend on classes (only %s do)"
-                       % (unit["kind"], ", ".join(CLASS_KINDS)))
+            raise _Bad(
+                "data.classes",
+                "unit kind %r does not depend on classes (only %s do)" % (unit["kind"], ", ".join(CLASS_KINDS)),
+            )
         data["classes"] = list(value["classes"])
     if class_dependent and unit["kind"] not in CLASS_KINDS:
-        raise _Bad("class_dependent", "is true, but unit kind %r does not depend on classes (only %s do)"
-                   % (unit["kind"], ", ".join(CLASS_KINDS)))
+        raise _Bad(
+            "class_dependent",
+            "is true, but unit kind %r does not depend on classes (only %s do)"
+            % (unit["kind"], ", ".join(CLASS_KINDS)),
+        )
     data["transform"] = _transform(value.get("transform", tool_schema.default("data.transform")))
     return data
 
@@ -165,11 +176,14 @@ def _unit(value):
         item = value[name]
         path = "data.unit." + name
         if type_ == "str" and item in INT_PLACEHOLDERS:
-            raise _Bad(path, "%s stands for an integer; this field takes a string (%s)"
-                       % (item, ", ".join(STRING_PLACEHOLDERS)))
+            raise _Bad(
+                path,
+                "%s stands for an integer; this field takes a string (%s)" % (item, ", ".join(STRING_PLACEHOLDERS)),
+            )
         if type_ == "int" and item in STRING_PLACEHOLDERS:
-            raise _Bad(path, "%s stands for a string; this field takes an integer or %s"
-                       % (item, ", ".join(INT_PLACEHOLDERS)))
+            raise _Bad(
+                path, "%s stands for a string; this field takes an integer or %s" % (item, ", ".join(INT_PLACEHOLDERS))
+            )
         if isinstance(item, str) and item not in PLACEHOLDERS:
             _no_placeholder_inside(item, path)
         unit[name] = item
@@ -181,8 +195,9 @@ def _no_placeholder_inside(text, path):
     if match is None:
         return
     if match.group(0) in PLACEHOLDERS and match.group(0) != text:
-        raise _Bad(path, "placeholders must be the whole string value (\"%s\"), not part of %s"
-                   % (match.group(0), _short(text)))
+        raise _Bad(
+            path, 'placeholders must be the whole string value ("%s"), not part of %s' % (match.group(0), _short(text))
+        )
     raise _Bad(path, "unknown placeholder %s; known: %s" % (_short(match.group(0)), ", ".join(PLACEHOLDERS)))
 
 
@@ -195,8 +210,11 @@ def _transform(value):
         if isinstance(item, str):
             match = PLACEHOLDER_LIKE.search(item)
             if match is not None:
-                raise _Bad(path, "placeholder %s in a transform: placeholders are only substituted in "
-                                 "data.unit (and data.run)" % _short(match.group(0)))
+                raise _Bad(
+                    path,
+                    "placeholder %s in a transform: placeholders are only substituted in "
+                    "data.unit (and data.run)" % _short(match.group(0)),
+                )
         elif isinstance(item, list):
             stack.extend((child, "%s[%d]" % (path, i)) for i, child in enumerate(item))
         elif isinstance(item, dict):
@@ -216,7 +234,7 @@ def _transform(value):
 def _transform_error(error):
     """(path, message) of a grammar error, its "pipeline[i]" turned into "data.transform[i]"."""
     field = error.field or "pipeline"
-    path = "data.transform" + field[len("pipeline"):] if field.startswith("pipeline") else "data.transform"
+    path = "data.transform" + field[len("pipeline") :] if field.startswith("pipeline") else "data.transform"
     match = re.match(r"pipeline(?:\[\d+\])?(?:\.\S+)?(?: \(([^)]*)\))?: (.*)", error.message, re.S)
     if match is None:
         return path, error.message
@@ -228,8 +246,9 @@ def _rows(value, data):
     column = value.get("column", tool_schema.default("rows.column"))
     produced = _columns_after(data)
     if produced is not None and column not in produced:
-        raise _Bad("rows.column", "the transform leaves no column %r; it leaves: %s"
-                   % (column, ", ".join(sorted(produced))))
+        raise _Bad(
+            "rows.column", "the transform leaves no column %r; it leaves: %s" % (column, ", ".join(sorted(produced)))
+        )
     return {"column": column, "as": value["as"]}
 
 
@@ -269,13 +288,21 @@ def _spec(value):
                 if key in ("url", "href"):
                     raise _Bad(where, "%r is not allowed in a tool's spec (no external loading, no links)" % key)
                 if key == "$schema" and not (type(child) is str and SCHEMA_PATTERN.fullmatch(child)):
-                    raise _Bad(where, "must be a Vega-Lite schema URL like "
-                                      "https://vega.github.io/schema/vega-lite/v6.json (or left out), not %s"
-                               % _short(child, 80))
-                if key == "data" and path != "spec" and isinstance(child, dict) and "name" in child \
-                        and child["name"] != "table":
-                    raise _Bad(_key_path(where, "name"), "the only named dataset is \"table\", not %s"
-                               % _short(child["name"]))
+                    raise _Bad(
+                        where,
+                        "must be a Vega-Lite schema URL like "
+                        "https://vega.github.io/schema/vega-lite/v6.json (or left out), not %s" % _short(child, 80),
+                    )
+                if (
+                    key == "data"
+                    and path != "spec"
+                    and isinstance(child, dict)
+                    and "name" in child
+                    and child["name"] != "table"
+                ):
+                    raise _Bad(
+                        _key_path(where, "name"), 'the only named dataset is "table", not %s' % _short(child["name"])
+                    )
                 stack.append((child, where, depth + 1))
         elif isinstance(item, float) and not math.isfinite(item):
             raise _Bad(path, "not a finite number")
@@ -323,8 +350,9 @@ def _read_file(path, display, inside=None):
     """(tool, None) or (None, ToolError) for one file; `inside` is a real folder the file must resolve into."""
     real = os.path.realpath(path)
     if inside is not None and os.path.dirname(real) != inside:
-        return None, ToolError(display, "", "resolves to a file outside %s/ (a symlink?); refused"
-                               % os.path.basename(inside))
+        return None, ToolError(
+            display, "", "resolves to a file outside %s/ (a symlink?); refused" % os.path.basename(inside)
+        )
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
         fd = os.open(real, flags)
@@ -335,8 +363,9 @@ def _read_file(path, display, inside=None):
         if not stat.S_ISREG(info.st_mode):
             return None, ToolError(display, "", "not a regular file; refused")
         if info.st_size > MAX_FILE_BYTES:
-            return None, ToolError(display, "", "file is %d bytes, larger than %d; refused"
-                                   % (info.st_size, MAX_FILE_BYTES))
+            return None, ToolError(
+                display, "", "file is %d bytes, larger than %d; refused" % (info.st_size, MAX_FILE_BYTES)
+            )
         key = (real, info.st_mtime_ns, info.st_size, display)
         cached = _CACHE.get(key)
         if cached is not None:
@@ -396,23 +425,43 @@ def load_tools(dirs, logdir):
                 real_folder = os.path.realpath(folder)
                 real_logdir = os.path.realpath(logdir)
                 if os.path.dirname(real_folder) != real_logdir:
-                    errors.append({"source": source, "path": LOGDIR_FOLDER,
-                                   "error": "%s/: resolves outside the logdir (a symlink?); refused" % label})
+                    errors.append(
+                        {
+                            "source": source,
+                            "path": LOGDIR_FOLDER,
+                            "error": "%s/: resolves outside the logdir (a symlink?); refused" % label,
+                        }
+                    )
                     return
             if not os.path.isdir(folder):
                 if required:
-                    errors.append({"source": source, "path": label,
-                                   "error": "%s: not a folder (named by --innspector_tools or %s)" % (folder, ENV_VAR)})
+                    errors.append(
+                        {
+                            "source": source,
+                            "path": label,
+                            "error": "%s: not a folder (named by --innspector_tools or %s)" % (folder, ENV_VAR),
+                        }
+                    )
                 return
             names = _folder_files(folder)
         except OSError as error:
-            errors.append({"source": source, "path": label,
-                           "error": "%s: cannot list the folder: %s" % (label, error.strerror or error)})
+            errors.append(
+                {
+                    "source": source,
+                    "path": label,
+                    "error": "%s: cannot list the folder: %s" % (label, error.strerror or error),
+                }
+            )
             return
         if len(names) > MAX_FILES_PER_FOLDER:
-            errors.append({"source": source, "path": label,
-                           "error": "%s: more than %d tool files; only the first %d are read"
-                                    % (label, MAX_FILES_PER_FOLDER, MAX_FILES_PER_FOLDER)})
+            errors.append(
+                {
+                    "source": source,
+                    "path": label,
+                    "error": "%s: more than %d tool files; only the first %d are read"
+                    % (label, MAX_FILES_PER_FOLDER, MAX_FILES_PER_FOLDER),
+                }
+            )
             names = names[:MAX_FILES_PER_FOLDER]
         inside = os.path.realpath(folder) if confine else None
         for name in names:
@@ -420,8 +469,12 @@ def load_tools(dirs, logdir):
             tool, error = _read_file(os.path.join(folder, name), display, inside)
             if error is None and tool["id"] in seen:
                 first = seen[tool["id"]]
-                error = ToolError(display, "id", "duplicate id %r, already declared by %s (%s); ignored"
-                                  % (tool["id"], first["path"], first["source"]))
+                error = ToolError(
+                    display,
+                    "id",
+                    "duplicate id %r, already declared by %s (%s); ignored"
+                    % (tool["id"], first["path"], first["source"]),
+                )
             if error is not None:
                 errors.append({"source": source, "path": name, "error": str(error)})
                 continue

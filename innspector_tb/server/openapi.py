@@ -22,8 +22,7 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def _param(name, description, required=False, schema=None):
-    return {"name": name, "in": "query", "required": required, "description": description,
-            "schema": schema or STR}
+    return {"name": name, "in": "query", "required": required, "description": description, "schema": schema or STR}
 
 
 _RUN = _param("run", "Run (model) name, as TensorBoard lists it.", required=True)
@@ -31,47 +30,52 @@ _RUN = _param("run", "Run (model) name, as TensorBoard lists it.", required=True
 ROUTES = {
     "/models": {
         "summary": "Every model (run with iNNspector data): header, parents, steps, parameter counts, "
-                   "latest metrics, runtime statistics and read errors.",
+        "latest metrics, runtime statistics and read errors.",
         "parameters": [],
         "schema": ref("ModelsAnswer"),
     },
     "/tree": {
         "summary": "The tree of models: experiments (connected lineage components), nodes by depth, "
-                   "parent-to-child edges with the relative change of trainable parameters and an "
-                   "architecture diff; missing parents and cycles reported.",
+        "parent-to-child edges with the relative change of trainable parameters and an "
+        "architecture diff; missing parents and cycles reported.",
         "parameters": [],
         "schema": ref("TreeAnswer"),
     },
     "/graph": {
         "summary": "The L2 graph of one model: layers with their inner graph of operations and "
-                   "variables, data-flow edges, namespaces (nested models); see docs/format.md.",
+        "variables, data-flow edges, namespaces (nested models); see docs/format.md.",
         "parameters": [_RUN],
         "schema": ref("GraphAnswer"),
     },
     "/neurons": {
         "summary": "The L1 data: kept neurons of the layer and its predecessor (top-k weights by "
-                   "magnitude, 10 highest and lowest mean activations under the class selection), "
-                   "their mean and share, the top-k weights (convolutions aggregated per channel "
-                   "pair), per-class mean maps of image-shaped activations, and the Neurons x "
-                   "Classes matrix.",
-        "parameters": [_RUN,
-                       _param("layer", "Layer id, e.g. dense_hidden or encoder/dense_1.", required=True),
-                       _param("step", "Step, or 'last' (default)."),
-                       _param("classes", "Comma-separated class labels to select (default all)."),
-                       _param("k", "Number of strongest weights (default 20, at most 1000).", schema=INT),
-                       _param("keep", "Comma-separated neurons of the layer kept in the view whatever their "
-                                      "weights (e.g. one a tool points to).")],
+        "magnitude, 10 highest and lowest mean activations under the class selection), "
+        "their mean and share, the top-k weights (convolutions aggregated per channel "
+        "pair), per-class mean maps of image-shaped activations, and the Neurons x "
+        "Classes matrix.",
+        "parameters": [
+            _RUN,
+            _param("layer", "Layer id, e.g. dense_hidden or encoder/dense_1.", required=True),
+            _param("step", "Step, or 'last' (default)."),
+            _param("classes", "Comma-separated class labels to select (default all)."),
+            _param("k", "Number of strongest weights (default 20, at most 1000).", schema=INT),
+            _param(
+                "keep",
+                "Comma-separated neurons of the layer kept in the view whatever their "
+                "weights (e.g. one a tool points to).",
+            ),
+        ],
         "schema": ref("NeuronsAnswer"),
     },
     "/data": {
         "summary": "Any stored array of a unit of analysis at one step or across steps, with a class "
-                   "selection and a transform pipeline (innspector_tb.analysis.transforms). POST a JSON body: "
-                   "{run, unit: {kind: weights|activations|class_means|samples|labels|predictions|"
-                   "statistics|histogram|attributions, layer, variable, unit, output, method, target}, "
-                   "steps: int|'last'|'all'|[int], classes: [labels], transform: [operations]}. Attributions "
-                   "(method: saliency|gradient_x_input|smoothgrad|integrated_gradients|grad_cam, target: "
-                   "predicted|true) answer the columns value, sample (probe row), target (class attributed) "
-                   "and label.",
+        "selection and a transform pipeline (innspector_tb.analysis.transforms). POST a JSON body: "
+        "{run, unit: {kind: weights|activations|class_means|samples|labels|predictions|"
+        "statistics|histogram|attributions, layer, variable, unit, output, method, target}, "
+        "steps: int|'last'|'all'|[int], classes: [labels], transform: [operations]}. Attributions "
+        "(method: saliency|gradient_x_input|smoothgrad|integrated_gradients|grad_cam, target: "
+        "predicted|true) answer the columns value, sample (probe row), target (class attributed) "
+        "and label.",
         "method": "post",
         "parameters": [],
         "body": ref("DataRequest"),
@@ -79,9 +83,11 @@ ROUTES = {
     },
     "/interestingness": {
         "summary": "The score of every unit of analysis, layer, model and experiment for a measure.",
-        "parameters": [_param("measure", "A measure id from /interestingness/measures.", required=True),
-                       _param("step", "Step, or 'last' (default: the last step every run has)."),
-                       _param("runs", "Comma-separated runs (default: all).")],
+        "parameters": [
+            _param("measure", "A measure id from /interestingness/measures.", required=True),
+            _param("step", "Step, or 'last' (default: the last step every run has)."),
+            _param("runs", "Comma-separated runs (default: all)."),
+        ],
         "schema": ref("InterestingnessAnswer"),
     },
     "/interestingness/measures": {
@@ -91,8 +97,8 @@ ROUTES = {
     },
     "/structures": {
         "summary": "Unit types present (layer, op, variable, activation types) with their locations, and "
-                   "architectural structures (skip connections, multi-branch blocks), propagated up to "
-                   "model and experiment.",
+        "architectural structures (skip connections, multi-branch blocks), propagated up to "
+        "model and experiment.",
         "parameters": [_param("run", "Run (default: all runs).")],
         "schema": ref("StructuresAnswer"),
     },
@@ -108,35 +114,35 @@ ROUTES = {
     },
     "/tools": {
         "summary": "The toolbox tools declared in JSON (docs/backend.md, 'JSON tools'): the built-in ones, "
-                   "those of the folders named by --innspector_tools or INNSPECTOR_TOOLS, and those of "
-                   "<logdir>/innspector_tools/; each declaration with its source and file name. Files that "
-                   "cannot be read or fail validation are listed in errors (file, JSON path, reason) and "
-                   "never affect the others. Re-read on every request.",
+        "those of the folders named by --innspector_tools or INNSPECTOR_TOOLS, and those of "
+        "<logdir>/innspector_tools/; each declaration with its source and file name. Files that "
+        "cannot be read or fail validation are listed in errors (file, JSON path, reason) and "
+        "never affect the others. Re-read on every request.",
         "parameters": [],
         "schema": ref("ToolsAnswer"),
     },
     "/mistakes": {
         "summary": "Mistake neurons (NeuroInspect's counterfactual stage) of a classifier whose last layer is "
-                   "dense over a feature layer: for each misclassified probe sample of the class, a sparse edit of "
-                   "its feature vector (the decision layer's input) that makes the class win, found by FISTA on "
-                   "CE + alpha*|w|_1/F + beta*|w|_2^2/F; each edit votes for its 5 largest and 5 most negative "
-                   "entries, and the neurons voted in more than 3% of the mistakes are listed with their vote "
-                   "share; with the importance ratio p_c(mean f) / p_c(mean f with the neuron zeroed) on the "
-                   "class-mean feature vector. No mistakes: neurons is empty and note says why. 400 when the model "
-                   "is not such a classifier, 404 when labels, predictions or activations were not logged.",
-        "parameters": [_RUN,
-                       _param("class", "True class label whose mistakes to explain (default: all classes).",
-                              schema=INT),
-                       _param("step", "Step, or 'last' (default)."),
-                       _param("alpha", "L1 weight of the edit (default 0.1).", schema={"type": "number"}),
-                       _param("beta", "L2 weight of the edit (default 0.01).", schema={"type": "number"}),
-                       _param("iterations", "Iteration cap of the solver per sample (default 1000, at most 10000).",
-                              schema=INT)],
+        "dense over a feature layer: for each misclassified probe sample of the class, a sparse edit of "
+        "its feature vector (the decision layer's input) that makes the class win, found by FISTA on "
+        "CE + alpha*|w|_1/F + beta*|w|_2^2/F; each edit votes for its 5 largest and 5 most negative "
+        "entries, and the neurons voted in more than 3% of the mistakes are listed with their vote "
+        "share; with the importance ratio p_c(mean f) / p_c(mean f with the neuron zeroed) on the "
+        "class-mean feature vector. No mistakes: neurons is empty and note says why. 400 when the model "
+        "is not such a classifier, 404 when labels, predictions or activations were not logged.",
+        "parameters": [
+            _RUN,
+            _param("class", "True class label whose mistakes to explain (default: all classes).", schema=INT),
+            _param("step", "Step, or 'last' (default)."),
+            _param("alpha", "L1 weight of the edit (default 0.1).", schema={"type": "number"}),
+            _param("beta", "L2 weight of the edit (default 0.01).", schema={"type": "number"}),
+            _param("iterations", "Iteration cap of the solver per sample (default 1000, at most 10000).", schema=INT),
+        ],
         "schema": ref("MistakesAnswer"),
     },
     "/metrics": {
         "summary": "Metric series from the runs' TensorBoard scalars, and per step the confusion matrix "
-                   "and per-class precision and recall from the logged predictions and labels.",
+        "and per-class precision and recall from the logged predictions and labels.",
         "parameters": [_param("runs", "Comma-separated runs (default: all).")],
         "schema": ref("MetricsAnswer"),
     },
@@ -194,8 +200,12 @@ def _registry():
 def _absolute(schema):
     """The schema with its document-relative $refs ("#/components/...") made absolute."""
     if isinstance(schema, dict):
-        return {key: (_URI + value if key == "$ref" and isinstance(value, str) and value.startswith("#")
-                      else _absolute(value)) for key, value in schema.items()}
+        return {
+            key: (
+                _URI + value if key == "$ref" and isinstance(value, str) and value.startswith("#") else _absolute(value)
+            )
+            for key, value in schema.items()
+        }
     if isinstance(schema, list):
         return [_absolute(item) for item in schema]
     return schema
@@ -240,8 +250,10 @@ def answer_problems(route, method, status, body):
         return validate(body, ref("ErrorAnswer"))
     response = operation["responses"].get(str(status))
     if response is None:
-        return ["%s %s answered %d, a status the document does not list (%s)"
-                % (method.upper(), route, status, ", ".join(operation["responses"]))]
+        return [
+            "%s %s answered %d, a status the document does not list (%s)"
+            % (method.upper(), route, status, ", ".join(operation["responses"]))
+        ]
     return validate(body, response["content"]["application/json"]["schema"])
 
 

@@ -42,8 +42,11 @@ def pair(first, second):
 
 def obj(properties, optional=(), closed=True, description=None):
     """An object with these properties, all required but the `optional` ones."""
-    schema = {"type": "object", "properties": properties,
-              "required": [name for name in properties if name not in optional]}
+    schema = {
+        "type": "object",
+        "properties": properties,
+        "required": [name for name in properties if name not in optional],
+    }
     if description:
         schema = {"description": description, **schema}
     if closed:
@@ -68,214 +71,482 @@ _COUNT_BY_TYPE = mapping(INT)
 
 
 SCHEMAS = {
-    "ErrorAnswer": obj({"error": STR, "limit": STR, "field": STR}, optional=["limit", "field"],
-                       description="Every error answer: what is wrong; `limit` names the limit a request broke, "
-                                   "`field` where in the request the problem is, when known."),
-
+    "ErrorAnswer": obj(
+        {"error": STR, "limit": STR, "field": STR},
+        optional=["limit", "field"],
+        description="Every error answer: what is wrong; `limit` names the limit a request broke, "
+        "`field` where in the request the problem is, when known.",
+    ),
     # -- models and their tree
     "ParamCounts": obj({"trainable": INT, "non_trainable": INT, "total": INT}, optional=["total"], closed=False),
-    "RuntimeStats": obj({"params": ref("ParamCounts"), "save_size_bytes": INT, "save_format": STR,
-                         "inference_seconds_per_sample": NUM, "inference_measured_at_step": INT,
-                         "peak_memory_bytes": INT, "seconds_since_last_step": NUM, "step_unit": STR, "step": INT},
-                        optional=["params", "save_size_bytes", "save_format", "inference_seconds_per_sample",
-                                  "inference_measured_at_step", "peak_memory_bytes", "seconds_since_last_step",
-                                  "step_unit"], closed=False,
-                        description="The newest runtime statistics of a run (docs/format.md), with their step."),
-    "LatestMetric": obj({"step": INT, "value": {"anyOf": [NUM, enum("nan", "inf", "-inf")]}},
-                        description="The last point of a metrics/ scalar; a non-finite value as a string."),
+    "RuntimeStats": obj(
+        {
+            "params": ref("ParamCounts"),
+            "save_size_bytes": INT,
+            "save_format": STR,
+            "inference_seconds_per_sample": NUM,
+            "inference_measured_at_step": INT,
+            "peak_memory_bytes": INT,
+            "seconds_since_last_step": NUM,
+            "step_unit": STR,
+            "step": INT,
+        },
+        optional=[
+            "params",
+            "save_size_bytes",
+            "save_format",
+            "inference_seconds_per_sample",
+            "inference_measured_at_step",
+            "peak_memory_bytes",
+            "seconds_since_last_step",
+            "step_unit",
+        ],
+        closed=False,
+        description="The newest runtime statistics of a run (docs/format.md), with their step.",
+    ),
+    "LatestMetric": obj(
+        {"step": INT, "value": {"anyOf": [NUM, enum("nan", "inf", "-inf")]}},
+        description="The last point of a metrics/ scalar; a non-finite value as a string.",
+    ),
     "GlyphEntry": obj({"type": STR, "params": INT}, description="A layer in a model's box: type, trainable params."),
-    "AttributionsAvailable": obj({"methods": STR_LIST, "targets": STR_LIST, "samples": INT, "step": INT},
-                                 description="What the newest step with attribution maps holds."),
-    "Model": obj({
-        "run": STR, "id": STR_OR_NULL, "name": STR, "label": STR, "parents": STR_LIST, "hparams": OPEN,
-        "steps": INT_LIST, "params": nullable(ref("ParamCounts")), "runtime": nullable(ref("RuntimeStats")),
-        "layer_count": INT_OR_NULL, "classes": STR_LIST,
-        "glyph": array(ref("GlyphEntry"), description="Layer types and trainable parameters in order "
-                                                      "(sampled to 48): the box's abstract architecture."),
-        "attributions": nullable(ref("AttributionsAvailable")),
-        "latest_metrics": mapping(ref("LatestMetric")), "errors": STR_LIST,
-    }),
+    "AttributionsAvailable": obj(
+        {"methods": STR_LIST, "targets": STR_LIST, "samples": INT, "step": INT},
+        description="What the newest step with attribution maps holds.",
+    ),
+    "Model": obj(
+        {
+            "run": STR,
+            "id": STR_OR_NULL,
+            "name": STR,
+            "label": STR,
+            "parents": STR_LIST,
+            "hparams": OPEN,
+            "steps": INT_LIST,
+            "params": nullable(ref("ParamCounts")),
+            "runtime": nullable(ref("RuntimeStats")),
+            "layer_count": INT_OR_NULL,
+            "classes": STR_LIST,
+            "glyph": array(
+                ref("GlyphEntry"),
+                description="Layer types and trainable parameters in order "
+                "(sampled to 48): the box's abstract architecture.",
+            ),
+            "attributions": nullable(ref("AttributionsAvailable")),
+            "latest_metrics": mapping(ref("LatestMetric")),
+            "errors": STR_LIST,
+        }
+    ),
     "ModelsAnswer": obj({"models": array(ref("Model"))}),
-    "Experiment": obj({"id": STR, "name": STR, "models": STR_LIST, "runs": STR_LIST, "roots": STR_LIST,
-                       "missing_parents": STR_LIST}),
-    "TreeNode": obj({"id": STR, "model_id": STR, "run": STR, "name": STR, "label": STR, "depth": INT,
-                     "experiment": STR, "parents": STR_LIST, "in_cycle": BOOL, "duplicate_of": STR_OR_NULL}),
+    "Experiment": obj(
+        {"id": STR, "name": STR, "models": STR_LIST, "runs": STR_LIST, "roots": STR_LIST, "missing_parents": STR_LIST}
+    ),
+    "TreeNode": obj(
+        {
+            "id": STR,
+            "model_id": STR,
+            "run": STR,
+            "name": STR,
+            "label": STR,
+            "depth": INT,
+            "experiment": STR,
+            "parents": STR_LIST,
+            "in_cycle": BOOL,
+            "duplicate_of": STR_OR_NULL,
+        }
+    ),
     "LayerChange": obj({"layer": STR, "fields": mapping(pair(ANY, ANY), "field -> [before, after]")}),
     "ArchitectureDiff": obj({"added": STR_LIST, "removed": STR_LIST, "changed": array(ref("LayerChange"))}),
-    "TreeEdge": obj({"from": STR, "to": STR, "param_change": NUM_OR_NULL,
-                     "diff": nullable(ref("ArchitectureDiff")), "broken": BOOL}),
-    "TreeAnswer": obj({
-        "experiments": array(ref("Experiment")), "nodes": array(ref("TreeNode")), "edges": array(ref("TreeEdge")),
-        "missing_parents": array(obj({"child": STR, "parent": STR}),
-                                 description="Parents named in a header but absent from the logdir."),
-        "cycles": array(STR_LIST), "broken_edges": array(obj({"from": STR, "to": STR})),
-        "duplicate_ids": array(obj({"id": STR, "runs": STR_LIST, "nodes": STR_LIST})), "notes": STR_LIST,
-        "models": array(obj({"run": STR, "id": STR_OR_NULL, "errors": STR_LIST})),
-    }),
-
+    "TreeEdge": obj(
+        {"from": STR, "to": STR, "param_change": NUM_OR_NULL, "diff": nullable(ref("ArchitectureDiff")), "broken": BOOL}
+    ),
+    "TreeAnswer": obj(
+        {
+            "experiments": array(ref("Experiment")),
+            "nodes": array(ref("TreeNode")),
+            "edges": array(ref("TreeEdge")),
+            "missing_parents": array(
+                obj({"child": STR, "parent": STR}), description="Parents named in a header but absent from the logdir."
+            ),
+            "cycles": array(STR_LIST),
+            "broken_edges": array(obj({"from": STR, "to": STR})),
+            "duplicate_ids": array(obj({"id": STR, "runs": STR_LIST, "nodes": STR_LIST})),
+            "notes": STR_LIST,
+            "models": array(obj({"run": STR, "id": STR_OR_NULL, "errors": STR_LIST})),
+        }
+    ),
     # -- the architecture (docs/format.md), passed through from the logs
     "Shape": array(INT_OR_NULL, description="A tensor shape; null for an unknown dimension (the batch)."),
-    "InnerNode": obj({"id": STR, "kind": enum("input", "output", "op", "variable"), "label": STR, "op": STR,
-                      "activation": STR, "variable": STR, "shape": ref("Shape")},
-                     optional=["op", "activation", "variable", "shape"], closed=False),
-    "Variable": obj({"name": STR, "path": STR, "shape": ref("Shape"), "dtype": STR, "trainable": BOOL,
-                     "initializer": nullable(OPEN)},
-                    optional=["path", "shape", "dtype", "trainable", "initializer"], closed=False),
-    "Layer": obj({
-        "id": STR, "name": STR, "type": STR, "module": STR, "namespace": STR, "custom": BOOL, "is_input": BOOL,
-        "calls": INT, "config": OPEN, "input_shapes": array(nullable(ref("Shape"))),
-        "output_shapes": array(nullable(ref("Shape"))), "params": ref("ParamCounts"),
-        "variables": array(ref("Variable")),
-        "inner": obj({"nodes": array(ref("InnerNode")), "edges": array(pair(STR, STR))}, closed=False),
-    }, optional=["is_input"], closed=False),
-    "ArchitectureEdge": obj({"from": STR, "to": STR, "from_output": INT, "to_input": INT, "call": INT,
-                             "shape": nullable(ref("Shape"))}, closed=False),
-    "Namespace": obj({"id": STR, "name": STR, "parent": STR_OR_NULL, "type": STR, "functional": BOOL,
-                      "layers": STR_LIST, "inputs": STR_LIST, "outputs": STR_LIST, "params": ref("ParamCounts")},
-                     optional=["name", "parent", "type", "functional", "layers", "inputs", "outputs", "params"],
-                     closed=False, description="A nested model."),
-    "Architecture": obj({
-        "format_version": INT,
-        "model": obj({"class": STR, "functional": BOOL, "name": STR, "notes": STR_LIST}, closed=False),
-        "inputs": STR_LIST, "outputs": array(obj({"layer": STR, "output_index": INT}, closed=False)),
-        "layers": array(ref("Layer")), "edges": array(ref("ArchitectureEdge")),
-        "namespaces": array(ref("Namespace")), "params": ref("ParamCounts"),
-    }, closed=False),
+    "InnerNode": obj(
+        {
+            "id": STR,
+            "kind": enum("input", "output", "op", "variable"),
+            "label": STR,
+            "op": STR,
+            "activation": STR,
+            "variable": STR,
+            "shape": ref("Shape"),
+        },
+        optional=["op", "activation", "variable", "shape"],
+        closed=False,
+    ),
+    "Variable": obj(
+        {
+            "name": STR,
+            "path": STR,
+            "shape": ref("Shape"),
+            "dtype": STR,
+            "trainable": BOOL,
+            "initializer": nullable(OPEN),
+        },
+        optional=["path", "shape", "dtype", "trainable", "initializer"],
+        closed=False,
+    ),
+    "Layer": obj(
+        {
+            "id": STR,
+            "name": STR,
+            "type": STR,
+            "module": STR,
+            "namespace": STR,
+            "custom": BOOL,
+            "is_input": BOOL,
+            "calls": INT,
+            "config": OPEN,
+            "input_shapes": array(nullable(ref("Shape"))),
+            "output_shapes": array(nullable(ref("Shape"))),
+            "params": ref("ParamCounts"),
+            "variables": array(ref("Variable")),
+            "inner": obj({"nodes": array(ref("InnerNode")), "edges": array(pair(STR, STR))}, closed=False),
+        },
+        optional=["is_input"],
+        closed=False,
+    ),
+    "ArchitectureEdge": obj(
+        {"from": STR, "to": STR, "from_output": INT, "to_input": INT, "call": INT, "shape": nullable(ref("Shape"))},
+        closed=False,
+    ),
+    "Namespace": obj(
+        {
+            "id": STR,
+            "name": STR,
+            "parent": STR_OR_NULL,
+            "type": STR,
+            "functional": BOOL,
+            "layers": STR_LIST,
+            "inputs": STR_LIST,
+            "outputs": STR_LIST,
+            "params": ref("ParamCounts"),
+        },
+        optional=["name", "parent", "type", "functional", "layers", "inputs", "outputs", "params"],
+        closed=False,
+        description="A nested model.",
+    ),
+    "Architecture": obj(
+        {
+            "format_version": INT,
+            "model": obj({"class": STR, "functional": BOOL, "name": STR, "notes": STR_LIST}, closed=False),
+            "inputs": STR_LIST,
+            "outputs": array(obj({"layer": STR, "output_index": INT}, closed=False)),
+            "layers": array(ref("Layer")),
+            "edges": array(ref("ArchitectureEdge")),
+            "namespaces": array(ref("Namespace")),
+            "params": ref("ParamCounts"),
+        },
+        closed=False,
+    ),
     "GraphAnswer": obj({"run": STR, "architecture": ref("Architecture")}),
-
     # -- the L1 view
     "NeuronEntry": obj({"index": INT, "mean": NUM_OR_NULL, "share": NUM_OR_NULL}),
     "NeuronLayer": obj({"units": INT, "neurons": array(ref("NeuronEntry"))}),
     "NeuronWeight": obj({"from": INT, "to": INT, "value": NUM, "magnitude": NUM}),
-    "NeuronsAnswer": obj({
-        "run": STR, "step": INT, "layer": ref("NeuronLayer"), "previous_layer": STR_OR_NULL,
-        "previous": ref("NeuronLayer"), "classes": STR_LIST, "selected_classes": STR_LIST, "k": INT,
-        "weights": array(ref("NeuronWeight")),
-        "neurons_by_classes": obj({"classes": STR_LIST, "matrix": array(array(NUM_OR_NULL))}),
-        "class_maps": nullable(mapping(mapping(array(array(NUM_OR_NULL))),
-                                       "class -> kept neuron -> its mean map [height][width]")),
-    }),
-
+    "NeuronsAnswer": obj(
+        {
+            "run": STR,
+            "step": INT,
+            "layer": ref("NeuronLayer"),
+            "previous_layer": STR_OR_NULL,
+            "previous": ref("NeuronLayer"),
+            "classes": STR_LIST,
+            "selected_classes": STR_LIST,
+            "k": INT,
+            "weights": array(ref("NeuronWeight")),
+            "neurons_by_classes": obj({"classes": STR_LIST, "matrix": array(array(NUM_OR_NULL))}),
+            "class_maps": nullable(
+                mapping(mapping(array(array(NUM_OR_NULL))), "class -> kept neuron -> its mean map [height][width]")
+            ),
+        }
+    ),
     # -- the data route
-    "DataUnit": {"oneOf": [
-        obj({"kind": enum("weights"), "layer": STR, "variable": STR}),
-        obj({"kind": enum("activations"), "layer": STR, "output": INT}, optional=["output"]),
-        obj({"kind": enum("class_means"), "layer": STR}),
-        obj({"kind": enum("samples", "predictions"), "output": INT}, optional=["output"]),
-        obj({"kind": enum("labels")}),
-        obj({"kind": enum("statistics", "histogram"), "unit": STR}),
-        obj({"kind": enum("attributions"), "method": enum("saliency", "gradient_x_input", "smoothgrad",
-                                                          "integrated_gradients", "grad_cam"),
-             "target": enum("predicted", "true")}, optional=["target"]),
-    ]},
-    "DataRequest": obj({
-        "run": STR, "unit": ref("DataUnit"),
-        "steps": {"anyOf": [INT, enum("last", "all"), INT_LIST]}, "classes": array(CLASS_LABEL),
-        "transform": array(OPEN, description="The transform pipeline (docs/backend.md).")},
-        optional=["steps", "classes", "transform"], closed=False,
-        description="A body of the `data` route (the route ignores fields it does not know)."),
-    "DataArray": obj({"shape": INT_LIST, "dtype": STR, "data": ANY},
-                     description="An array column: nested lists; NaN and ±Inf are null."),
-    "DataAnswer": obj({
-        "run": STR, "unit": OPEN, "steps": INT_LIST, "classes": array(CLASS_LABEL), "class_dependent": BOOL,
-        "fields": STR_LIST,
-        "attribution": obj({"score": STR_OR_NULL, "grad_cam_layer": STR_OR_NULL, "options": OPEN}),
-        "result": mapping({"anyOf": [ref("DataArray"), OPEN]},
-                          "column -> an array, or an op's own object (histogram, kde, topk, pca, group_by_class)"),
-    }, optional=["steps", "classes", "class_dependent", "fields", "attribution"],
-        description="The request's run and unit, the resolved steps and classes, and the transformed columns."),
-
+    "DataUnit": {
+        "oneOf": [
+            obj({"kind": enum("weights"), "layer": STR, "variable": STR}),
+            obj({"kind": enum("activations"), "layer": STR, "output": INT}, optional=["output"]),
+            obj({"kind": enum("class_means"), "layer": STR}),
+            obj({"kind": enum("samples", "predictions"), "output": INT}, optional=["output"]),
+            obj({"kind": enum("labels")}),
+            obj({"kind": enum("statistics", "histogram"), "unit": STR}),
+            obj(
+                {
+                    "kind": enum("attributions"),
+                    "method": enum("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "grad_cam"),
+                    "target": enum("predicted", "true"),
+                },
+                optional=["target"],
+            ),
+        ]
+    },
+    "DataRequest": obj(
+        {
+            "run": STR,
+            "unit": ref("DataUnit"),
+            "steps": {"anyOf": [INT, enum("last", "all"), INT_LIST]},
+            "classes": array(CLASS_LABEL),
+            "transform": array(OPEN, description="The transform pipeline (docs/backend.md)."),
+        },
+        optional=["steps", "classes", "transform"],
+        closed=False,
+        description="A body of the `data` route (the route ignores fields it does not know).",
+    ),
+    "DataArray": obj(
+        {"shape": INT_LIST, "dtype": STR, "data": ANY},
+        description="An array column: nested lists; NaN and ±Inf are null.",
+    ),
+    "DataAnswer": obj(
+        {
+            "run": STR,
+            "unit": OPEN,
+            "steps": INT_LIST,
+            "classes": array(CLASS_LABEL),
+            "class_dependent": BOOL,
+            "fields": STR_LIST,
+            "attribution": obj({"score": STR_OR_NULL, "grad_cam_layer": STR_OR_NULL, "options": OPEN}),
+            "result": mapping(
+                {"anyOf": [ref("DataArray"), OPEN]},
+                "column -> an array, or an op's own object (histogram, kde, topk, pca, group_by_class)",
+            ),
+        },
+        optional=["steps", "classes", "class_dependent", "fields", "attribution"],
+        description="The request's run and unit, the resolved steps and classes, and the transformed columns.",
+    ),
     # -- interestingness
-    "Measure": obj({"id": STR, "name": STR, "description": STR, "level": STR, "needs": STR_LIST,
-                    "higher_is": STR, "normalisation": STR}),
+    "Measure": obj(
+        {
+            "id": STR,
+            "name": STR,
+            "description": STR,
+            "level": STR,
+            "needs": STR_LIST,
+            "higher_is": STR,
+            "normalisation": STR,
+        }
+    ),
     "MeasuresAnswer": obj({"measures": array(ref("Measure"))}),
-    "UnitScore": obj({"run": STR, "unit": STR, "layer": STR, "unit_type": STR, "variable_type": STR,
-                      "layer_type": STR_OR_NULL, "raw": NUM_OR_NULL, "score": NUM_OR_NULL,
-                      "detail": nullable(obj({"from": STR, "from_type": STR, "to_type": STR, "probability": NUM}))}),
-    "LayerScore": obj({"run": STR, "layer": STR, "layer_type": STR_OR_NULL, "score": NUM_OR_NULL,
-                       "top_unit": STR_OR_NULL}),
-    "InterestingnessAnswer": obj({
-        "measure": STR, "step": INT_OR_NULL, "steps": mapping(INT_OR_NULL, "run -> the step scored"),
-        "normalisation": STR, "aggregation": STR, "units": array(ref("UnitScore")),
-        "layers": array(ref("LayerScore")),
-        "models": array(obj({"run": STR, "score": NUM_OR_NULL, "top_layer": STR_OR_NULL})),
-        "experiments": array(obj({"experiment": STR, "score": NUM_OR_NULL, "top_run": STR_OR_NULL})),
-    }),
-
+    "UnitScore": obj(
+        {
+            "run": STR,
+            "unit": STR,
+            "layer": STR,
+            "unit_type": STR,
+            "variable_type": STR,
+            "layer_type": STR_OR_NULL,
+            "raw": NUM_OR_NULL,
+            "score": NUM_OR_NULL,
+            "detail": nullable(obj({"from": STR, "from_type": STR, "to_type": STR, "probability": NUM})),
+        }
+    ),
+    "LayerScore": obj(
+        {"run": STR, "layer": STR, "layer_type": STR_OR_NULL, "score": NUM_OR_NULL, "top_unit": STR_OR_NULL}
+    ),
+    "InterestingnessAnswer": obj(
+        {
+            "measure": STR,
+            "step": INT_OR_NULL,
+            "steps": mapping(INT_OR_NULL, "run -> the step scored"),
+            "normalisation": STR,
+            "aggregation": STR,
+            "units": array(ref("UnitScore")),
+            "layers": array(ref("LayerScore")),
+            "models": array(obj({"run": STR, "score": NUM_OR_NULL, "top_layer": STR_OR_NULL})),
+            "experiments": array(obj({"experiment": STR, "score": NUM_OR_NULL, "top_run": STR_OR_NULL})),
+        }
+    ),
     # -- structures
-    "UnitTypes": obj({kind: _NAMES_BY_TYPE for kind in ("layer", "op", "variable", "activation")},
-                     description="kind -> type -> the layers (variables: unit ids) of that type."),
-    "StructureFound": obj({
-        "kind": enum(*STRUCTURE_KINDS), "layers": STR_LIST, "namespace": STR, "from": STR, "to": STR,
-        "skipped": STR_LIST, "fork": STR, "join": STR, "join_type": STR_OR_NULL, "branches": array(STR_LIST),
-        "identity_branch": BOOL,
-    }, optional=["from", "to", "skipped", "fork", "join", "join_type", "branches", "identity_branch"],
-        description="A skip connection (from, to, skipped) or multi-branch block (fork, join, branches)."),
-    "ModelStructureCounts": obj({"structures": _KIND_COUNTS, "layer": _COUNT_BY_TYPE, "op": _COUNT_BY_TYPE,
-                                 "variable": _COUNT_BY_TYPE, "activation": _COUNT_BY_TYPE}),
-    "GroupStructureCounts": obj({"structures": _KIND_COUNTS, "layer": _COUNT_BY_TYPE, "op": _COUNT_BY_TYPE,
-                                 "variable": _COUNT_BY_TYPE, "activation": _COUNT_BY_TYPE, "models": INT,
-                                 "models_with": _KIND_COUNTS}),
-    "StructureCounts": obj({"structures": _KIND_COUNTS, "layer": _COUNT_BY_TYPE, "op": _COUNT_BY_TYPE,
-                            "variable": _COUNT_BY_TYPE, "activation": _COUNT_BY_TYPE,
-                            "by_namespace": mapping(_KIND_COUNTS, "namespace -> structures in it")}),
-    "StructuresOfRun": obj({"unit_types": ref("UnitTypes"), "structures": array(ref("StructureFound")),
-                            "counts": ref("StructureCounts")}),
-    "StructuresAnswer": obj({
-        "run": STR, "unit_types": ref("UnitTypes"), "structures": array(ref("StructureFound")),
-        "counts": ref("StructureCounts"),
-        "runs": mapping(ref("StructuresOfRun")),
-        "propagated": obj({"models": mapping(ref("ModelStructureCounts")),
-                           "experiments": mapping(ref("GroupStructureCounts")),
-                           "total": ref("GroupStructureCounts")}),
-    }, optional=["run", "unit_types", "structures", "counts", "runs"],
-        description="With `run`: that run's unit types, structures and counts; without: `runs`, every run's."),
-
+    "UnitTypes": obj(
+        {kind: _NAMES_BY_TYPE for kind in ("layer", "op", "variable", "activation")},
+        description="kind -> type -> the layers (variables: unit ids) of that type.",
+    ),
+    "StructureFound": obj(
+        {
+            "kind": enum(*STRUCTURE_KINDS),
+            "layers": STR_LIST,
+            "namespace": STR,
+            "from": STR,
+            "to": STR,
+            "skipped": STR_LIST,
+            "fork": STR,
+            "join": STR,
+            "join_type": STR_OR_NULL,
+            "branches": array(STR_LIST),
+            "identity_branch": BOOL,
+        },
+        optional=["from", "to", "skipped", "fork", "join", "join_type", "branches", "identity_branch"],
+        description="A skip connection (from, to, skipped) or multi-branch block (fork, join, branches).",
+    ),
+    "ModelStructureCounts": obj(
+        {
+            "structures": _KIND_COUNTS,
+            "layer": _COUNT_BY_TYPE,
+            "op": _COUNT_BY_TYPE,
+            "variable": _COUNT_BY_TYPE,
+            "activation": _COUNT_BY_TYPE,
+        }
+    ),
+    "GroupStructureCounts": obj(
+        {
+            "structures": _KIND_COUNTS,
+            "layer": _COUNT_BY_TYPE,
+            "op": _COUNT_BY_TYPE,
+            "variable": _COUNT_BY_TYPE,
+            "activation": _COUNT_BY_TYPE,
+            "models": INT,
+            "models_with": _KIND_COUNTS,
+        }
+    ),
+    "StructureCounts": obj(
+        {
+            "structures": _KIND_COUNTS,
+            "layer": _COUNT_BY_TYPE,
+            "op": _COUNT_BY_TYPE,
+            "variable": _COUNT_BY_TYPE,
+            "activation": _COUNT_BY_TYPE,
+            "by_namespace": mapping(_KIND_COUNTS, "namespace -> structures in it"),
+        }
+    ),
+    "StructuresOfRun": obj(
+        {"unit_types": ref("UnitTypes"), "structures": array(ref("StructureFound")), "counts": ref("StructureCounts")}
+    ),
+    "StructuresAnswer": obj(
+        {
+            "run": STR,
+            "unit_types": ref("UnitTypes"),
+            "structures": array(ref("StructureFound")),
+            "counts": ref("StructureCounts"),
+            "runs": mapping(ref("StructuresOfRun")),
+            "propagated": obj(
+                {
+                    "models": mapping(ref("ModelStructureCounts")),
+                    "experiments": mapping(ref("GroupStructureCounts")),
+                    "total": ref("GroupStructureCounts"),
+                }
+            ),
+        },
+        optional=["run", "unit_types", "structures", "counts", "runs"],
+        description="With `run`: that run's unit types, structures and counts; without: `runs`, every run's.",
+    ),
     # -- lint
-    "LintFinding": obj({"rule": STR, "severity": enum("error", "warning", "info"), "message": STR, "unit": STR,
-                        "layer": STR_OR_NULL, "step": INT_OR_NULL}),
+    "LintFinding": obj(
+        {
+            "rule": STR,
+            "severity": enum("error", "warning", "info"),
+            "message": STR,
+            "unit": STR,
+            "layer": STR_OR_NULL,
+            "step": INT_OR_NULL,
+        }
+    ),
     "LintRule": obj({"id": STR, "kind": enum("architecture", "data"), "description": STR}),
     "LintAnswer": obj({"run": STR, "findings": array(ref("LintFinding")), "rules": array(ref("LintRule"))}),
-    "LintAllAnswer": obj({
-        "models": array(obj({"run": STR, "findings": array(ref("LintFinding")), "error": STR_OR_NULL})),
-        "rules": array(ref("LintRule")),
-    }),
-
+    "LintAllAnswer": obj(
+        {
+            "models": array(obj({"run": STR, "findings": array(ref("LintFinding")), "error": STR_OR_NULL})),
+            "rules": array(ref("LintRule")),
+        }
+    ),
     # -- metrics
-    "Classification": obj({
-        "classes": INT_LIST, "matrix": array(INT_LIST),
-        "per_class": array(obj({"class": INT, "support": INT, "precision": NUM_OR_NULL, "recall": NUM_OR_NULL})),
-        "accuracy": NUM_OR_NULL,
-    }, description="The confusion matrix of the logged predictions on the probe (rows: true class)."),
-    "RunMetrics": obj({
-        "series": mapping(array(pair(INT, NUM_OR_NULL)), "metric -> [step, value] points (value null for NaN/Inf)"),
-        "classification": mapping(ref("Classification"), "step -> its confusion matrix"),
-    }),
+    "Classification": obj(
+        {
+            "classes": INT_LIST,
+            "matrix": array(INT_LIST),
+            "per_class": array(obj({"class": INT, "support": INT, "precision": NUM_OR_NULL, "recall": NUM_OR_NULL})),
+            "accuracy": NUM_OR_NULL,
+        },
+        description="The confusion matrix of the logged predictions on the probe (rows: true class).",
+    ),
+    "RunMetrics": obj(
+        {
+            "series": mapping(array(pair(INT, NUM_OR_NULL)), "metric -> [step, value] points (value null for NaN/Inf)"),
+            "classification": mapping(ref("Classification"), "step -> its confusion matrix"),
+        }
+    ),
     "MetricsAnswer": obj({"runs": mapping(ref("RunMetrics"))}),
-
     # -- mistake neurons
-    "MistakeNeuron": obj({"index": INT, "direction": enum("increase", "decrease"), "votes": INT, "share": NUM,
-                          "mean_edit": NUM, "importance_ratio": NUM_OR_NULL}),
-    "MistakesAnswer": obj({
-        "run": STR, "step": INT, "decision_layer": STR, "feature_layer": STR, "class": INT_OR_NULL,
-        "features": INT, "classes": INT, "samples": INT, "mistakes": INT, "solved": INT,
-        "mistake_samples": INT_LIST, "neurons": array(ref("MistakeNeuron")),
-        "importance": array(obj({"index": INT, "ratio": NUM_OR_NULL})), "note": STR_OR_NULL,
-        "parameters": obj({"alpha": NUM, "beta": NUM, "max_iterations": INT, "top_per_direction": INT,
-                           "min_share": NUM, "solver": STR, "importance_on": STR}),
-    }),
-
+    "MistakeNeuron": obj(
+        {
+            "index": INT,
+            "direction": enum("increase", "decrease"),
+            "votes": INT,
+            "share": NUM,
+            "mean_edit": NUM,
+            "importance_ratio": NUM_OR_NULL,
+        }
+    ),
+    "MistakesAnswer": obj(
+        {
+            "run": STR,
+            "step": INT,
+            "decision_layer": STR,
+            "feature_layer": STR,
+            "class": INT_OR_NULL,
+            "features": INT,
+            "classes": INT,
+            "samples": INT,
+            "mistakes": INT,
+            "solved": INT,
+            "mistake_samples": INT_LIST,
+            "neurons": array(ref("MistakeNeuron")),
+            "importance": array(obj({"index": INT, "ratio": NUM_OR_NULL})),
+            "note": STR_OR_NULL,
+            "parameters": obj(
+                {
+                    "alpha": NUM,
+                    "beta": NUM,
+                    "max_iterations": INT,
+                    "top_per_direction": INT,
+                    "min_share": NUM,
+                    "solver": STR,
+                    "importance_on": STR,
+                }
+            ),
+        }
+    ),
     # -- JSON tools
-    "Tool": obj({
-        "format": {"type": "integer", "const": 1}, "id": STR, "name": STR, "category": STR, "description": STR, "icon": STR,
-        "applies_to": array(enum("experiment", "model", "layer", "variable", "activation", "neuron")),
-        "class_dependent": BOOL,
-        "data": obj({"run": STR, "unit": obj({"kind": STR}, closed=False),
-                     "steps": {"anyOf": [INT, enum("last", "all"), INT_LIST]}, "classes": array(CLASS_LABEL),
-                     "transform": array(OPEN)}, optional=["classes"]),
-        "rows": obj({"column": STR, "as": enum("vector", "matrix", "histogram")}),
-        "spec": OPEN, "source": enum("builtin", "flag", "logdir"), "path": STR,
-    }, description="A tool declaration (docs/backend.md, 'JSON tools'), defaults filled in, with its source."),
+    "Tool": obj(
+        {
+            "format": {"type": "integer", "const": 1},
+            "id": STR,
+            "name": STR,
+            "category": STR,
+            "description": STR,
+            "icon": STR,
+            "applies_to": array(enum("experiment", "model", "layer", "variable", "activation", "neuron")),
+            "class_dependent": BOOL,
+            "data": obj(
+                {
+                    "run": STR,
+                    "unit": obj({"kind": STR}, closed=False),
+                    "steps": {"anyOf": [INT, enum("last", "all"), INT_LIST]},
+                    "classes": array(CLASS_LABEL),
+                    "transform": array(OPEN),
+                },
+                optional=["classes"],
+            ),
+            "rows": obj({"column": STR, "as": enum("vector", "matrix", "histogram")}),
+            "spec": OPEN,
+            "source": enum("builtin", "flag", "logdir"),
+            "path": STR,
+        },
+        description="A tool declaration (docs/backend.md, 'JSON tools'), defaults filled in, with its source.",
+    ),
     "ToolError": obj({"source": STR, "path": STR, "error": STR}),
     "ToolsAnswer": obj({"tools": array(ref("Tool")), "errors": array(ref("ToolError"))}),
 }

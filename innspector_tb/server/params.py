@@ -34,10 +34,14 @@ def float_param(value, name, default, minimum=None, maximum=None):
         number = float(value)
     except (TypeError, ValueError):
         raise BadRequest("parameter %r must be a number, got %r" % (name, value))
-    if not math.isfinite(number) or (minimum is not None and number < minimum) or \
-            (maximum is not None and number > maximum):
-        raise BadRequest("parameter %r must be a finite number within [%s, %s], got %r"
-                         % (name, minimum, maximum, value))
+    if (
+        not math.isfinite(number)
+        or (minimum is not None and number < minimum)
+        or (maximum is not None and number > maximum)
+    ):
+        raise BadRequest(
+            "parameter %r must be a finite number within [%s, %s], got %r" % (name, minimum, maximum, value)
+        )
     return number
 
 

@@ -32,8 +32,14 @@ from innspector_tb.store import run_store
 from innspector_tb.store.cache import ByteBudgetCache
 
 _STATIC_DIR = resources.STATIC_DIR
-_STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".map": "application/json",
-                 ".svg": "image/svg+xml", ".png": "image/png", ".woff2": "font/woff2"}
+_STATIC_TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".map": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".woff2": "font/woff2",
+}
 CACHE_BYTES = 256 * 2**20
 
 
@@ -48,10 +54,14 @@ class InnspectorLoader(base_plugin.TBLoader):
 
     def define_flags(self, parser):
         parser.add_argument(
-            "--innspector_tools", metavar="DIRS", type=str, default="",
+            "--innspector_tools",
+            metavar="DIRS",
+            type=str,
+            default="",
             help="Folders (separated by %r) of iNNspector tools declared in JSON (docs/backend.md, "
-                 "'JSON tools'); the environment variable %s adds more. <logdir>/%s/ is always read."
-                 % (os.pathsep, json_tools.ENV_VAR, json_tools.LOGDIR_FOLDER))
+            "'JSON tools'); the environment variable %s adds more. <logdir>/%s/ is always read."
+            % (os.pathsep, json_tools.ENV_VAR, json_tools.LOGDIR_FOLDER),
+        )
 
     def fix_flags(self, flags):
         samples = getattr(flags, "samples_per_plugin", None)
@@ -93,8 +103,11 @@ class InnspectorPlugin(base_plugin.TBPlugin):
 
     def get_plugin_apps(self):
         # The bundle and what it loads beside itself (the layout worker): every file of static/.
-        assets = {"/" + name: self._serve_static for name in sorted(os.listdir(_STATIC_DIR))
-                  if os.path.splitext(name)[1] in _STATIC_TYPES}
+        assets = {
+            "/" + name: self._serve_static
+            for name in sorted(os.listdir(_STATIC_DIR))
+            if os.path.splitext(name)[1] in _STATIC_TYPES
+        }
         return {
             **assets,
             "/openapi.json": self._serve_openapi,
@@ -142,7 +155,8 @@ class InnspectorPlugin(base_plugin.TBPlugin):
         experiment = plugin_util.experiment_id(request.environ)
         return routes_models.listed_models(
             self._models(request, store),
-            functools.partial(models_lib.latest_metrics, self._data_provider, ctx, experiment))
+            functools.partial(models_lib.latest_metrics, self._data_provider, ctx, experiment),
+        )
 
     @_json_route()
     def _serve_tree(self, request, store):
@@ -201,8 +215,10 @@ class InnspectorPlugin(base_plugin.TBPlugin):
         ctx = plugin_util.context(request.environ)
         experiment = plugin_util.experiment_id(request.environ)
         return routes_metrics.metrics(
-            store, functools.partial(routes_metrics.read_scalars, self._data_provider, ctx, experiment),
-            params.list_param(request.args.get("runs"), "runs"))
+            store,
+            functools.partial(routes_metrics.read_scalars, self._data_provider, ctx, experiment),
+            params.list_param(request.args.get("runs"), "runs"),
+        )
 
     @_json_route()
     def _serve_tools(self, request, store):
@@ -213,14 +229,21 @@ class InnspectorPlugin(base_plugin.TBPlugin):
     @_json_route()
     def _serve_mistakes(self, request, store):
         args = request.args
-        return routes_mistakes.mistakes(store, args.get("run"), cls=args.get("class"),
-                                        step=params.step_param(args.get("step")), alpha=args.get("alpha"),
-                                        beta=args.get("beta"), iterations=args.get("iterations"))
+        return routes_mistakes.mistakes(
+            store,
+            args.get("run"),
+            cls=args.get("class"),
+            step=params.step_param(args.get("step")),
+            alpha=args.get("alpha"),
+            beta=args.get("beta"),
+            iterations=args.get("iterations"),
+        )
 
     def _models(self, request, store=None):
         ctx = plugin_util.context(request.environ)
         experiment = plugin_util.experiment_id(request.environ)
         store = store or self._store.bind(ctx, experiment)
         # Cached until any run's iNNspector data changes; metrics are added fresh by /models.
-        return store.cached("models", lambda: models_lib.list_models(self._data_provider, ctx, experiment,
-                                                                     with_metrics=False))
+        return store.cached(
+            "models", lambda: models_lib.list_models(self._data_provider, ctx, experiment, with_metrics=False)
+        )

@@ -11,8 +11,17 @@ import numpy as np
 from innspector_tb.errors import BadRequest, NotFound
 from innspector_tb.server.params import class_selection, int_param, require_str
 
-DATA_KINDS = ("weights", "activations", "class_means", "samples", "labels", "predictions", "statistics", "histogram",
-              "attributions")
+DATA_KINDS = (
+    "weights",
+    "activations",
+    "class_means",
+    "samples",
+    "labels",
+    "predictions",
+    "statistics",
+    "histogram",
+    "attributions",
+)
 MAX_STEPS_PER_REQUEST = 1000
 MAX_DATA_ELEMENTS = 50_000_000  # read from the manifests before anything is read
 ATTRIBUTION_METHODS = ("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "grad_cam")
@@ -53,19 +62,30 @@ def load_unit_data(store, body):
     steps, many = _steps_of(store, run, body.get("steps"))
     description["steps"] = steps
     if kind == "attributions":
-        return _attribution_columns(store, run, unit, steps, many, labels, body.get("classes"), description), \
-            description
+        return _attribution_columns(
+            store, run, unit, steps, many, labels, body.get("classes"), description
+        ), description
     if kind == "class_means":
         layer = require_str(unit, "layer")
         _, classes = store.class_means(run, layer)
         rows = class_selection(body.get("classes"), classes)
         description["classes"] = [classes[r] for r in rows]
         # The size of every map, from the manifests, before anything is read.
-        _check_size(store, run, steps, [store.layer_dataset(layer, "mean_class_activations/class_%s" % classes[r])
-                                        for r in rows])
-        per_step = [np.stack([store.read(run, step, store.layer_dataset(layer, "mean_class_activations/class_%s"
-                                                                           % classes[r])) for r in rows])
-                    for step in steps]
+        _check_size(
+            store,
+            run,
+            steps,
+            [store.layer_dataset(layer, "mean_class_activations/class_%s" % classes[r]) for r in rows],
+        )
+        per_step = [
+            np.stack(
+                [
+                    store.read(run, step, store.layer_dataset(layer, "mean_class_activations/class_%s" % classes[r]))
+                    for r in rows
+                ]
+            )
+            for step in steps
+        ]
         return {"value": _stack(per_step, many)}, description
     dataset = _dataset_of(store, kind, unit)
     _check_size(store, run, steps, dataset)
@@ -123,8 +143,10 @@ def _check_size(store, run, steps, datasets):
             if entry is not None:
                 total += int(np.prod(entry.get("shape") or [1]))
     if total > MAX_DATA_ELEMENTS:
-        raise BadRequest("request too large: %d elements over the limit of %d (ask for fewer steps or slice)"
-                         % (total, MAX_DATA_ELEMENTS))
+        raise BadRequest(
+            "request too large: %d elements over the limit of %d (ask for fewer steps or slice)"
+            % (total, MAX_DATA_ELEMENTS)
+        )
 
 
 def _attribution_columns(store, run, unit, steps, many, labels, classes_value, description):
@@ -141,8 +163,10 @@ def _attribution_columns(store, run, unit, steps, many, labels, classes_value, d
         if dataset not in store.manifests(run).get(step, {}).get("datasets", {}):
             info = store.attribution_info(run, step)
             why = (info.get("skipped") or {}).get(method) or (info.get("skipped") or {}).get(target)
-            raise NotFound("run %r has no %s attributions for the %s class at step %d%s"
-                           % (run, method, target, step, ": " + why if why else ""))
+            raise NotFound(
+                "run %r has no %s attributions for the %s class at step %d%s"
+                % (run, method, target, step, ": " + why if why else "")
+            )
     _check_size(store, run, steps, dataset)
     values, samples, targets = [], None, []
     for step in steps:
@@ -153,8 +177,11 @@ def _attribution_columns(store, run, unit, steps, many, labels, classes_value, d
         values.append(store.read(run, step, dataset))
         targets.append(np.asarray(store.read(run, step, "attributions/class/" + target), dtype=np.int64))
     info = store.attribution_info(run, steps[-1])
-    description["attribution"] = {"score": info.get("score"), "grad_cam_layer": info.get("grad_cam_layer") or None,
-                                  "options": info.get("options") or {}}
+    description["attribution"] = {
+        "score": info.get("score"),
+        "grad_cam_layer": info.get("grad_cam_layer") or None,
+        "options": info.get("options") or {},
+    }
     sample_labels = None
     if labels is not None and samples.size and samples.max() < labels.shape[0] and samples.min() >= 0:
         sample_labels = np.asarray(labels, dtype=np.int64)[samples]
@@ -168,9 +195,11 @@ def _attribution_columns(store, run, unit, steps, many, labels, classes_value, d
         keep = np.isin(sample_labels, [classes[r] for r in rows])
         description["classes"] = [classes[r] for r in rows]
         description["class_dependent"] = True
-    columns = {"value": _stack([v[keep] for v in values], many),
-               "sample": samples[keep],
-               "target": _stack([t[keep] for t in targets], many)}
+    columns = {
+        "value": _stack([v[keep] for v in values], many),
+        "sample": samples[keep],
+        "target": _stack([t[keep] for t in targets], many),
+    }
     if sample_labels is not None and not many:  # as for activations: `label` pairs with a single step's rows
         columns["label"] = sample_labels[keep]
     return columns

@@ -65,8 +65,9 @@ def neurons(store, run, layer_id, step=None, classes=None, k=neurons_lib.DEFAULT
         },
     }
     result.update(view)
-    result["class_maps"] = _class_maps(store, run, step, layer_id, layer, rows, class_names,
-                                       [n["index"] for n in view["layer"]["neurons"]])
+    result["class_maps"] = _class_maps(
+        store, run, step, layer_id, layer, rows, class_names, [n["index"] for n in view["layer"]["neurons"]]
+    )
     return result
 
 

@@ -47,16 +47,22 @@ def metrics(store, provider_reader, runs):
 def read_scalars(data_provider, ctx, experiment, runs):
     """{run: {metric: [[step, value], ...]}} of the runs' metrics/ scalars."""
     listing = data_provider.list_scalars(
-        ctx, experiment_id=experiment, plugin_name="scalars",
-        run_tag_filter=provider_lib.RunTagFilter(runs=runs))
+        ctx, experiment_id=experiment, plugin_name="scalars", run_tag_filter=provider_lib.RunTagFilter(runs=runs)
+    )
     tags = sorted({t for by_tag in listing.values() for t in by_tag if t.startswith(metadata.METRICS_TAG_PREFIX)})
     if not tags:
         return {}
     data = data_provider.read_scalars(
-        ctx, experiment_id=experiment, plugin_name="scalars", downsample=MAX_SCALAR_POINTS,
-        run_tag_filter=provider_lib.RunTagFilter(runs=runs, tags=tags))
+        ctx,
+        experiment_id=experiment,
+        plugin_name="scalars",
+        downsample=MAX_SCALAR_POINTS,
+        run_tag_filter=provider_lib.RunTagFilter(runs=runs, tags=tags),
+    )
     return {
-        run: {tag[len(metadata.METRICS_TAG_PREFIX):]: [[int(p.step), json_number(p.value)] for p in points]
-              for tag, points in by_tag.items()}
+        run: {
+            tag[len(metadata.METRICS_TAG_PREFIX) :]: [[int(p.step), json_number(p.value)] for p in points]
+            for tag, points in by_tag.items()
+        }
         for run, by_tag in data.items()
     }

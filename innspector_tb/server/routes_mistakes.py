@@ -21,14 +21,27 @@ def mistakes(store, run, cls=None, step=None, alpha=None, beta=None, iterations=
         cls = int_param(cls, "class", minimum=0, maximum=2**31)
     alpha = float_param(alpha, "alpha", mistakes_lib.DEFAULT_ALPHA, minimum=0.0, maximum=1e6)
     beta = float_param(beta, "beta", mistakes_lib.DEFAULT_BETA, minimum=0.0, maximum=1e6)
-    iterations = int_param(iterations, "iterations", default=mistakes_lib.DEFAULT_MAX_ITERATIONS, minimum=1,
-                           maximum=mistakes_lib.MAX_ITERATIONS)
+    iterations = int_param(
+        iterations,
+        "iterations",
+        default=mistakes_lib.DEFAULT_MAX_ITERATIONS,
+        minimum=1,
+        maximum=mistakes_lib.MAX_ITERATIONS,
+    )
     step = store.resolve_step(run, step)
     arch = store.architecture(run)
 
     def compute():
-        return mistakes_lib.analyse(arch, lambda dataset: store.read(run, step, dataset), store.labels(run), cls,
-                                    alpha, beta, iterations, layer_dataset=store.layer_dataset)
+        return mistakes_lib.analyse(
+            arch,
+            lambda dataset: store.read(run, step, dataset),
+            store.labels(run),
+            cls,
+            alpha,
+            beta,
+            iterations,
+            layer_dataset=store.layer_dataset,
+        )
 
     try:
         answer = store.cached(("mistakes", run, step, cls, alpha, beta, iterations), compute)

@@ -77,10 +77,17 @@ def unit_series(store, run):
         if unit_type == "predictions":
             continue
         layer = layer_of_unit.get(unit) or unit.rpartition("/")[0]
-        series.append(interestingness.UnitSeries(
-            run=run, unit=unit, layer=layer, unit_type=unit_type, layer_type=type_of_layer.get(layer),
-            stats=by_step, histograms=histograms.get(unit, {}),
-        ))
+        series.append(
+            interestingness.UnitSeries(
+                run=run,
+                unit=unit,
+                layer=layer,
+                unit_type=unit_type,
+                layer_type=type_of_layer.get(layer),
+                stats=by_step,
+                histograms=histograms.get(unit, {}),
+            )
+        )
     return series
 
 
@@ -108,8 +115,15 @@ def interestingness_scores(store, models, measure, step=None, runs=None):
     series = [s for run in wanted for s in unit_series(store, run)]
     experiments = _experiments_by_run(models, tree(store, models))
     try:
-        return interestingness.score(series, measure, step=step, parents=parents, experiments=experiments,
-                                     architectures=_architectures(store, runs), runs=runs)
+        return interestingness.score(
+            series,
+            measure,
+            step=step,
+            parents=parents,
+            experiments=experiments,
+            architectures=_architectures(store, runs),
+            runs=runs,
+        )
     except ValueError as e:
         raise BadRequest(str(e))
 

@@ -18,8 +18,15 @@ SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tool_dec
 with open(SCHEMA_PATH, encoding="utf-8") as _file:
     SCHEMA = json.load(_file)
 
-_TYPE_NAMES = {"object": "an object", "array": "a list", "string": "a string", "integer": "an integer",
-               "number": "a number", "boolean": "true or false", "null": "null"}
+_TYPE_NAMES = {
+    "object": "an object",
+    "array": "a list",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
 _TOKEN = re.compile(r"\{(value|type|allowed|found)\}")  # any other {...} in an x-message is literal
 _NAME_FIELD = {"$ref": "#/$defs/name_field"}
 
@@ -35,13 +42,15 @@ def _unit_fields():
         then = rule["then"]
         fields[rule["if"]["properties"]["kind"]["const"]] = tuple(
             (name, "str" if sub == _NAME_FIELD else "int", name in then.get("required", ()))
-            for name, sub in then["properties"].items() if name != "kind")
+            for name, sub in then["properties"].items()
+            if name != "kind"
+        )
     return fields
 
 
 def _resolve(node):
     ref = node.get("$ref", "")
-    return SCHEMA["$defs"][ref[len("#/$defs/"):]] if ref.startswith("#/$defs/") else node
+    return SCHEMA["$defs"][ref[len("#/$defs/") :]] if ref.startswith("#/$defs/") else node
 
 
 def _defaults(node, prefix=""):
@@ -165,8 +174,7 @@ def _generic_message(node, value):
     if keyword == "maxLength":
         return "must be at most %d characters, not %d" % (limit, len(value))
     if keyword in ("minItems", "maxItems"):
-        return "must list %s %d items, not %d" % ("at least" if keyword == "minItems" else "at most", limit,
-                                                  len(value))
+        return "must list %s %d items, not %d" % ("at least" if keyword == "minItems" else "at most", limit, len(value))
     if keyword in ("minimum", "maximum"):
         return "must be %s %s, not %s" % (">=" if keyword == "minimum" else "<=", limit, short(value, 60))
     if keyword == "uniqueItems":
@@ -186,7 +194,7 @@ def key_path(path, key):
 
 
 def json_path(parts):
-    """"spec.layer[1].encoding" of a jsonschema error's path (keys and list indices)."""
+    """ "spec.layer[1].encoding" of a jsonschema error's path (keys and list indices)."""
     path = ""
     for part in parts:
         path = "%s[%d]" % (path, part) if isinstance(part, int) else key_path(path, part)

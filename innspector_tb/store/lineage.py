@@ -49,11 +49,11 @@ def build_tree(models, architectures=None):
             entry["node"] = node_id
             entry["duplicate_of"] = model_id
         if len(group) > 1:
-            duplicates.append({"id": model_id, "runs": [e["run"] for e in group],
-                               "nodes": [e["node"] for e in group]})
-            notes.append("model id %s is used by %d runs (%s); the run %s keeps it"
-                         % (model_id, len(group), ", ".join(str(e["run"]) for e in group),
-                            group[0]["run"]))
+            duplicates.append({"id": model_id, "runs": [e["run"] for e in group], "nodes": [e["node"] for e in group]})
+            notes.append(
+                "model id %s is used by %d runs (%s); the run %s keeps it"
+                % (model_id, len(group), ", ".join(str(e["run"]) for e in group), group[0]["run"])
+            )
     nodes = {e["node"]: e for e in entries}
 
     # -- edges and missing parents
@@ -76,14 +76,18 @@ def build_tree(models, architectures=None):
     in_cycle = {node for cycle in cycles for node in cycle}
     for cycle in cycles:
         cut = ["%s -> %s" % (p, c) for p, c in sorted(broken) if p in cycle and c in cycle]
-        what = ("the model %s is its own parent" % cycle[0] if len(cycle) == 1
-                else "the models %s form a cycle of parents" % ", ".join(cycle))
-        notes.append("%s; for the layout the cycle is broken by ignoring the edge%s %s"
-                     % (what, "s" if len(cut) > 1 else "", ", ".join(cut)))
+        what = (
+            "the model %s is its own parent" % cycle[0]
+            if len(cycle) == 1
+            else "the models %s form a cycle of parents" % ", ".join(cycle)
+        )
+        notes.append(
+            "%s; for the layout the cycle is broken by ignoring the edge%s %s"
+            % (what, "s" if len(cut) > 1 else "", ", ".join(cut))
+        )
 
     depth = _depths(nodes, children, parents_of, broken)
-    roots = {node for node in nodes
-             if not any((p, node) not in broken for p in parents_of[node])}
+    roots = {node for node in nodes if not any((p, node) not in broken for p in parents_of[node])}
 
     # -- experiments: undirected components, missing parents connect siblings
     union = _UnionFind(list(nodes))
@@ -103,40 +107,48 @@ def build_tree(models, architectures=None):
         members.sort(key=node_key)
         member_set = set(members)
         exp_roots = [n for n in members if n in roots]
-        experiments.append({
-            "id": min(nodes[n]["model_id"] for n in members),
-            "name": nodes[exp_roots[0] if exp_roots else members[0]]["name"],
-            "models": members,
-            "runs": [nodes[n]["run"] for n in members],
-            "roots": exp_roots,
-            "missing_parents": sorted({m["parent"] for m in missing if m["child"] in member_set}),
-        })
+        experiments.append(
+            {
+                "id": min(nodes[n]["model_id"] for n in members),
+                "name": nodes[exp_roots[0] if exp_roots else members[0]]["name"],
+                "models": members,
+                "runs": [nodes[n]["run"] for n in members],
+                "roots": exp_roots,
+                "missing_parents": sorted({m["parent"] for m in missing if m["child"] in member_set}),
+            }
+        )
     experiments.sort(key=lambda e: (min(str(r) for r in e["runs"]), e["id"]))
     experiment_of = {n: e["id"] for e in experiments for n in e["models"]}
 
-    node_list = [{
-        "id": node,
-        "model_id": nodes[node]["model_id"],
-        "run": nodes[node]["run"],
-        "name": nodes[node]["name"],
-        "label": nodes[node]["label"],
-        "depth": depth[node],
-        "experiment": experiment_of[node],
-        "parents": parents_of[node],
-        "in_cycle": node in in_cycle,
-        "duplicate_of": nodes[node].get("duplicate_of"),
-    } for e in experiments for node in e["models"]]
+    node_list = [
+        {
+            "id": node,
+            "model_id": nodes[node]["model_id"],
+            "run": nodes[node]["run"],
+            "name": nodes[node]["name"],
+            "label": nodes[node]["label"],
+            "depth": depth[node],
+            "experiment": experiment_of[node],
+            "parents": parents_of[node],
+            "in_cycle": node in in_cycle,
+            "duplicate_of": nodes[node].get("duplicate_of"),
+        }
+        for e in experiments
+        for node in e["models"]
+    ]
 
     edge_list = []
     for parent, child in pairs:
         p, c = nodes[parent], nodes[child]
-        edge_list.append({
-            "from": parent,
-            "to": child,
-            "param_change": _param_change(_trainable(p, architectures), _trainable(c, architectures)),
-            "diff": diff_architectures(architectures.get(p["run"]), architectures.get(c["run"])),
-            "broken": (parent, child) in broken,
-        })
+        edge_list.append(
+            {
+                "from": parent,
+                "to": child,
+                "param_change": _param_change(_trainable(p, architectures), _trainable(c, architectures)),
+                "diff": diff_architectures(architectures.get(p["run"]), architectures.get(c["run"])),
+                "broken": (parent, child) in broken,
+            }
+        )
 
     return {
         "experiments": experiments,
@@ -151,6 +163,7 @@ def build_tree(models, architectures=None):
 
 
 # ------------------------------------------------------------------ inputs
+
 
 def _normalise(models):
     entries = []
@@ -177,19 +190,22 @@ def _normalise(models):
         name = model.get("name")
         name = name if isinstance(name, str) and name else (str(run) if run is not None else model_id)
         label = model.get("label")
-        entries.append({
-            "order": order,
-            "run": run,
-            "model_id": model_id,
-            "name": name,
-            "label": label if isinstance(label, str) else name,
-            "parents": clean,
-            "params": model.get("params") if isinstance(model.get("params"), dict) else {},
-        })
+        entries.append(
+            {
+                "order": order,
+                "run": run,
+                "model_id": model_id,
+                "name": name,
+                "label": label if isinstance(label, str) else name,
+                "parents": clean,
+                "params": model.get("params") if isinstance(model.get("params"), dict) else {},
+            }
+        )
     return entries
 
 
 # ------------------------------------------------------------------ graph algorithms
+
 
 class _UnionFind:
     def __init__(self, items):
@@ -300,6 +316,7 @@ def _depths(nodes, children, parents_of, broken):
 
 # ------------------------------------------------------------------ edges
 
+
 def _count(value):
     if isinstance(value, bool):
         return None
@@ -351,9 +368,11 @@ def diff_architectures(before, after):
             fields["output_shapes"] = [old.get("output_shapes"), new.get("output_shapes")]
         if fields:
             changed.append({"layer": lid, "fields": fields})
-    return {"added": [lid for lid in b if lid not in a],
-            "removed": [lid for lid in a if lid not in b],
-            "changed": changed}
+    return {
+        "added": [lid for lid in b if lid not in a],
+        "removed": [lid for lid in a if lid not in b],
+        "changed": changed,
+    }
 
 
 def _layers_by_id(arch):

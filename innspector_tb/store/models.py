@@ -24,13 +24,16 @@ def list_models(data_provider, ctx, experiment_id, with_metrics=True):
     `with_metrics=False` leaves `latest_metrics` empty: the metrics are
     TensorBoard scalars and change on their own schedule (see latest_metrics).
     """
-    tensors = data_provider.list_tensors(
-        ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME
-    )
+    tensors = data_provider.list_tensors(ctx, experiment_id=experiment_id, plugin_name=metadata.PLUGIN_NAME)
     if not tensors:
         return []
-    wanted = [metadata.HEADER_TAG, metadata.RUNTIME_TAG, metadata.CHECKPOINT_TAG, metadata.ARCHITECTURE_TAG,
-              metadata.SAMPLES_TAG]
+    wanted = [
+        metadata.HEADER_TAG,
+        metadata.RUNTIME_TAG,
+        metadata.CHECKPOINT_TAG,
+        metadata.ARCHITECTURE_TAG,
+        metadata.SAMPLES_TAG,
+    ]
     data = data_provider.read_tensors(
         ctx,
         experiment_id=experiment_id,
@@ -39,10 +42,7 @@ def list_models(data_provider, ctx, experiment_id, with_metrics=True):
         run_tag_filter=provider_lib.RunTagFilter(runs=sorted(tensors), tags=wanted),
     )
     scalars = latest_metrics(data_provider, ctx, experiment_id, sorted(tensors)) if with_metrics else {}
-    return [
-        _model_entry(run, tensors[run], data.get(run, {}), scalars.get(run, {}))
-        for run in sorted(tensors)
-    ]
+    return [_model_entry(run, tensors[run], data.get(run, {}), scalars.get(run, {})) for run in sorted(tensors)]
 
 
 def _model_entry(run, series_by_tag, data, metrics):
@@ -88,7 +88,9 @@ def _model_entry(run, series_by_tag, data, metrics):
     if architectures:
         try:
             arch = metadata.json_payload(architectures[-1])
-            layers = [layer for layer in arch.get("layers", []) if isinstance(layer, dict) and not layer.get("is_input")]
+            layers = [
+                layer for layer in arch.get("layers", []) if isinstance(layer, dict) and not layer.get("is_input")
+            ]
             entry["layer_count"] = len(layers)
             entry["glyph"] = _glyph(layers)
             entry["params"] = arch.get("params")
@@ -134,10 +136,13 @@ def _attributions(manifests):
             if len(parts) == 3 and parts[0] == "attributions" and parts[1] != "class":
                 methods[parts[1]] = targets[parts[2]] = True
         shape = datasets["attributions/sample"].get("shape") or [0]
-        order = lambda known: (lambda name: (known.index(name) if name in known else len(known), name))
-        return {"methods": sorted(methods, key=order(_ATTRIBUTION_METHODS)),
-                "targets": sorted(targets, key=order(("predicted", "true"))),
-                "samples": int(shape[0]), "step": int(datum.step)}
+        order = lambda known: lambda name: (known.index(name) if name in known else len(known), name)
+        return {
+            "methods": sorted(methods, key=order(_ATTRIBUTION_METHODS)),
+            "targets": sorted(targets, key=order(("predicted", "true"))),
+            "samples": int(shape[0]),
+            "step": int(datum.step),
+        }
     return None
 
 
@@ -150,8 +155,12 @@ def _glyph(layers):
     for layer in layers:
         params = layer.get("params") if isinstance(layer.get("params"), dict) else {}
         trainable = params.get("trainable", 0)
-        glyph.append({"type": str(layer.get("type", "?")),
-                      "params": int(trainable) if isinstance(trainable, (int, float)) else 0})
+        glyph.append(
+            {
+                "type": str(layer.get("type", "?")),
+                "params": int(trainable) if isinstance(trainable, (int, float)) else 0,
+            }
+        )
     return glyph
 
 
@@ -181,7 +190,7 @@ def latest_metrics(data_provider, ctx, experiment_id, runs):
             if points:
                 last = max(points, key=lambda p: p.step)
                 value = float(last.value)
-                result.setdefault(run, {})[tag[len(metadata.METRICS_TAG_PREFIX):]] = {
+                result.setdefault(run, {})[tag[len(metadata.METRICS_TAG_PREFIX) :]] = {
                     "step": int(last.step),
                     "value": value if np.isfinite(value) else str(value),
                 }

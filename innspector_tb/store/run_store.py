@@ -200,7 +200,7 @@ class BoundRunStore:
             tags = self._tags(run, metadata.STATS_TAG_PREFIX)
             data = self._read(run, tags) if tags else {}
             return {
-                tag[len(metadata.STATS_TAG_PREFIX):]: {int(d.step): stats_lib.as_dict(d.numpy) for d in points}
+                tag[len(metadata.STATS_TAG_PREFIX) :]: {int(d.step): stats_lib.as_dict(d.numpy) for d in points}
                 for tag, points in data.items()
             }
 
@@ -214,8 +214,9 @@ class BoundRunStore:
             tags = self._tags(run, metadata.HISTOGRAM_TAG_PREFIX)
             data = self._read(run, tags) if tags else {}
             return {
-                tag[len(metadata.HISTOGRAM_TAG_PREFIX):]: {int(d.step): np.asarray(d.numpy, dtype=np.float64)
-                                                            for d in points}
+                tag[len(metadata.HISTOGRAM_TAG_PREFIX) :]: {
+                    int(d.step): np.asarray(d.numpy, dtype=np.float64) for d in points
+                }
                 for tag, points in data.items()
             }
 
@@ -230,7 +231,7 @@ class BoundRunStore:
                 parsed = metadata.parse_plugin_metadata(self.listing()[run][tag].plugin_content)
             except metadata.MetadataError:
                 continue
-            result[tag[len(metadata.STATS_TAG_PREFIX):]] = parsed.unit_type
+            result[tag[len(metadata.STATS_TAG_PREFIX) :]] = parsed.unit_type
         return result
 
     def class_means(self, run, layer_id):
@@ -238,7 +239,9 @@ class BoundRunStore:
         tag = metadata.CLASS_MEANS_TAG_PREFIX + layer_id + "/activations"
         self.require_run(run)
         if tag not in self.listing()[run]:
-            raise errors.NotFound("run %r has no class means of layer %r (no labels, or no such layer)" % (run, layer_id))
+            raise errors.NotFound(
+                "run %r has no class means of layer %r (no labels, or no such layer)" % (run, layer_id)
+            )
 
         def compute():
             try:

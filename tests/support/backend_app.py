@@ -19,8 +19,7 @@ class Client:
     def __init__(self, logdir, ingester="python"):
         tb = tb_readers.configured_tensorboard(logdir, ingester)
         provider, multiplexer = tb._make_data_provider()
-        app = application.TensorBoardWSGIApp(tb.flags, tb.plugin_loaders, provider, tb.assets_zip_provider,
-                                             multiplexer)
+        app = application.TensorBoardWSGIApp(tb.flags, tb.plugin_loaders, provider, tb.assets_zip_provider, multiplexer)
         self._client = werkzeug_test.Client(app)
 
     def get(self, route, **params):
@@ -37,7 +36,12 @@ def check_answer(route, method, status, answer):
     """(status, answer), once the answer is checked against the OpenAPI document (AssertionError if off)."""
     problems = openapi.answer_problems(route, method, status, answer)
     assert not problems, "%s %s answered %d off the OpenAPI document:\n  %s\nanswer: %.500s" % (
-        method.upper(), route, status, "\n  ".join(problems), json.dumps(answer, default=repr))
+        method.upper(),
+        route,
+        status,
+        "\n  ".join(problems),
+        json.dumps(answer, default=repr),
+    )
     return status, answer
 
 

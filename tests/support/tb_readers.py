@@ -76,8 +76,14 @@ def json_of(datum):
 
 
 def scalars(provider, run):
-    listing = provider.list_scalars(CTX, experiment_id="", plugin_name="scalars",
-                                    run_tag_filter=provider_lib.RunTagFilter(runs=[run]))
-    data = provider.read_scalars(CTX, experiment_id="", plugin_name="scalars", downsample=1 << 30,
-                                 run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=list(listing.get(run, {}))))
+    listing = provider.list_scalars(
+        CTX, experiment_id="", plugin_name="scalars", run_tag_filter=provider_lib.RunTagFilter(runs=[run])
+    )
+    data = provider.read_scalars(
+        CTX,
+        experiment_id="",
+        plugin_name="scalars",
+        downsample=1 << 30,
+        run_tag_filter=provider_lib.RunTagFilter(runs=[run], tags=list(listing.get(run, {}))),
+    )
     return {tag: {p.step: p.value for p in points} for tag, points in data.get(run, {}).items()}

@@ -61,8 +61,20 @@ class TensorBoardServer:
         executable = os.path.join(os.path.dirname(sys.executable), "tensorboard")
         if not os.path.exists(executable):
             raise TensorBoardError("no tensorboard executable beside %s (pip install tensorboard)" % sys.executable)
-        self.command = [executable, "--logdir", logdir, "--port", str(self.port), "--host", "127.0.0.1",
-                        "--load_fast", str(load_fast), "--reload_interval", "1", *extra_args]
+        self.command = [
+            executable,
+            "--logdir",
+            logdir,
+            "--port",
+            str(self.port),
+            "--host",
+            "127.0.0.1",
+            "--load_fast",
+            str(load_fast),
+            "--reload_interval",
+            "1",
+            *extra_args,
+        ]
         # stderr goes to a file, not a pipe: a pipe nobody reads fills up and blocks TensorBoard.
         self._stderr = tempfile.TemporaryFile()
         env = dict(os.environ)
@@ -83,11 +95,15 @@ class TensorBoardServer:
                 return
             except (OSError, ValueError):
                 if self.process.poll() is not None:
-                    raise TensorBoardError("tensorboard exited with code %s before serving:\n%s" % (
-                        self.process.returncode, self.stderr_tail()))
+                    raise TensorBoardError(
+                        "tensorboard exited with code %s before serving:\n%s"
+                        % (self.process.returncode, self.stderr_tail())
+                    )
                 if time.monotonic() > deadline:
-                    raise TensorBoardError("tensorboard did not answer %s/data/plugins_listing in time:\n%s" % (
-                        self.url, self.stderr_tail()))
+                    raise TensorBoardError(
+                        "tensorboard did not answer %s/data/plugins_listing in time:\n%s"
+                        % (self.url, self.stderr_tail())
+                    )
                 time.sleep(0.25)
 
     def stderr_tail(self, chars=3000):
@@ -142,7 +158,14 @@ def wait_for_models(url, count, timeout=90, server=None):
         if server is not None and not server.alive():
             raise TensorBoardError("tensorboard exited while loading:\n%s" % server.stderr_tail())
         if time.monotonic() > deadline:
-            raise TensorBoardError("%d of %d models listed at %s after %ds%s" % (
-                len(models), count, url + MODELS_ROUTE, timeout,
-                "" if last_error is None else " (last error: %s)" % last_error))
+            raise TensorBoardError(
+                "%d of %d models listed at %s after %ds%s"
+                % (
+                    len(models),
+                    count,
+                    url + MODELS_ROUTE,
+                    timeout,
+                    "" if last_error is None else " (last error: %s)" % last_error,
+                )
+            )
         time.sleep(0.5)

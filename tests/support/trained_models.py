@@ -19,7 +19,7 @@ def images(n=96, seed=0):
     y = np.arange(n) % CLASSES
     x = rng.normal(0, 0.3, size=(n, 6, 6, 1)).astype(np.float32)
     for c in range(CLASSES):
-        x[y == c, 2 * c:2 * c + 2, :, 0] += 1.0
+        x[y == c, 2 * c : 2 * c + 2, :, 0] += 1.0
     return x, y.astype(np.int64)
 
 
@@ -80,8 +80,9 @@ def train(logdir, name, model, parents=(), epochs=EPOCHS, vae=False, **callback_
     x, y = images()
     head = innspector_tb.header(name, parents=parents, hparams={"batch_size": 16})
     if not vae:
-        model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
     initial = InitialWeights()
     callback = InnspectorCallback(os.path.join(logdir, name), head, probe=(x, y), probe_size=48, **callback_args)
     model.fit(x, None if vae else y, epochs=epochs, batch_size=16, verbose=0, callbacks=[initial, callback])

@@ -80,8 +80,19 @@ from innspector_tb.analysis.interestingness.measures import (
 from innspector_tb.analysis.interestingness.scoring import score
 
 __all__ = [
-    "score", "measure", "MEASURES", "UnitSeries", "variable_type",
-    "NORMALISATION_TEXT", "AGGREGATION_TEXT",
-    "wasserstein_histograms", "wasserstein_to_normal", "scaled_wasserstein",
-    "CORPUS_PATH", "DATA_DIR", "load_corpus", "TransitionModel", "layer_transitions",
+    "score",
+    "measure",
+    "MEASURES",
+    "UnitSeries",
+    "variable_type",
+    "NORMALISATION_TEXT",
+    "AGGREGATION_TEXT",
+    "wasserstein_histograms",
+    "wasserstein_to_normal",
+    "scaled_wasserstein",
+    "CORPUS_PATH",
+    "DATA_DIR",
+    "load_corpus",
+    "TransitionModel",
+    "layer_transitions",
 ]

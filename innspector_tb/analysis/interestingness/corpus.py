@@ -30,8 +30,7 @@ def load_corpus(path=CORPUS_PATH):
     counts = {}
     for a, row in (data.get("counts") or {}).items():
         if isinstance(row, dict):
-            counts[str(a)] = {str(b): float(n) for b, n in row.items()
-                              if isinstance(n, (int, float)) and n >= 0}
+            counts[str(a)] = {str(b): float(n) for b, n in row.items() if isinstance(n, (int, float)) and n >= 0}
     data["counts"] = counts
     return data
 

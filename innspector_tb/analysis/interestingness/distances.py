@@ -170,7 +170,7 @@ def wasserstein_to_normal(hist, mean=0.0, std=1.0):
 
 
 def scaled(distance, p, q):
-    pooled = math.sqrt(0.5 * (p.std ** 2 + q.std ** 2))
+    pooled = math.sqrt(0.5 * (p.std**2 + q.std**2))
     floor = max(1e-3 * max(p.magnitude, q.magnitude), 1e-12)
     return distance / max(pooled, floor)
 

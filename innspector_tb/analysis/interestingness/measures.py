@@ -45,54 +45,90 @@ def variable_type(layer_type, unit_type):
 
 # ------------------------------------------------------------------ measures
 
-def _measure(id_, name, description, needs, level="unit", higher_is=MORE,
-             normalisation="rank"):
-    return {"id": id_, "name": name, "description": description, "level": level,
-            "needs": list(needs), "higher_is": higher_is, "normalisation": normalisation}
+
+def _measure(id_, name, description, needs, level="unit", higher_is=MORE, normalisation="rank"):
+    return {
+        "id": id_,
+        "name": name,
+        "description": description,
+        "level": level,
+        "needs": list(needs),
+        "higher_is": higher_is,
+        "normalisation": normalisation,
+    }
 
 
 MEASURES = [
-    _measure("variance", "Variance",
-             "Variance of the unit's values at the step (std squared).", ["stats"]),
-    _measure("skew", "|Skew|",
-             "Absolute Fisher skewness of the unit's values at the step: lopsided "
-             "distributions.", ["stats"]),
-    _measure("kurtosis", "Kurtosis",
-             "Excess kurtosis of the unit's values at the step: heavy tails, outlier "
-             "values (0 for a normal distribution).", ["stats"]),
-    _measure("min", "Minimum",
-             "Smallest finite value at the step; the lower, the more interesting.",
-             ["stats"], higher_is=LESS),
+    _measure("variance", "Variance", "Variance of the unit's values at the step (std squared).", ["stats"]),
+    _measure(
+        "skew",
+        "|Skew|",
+        "Absolute Fisher skewness of the unit's values at the step: lopsided distributions.",
+        ["stats"],
+    ),
+    _measure(
+        "kurtosis",
+        "Kurtosis",
+        "Excess kurtosis of the unit's values at the step: heavy tails, outlier values (0 for a normal distribution).",
+        ["stats"],
+    ),
+    _measure(
+        "min",
+        "Minimum",
+        "Smallest finite value at the step; the lower, the more interesting.",
+        ["stats"],
+        higher_is=LESS,
+    ),
     _measure("max", "Maximum", "Largest finite value at the step.", ["stats"]),
-    _measure("mean_abs", "Mean |value|",
-             "Mean absolute value at the step: magnitude of weights or activations.",
-             ["stats"]),
-    _measure("zero_fraction", "Zero fraction",
-             "Fraction of exact zeros at the step: dead ReLU units, pruned or "
-             "never-updated weights.", ["stats"]),
-    _measure("non_finite", "NaN/Inf count",
-             "Number of NaN and +-Inf elements at the step.", ["stats"]),
-    _measure("divergence_from_init", "Divergence from initialisation",
-             "Wasserstein distance between the unit's distribution at the step and at "
-             "step 0 (initialisation), in pooled standard deviations.",
-             ["histograms", "step0"]),
-    _measure("divergence_from_parent", "Divergence from parent model",
-             "Wasserstein distance between the unit's distribution and the same unit's "
-             "in the parent model (same step, or the parent's nearest earlier logged "
-             "step), in pooled standard deviations.", ["histograms", "parent"]),
-    _measure("divergence_from_normal", "Divergence from N(0, 1)",
-             "Wasserstein distance between the unit's distribution at the step and the "
-             "standard normal N(0, 1), e.g. for the latent layer of a VAE.",
-             ["histograms"]),
-    _measure("change_since_previous", "Change since previous step",
-             "Wasserstein distance between the unit's distribution at the step and at "
-             "its previous logged step, in pooled standard deviations.",
-             ["histograms", "previous_step"]),
-    _measure("structural", "Structural rarity",
-             "Rarity of the layer's incoming layer-type transitions (producer type -> "
-             "this layer's type) in the keras.applications models: max over incoming "
-             "edges of -log P(consumer type | producer type), add-one smoothed.",
-             ["architecture", "corpus"], level="layer", normalisation="min-max"),
+    _measure(
+        "mean_abs", "Mean |value|", "Mean absolute value at the step: magnitude of weights or activations.", ["stats"]
+    ),
+    _measure(
+        "zero_fraction",
+        "Zero fraction",
+        "Fraction of exact zeros at the step: dead ReLU units, pruned or never-updated weights.",
+        ["stats"],
+    ),
+    _measure("non_finite", "NaN/Inf count", "Number of NaN and +-Inf elements at the step.", ["stats"]),
+    _measure(
+        "divergence_from_init",
+        "Divergence from initialisation",
+        "Wasserstein distance between the unit's distribution at the step and at "
+        "step 0 (initialisation), in pooled standard deviations.",
+        ["histograms", "step0"],
+    ),
+    _measure(
+        "divergence_from_parent",
+        "Divergence from parent model",
+        "Wasserstein distance between the unit's distribution and the same unit's "
+        "in the parent model (same step, or the parent's nearest earlier logged "
+        "step), in pooled standard deviations.",
+        ["histograms", "parent"],
+    ),
+    _measure(
+        "divergence_from_normal",
+        "Divergence from N(0, 1)",
+        "Wasserstein distance between the unit's distribution at the step and the "
+        "standard normal N(0, 1), e.g. for the latent layer of a VAE.",
+        ["histograms"],
+    ),
+    _measure(
+        "change_since_previous",
+        "Change since previous step",
+        "Wasserstein distance between the unit's distribution at the step and at "
+        "its previous logged step, in pooled standard deviations.",
+        ["histograms", "previous_step"],
+    ),
+    _measure(
+        "structural",
+        "Structural rarity",
+        "Rarity of the layer's incoming layer-type transitions (producer type -> "
+        "this layer's type) in the keras.applications models: max over incoming "
+        "edges of -log P(consumer type | producer type), add-one smoothed.",
+        ["architecture", "corpus"],
+        level="layer",
+        normalisation="min-max",
+    ),
 ]
 _BY_ID = {m["id"]: m for m in MEASURES}
 
@@ -109,18 +145,24 @@ STAT_MEASURES = {
 }
 
 NORMALISATION_TEXT = {
-    "rank": ("rank-based within each variable type (layer type/unit type) over all runs "
-             "requested: score = (units below + half the others tied) / (n - 1), so 1 is "
-             "the most interesting unit of its type; a lone unit of its type or a group of "
-             "equal values gets 0.5; units with null raw values take no part; measures "
-             "where lower raw is more interesting use 1 - percentile"),
-    "min-max": ("min-max across all layers shown: (raw - min) / (max - min) of the "
-                "surprise in nats; one layer alone, or all layers equally surprising, "
-                "get 0.5; layers without incoming edges are null"),
+    "rank": (
+        "rank-based within each variable type (layer type/unit type) over all runs "
+        "requested: score = (units below + half the others tied) / (n - 1), so 1 is "
+        "the most interesting unit of its type; a lone unit of its type or a group of "
+        "equal values gets 0.5; units with null raw values take no part; measures "
+        "where lower raw is more interesting use 1 - percentile"
+    ),
+    "min-max": (
+        "min-max across all layers shown: (raw - min) / (max - min) of the "
+        "surprise in nats; one layer alone, or all layers equally surprising, "
+        "get 0.5; layers without incoming edges are null"
+    ),
 }
-AGGREGATION_TEXT = ("max: a layer scores the max of its units' scores, a model the max of its "
-                    "layers, an experiment the max of its models; null scores (missing data) "
-                    "are skipped, never counted as 0; a level without any scored member is null")
+AGGREGATION_TEXT = (
+    "max: a layer scores the max of its units' scores, a model the max of its "
+    "layers, an experiment the max of its models; null scores (missing data) "
+    "are skipped, never counted as 0; a level without any scored member is null"
+)
 
 
 def measure(measure_id):
@@ -128,5 +170,6 @@ def measure(measure_id):
     try:
         return _BY_ID[measure_id]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown interestingness measure {measure_id!r}; known: "
-                         + ", ".join(m["id"] for m in MEASURES)) from None
+        raise ValueError(
+            f"unknown interestingness measure {measure_id!r}; known: " + ", ".join(m["id"] for m in MEASURES)
+        ) from None

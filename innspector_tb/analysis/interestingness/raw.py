@@ -125,10 +125,18 @@ def structural_units(runs, architectures, corpus_path):
             edge = worst.get(lid)
             detail = None
             if edge is not None:
-                detail = {"from": edge[0], "from_type": types[edge[0]], "to_type": ltype,
-                          "probability": edge[1]}
-            units.append({"run": run, "unit": lid, "layer": lid, "unit_type": "layer",
-                          "variable_type": "layer", "layer_type": ltype,
-                          "raw": None if edge is None else -math.log(edge[1]),
-                          "score": None, "detail": detail})
+                detail = {"from": edge[0], "from_type": types[edge[0]], "to_type": ltype, "probability": edge[1]}
+            units.append(
+                {
+                    "run": run,
+                    "unit": lid,
+                    "layer": lid,
+                    "unit_type": "layer",
+                    "variable_type": "layer",
+                    "layer_type": ltype,
+                    "raw": None if edge is None else -math.log(edge[1]),
+                    "score": None,
+                    "detail": detail,
+                }
+            )
     return units, layer_types

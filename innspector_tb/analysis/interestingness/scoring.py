@@ -80,15 +80,25 @@ def _aggregate(units, runs, experiments, layer_types):
     layer_rows = []
     for run, layer in order:
         top = _best(layers[(run, layer)])
-        layer_rows.append({"run": run, "layer": layer,
-                           "layer_type": layer_types.get((run, layer)),
-                           "score": None if top is None else top["score"],
-                           "top_unit": None if top is None else top["unit"]})
+        layer_rows.append(
+            {
+                "run": run,
+                "layer": layer,
+                "layer_type": layer_types.get((run, layer)),
+                "score": None if top is None else top["score"],
+                "top_unit": None if top is None else top["unit"],
+            }
+        )
     model_rows = []
     for run in runs:
         top = _best([row for row in layer_rows if row["run"] == run])
-        model_rows.append({"run": run, "score": None if top is None else top["score"],
-                           "top_layer": None if top is None else top["layer"]})
+        model_rows.append(
+            {
+                "run": run,
+                "score": None if top is None else top["score"],
+                "top_layer": None if top is None else top["layer"],
+            }
+        )
     experiment_rows, seen = [], {}
     for row in model_rows:
         exp = experiments.get(row["run"])
@@ -103,8 +113,16 @@ def _aggregate(units, runs, experiments, layer_types):
     return layer_rows, model_rows, experiment_rows
 
 
-def score(series, measure_id, step=None, parents=None, experiments=None, architectures=None,
-          runs=None, corpus_path=CORPUS_PATH):
+def score(
+    series,
+    measure_id,
+    step=None,
+    parents=None,
+    experiments=None,
+    architectures=None,
+    runs=None,
+    corpus_path=CORPUS_PATH,
+):
     """Scores every unit of the requested runs on one measure and aggregates upward.
 
     series: list of UnitSeries (may include runs that are only references, e.g.
@@ -146,14 +164,29 @@ def score(series, measure_id, step=None, parents=None, experiments=None, archite
                 continue
             layer_types.setdefault((s.run, s.layer), s.layer_type)
             at = steps.get(s.run)
-            units.append({"run": s.run, "unit": s.unit, "layer": s.layer,
-                          "unit_type": s.unit_type, "variable_type": s.variable_type,
-                          "layer_type": s.layer_type,
-                          "raw": scorer.raw(measure_id, s, at, parents),
-                          "score": None, "detail": None})
+            units.append(
+                {
+                    "run": s.run,
+                    "unit": s.unit,
+                    "layer": s.layer,
+                    "unit_type": s.unit_type,
+                    "variable_type": s.variable_type,
+                    "layer_type": s.layer_type,
+                    "raw": scorer.raw(measure_id, s, at, parents),
+                    "score": None,
+                    "detail": None,
+                }
+            )
     _normalise(units, desc)
     layers, models, exps = _aggregate(units, runs, experiments, layer_types)
-    return {"measure": measure_id, "step": single, "steps": steps,
-            "normalisation": NORMALISATION_TEXT[desc["normalisation"]],
-            "aggregation": AGGREGATION_TEXT,
-            "units": units, "layers": layers, "models": models, "experiments": exps}
+    return {
+        "measure": measure_id,
+        "step": single,
+        "steps": steps,
+        "normalisation": NORMALISATION_TEXT[desc["normalisation"]],
+        "aggregation": AGGREGATION_TEXT,
+        "units": units,
+        "layers": layers,
+        "models": models,
+        "experiments": exps,
+    }

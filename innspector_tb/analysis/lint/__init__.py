@@ -60,10 +60,27 @@ from innspector_tb.analysis.lint.rules_data import (
 LOGGER = logging.getLogger("innspector_tb")
 
 __all__ = [
-    "lint", "rules_json", "RULES", "Rule", "Finding", "SEVERITIES",
-    "PASS_THROUGH_TYPES", "ACTIVATION_LAYER_TYPES", "LINEAR", "NON_NEGATIVE", "BOUNDED_BELOW",
-    "PROBABILITY", "SQUASHING", "REGRESSION_LOSSES", "KERNEL_VARIABLES",
-    "DEAD_WARNING", "DEAD_ERROR", "GROWTH_FACTOR", "GROWTH_ERROR_FACTOR", "SHRINK_FACTOR", "STD_LIMIT",
+    "lint",
+    "rules_json",
+    "RULES",
+    "Rule",
+    "Finding",
+    "SEVERITIES",
+    "PASS_THROUGH_TYPES",
+    "ACTIVATION_LAYER_TYPES",
+    "LINEAR",
+    "NON_NEGATIVE",
+    "BOUNDED_BELOW",
+    "PROBABILITY",
+    "SQUASHING",
+    "REGRESSION_LOSSES",
+    "KERNEL_VARIABLES",
+    "DEAD_WARNING",
+    "DEAD_ERROR",
+    "GROWTH_FACTOR",
+    "GROWTH_ERROR_FACTOR",
+    "SHRINK_FACTOR",
+    "STD_LIMIT",
 ]
 
 

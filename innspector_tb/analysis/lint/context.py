@@ -11,23 +11,51 @@ from innspector_tb.format import inner_ops
 
 # Layers that only reshape or copy values: an activation "directly" after
 # another one may sit behind them.
-PASS_THROUGH_TYPES = frozenset((
-    "Flatten", "Reshape", "Dropout", "SpatialDropout1D", "SpatialDropout2D",
-    "SpatialDropout3D", "AlphaDropout", "GaussianDropout", "GaussianNoise",
-    "Identity", "Permute", "RepeatVector", "ActivityRegularization",
-    "Cropping1D", "Cropping2D", "Cropping3D",
-))
+PASS_THROUGH_TYPES = frozenset(
+    (
+        "Flatten",
+        "Reshape",
+        "Dropout",
+        "SpatialDropout1D",
+        "SpatialDropout2D",
+        "SpatialDropout3D",
+        "AlphaDropout",
+        "GaussianDropout",
+        "GaussianNoise",
+        "Identity",
+        "Permute",
+        "RepeatVector",
+        "ActivityRegularization",
+        "Cropping1D",
+        "Cropping2D",
+        "Cropping3D",
+    )
+)
 _POOLING = re.compile(r"^(Global)?(Max|Average)Pooling[123]D$")
 
 # Layer types that are nothing but an activation.
-ACTIVATION_LAYER_TYPES = frozenset((
-    "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax", "ThresholdedReLU",
-))
+ACTIVATION_LAYER_TYPES = frozenset(
+    (
+        "Activation",
+        "ReLU",
+        "LeakyReLU",
+        "ELU",
+        "PReLU",
+        "Softmax",
+        "ThresholdedReLU",
+    )
+)
 
 _OPS_ACTIVATIONS = inner_ops.OPS_ACTIVATIONS
 
-_ALIASES = {"swish": "silu", "exp": "exponential", "hard_swish": "hard_silu",
-            "leakyrelu": "leaky_relu", "leaky_re_lu": "leaky_relu", "re_lu": "relu"}
+_ALIASES = {
+    "swish": "silu",
+    "exp": "exponential",
+    "hard_swish": "hard_silu",
+    "leakyrelu": "leaky_relu",
+    "leaky_re_lu": "leaky_relu",
+    "re_lu": "relu",
+}
 
 LINEAR = frozenset(("linear", "identity", "none", ""))
 
@@ -144,8 +172,7 @@ class Context:
     def inner_activation_ops(self, lid):
         inner = as_dict(as_dict(self.layers.get(lid)).get("inner"))
         nodes = [n for n in as_list(inner.get("nodes")) if isinstance(n, dict)]
-        return nodes, [e for e in as_list(inner.get("edges"))
-                       if isinstance(e, (list, tuple)) and len(e) == 2]
+        return nodes, [e for e in as_list(inner.get("edges")) if isinstance(e, (list, tuple)) and len(e) == 2]
 
     def activation(self, lid):
         """The non-linear activation a layer applies last, or None (linear/unknown)."""
@@ -263,7 +290,7 @@ class Context:
     def variable_name(self, unit):
         layer = self.layer_of_unit(unit)
         if layer and unit.startswith(layer + "/"):
-            return unit[len(layer) + 1:]
+            return unit[len(layer) + 1 :]
         return unit.rsplit("/", 1)[-1]
 
 

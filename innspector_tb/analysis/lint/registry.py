@@ -23,8 +23,14 @@ class Finding:
     step: object = None  # step the finding refers to, or None
 
     def to_json(self):
-        return {"rule": self.rule, "severity": self.severity, "message": self.message,
-                "unit": self.unit, "layer": self.layer, "step": self.step}
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "message": self.message,
+            "unit": self.unit,
+            "layer": self.layer,
+            "step": self.step,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,4 +51,5 @@ def rule(rule_id, kind, description):
     def register(fn):
         RULES.append(Rule(rule_id, kind, description, fn))
         return fn
+
     return register

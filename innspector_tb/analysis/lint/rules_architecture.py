@@ -43,17 +43,33 @@ import re
 from innspector_tb.analysis.lint.context import loss_key, name_of
 from innspector_tb.analysis.lint.registry import Finding, rule
 
-NON_NEGATIVE = frozenset(("relu", "relu6", "softplus", "sigmoid", "hard_sigmoid",
-                          "exponential", "softmax", "sparsemax"))
+NON_NEGATIVE = frozenset(
+    ("relu", "relu6", "softplus", "sigmoid", "hard_sigmoid", "exponential", "softmax", "sparsemax")
+)
 BOUNDED_BELOW = frozenset(("elu", "selu", "gelu", "silu", "hard_silu", "mish", "celu"))
 PROBABILITY = frozenset(("sigmoid", "softmax", "hard_sigmoid", "sparsemax"))
 SQUASHING = frozenset(("sigmoid", "softmax", "hard_sigmoid", "sparsemax", "log_softmax"))
 
-REGRESSION_LOSSES = frozenset((
-    "mse", "meansquarederror", "mae", "meanabsoluteerror", "mape",
-    "meanabsolutepercentageerror", "msle", "meansquaredlogarithmicerror",
-    "huber", "huberloss", "logcosh", "logcoshloss", "l1", "l2", "l1loss", "mseloss",
-))
+REGRESSION_LOSSES = frozenset(
+    (
+        "mse",
+        "meansquarederror",
+        "mae",
+        "meanabsoluteerror",
+        "mape",
+        "meanabsolutepercentageerror",
+        "msle",
+        "meansquaredlogarithmicerror",
+        "huber",
+        "huberloss",
+        "logcosh",
+        "logcoshloss",
+        "l1",
+        "l2",
+        "l1loss",
+        "mseloss",
+    )
+)
 
 # Distribution-parameter roles by name; checked in this order.
 _ROLE_PATTERNS = (
@@ -61,12 +77,19 @@ _ROLE_PATTERNS = (
     ("mean", re.compile(r"(^|_)(mean|mu|loc|location)(_|$|\d)")),
     ("scale", re.compile(r"(^|_)(sigma|std|stddev|scale|var|variance)(_|$|\d)")),
 )
-_ROLE_TEXT = {"mean": "a mean", "log_scale": "a log-variance/log-scale",
-              "scale": "a standard deviation/scale", "param": "a distribution parameter"}
+_ROLE_TEXT = {
+    "mean": "a mean",
+    "log_scale": "a log-variance/log-scale",
+    "scale": "a standard deviation/scale",
+    "param": "a distribution parameter",
+}
 
 
-@rule("double-activation", "architecture",
-       "An activation applied twice in a row (e.g. Dense(relu) -> Activation(relu), softmax -> softmax).")
+@rule(
+    "double-activation",
+    "architecture",
+    "An activation applied twice in a row (e.g. Dense(relu) -> Activation(relu), softmax -> softmax).",
+)
 def _double_activation(ctx):
     findings = []
     for lid in ctx.layers:
@@ -76,8 +99,12 @@ def _double_activation(ctx):
         for consumer in ctx.consumers.get(lid, []):
             target, path, seen = consumer, [], set()
             # Follow shape-only layers with a single input: they do not change values.
-            while (target not in seen and ctx.is_pass_through(target)
-                   and ctx.in_edges.get(target) == 1 and len(ctx.consumers.get(target, [])) == 1):
+            while (
+                target not in seen
+                and ctx.is_pass_through(target)
+                and ctx.in_edges.get(target) == 1
+                and len(ctx.consumers.get(target, [])) == 1
+            ):
                 seen.add(target)
                 path.append(target)
                 target = ctx.consumers[target][0]
@@ -96,12 +123,18 @@ def _double_activation(ctx):
             else:
                 what = "%s directly followed by %s" % (first, second)
             via = " (through %s)" % ", ".join(path) if path else ""
-            findings.append(Finding(
-                "double-activation", severity,
-                "'%s' applies %s and feeds '%s'%s, which applies %s again: %s. "
-                "Remove one of the activations (e.g. make '%s' linear)."
-                % (lid, first, target, via, second, what, lid),
-                target, target, None))
+            findings.append(
+                Finding(
+                    "double-activation",
+                    severity,
+                    "'%s' applies %s and feeds '%s'%s, which applies %s again: %s. "
+                    "Remove one of the activations (e.g. make '%s' linear)."
+                    % (lid, first, target, via, second, what, lid),
+                    target,
+                    target,
+                    None,
+                )
+            )
     return findings
 
 
@@ -114,8 +147,10 @@ def _role_by_name(name):
     return None
 
 
-_PARAMETRIC = re.compile(r"^(Dense|EinsumDense|Conv[123]D|Conv[123]DTranspose|"
-                         r"SeparableConv[123]D|DepthwiseConv[123]D|Unknown)$")
+_PARAMETRIC = re.compile(
+    r"^(Dense|EinsumDense|Conv[123]D|Conv[123]DTranspose|"
+    r"SeparableConv[123]D|DepthwiseConv[123]D|Unknown)$"
+)
 
 
 def _sampling_heads(ctx):
@@ -178,15 +213,17 @@ _WHY = {
     "mean": "a mean must be able to take any real value",
     "log_scale": "a log-variance must be able to be negative (variances below 1)",
     "scale": "a standard deviation of exactly zero breaks the likelihood and the "
-             "unit gets no gradient; softplus or exp keep it positive",
-    "param": "a mean or log-variance cannot be restricted to non-negative values "
-             "(fine only for a standard deviation)",
+    "unit gets no gradient; softplus or exp keep it positive",
+    "param": "a mean or log-variance cannot be restricted to non-negative values (fine only for a standard deviation)",
 }
 
 
-@rule("relu-on-distribution-parameter", "architecture",
-       "A non-negative activation (relu, relu6, softplus, sigmoid) on a layer that parameterises a "
-       "distribution (z_mean, z_log_var, mu, sigma, ...; or the two heads of a VAE sampling layer).")
+@rule(
+    "relu-on-distribution-parameter",
+    "architecture",
+    "A non-negative activation (relu, relu6, softplus, sigmoid) on a layer that parameterises a "
+    "distribution (z_mean, z_log_var, mu, sigma, ...; or the two heads of a VAE sampling layer).",
+)
 def _relu_on_distribution_parameter(ctx):
     findings = []
     heads = _sampling_heads(ctx)
@@ -212,20 +249,26 @@ def _relu_on_distribution_parameter(ctx):
         severity = _judge(role, act, evidence)
         if severity is None:
             continue
-        how = {"both": "named so, and it feeds the sampling layer '%s': two parameter heads "
-                       "from one input, the VAE pattern" % sampler,
-               "structure": "it feeds the sampling layer '%s' as input %s: two parameter heads "
-                            "from one input, the VAE pattern" % (
-                                sampler, "0" if role == "mean" else "> 0"),
-               "name": "recognised by its name"}[evidence]
+        how = {
+            "both": "named so, and it feeds the sampling layer '%s': two parameter heads "
+            "from one input, the VAE pattern" % sampler,
+            "structure": "it feeds the sampling layer '%s' as input %s: two parameter heads "
+            "from one input, the VAE pattern" % (sampler, "0" if role == "mean" else "> 0"),
+            "name": "recognised by its name",
+        }[evidence]
         where = "" if applier == lid else " (applied by '%s')" % applier
-        findings.append(Finding(
-            "relu-on-distribution-parameter", severity,
-            "'%s' parameterises a distribution as %s (%s) but uses %s%s, whose output cannot be "
-            "negative: %s. Use a linear activation%s."
-            % (lid, _ROLE_TEXT[role], how, act, where, _WHY[role],
-               "" if role != "scale" else " with exp/softplus"),
-            lid, lid, None))
+        findings.append(
+            Finding(
+                "relu-on-distribution-parameter",
+                severity,
+                "'%s' parameterises a distribution as %s (%s) but uses %s%s, whose output cannot be "
+                "negative: %s. Use a linear activation%s."
+                % (lid, _ROLE_TEXT[role], how, act, where, _WHY[role], "" if role != "scale" else " with exp/softplus"),
+                lid,
+                lid,
+                None,
+            )
+        )
     return findings
 
 
@@ -243,27 +286,38 @@ def _output_label(index, layer):
     return "output %d ('%s')" % (index, layer) if layer else "output %d" % index
 
 
-@rule("sigmoid-softmax-with-regression-loss", "architecture",
-       "A model output with a sigmoid or softmax activation trained with a regression loss "
-       "(mse, mae, huber, log_cosh, ...).")
+@rule(
+    "sigmoid-softmax-with-regression-loss",
+    "architecture",
+    "A model output with a sigmoid or softmax activation trained with a regression loss "
+    "(mse, mae, huber, log_cosh, ...).",
+)
 def _sigmoid_softmax_regression(ctx):
     findings = []
     for index, act, layer, loss in _output_pairs(ctx):
         if act not in PROBABILITY or loss_key(loss["name"]) not in REGRESSION_LOSSES:
             continue
-        findings.append(Finding(
-            "sigmoid-softmax-with-regression-loss", "warning",
-            "%s ends in %s but is trained with the regression loss %s: the squashed output "
-            "saturates and gives vanishing gradients. Use a crossentropy loss for "
-            "probabilities, or a linear output for regression."
-            % (_output_label(index, layer), act, loss["name"]),
-            layer or "output_%d" % index, layer, None))
+        findings.append(
+            Finding(
+                "sigmoid-softmax-with-regression-loss",
+                "warning",
+                "%s ends in %s but is trained with the regression loss %s: the squashed output "
+                "saturates and gives vanishing gradients. Use a crossentropy loss for "
+                "probabilities, or a linear output for regression." % (_output_label(index, layer), act, loss["name"]),
+                layer or "output_%d" % index,
+                layer,
+                None,
+            )
+        )
     return findings
 
 
-@rule("softmax-with-from-logits", "architecture",
-       "A softmax/sigmoid output trained with a crossentropy with from_logits=True (error); "
-       "a linear output with from_logits=False (info).")
+@rule(
+    "softmax-with-from-logits",
+    "architecture",
+    "A softmax/sigmoid output trained with a crossentropy with from_logits=True (error); "
+    "a linear output with from_logits=False (info).",
+)
 def _softmax_from_logits(ctx):
     findings = []
     for index, act, layer, loss in _output_pairs(ctx):
@@ -273,17 +327,29 @@ def _softmax_from_logits(ctx):
         from_logits = from_logits is True or str(from_logits).lower() == "true"
         unit = layer or "output_%d" % index
         if from_logits and act in PROBABILITY:
-            findings.append(Finding(
-                "softmax-with-from-logits", "error",
-                "%s already applies %s, but the loss %s has from_logits=True and applies it "
-                "again: remove the activation or set from_logits=False."
-                % (_output_label(index, layer), act, loss["name"]),
-                unit, layer, None))
+            findings.append(
+                Finding(
+                    "softmax-with-from-logits",
+                    "error",
+                    "%s already applies %s, but the loss %s has from_logits=True and applies it "
+                    "again: remove the activation or set from_logits=False."
+                    % (_output_label(index, layer), act, loss["name"]),
+                    unit,
+                    layer,
+                    None,
+                )
+            )
         elif not from_logits and act == "linear":
-            findings.append(Finding(
-                "softmax-with-from-logits", "info",
-                "%s is linear (logits), but the loss %s has from_logits=False and treats "
-                "them as probabilities: set from_logits=True or add a softmax/sigmoid."
-                % (_output_label(index, layer), loss["name"]),
-                unit, layer, None))
+            findings.append(
+                Finding(
+                    "softmax-with-from-logits",
+                    "info",
+                    "%s is linear (logits), but the loss %s has from_logits=False and treats "
+                    "them as probabilities: set from_logits=True or add a softmax/sigmoid."
+                    % (_output_label(index, layer), loss["name"]),
+                    unit,
+                    layer,
+                    None,
+                )
+            )
     return findings

@@ -12,10 +12,10 @@ import numpy as np
 
 from innspector_tb import errors
 
-MAX_DEPTH = 6          # pipeline > step > "slices" > [start, stop, step] > int is 4
-MAX_STRING = 1_000     # characters in any JSON string of a pipeline
+MAX_DEPTH = 6  # pipeline > step > "slices" > [start, stop, step] > int is 4
+MAX_STRING = 1_000  # characters in any JSON string of a pipeline
 MAX_NDIM = 32
-INT_BOUND = 2 ** 53    # ints beyond this are not exact in JavaScript anyway
+INT_BOUND = 2**53  # ints beyond this are not exact in JavaScript anyway
 
 
 class TransformError(errors.BadRequest):
@@ -39,15 +39,15 @@ class Limits:
 
     max_ops: int = 32
     max_input_elements: int = 50_000_000
-    max_work_elements: int = 200_000_000   # sum over steps of elements touched
+    max_work_elements: int = 200_000_000  # sum over steps of elements touched
     max_output_elements: int = 2_000_000
     max_bins: int = 10_000
     max_kde_points: int = 2_000
     max_kde_columns: int = 256
-    max_kde_samples: int = 20_000          # above: deterministic subsample, not an error
+    max_kde_samples: int = 20_000  # above: deterministic subsample, not an error
     max_pca_features: int = 10_000
-    max_classes: int = 10_000              # groups of group_by_class
-    max_pipeline_items: int = 100_000      # JSON values in the pipeline itself
+    max_classes: int = 10_000  # groups of group_by_class
+    max_pipeline_items: int = 100_000  # JSON values in the pipeline itself
 
 
 # ---------------------------------------------------------------------------
@@ -290,7 +290,7 @@ class OpSpec:
     name: str
     fn: object
     params: dict
-    kind: str   # "array": array -> value; "record": Record -> value; "table": whole table
+    kind: str  # "array": array -> value; "record": Record -> value; "table": whole table
     doc: str
 
 

@@ -52,7 +52,10 @@ def run(pipeline, columns, limits=Limits()):
     if len(pipeline) > limits.max_ops:
         raise LimitError(
             "the pipeline has %d steps, more than max_ops = %d" % (len(pipeline), limits.max_ops),
-            "max_ops", len(pipeline), limits.max_ops, field="pipeline",
+            "max_ops",
+            len(pipeline),
+            limits.max_ops,
+            field="pipeline",
         )
     # Parse every step first: a typo in step 9 is reported before step 0 runs.
     steps = [parse_step(index, raw) for index, raw in enumerate(pipeline)]
@@ -67,7 +70,10 @@ def run(pipeline, columns, limits=Limits()):
         raise LimitError(
             "the output has %d elements, more than max_output_elements = %d; reduce, slice or "
             "select_columns first" % (total, limits.max_output_elements),
-            "max_output_elements", total, limits.max_output_elements, field="pipeline",
+            "max_output_elements",
+            total,
+            limits.max_output_elements,
+            field="pipeline",
         )
     return {name: to_json(value) for name, value in table.items()}
 
@@ -82,7 +88,10 @@ def check_json(value, limits):
         if items > limits.max_pipeline_items:
             raise LimitError(
                 "the pipeline holds more than max_pipeline_items = %d JSON values" % limits.max_pipeline_items,
-                "max_pipeline_items", items, limits.max_pipeline_items, field="pipeline",
+                "max_pipeline_items",
+                items,
+                limits.max_pipeline_items,
+                field="pipeline",
             )
         if depth > MAX_DEPTH:
             raise TransformError("%s: nested deeper than %d levels" % (path, MAX_DEPTH), field=path)
@@ -107,7 +116,9 @@ def check_json(value, limits):
 def parse_step(index, raw):
     where = "pipeline[%d]" % index
     if type(raw) is not dict:
-        raise TransformError('%s: a step must be an object like {"op": "mean"}, not %s' % (where, describe(raw)), field=where)
+        raise TransformError(
+            '%s: a step must be an object like {"op": "mean"}, not %s' % (where, describe(raw)), field=where
+        )
     if "op" not in raw:
         raise TransformError("%s: missing 'op'" % where, field=where + ".op")
     name = raw["op"]
@@ -134,7 +145,9 @@ def parse_step(index, raw):
             try:
                 params[key] = param.check(raw[key])
             except Invalid as error:
-                raise TransformError("%s: parameter '%s' %s" % (label, key, error), field="%s.%s" % (where, key)) from None
+                raise TransformError(
+                    "%s: parameter '%s' %s" % (label, key, error), field="%s.%s" % (where, key)
+                ) from None
         elif param.default is REQUIRED:
             raise TransformError("%s: missing required parameter '%s'" % (label, key), field="%s.%s" % (where, key))
         else:
@@ -167,7 +180,10 @@ def _input_table(columns, limits):
     if total > limits.max_input_elements:
         raise LimitError(
             "the input has %d elements, more than max_input_elements = %d" % (total, limits.max_input_elements),
-            "max_input_elements", total, limits.max_input_elements, field="columns",
+            "max_input_elements",
+            total,
+            limits.max_input_elements,
+            field="columns",
         )
     return table
 
@@ -197,7 +213,9 @@ class _Context:
                     field="in",
                 )
             if spec.kind == "record" and not isinstance(value, Record):
-                raise self.error("column '%s' is an array; 'get' takes a field of an op's JSON-object result" % name, field="in")
+                raise self.error(
+                    "column '%s' is an array; 'get' takes a field of an op's JSON-object result" % name, field="in"
+                )
             self.charge(element_count(value))
             result = spec.fn(value, step.params, self)
             if isinstance(result, np.generic):
@@ -225,7 +243,10 @@ class _Context:
         maximum = getattr(self.limits, limit)
         return LimitError(
             "%s (%s): %s, more than %s = %d" % (self.step.where, self.step.spec.name, message, limit, maximum),
-            limit, value, maximum, field=self._where(field),
+            limit,
+            value,
+            maximum,
+            field=self._where(field),
         )
 
     def charge(self, elements):
@@ -238,7 +259,9 @@ class _Context:
 
     def column(self, name, field="in"):
         if name not in self.table:
-            raise self.error("no column '%s'; columns are: %s" % (name, ", ".join(sorted(self.table)) or "none"), field=field)
+            raise self.error(
+                "no column '%s'; columns are: %s" % (name, ", ".join(sorted(self.table)) or "none"), field=field
+            )
         return self.table[name]
 
     def array(self, name, field):

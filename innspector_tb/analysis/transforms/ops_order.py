@@ -26,8 +26,13 @@ RANDOMIZED_PASSES = 5 + 2 * POWER_ITERATIONS  # passes over the data, for the wo
 # Ordering.
 
 
-@op("topk", k=Param(integer(1)), axis=Param(optional(integer()), -1),
-    by=Param(choice("value", "abs"), "value"), largest=Param(boolean, True))
+@op(
+    "topk",
+    k=Param(integer(1)),
+    axis=Param(optional(integer()), -1),
+    by=Param(choice("value", "abs"), "value"),
+    largest=Param(boolean, True),
+)
 def _topk(x, p, ctx):
     """The `k` largest (or smallest, `largest`: false) entries along `axis` (default -1; null = flattened).
 
@@ -98,7 +103,9 @@ def _pca(x, p, ctx):
     coordinates = np.zeros((samples, k))
     coordinates[~rows] = np.nan
     ratio = np.zeros(k)
-    result = Record("pca", coordinates=coordinates, explained_variance_ratio=Vector(ratio), method=method, samples_used=n)
+    result = Record(
+        "pca", coordinates=coordinates, explained_variance_ratio=Vector(ratio), method=method, samples_used=n
+    )
     if n < 2 or features == 0:
         result["note"] = "fewer than 2 samples with finite features: no direction of variance"
         return result
@@ -156,8 +163,13 @@ def _branch(table, p, ctx):
         table[name] = source  # no copy needed: ops never modify arrays in place
 
 
-@op("merge", kind="table", columns=Param(list_of(column, min_len=1)), out=Param(column),
-    how=Param(choice("stack", "concat"), "stack"))
+@op(
+    "merge",
+    kind="table",
+    columns=Param(list_of(column, min_len=1)),
+    out=Param(column),
+    how=Param(choice("stack", "concat"), "stack"),
+)
 def _merge(table, p, ctx):
     """Merges array `columns` into column `out`: "stack" (default) along a new first axis (same shapes),
     or "concat" along axis 0 (same shapes after the first axis)."""
@@ -167,12 +179,14 @@ def _merge(table, p, ctx):
         if p["how"] == "stack" and array.shape != first.shape:
             raise ctx.error(
                 "cannot stack '%s' of shape %s with '%s' of shape %s"
-                % (name, list(array.shape), p["columns"][0], list(first.shape)), field="columns",
+                % (name, list(array.shape), p["columns"][0], list(first.shape)),
+                field="columns",
             )
         if p["how"] == "concat" and (array.ndim == 0 or array.shape[1:] != first.shape[1:]):
             raise ctx.error(
                 "cannot concatenate '%s' of shape %s with '%s' of shape %s along axis 0"
-                % (name, list(array.shape), p["columns"][0], list(first.shape)), field="columns",
+                % (name, list(array.shape), p["columns"][0], list(first.shape)),
+                field="columns",
             )
     ctx.charge(2 * sum(array.size for array in arrays))
     table[p["out"]] = np.stack(arrays) if p["how"] == "stack" else np.concatenate(arrays)

@@ -26,12 +26,14 @@ from innspector_tb.analysis.transforms.grammar import (
 # Selection and shape.
 
 
-@op("slice",
+@op(
+    "slice",
     slices=Param(optional(list_of(slice_entry, max_len=MAX_NDIM)), None),
     axis=Param(optional(integer()), None),
     start=Param(optional(integer()), None),
     stop=Param(optional(integer()), None),
-    step=Param(optional(step_param), None))
+    step=Param(optional(step_param), None),
+)
 def _slice(x, p, ctx):
     """Basic slicing, like numpy's x[a:b:c, ...].
 
@@ -75,8 +77,10 @@ def _select(x, p, ctx):
     indices = np.asarray(p["indices"], dtype=np.int64)
     bad = (indices < -size) | (indices >= size)
     if bad.any():
-        raise ctx.error("index %d out of range for axis %d of length %d" % (indices[bad][0], axis, size), field="indices")
-    ctx.charge(math.prod(x.shape[:axis] + x.shape[axis + 1:]) * len(indices))
+        raise ctx.error(
+            "index %d out of range for axis %d of length %d" % (indices[bad][0], axis, size), field="indices"
+        )
+    ctx.charge(math.prod(x.shape[:axis] + x.shape[axis + 1 :]) * len(indices))
     return np.take(x, indices, axis=axis)
 
 
@@ -107,7 +111,9 @@ def _reshape(x, p, ctx):
     known = math.prod(n for n in shape if n != -1)  # Python ints: no overflow for huge shapes
     if -1 in shape:
         if known == 0 or x.size % known:
-            raise ctx.error("cannot reshape %d elements (shape %s) into %s" % (x.size, list(x.shape), shape), field="shape")
+            raise ctx.error(
+                "cannot reshape %d elements (shape %s) into %s" % (x.size, list(x.shape), shape), field="shape"
+            )
         shape = [x.size // known if n == -1 else n for n in shape]
     elif known != x.size:
         raise ctx.error("cannot reshape %d elements (shape %s) into %s" % (x.size, list(x.shape), shape), field="shape")
@@ -130,7 +136,9 @@ def _get(record, p, ctx):
     """Takes one array field of a JSON-object result, e.g. pca "coordinates" or group_by_class "3"."""
     key = p["key"]
     if key not in record:
-        raise ctx.error("a %s result has no field '%s'; fields: %s" % (record.kind, key, ", ".join(record)[:200]), field="key")
+        raise ctx.error(
+            "a %s result has no field '%s'; fields: %s" % (record.kind, key, ", ".join(record)[:200]), field="key"
+        )
     value = record[key]
     if isinstance(value, Vector):
         return value.array

@@ -74,7 +74,7 @@ def _group_by_class(x, p, ctx):
     ctx.charge(x.size + len(classes) * math.prod(x.shape[1:]))
     result = Record("group_by_class")
     for label, start, count in zip(classes, starts, counts):
-        result[str(int(label))] = numeric.reduce(x[order[start:start + count]], (0,), p["reduce"])
+        result[str(int(label))] = numeric.reduce(x[order[start : start + count]], (0,), p["reduce"])
     return result
 
 
@@ -82,10 +82,12 @@ def _group_by_class(x, p, ctx):
 # Distributions.
 
 
-@op("histogram",
+@op(
+    "histogram",
     bins=Param(optional(integer(1)), None),
     range=Param(optional(range_param), None),
-    edges=Param(optional(list_of(number(), min_len=2)), None))
+    edges=Param(optional(list_of(number(), min_len=2)), None),
+)
 def _histogram(x, p, ctx):
     """Counts the values of the whole array in bins.
 
@@ -100,7 +102,9 @@ def _histogram(x, p, ctx):
             raise ctx.error("give either 'edges' or 'bins'/'range', not both", field="edges")
         edges = np.asarray(p["edges"])
         if len(edges) - 1 > ctx.limits.max_bins:
-            raise ctx.limit("max_bins", len(edges) - 1, "%d edges make %d bins" % (len(edges), len(edges) - 1), field="edges")
+            raise ctx.limit(
+                "max_bins", len(edges) - 1, "%d edges make %d bins" % (len(edges), len(edges) - 1), field="edges"
+            )
         if not np.all(np.diff(edges) > 0):
             raise ctx.error("edges must be strictly increasing", field="edges")
     else:
