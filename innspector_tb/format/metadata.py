@@ -5,8 +5,8 @@ import json
 import numpy as np
 from tensorboard.compat.proto import summary_pb2
 
-from innspector_tb.format.proto import plugin_data_pb2
 from innspector_tb import errors
+from innspector_tb.format.proto import plugin_data_pb2
 
 PLUGIN_NAME = "innspector"
 
@@ -20,6 +20,7 @@ TAG_PREFIX = "innspector/"
 HEADER_TAG = TAG_PREFIX + "header"
 ARCHITECTURE_TAG = TAG_PREFIX + "architecture"
 RUNTIME_TAG = TAG_PREFIX + "runtime"
+PLAN_TAG = TAG_PREFIX + "plan"
 CHECKPOINT_TAG = TAG_PREFIX + "checkpoint"
 SAMPLES_TAG = TAG_PREFIX + "samples"
 STATS_TAG_PREFIX = TAG_PREFIX + "stats/"

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11plugin_data.proto\x12\rinnspector_tb\"\xac\x02\n\x14InnspectorPluginData\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x36\n\x04kind\x18\x02 \x01(\x0e\x32(.innspector_tb.InnspectorPluginData.Kind\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\x11\n\tunit_type\x18\x04 \x01(\t\x12\x13\n\x0b\x63lass_names\x18\x05 \x03(\t\"\x94\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\n\n\x06HEADER\x10\x01\x12\x10\n\x0c\x41RCHITECTURE\x10\x02\x12\x0e\n\nSTATISTICS\x10\x03\x12\r\n\tHISTOGRAM\x10\x04\x12\x0f\n\x0b\x43LASS_MEANS\x10\x05\x12\x0b\n\x07RUNTIME\x10\x06\x12\x0e\n\nCHECKPOINT\x10\x07\x12\x0b\n\x07SAMPLES\x10\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11plugin_data.proto\x12\rinnspector_tb\"\xb6\x02\n\x14InnspectorPluginData\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x36\n\x04kind\x18\x02 \x01(\x0e\x32(.innspector_tb.InnspectorPluginData.Kind\x12\x0c\n\x04unit\x18\x03 \x01(\t\x12\x11\n\tunit_type\x18\x04 \x01(\t\x12\x13\n\x0b\x63lass_names\x18\x05 \x03(\t\"\x9e\x01\n\x04Kind\x12\x14\n\x10KIND_UNSPECIFIED\x10\x00\x12\n\n\x06HEADER\x10\x01\x12\x10\n\x0c\x41RCHITECTURE\x10\x02\x12\x0e\n\nSTATISTICS\x10\x03\x12\r\n\tHISTOGRAM\x10\x04\x12\x0f\n\x0b\x43LASS_MEANS\x10\x05\x12\x0b\n\x07RUNTIME\x10\x06\x12\x0e\n\nCHECKPOINT\x10\x07\x12\x0b\n\x07SAMPLES\x10\x08\x12\x08\n\x04PLAN\x10\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,7 +32,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'plugin_data_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_INNSPECTORPLUGINDATA']._serialized_start=37
-  _globals['_INNSPECTORPLUGINDATA']._serialized_end=337
+  _globals['_INNSPECTORPLUGINDATA']._serialized_end=347
   _globals['_INNSPECTORPLUGINDATA_KIND']._serialized_start=189
-  _globals['_INNSPECTORPLUGINDATA_KIND']._serialized_end=337
+  _globals['_INNSPECTORPLUGINDATA_KIND']._serialized_end=347
 # @@protoc_insertion_point(module_scope)
