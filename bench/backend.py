@@ -51,10 +51,10 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(_HERE))
 sys.path.insert(0, _HERE)
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import backend_logdir  # noqa: E402
-import tensorboard_memory  # noqa: E402
+import backend_logdir
+import tensorboard_memory
 
 BASE = "/data/plugin/innspector"
 TARGET_MS = 50.0
@@ -310,10 +310,10 @@ def resnet50_series(seed=0):
     """(UnitSeries of every variable at steps 0 and 1, architecture, parameter count, seconds to prepare)."""
     import keras
 
-    from innspector_tb.capture import architecture as architecture_lib
     from innspector_tb.analysis import interestingness
-    from innspector_tb.format import stats
+    from innspector_tb.capture import architecture as architecture_lib
     from innspector_tb.capture import summary
+    from innspector_tb.format import stats
 
     start = time.perf_counter()
     keras.utils.set_random_seed(seed)
@@ -364,8 +364,8 @@ def write_resnet_logdir(logdir, model, series, arch):
     import tensorflow as tf
 
     import innspector_tb
-    from innspector_tb.format import metadata
     from innspector_tb.capture import summary
+    from innspector_tb.format import metadata
     from innspector_tb.format import stats as stats_lib
 
     writer = summary.create_file_writer(os.path.join(logdir, "resnet50"))

@@ -38,8 +38,8 @@ REPO = os.path.dirname(_HERE)
 sys.path.insert(0, REPO)
 sys.path.insert(0, _HERE)
 
-import frontend_logdir  # noqa: E402
-from tests.support.tensorboard_server import TensorBoardServer, wait_for_models  # noqa: E402
+import frontend_logdir
+from tests.support.tensorboard_server import TensorBoardServer, wait_for_models
 
 BENCH_JS = os.path.join(REPO, "frontend", "e2e", "bench.mjs")
 TARGET_PAINT_MS = 1000.0

@@ -34,16 +34,16 @@ import uuid
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+import numpy as np
+from keras import layers
 
-import innspector_tb  # noqa: E402
-from demo import data as demo_data  # noqa: E402
-from demo import models as demo_models  # noqa: E402
-from demo import train as demo_train  # noqa: E402
+import innspector_tb
+from demo import data as demo_data
+from demo import models as demo_models
+from demo import train as demo_train
+from innspector_tb.capture import summary
 from innspector_tb.format import stats
-from innspector_tb.capture import summary  # noqa: E402
 
 BIG_RUN = "big_1000"
 BIG_LAYERS = 1000

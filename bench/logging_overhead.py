@@ -29,16 +29,16 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import h5py  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import layers  # noqa: E402
+import h5py
+import keras
+import numpy as np
+from keras import layers
 
-import innspector_tb  # noqa: E402
-from demo import data as demo_data  # noqa: E402
+import innspector_tb
+from demo import data as demo_data
 from innspector_tb.capture import background
-from innspector_tb.format import step_files  # noqa: E402
-from innspector_tb.capture.callback import InnspectorCallback  # noqa: E402
+from innspector_tb.capture.callback import InnspectorCallback
+from innspector_tb.format import step_files
 
 VARIANTS = ("bare", "keras_tb", "innspector", "no_attr", "process", "sync")
 

@@ -21,12 +21,12 @@ import urllib.request
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-import innspector_tb  # noqa: E402
+import innspector_tb
+from innspector_tb.capture import summary
 from innspector_tb.format import metadata
-from innspector_tb.capture import summary  # noqa: E402
 
 
 def write_sidecar(logdir, arrays_by_step):

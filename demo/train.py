@@ -23,17 +23,16 @@ import uuid
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
+import keras
 
-import innspector_tb  # noqa: E402
-from innspector_tb.capture import architecture as architecture_lib  # noqa: E402
-from innspector_tb.analysis import mistakes as mistakes_lib  # noqa: E402
-from innspector_tb.capture import reliance as reliance_lib  # noqa: E402
-from innspector_tb.format import step_files  # noqa: E402
-from innspector_tb.capture.callback import InnspectorCallback  # noqa: E402
-
-from demo import data as data_lib  # noqa: E402
-from demo import models  # noqa: E402
+import innspector_tb
+from demo import data as data_lib
+from demo import models
+from innspector_tb.analysis import mistakes as mistakes_lib
+from innspector_tb.capture import architecture as architecture_lib
+from innspector_tb.capture import reliance as reliance_lib
+from innspector_tb.capture.callback import InnspectorCallback
+from innspector_tb.format import step_files
 
 _NAMESPACE = uuid.UUID("6b1d0c1e-1f4c-4c55-9a64-8b0ac1d2e3f4")
 CLASS_NAMES = [str(i) for i in range(10)]

@@ -10,18 +10,17 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+import numpy as np
+import pytest
+from keras import layers
 
-from innspector_tb.capture.architecture import (  # noqa: E402
+from innspector_tb.capture.architecture import (
     extract_architecture,
     iter_leaf_layers,
     layer_variable_names,
 )
-from innspector_tb.format.architecture import layer_h5_name  # noqa: E402
-
+from innspector_tb.format.architecture import layer_h5_name
 
 # ------------------------------------------------------------------ helpers
 

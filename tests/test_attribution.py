@@ -13,14 +13,11 @@ from keras import layers
 import innspector_tb
 from demo import data as demo_data
 from demo import models as demo_models
-from innspector_tb.capture import attribution
-from innspector_tb.format import rounding
-from innspector_tb.format import step_files
-from innspector_tb.server import json_tools
-from innspector_tb.store import models
-from innspector_tb.server import routes_data
-from innspector_tb.capture import summary
+from innspector_tb.capture import attribution, summary
 from innspector_tb.capture.callback import InnspectorCallback, InnspectorError
+from innspector_tb.format import rounding, step_files
+from innspector_tb.server import json_tools, routes_data
+from innspector_tb.store import models
 from tests.support import trained_models as tm
 from tests.support.backend_app import Client
 

@@ -12,12 +12,10 @@ import numpy as np
 import pytest
 
 import innspector_tb
-from innspector_tb.format import step_files
-from innspector_tb.format import metadata
-from innspector_tb.format import stats
 from innspector_tb.capture import summary
 from innspector_tb.capture.callback import InnspectorCallback
 from innspector_tb.errors import ConfigurationError
+from innspector_tb.format import metadata, stats, step_files
 from tests.support import tb_readers
 from tests.support import trained_models as tm
 

@@ -13,19 +13,21 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import h5py  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from tensorboard import context  # noqa: E402
-from tensorboard.backend.event_processing import data_provider as dp  # noqa: E402
-from tensorboard.backend.event_processing import plugin_event_multiplexer as pem  # noqa: E402
+import h5py
+import keras
+import numpy as np
+import pytest
+from tensorboard import context
+from tensorboard.backend.event_processing import data_provider as dp
+from tensorboard.backend.event_processing import plugin_event_multiplexer as pem
 
-import innspector_tb  # noqa: E402
-from innspector_tb.format import step_files
+import innspector_tb
 from innspector_tb import importer
-from innspector_tb.format import metadata
-from innspector_tb.format import stats  # noqa: E402
+from innspector_tb.format import (
+    metadata,
+    stats,
+    step_files,
+)
 
 CLI = os.path.join(os.path.dirname(sys.executable), "innspector-tb")
 N, FEATURES, CLASSES = 40, 6, 3

@@ -12,8 +12,7 @@ import pytest
 from tensorboard.backend import application
 from werkzeug import test as werkzeug_test
 
-from innspector_tb.server import json_tools
-from innspector_tb.server import openapi
+from innspector_tb.server import json_tools, openapi
 from tests.support import tb_readers
 from tests.support.backend_app import BASE, Client
 

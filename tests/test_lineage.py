@@ -5,14 +5,14 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import keras
+import numpy as np
+import pytest
 
-from demo import models as demo_models  # noqa: E402
-from demo import train as demo_train  # noqa: E402
-from innspector_tb.capture.architecture import extract_architecture  # noqa: E402
-from innspector_tb.store.lineage import build_tree, diff_architectures  # noqa: E402
+from demo import models as demo_models
+from demo import train as demo_train
+from innspector_tb.capture.architecture import extract_architecture
+from innspector_tb.store.lineage import build_tree, diff_architectures
 
 
 def entry(run, model_id=None, parents=(), trainable=None, name=None):

@@ -6,16 +6,16 @@ import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+import numpy as np
+import pytest
+from keras import layers
 
-from demo import models as demo_models  # noqa: E402
-from innspector_tb import importer  # noqa: E402
-from innspector_tb.capture.architecture import extract_architecture  # noqa: E402
-from innspector_tb.analysis.lint import RULES, Finding, lint, rules_json  # noqa: E402
-from innspector_tb.format.stats import STAT_FIELDS, as_dict, describe  # noqa: E402
+from demo import models as demo_models
+from innspector_tb import importer
+from innspector_tb.analysis.lint import RULES, Finding, lint, rules_json
+from innspector_tb.capture.architecture import extract_architecture
+from innspector_tb.format.stats import STAT_FIELDS, as_dict, describe
 
 
 def of_rule(findings, rule):

@@ -15,10 +15,7 @@ import innspector_tb
 from demo import data as demo_data
 from demo import models as demo_models
 from innspector_tb.capture.callback import InnspectorCallback
-from innspector_tb.format import rounding
-from innspector_tb.format import step_files
-from innspector_tb.format import metadata
-from innspector_tb.format import stats
+from innspector_tb.format import metadata, rounding, stats, step_files
 from tests.support import tb_readers
 from tests.support import trained_models as tm
 

@@ -8,22 +8,22 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import h5py  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import h5py
+import keras
+import numpy as np
+import pytest
 
-from demo import data as demo_data  # noqa: E402
-from demo import train as demo_train  # noqa: E402
-from innspector_tb.capture import architecture
-from innspector_tb.format import rounding
-from innspector_tb.format import step_files
-from innspector_tb.format import headers
+from demo import data as demo_data
+from demo import train as demo_train
 from innspector_tb.analysis import mistakes
+from innspector_tb.capture import (
+    architecture,
+    reliance,
+)
+from innspector_tb.capture.callback import InnspectorCallback
+from innspector_tb.format import headers, rounding, step_files
 from innspector_tb.server import openapi
-from innspector_tb.capture import reliance  # noqa: E402
-from innspector_tb.capture.callback import InnspectorCallback  # noqa: E402
-from tests.support.backend_app import Client  # noqa: E402
+from tests.support.backend_app import Client
 
 MARKER = demo_data.MARKER_CLASS
 

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from innspector_tb.analysis import classification
-from innspector_tb.analysis import neurons
+from innspector_tb.analysis import classification, neurons
 
 
 def test_selected_means_weight_classes_by_their_samples():

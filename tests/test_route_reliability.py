@@ -6,13 +6,12 @@ import threading
 
 import pytest
 import tensorflow as tf
-
-from innspector_tb.format import step_files
-from innspector_tb.format import metadata
-from innspector_tb.format.proto import plugin_data_pb2
 from tensorboard.compat.proto import summary_pb2
-from tests.support.backend_app import Client
+
+from innspector_tb.format import metadata, step_files
+from innspector_tb.format.proto import plugin_data_pb2
 from tests.conftest import DEMO_EPOCHS
+from tests.support.backend_app import Client
 
 
 @pytest.fixture(scope="module")

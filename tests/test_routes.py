@@ -11,11 +11,10 @@ from hypothesis import strategies as st
 
 from innspector_tb import resources
 from innspector_tb.format import step_files
-from innspector_tb.server import openapi
-from innspector_tb.server import routes_data
+from innspector_tb.server import openapi, routes_data
 from innspector_tb.server.plugin import InnspectorPlugin
-from tests.support.backend_app import Client
 from tests.conftest import DEMO_EPOCHS
+from tests.support.backend_app import Client
 
 
 @pytest.fixture(scope="module")

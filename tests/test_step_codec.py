@@ -8,8 +8,7 @@ import zstandard
 
 from innspector_tb import errors
 from innspector_tb.capture import step_writer
-from innspector_tb.format import rounding
-from innspector_tb.format import step_files
+from innspector_tb.format import rounding, step_files
 
 RNG = np.random.default_rng(0)
 # Shapes whose chunks leave edge chunks on the last axis, on the first axis, or none.
@@ -153,8 +152,7 @@ def test_bad_precision_and_codec_are_configuration_errors(tmp_path):
 def test_statistics_are_computed_before_rounding(tmp_path):
     """A logged step's statistics, histogram and class means come from the logged values, not the stored ones."""
     from innspector_tb.capture import summary
-    from innspector_tb.format import metadata
-    from innspector_tb.format import stats
+    from innspector_tb.format import metadata, stats
     from tests.support import tb_readers
 
     kernel = RNG.normal(size=(64, 48)).astype(np.float32) * np.float32(0.1)

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from innspector_tb.capture import step_writer
-from innspector_tb.format import step_files
-from innspector_tb.format import metadata
+from innspector_tb.format import metadata, step_files
 
 
 def test_write_is_atomic_and_leaves_no_temporary_files(tmp_path):

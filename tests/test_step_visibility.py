@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import innspector_tb
-from innspector_tb.format import metadata
 from innspector_tb.capture import summary
+from innspector_tb.format import metadata
 from tests.support import tb_readers
 
 STEPS = 120  # above both ingesters' defaults

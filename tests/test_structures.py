@@ -5,14 +5,14 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+import numpy as np
+from keras import layers
 
-from demo import models as demo_models  # noqa: E402
-from innspector_tb.capture.architecture import extract_architecture  # noqa: E402
-from innspector_tb.store.lineage import build_tree  # noqa: E402
-from innspector_tb.analysis.structures import find_structures, propagate  # noqa: E402
+from demo import models as demo_models
+from innspector_tb.analysis.structures import find_structures, propagate
+from innspector_tb.capture.architecture import extract_architecture
+from innspector_tb.store.lineage import build_tree
 
 
 def of_kind(found, kind):

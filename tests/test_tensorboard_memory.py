@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
-import tensorboard_memory  # noqa: E402
+import tensorboard_memory
 
 # Starts three tensorboard processes and reads their memory.
 pytestmark = pytest.mark.slow

@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 
 import innspector_tb
-from innspector_tb.format import rounding
-from innspector_tb.format import step_files
-from innspector_tb.format import metadata
 from innspector_tb.capture import writer_process
 from innspector_tb.capture.callback import InnspectorCallback
+from innspector_tb.format import metadata, rounding, step_files
 from tests.support import tb_readers
 from tests.support import trained_models as tm
 

@@ -23,6 +23,7 @@ run directory, `format.step_files.run_dir_reader`) run the same code.
 import math
 
 import numpy as np
+
 from innspector_tb import errors
 from innspector_tb.format import step_files
 from innspector_tb.format.architecture import layer_h5_name

@@ -40,37 +40,36 @@ convolution): others raise AttributionError. Layers run in inference mode.
 import logging
 import weakref
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-import keras
-
 from innspector_tb.capture import activations as activations_lib
-from innspector_tb.format import stats
 from innspector_tb.capture.attribution_setup import (  # noqa: F401 (the module's public names)
-    METHODS,
-    TARGETS,
-    SCORES,
-    DEFAULT_SIZE,
+    _CONV_CLASSES,
+    _STRIPPED_ACTIVATIONS,
     DEFAULT_OPTIONS,
+    DEFAULT_SIZE,
+    METHODS,
+    SCORES,
+    TARGETS,
     AttributionError,
     AttributionResult,
-    check_methods,
-    check_targets,
-    check_options,
-    is_convolution,
-    output_activation,
-    find_layer,
-    default_grad_cam_layer,
-    image_classifier_reason,
-    attrs_of,
-    _flat,
     _activation_name,
     _final_op,
+    _flat,
     _strip_mode,
-    _STRIPPED_ACTIVATIONS,
-    _CONV_CLASSES,
+    attrs_of,
+    check_methods,
+    check_options,
+    check_targets,
+    default_grad_cam_layer,
+    find_layer,
+    image_classifier_reason,
+    is_convolution,
+    output_activation,
 )
+from innspector_tb.format import stats
 
 logger = logging.getLogger("innspector_tb")
 

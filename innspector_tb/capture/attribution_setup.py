@@ -6,13 +6,12 @@ the writer can describe a result without building an Attributor.
 
 import json
 
+import keras
 import numpy as np
 
-import keras
-
 from innspector_tb import errors
-from innspector_tb.capture import architecture as architecture_lib
 from innspector_tb.capture import activations as activations_lib
+from innspector_tb.capture import architecture as architecture_lib
 
 METHODS = ("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "grad_cam")
 TARGETS = ("predicted", "true")

@@ -28,13 +28,12 @@ state (divergence from parent, interestingness at each run's last step).
 
 import dataclasses
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-import keras
-
-from innspector_tb.format import headers as headers_lib
 from innspector_tb import errors
+from innspector_tb.format import headers as headers_lib
 
 # lam weighs the reliance term against the crossentropy (the ratio starts far
 # above 1 for a strong spurious feature, so 1.0 already dominates early

@@ -10,8 +10,7 @@ import h5py
 import numpy as np
 import zstandard
 
-from innspector_tb import errors
-from innspector_tb import fs
+from innspector_tb import errors, fs
 from innspector_tb.format import rounding
 from innspector_tb.format.step_files import (
     FORMAT_VERSION,

@@ -20,9 +20,10 @@ import subprocess
 import sys
 import threading
 import traceback
+from multiprocessing import shared_memory
 
 import numpy as np
-from multiprocessing import shared_memory
+
 from innspector_tb import errors
 
 logger = logging.getLogger("innspector_tb")
@@ -39,8 +40,7 @@ class ThreadSink:
     """Runs log jobs on a bounded background thread of this process."""
 
     def __init__(self, run_dir, dtype="float32", histogram_bins=30, max_pending=2, labels=None, precision="rounded"):
-        from innspector_tb.capture import background
-        from innspector_tb.capture import log_jobs
+        from innspector_tb.capture import background, log_jobs
 
         self._log = log_jobs.RunLog(run_dir, dtype=dtype, histogram_bins=histogram_bins, precision=precision)
         self._log.labels = labels

@@ -7,6 +7,7 @@ pasted from the Branch Model tool and stored in a log without code.
 import json
 import math
 import uuid
+
 from innspector_tb import errors
 
 HEADER_KEYS = ("id", "name", "label", "parents", "hparams")

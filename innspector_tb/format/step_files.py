@@ -19,8 +19,7 @@ import contextlib
 
 import h5py
 
-from innspector_tb import errors
-from innspector_tb import fs
+from innspector_tb import errors, fs
 
 # 2: Zstandard and rounding (root attributes precision, mantissa_bits); 1: gzip, lossless. Both read alike.
 FORMAT_VERSION = 2

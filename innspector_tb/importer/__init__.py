@@ -27,9 +27,7 @@ import numpy as np
 
 from innspector_tb import fs
 from innspector_tb.format import headers as headers_lib
-from innspector_tb.format import metadata
-from innspector_tb.format import stats
-from innspector_tb.format import step_files
+from innspector_tb.format import metadata, stats, step_files
 from innspector_tb.format.architecture import layer_h5_name
 from innspector_tb.importer.paper_layout import (  # noqa: F401 (public names of the importer)
     ACTIVATIONS,

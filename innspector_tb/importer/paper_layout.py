@@ -10,11 +10,9 @@ import re
 import h5py
 import numpy as np
 
-from innspector_tb import errors
-from innspector_tb import fs
+from innspector_tb import errors, fs
 from innspector_tb.format import architecture as architecture_lib
-from innspector_tb.format import inner_ops
-from innspector_tb.format import step_files
+from innspector_tb.format import inner_ops, step_files
 
 # Parts of a layer group in the paper's layout.
 ACTIVATIONS = "activations"

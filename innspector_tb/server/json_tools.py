@@ -34,11 +34,9 @@ import os
 import re
 import stat
 
-from innspector_tb import errors
-from innspector_tb import resources
+from innspector_tb import errors, resources
 from innspector_tb.analysis import transforms
-from innspector_tb.server import routes_data
-from innspector_tb.server import tool_schema
+from innspector_tb.server import routes_data, tool_schema
 from innspector_tb.server.tool_schema import key_path as _key_path
 from innspector_tb.server.tool_schema import short as _short
 

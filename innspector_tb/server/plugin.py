@@ -10,23 +10,24 @@ request can contain.
 import functools
 import os
 
-from werkzeug import wrappers
-
 from tensorboard import plugin_util
 from tensorboard.backend import http_util
 from tensorboard.plugins import base_plugin
+from werkzeug import wrappers
 
 from innspector_tb import resources
 from innspector_tb.format import metadata
-from innspector_tb.server import http
-from innspector_tb.server import json_tools
-from innspector_tb.server import openapi
-from innspector_tb.server import params
-from innspector_tb.server import routes_data
-from innspector_tb.server import routes_graph
-from innspector_tb.server import routes_metrics
-from innspector_tb.server import routes_mistakes
-from innspector_tb.server import routes_models
+from innspector_tb.server import (
+    http,
+    json_tools,
+    openapi,
+    params,
+    routes_data,
+    routes_graph,
+    routes_metrics,
+    routes_mistakes,
+    routes_models,
+)
 from innspector_tb.store import models as models_lib
 from innspector_tb.store import run_store
 from innspector_tb.store.cache import ByteBudgetCache

@@ -6,7 +6,6 @@ the run store holds. No HTTP here.
 """
 
 import numpy as np
-
 from tensorboard.data import provider as provider_lib
 
 from innspector_tb.analysis import classification

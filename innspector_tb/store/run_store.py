@@ -14,8 +14,7 @@ from tensorboard.data import provider as provider_lib
 
 from innspector_tb import errors
 from innspector_tb.format import architecture as architecture_lib
-from innspector_tb.format import step_files
-from innspector_tb.format import metadata
+from innspector_tb.format import metadata, step_files
 from innspector_tb.format import stats as stats_lib
 
 _ALL_POINTS = 1 << 30

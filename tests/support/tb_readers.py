@@ -5,8 +5,7 @@ import json
 import time
 
 from tensorboard import context as tb_context
-from tensorboard import default
-from tensorboard import program
+from tensorboard import default, program
 from tensorboard.data import provider as provider_lib
 
 from innspector_tb.format import metadata

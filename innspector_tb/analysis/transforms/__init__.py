@@ -41,7 +41,7 @@ belongs to, with the ``op`` decorator.
 """
 
 # The op modules fill OPS as they are imported; their order is the registry's order.
-from innspector_tb.analysis.transforms import ops_shape, ops_stats, ops_order  # noqa: F401
+from innspector_tb.analysis.transforms import ops_order, ops_shape, ops_stats  # noqa: F401
 from innspector_tb.analysis.transforms.grammar import (
     INT_BOUND,
     MAX_DEPTH,
