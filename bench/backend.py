@@ -156,7 +156,7 @@ class TensorBoard:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
                     self._stderr.seek(0)
-                    raise RuntimeError("tensorboard did not start: %s" % self._stderr.read().decode()[-3000:])
+                    raise RuntimeError("tensorboard did not start: %s" % self._stderr.read().decode()[-3000:]) from None
                 time.sleep(0.25)
         self.start_seconds = time.monotonic() - start
 

@@ -52,7 +52,7 @@ def _step(text):
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("must be an integer >= 0, got %r" % text)
+        raise argparse.ArgumentTypeError("must be an integer >= 0, got %r" % text) from None
     if value < 0:
         raise argparse.ArgumentTypeError("must be an integer >= 0, got %d" % value)
     return value
@@ -65,17 +65,17 @@ def _read_header(path):
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as e:
-        raise _InputError("cannot read header %s: %s" % (path, e.strerror or e))
+        raise _InputError("cannot read header %s: %s" % (path, e.strerror or e)) from e
     except UnicodeDecodeError as e:
-        raise _InputError("header %s is not UTF-8 text: %s" % (path, e))
+        raise _InputError("header %s is not UTF-8 text: %s" % (path, e)) from e
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
-        raise _InputError("header %s is not valid JSON: %s" % (path, e))
+        raise _InputError("header %s is not valid JSON: %s" % (path, e)) from e
     try:
         return headers.validate(value)
     except headers.HeaderError as e:
-        raise _InputError("header %s is invalid: %s" % (path, e))
+        raise _InputError("header %s is invalid: %s" % (path, e)) from e
 
 
 def _import(args):
@@ -89,7 +89,7 @@ def _import(args):
             args.checkpoint, args.logdir, args.run, step=args.step, header=header, overwrite=args.overwrite
         )
     except importer.CheckpointImportError as e:
-        raise _InputError(str(e))
+        raise _InputError(str(e)) from e
     skipped = len(report["skipped"])
     print(
         "imported %s into %s at step %d: %d layers, %d weights, %d activations, %s samples, "

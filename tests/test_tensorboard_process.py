@@ -66,7 +66,7 @@ def server(request, demo_headers):
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise AssertionError("tensorboard did not start: %s" % process.stderr.read().decode()[-2000:])
+                raise AssertionError("tensorboard did not start: %s" % process.stderr.read().decode()[-2000:]) from None
             time.sleep(0.5)
     yield base
     process.terminate()

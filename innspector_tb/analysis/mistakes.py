@@ -349,7 +349,7 @@ def analyse(
         kernel = np.asarray(read(layer_dataset(decision, "weights/kernel")))
         bias = np.asarray(read(layer_dataset(decision, "weights/bias"))) if "bias" in bias_names else None
     except LookupError:
-        raise MissingData("the decision layer %r has no logged weights at this step" % (decision,))
+        raise MissingData("the decision layer %r has no logged weights at this step" % (decision,)) from None
     if kernel.ndim != 2 or kernel.shape[1] < 2:
         raise MistakeError(
             "the decision layer %r has a kernel of shape %s; a classifier over 2 or more classes "
@@ -358,11 +358,11 @@ def analyse(
     try:
         activations = np.asarray(read(layer_dataset(feature, "activations")))
     except LookupError:
-        raise MissingData("the feature layer %r has no logged activations at this step" % (feature,))
+        raise MissingData("the feature layer %r has no logged activations at this step" % (feature,)) from None
     try:
         predictions = np.asarray(read("data_samples/y_prediction"))
     except LookupError:
-        raise MissingData("no predictions were logged at this step")
+        raise MissingData("no predictions were logged at this step") from None
     labels = np.asarray(labels)
     n = labels.shape[0]
     if activations.shape[0] != n or predictions.shape[0] != n:

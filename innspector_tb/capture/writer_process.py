@@ -109,7 +109,7 @@ class ProcessSink:
                 with self._lock:
                     self._in_flight.pop(job_id, None)
                 _release(block)
-                raise WriterError("the iNNspector writer process is gone: %s" % e)
+                raise WriterError("the iNNspector writer process is gone: %s" % e) from e
         except Exception:
             if bounded:
                 self._slots.release()

@@ -65,7 +65,7 @@ def parse_plugin_metadata(content):
     try:
         result.ParseFromString(content)
     except Exception as e:  # protobuf raises DecodeError, a private type
-        raise MetadataError("corrupted iNNspector plugin data: %s" % e)
+        raise MetadataError("corrupted iNNspector plugin data: %s" % e) from e
     if result.version == 0 or result.version > PROTO_VERSION:
         raise MetadataError(
             "iNNspector plugin data version %d is not supported (this reader knows 1..%d); "

@@ -101,7 +101,7 @@ def open_file(path):
     try:
         handle = h5py.File(fs.local_path(path), "r") if fs.is_local(path) else h5py.File(fs.open_read(path), "r")
     except Exception as e:  # h5py and remote filesystems raise many kinds; all mean "unreadable"
-        raise StepFileError("cannot read step file %s: %s" % (path, e))
+        raise StepFileError("cannot read step file %s: %s" % (path, e)) from e
     try:
         yield handle
     finally:

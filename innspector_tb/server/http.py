@@ -69,6 +69,6 @@ def json_body(request, max_bytes=MAX_BODY_BYTES):
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
-        raise errors.BadRequest("the body is not JSON: %s" % e)
+        raise errors.BadRequest("the body is not JSON: %s" % e) from e
     except RecursionError:
-        raise errors.BadRequest("the body is nested too deeply")
+        raise errors.BadRequest("the body is nested too deeply") from None

@@ -21,7 +21,7 @@ def int_param(value, name, default=None, minimum=None, maximum=None):
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise BadRequest("parameter %r must be an integer, got %r" % (name, value))
+        raise BadRequest("parameter %r must be an integer, got %r" % (name, value)) from None
     if minimum is not None and number < minimum or maximum is not None and number > maximum:
         raise BadRequest("parameter %r must be within [%s, %s], got %d" % (name, minimum, maximum, number))
     return number
@@ -33,7 +33,7 @@ def float_param(value, name, default, minimum=None, maximum=None):
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise BadRequest("parameter %r must be a number, got %r" % (name, value))
+        raise BadRequest("parameter %r must be a number, got %r" % (name, value)) from None
     if (
         not math.isfinite(number)
         or (minimum is not None and number < minimum)
@@ -89,7 +89,7 @@ def keep_param(value, units):
     try:
         indices = [int(p) for p in parts]
     except ValueError:
-        raise BadRequest("keep must be comma-separated neuron indices, got %r" % (value,))
+        raise BadRequest("keep must be comma-separated neuron indices, got %r" % (value,)) from None
     outside = [i for i in indices if not 0 <= i < units]
     if outside:
         raise BadRequest("keep: neuron(s) %s outside the layer's %d units" % (outside, units))

@@ -46,7 +46,7 @@ def neurons(store, run, layer_id, step=None, classes=None, k=neurons_lib.DEFAULT
         try:
             signed, magnitude = neurons_lib.aggregate_kernel(kernel, units_in, layer_means.size)
         except ValueError as e:
-            raise BadRequest("layer %r: %s" % (layer_id, e))
+            raise BadRequest("layer %r: %s" % (layer_id, e)) from e
     if previous_means is None:
         previous_means = np.full(0, np.nan)
     kept = keep_param(keep, layer_means.size)

@@ -46,9 +46,9 @@ def mistakes(store, run, cls=None, step=None, alpha=None, beta=None, iterations=
     try:
         answer = store.cached(("mistakes", run, step, cls, alpha, beta, iterations), compute)
     except mistakes_lib.WorkLimitError as e:
-        raise transforms.LimitError(str(e), "mistakes_work", maximum=mistakes_lib.MAX_WORK)
+        raise transforms.LimitError(str(e), "mistakes_work", maximum=mistakes_lib.MAX_WORK) from e
     except mistakes_lib.MissingData as e:
-        raise NotFound("run %r step %d: %s" % (run, step, e))
+        raise NotFound("run %r step %d: %s" % (run, step, e)) from e
     except mistakes_lib.MistakeError as e:
-        raise BadRequest("run %r: %s" % (run, e))
+        raise BadRequest("run %r: %s" % (run, e)) from e
     return dict(answer, run=run, step=step)

@@ -125,7 +125,7 @@ def interestingness_scores(store, models, measure, step=None, runs=None):
             runs=runs,
         )
     except ValueError as e:
-        raise BadRequest(str(e))
+        raise BadRequest(str(e)) from e
 
 
 def structures(store, models, run=None):

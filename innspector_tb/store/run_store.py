@@ -129,7 +129,7 @@ class BoundRunStore:
             try:
                 metadata.parse_plugin_metadata(series.plugin_content)
             except metadata.MetadataError as e:
-                raise errors.BadRequest("run %r: %s" % (run, e))
+                raise errors.BadRequest("run %r: %s" % (run, e)) from e
 
     # Model-level summaries (JSON, step 0).
 
@@ -246,7 +246,7 @@ class BoundRunStore:
             try:
                 names = list(metadata.parse_plugin_metadata(self.listing()[run][tag].plugin_content).class_names)
             except metadata.MetadataError as e:
-                raise errors.BadRequest("run %r: %s" % (run, e))
+                raise errors.BadRequest("run %r: %s" % (run, e)) from e
             points = self._read(run, [tag]).get(tag, [])
             return {"by_step": {int(d.step): np.asarray(d.numpy) for d in points}, "classes": names}
 
@@ -287,9 +287,9 @@ class BoundRunStore:
                         return data if selection is None else data[selection]
                     return stored[()] if selection is None else stored[selection]
             except step_files.StepFileError as e:
-                raise errors.BadRequest("%s: %s" % (_where(run, step), e))
+                raise errors.BadRequest("%s: %s" % (_where(run, step), e)) from e
             except (OSError, ValueError, IndexError, TypeError) as e:
-                raise errors.BadRequest("%s: cannot read %s: %s" % (_where(run, step), dataset, e))
+                raise errors.BadRequest("%s: cannot read %s: %s" % (_where(run, step), dataset, e)) from e
 
         value = self._cache.get(key)
         if value is None:
@@ -323,7 +323,7 @@ class BoundRunStore:
                         info[name] = value
                     return info
             except (step_files.StepFileError, OSError, ValueError) as e:
-                raise errors.BadRequest("%s: %s" % (_where(run, step), e))
+                raise errors.BadRequest("%s: %s" % (_where(run, step), e)) from e
 
         value = self._cache.get(key)
         if value is None:

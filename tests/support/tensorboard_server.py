@@ -98,12 +98,12 @@ class TensorBoardServer:
                     raise TensorBoardError(
                         "tensorboard exited with code %s before serving:\n%s"
                         % (self.process.returncode, self.stderr_tail())
-                    )
+                    ) from None
                 if time.monotonic() > deadline:
                     raise TensorBoardError(
                         "tensorboard did not answer %s/data/plugins_listing in time:\n%s"
                         % (self.url, self.stderr_tail())
-                    )
+                    ) from None
                 time.sleep(0.25)
 
     def stderr_tail(self, chars=3000):
