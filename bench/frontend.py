@@ -158,7 +158,8 @@ def report(large, small, loads):
     width = [44, 9, 6, 9, 9]
 
     def row(cells):
-        print("  " + "".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, width))))
+        padded = (str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, width, strict=True)))
+        print("  " + "".join(padded))
 
     for result in (large, small):
         if result.get("error"):

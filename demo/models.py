@@ -148,7 +148,7 @@ class VAE(keras.Model):
         with tf.GradientTape() as tape:
             total, reconstruction_loss, kl_loss = self._weighted_losses(x, training=True)
         grads = tape.gradient(total, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
         return self._update(total, reconstruction_loss, kl_loss)
 
     def test_step(self, data):

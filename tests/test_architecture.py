@@ -4,6 +4,7 @@ Expected values (ids, shapes, parameter counts) are worked out by hand from
 the model definitions, not copied from the extractor's output.
 """
 
+import itertools
 import json
 import logging
 import os
@@ -150,7 +151,7 @@ def test_sequential_cnn():
     assert arch["model"] == {"name": "cnn", "class": "Sequential", "functional": True, "notes": []}
     assert arch["inputs"] == ["img"]
     assert arch["outputs"] == [{"layer": "probs", "output_index": 0}]
-    assert edge_set(arch) == {(a, b, 0) for a, b in zip(order, order[1:])}
+    assert edge_set(arch) == {(a, b, 0) for a, b in itertools.pairwise(order)}
     assert arch["namespaces"] == []
 
     # 8x8 -conv3x3 valid-> 6x6x4 -pool2-> 3x3x4 -> 36

@@ -438,7 +438,7 @@ def test_bad_callback_arguments_are_refused_before_training(tmp_path):
     with pytest.raises(InnspectorError, match="must be a convolution; 'out' is a Dense"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
     callback.close()
-    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
     assert step_files.list_step_files(str(tmp_path / "layer")) == {}
     # Asked for explicitly on a model with several outputs: refused, not silently skipped.
     vae = demo_models.vae("vae", 0.5, 0.5)

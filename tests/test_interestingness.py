@@ -1,5 +1,6 @@
 """Tests of the interestingness measures (mechanism M5): synthetic units with known properties."""
 
+import itertools
 import json
 import math
 import time
@@ -212,7 +213,7 @@ def test_growing_std_scores_highest_on_divergence_from_init():
     assert all(units[f"dense_{i}/kernel"]["raw"] < 0.2 for i in range(4))
     # The raw distance grows with the std, step after step.
     raws = [by_unit(I.score(series, "divergence_from_init", step=s))["dense_grow/kernel"]["raw"] for s in steps]
-    assert raws[0] == 0.0 and all(b > a for a, b in zip(raws, raws[1:]))
+    assert raws[0] == 0.0 and all(b > a for a, b in itertools.pairwise(raws))
 
 
 def test_distances_are_in_pooled_standard_deviations():

@@ -235,8 +235,8 @@ def test_reducing_reliance_improves_the_worst_class(spurious):
 @pytest.mark.slow
 def test_only_the_decision_layer_changes_and_the_parent_is_untouched(spurious):
     parent, child = spurious["parent"], spurious["child"]
-    for p_layer, c_layer in zip(parent.layers, child.layers):
-        same = all(np.array_equal(a, b) for a, b in zip(p_layer.get_weights(), c_layer.get_weights()))
+    for p_layer, c_layer in zip(parent.layers, child.layers, strict=True):
+        same = all(np.array_equal(a, b) for a, b in zip(p_layer.get_weights(), c_layer.get_weights(), strict=True))
         assert same == (p_layer.name != "classifier"), p_layer.name
     # The parent still is what its last logged step says.
     read, _, _ = step_files.run_dir_reader(os.path.join(spurious["logdir"], "spurious_dense"))

@@ -5,6 +5,7 @@ and limits by their messages and `.limit`; robustness by fuzzing random
 pipelines with hypothesis (only TransformError may ever escape).
 """
 
+import itertools
 import json
 import math
 
@@ -754,4 +755,4 @@ def test_valid_histograms_conserve_counts(x, prefix, step):
     assert sum(out["counts"]) + out["dropped"] == x.size
     assert out["dropped"] == out["nonfinite"] + out["below"] + out["above"]
     assert len(out["counts"]) == len(out["edges"]) - 1
-    assert all(a <= b for a, b in zip(out["edges"], out["edges"][1:]))
+    assert all(a <= b for a, b in itertools.pairwise(out["edges"]))

@@ -22,7 +22,7 @@ def confusion(y_true, y_pred, classes):
     classes = [int(c) for c in classes]
     index = {c: i for i, c in enumerate(classes)}
     matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    for t, p in zip(np.asarray(y_true).tolist(), np.asarray(y_pred).tolist()):
+    for t, p in zip(np.asarray(y_true).tolist(), np.asarray(y_pred).tolist(), strict=True):
         if t in index and p in index:
             matrix[index[t], index[p]] += 1
     true_counts = matrix.sum(axis=1)

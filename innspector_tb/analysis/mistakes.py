@@ -238,7 +238,7 @@ def find_mistake_neurons(
     # averaged with the classes' numbers of mistakes as weights.
     mistaken, counts = np.unique(targets, return_counts=True)
     ratios = np.zeros(F)
-    for c, count in zip(mistaken, counts):
+    for c, count in zip(mistaken, counts, strict=True):
         ratios += count * importance_ratios(features[labels == c].mean(axis=0), kernel, bias, int(c))
     ratios /= counts.sum()
     neurons = vote(edits, top=top, min_share=min_share)

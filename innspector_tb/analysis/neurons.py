@@ -51,7 +51,7 @@ def top_weights(signed, magnitude, k):
     flat = np.argpartition(-mag.ravel(), k - 1)[:k]
     flat = flat[np.argsort(-mag.ravel()[flat], kind="stable")]
     rows, cols = np.unravel_index(flat, mag.shape)
-    return [(int(i), int(o), float(signed[i, o]), float(magnitude[i, o])) for i, o in zip(rows, cols)]
+    return [(int(i), int(o), float(signed[i, o]), float(magnitude[i, o])) for i, o in zip(rows, cols, strict=True)]
 
 
 def extremes(means, n):

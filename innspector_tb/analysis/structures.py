@@ -250,7 +250,7 @@ def _common_namespace(ids):
         return ""
     parts = [s.split("/") if s else [] for s in spaces]
     common = []
-    for level in zip(*parts):
+    for level in zip(*parts, strict=False):  # up to the shortest: the common prefix
         if all(p == level[0] for p in level):
             common.append(level[0])
         else:

@@ -574,7 +574,7 @@ def _variables(layer_id, layer):
             "trainable": id(v) in trainable,
             "initializer": _initializer(layer, name),
         }
-        for name, v in zip(layer_variable_names(layer), weights)
+        for name, v in zip(layer_variable_names(layer), weights, strict=True)
     ]
 
 

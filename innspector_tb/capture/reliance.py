@@ -141,7 +141,7 @@ def fit_decision_layer(
     def train_step(f, y):
         with tf.GradientTape() as tape:
             total = losses(f, y)[0]
-        optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+        optimizer.apply_gradients(zip(tape.gradient(total, variables), variables, strict=True))
         return total
 
     def evaluate():

@@ -239,9 +239,9 @@ class StepFileWriter:
 
 def _compressed_chunks(array, chunks, compress, shuffle):
     """Yields (offset, bytes) of every chunk, byte-shuffled then compressed like HDF5's filters."""
-    grid = [range(0, size, step) for size, step in zip(array.shape, chunks)]
+    grid = [range(0, size, step) for size, step in zip(array.shape, chunks, strict=True)]
     for offset in itertools.product(*grid):
-        block = array[tuple(slice(o, o + c) for o, c in zip(offset, chunks))]
+        block = array[tuple(slice(o, o + c) for o, c in zip(offset, chunks, strict=True))]
         if block.shape != tuple(chunks):  # HDF5 stores edge chunks full size
             padded = np.zeros(chunks, dtype=array.dtype)
             padded[tuple(slice(0, n) for n in block.shape)] = block

@@ -169,7 +169,7 @@ def _pack(meta, arrays):
         layout.append([key, value.dtype.str, list(value.shape), offset])
         offset += -(-value.nbytes // _ALIGN) * _ALIGN
     block = shared_memory.SharedMemory(create=True, size=max(offset, _ALIGN))
-    for (key, value), (_, _, _, start) in zip(items, layout):
+    for (_, value), (_, _, _, start) in zip(items, layout, strict=True):
         target = np.ndarray(value.shape, dtype=value.dtype, buffer=block.buf, offset=start)
         target[...] = value
     return block, layout

@@ -59,7 +59,7 @@ def _normalise(units, desc):
             scores = _minmax_scores(raws)
         else:
             scores = _rank_scores(raws)
-        for u, sc in zip(members, scores):
+        for u, sc in zip(members, scores, strict=True):
             sc = float(sc)
             u["score"] = 1.0 - sc if desc["higher_is"] == LESS else sc
 

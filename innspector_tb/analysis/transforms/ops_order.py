@@ -175,7 +175,7 @@ def _merge(table, p, ctx):
     or "concat" along axis 0 (same shapes after the first axis)."""
     arrays = [ctx.array(name, field="columns") for name in p["columns"]]
     first = arrays[0]
-    for name, array in zip(p["columns"], arrays):
+    for name, array in zip(p["columns"], arrays, strict=True):
         if p["how"] == "stack" and array.shape != first.shape:
             raise ctx.error(
                 "cannot stack '%s' of shape %s with '%s' of shape %s"

@@ -73,7 +73,7 @@ def _group_by_class(x, p, ctx):
         raise ctx.limit("max_classes", len(classes), "the labels have %d classes" % len(classes))
     ctx.charge(x.size + len(classes) * math.prod(x.shape[1:]))
     result = Record("group_by_class")
-    for label, start, count in zip(classes, starts, counts):
+    for label, start, count in zip(classes, starts, counts, strict=True):
         result[str(int(label))] = numeric.reduce(x[order[start : start + count]], (0,), p["reduce"])
     return result
 
