@@ -117,6 +117,13 @@ def run_variant(variant, x, y, probe, epochs, logdir):
     return timer.times[1:]
 
 
+def _dataset_names(f):
+    """The path of every dataset in an open HDF5 file, hard-linked duplicates included."""
+    names = []
+    f.visititems_links(lambda name, link: names.append(name) if isinstance(f[name], h5py.Dataset) else None)
+    return names
+
+
 def disk_usage(run_dir):
     """(bytes on disk per logged step, raw float32 bytes per step) of one run.
 
@@ -129,9 +136,7 @@ def disk_usage(run_dir):
     raw = 0
     for path in steps.values():
         with step_files.open_file(os.path.join(run_dir, path)) as f:
-            names = []
-            f.visititems_links(lambda name, link: names.append(name) if isinstance(f[name], h5py.Dataset) else None)
-            raw += sum(int(np.prod(step_files.logical_shape(f, name))) * 4 for name in names)
+            raw += sum(int(np.prod(step_files.logical_shape(f, name))) * 4 for name in _dataset_names(f))
     return (step_bytes + event_bytes) / len(steps), raw / len(steps)
 
 

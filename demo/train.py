@@ -133,7 +133,10 @@ def experiments():
         batch_size=32,
         marker_class=3,
     )
-    classifier = lambda build: lambda: models.compile_classifier(build())
+
+    def classifier(build):
+        return lambda: models.compile_classifier(build())
+
     return [
         ("classifiers", base, classifier(models.dense_baseline)),
         ("classifiers", small, classifier(lambda: models.cnn((8,), 32, "cnn_small"))),

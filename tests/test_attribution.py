@@ -53,7 +53,10 @@ def _finite_difference(f, x, eps=1e-6):
     flat = x.reshape(n, size)
     plus = np.repeat(flat[:, None, :], size, axis=1) + eps * np.eye(size)[None]
     minus = np.repeat(flat[:, None, :], size, axis=1) - eps * np.eye(size)[None]
-    rows = lambda a: a.reshape((n * size,) + x.shape[1:])
+
+    def rows(a):
+        return a.reshape((n * size,) + x.shape[1:])
+
     return ((f(rows(plus)) - f(rows(minus))) / (2 * eps)).reshape(x.shape)
 
 

@@ -486,12 +486,10 @@ def test_missing_data_is_null_and_skipped_not_zero():
 
 def test_step_selection():
     r = rng(19)
-    make = lambda run, steps: unit(
-        run,
-        "d/kernel",
-        "Dense",  # noqa: E731
-        {s: r.normal(0, 1 + s, 200) for s in steps},
-    )
+
+    def make(run, steps):
+        return unit(run, "d/kernel", "Dense", {s: r.normal(0, 1 + s, 200) for s in steps})
+
     result = I.score([make("a", [0, 1, 2, 3]), make("b", [0, 1, 2])], "variance")
     assert result["step"] == 2 and result["steps"] == {"a": 2, "b": 2}
     # Runs that share only step 0 are each scored at their last step.

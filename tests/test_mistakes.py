@@ -1,4 +1,5 @@
-"""Mistake neurons (innspector_tb.analysis.mistakes), reducing reliance (innspector_tb.capture.reliance) and the mistakes route.
+"""Mistake neurons (innspector_tb.analysis.mistakes), reducing reliance (innspector_tb.capture.reliance) and the
+mistakes route.
 
 A real model with a planted spurious feature: demo's spurious_dense, trained on digits whose
 training 3s carry a bright corner marker that the clean test (probe) images lack.

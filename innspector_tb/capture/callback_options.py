@@ -141,7 +141,10 @@ def select_probe(probe, size, seed):
     if size > n:
         logger.info("iNNspector: probe_size %d is larger than the %d probe samples; using all", size, n)
     index = stats.balanced_indices(labels if labels is not None else n, size, seed=seed)
-    take = lambda a: np.asarray(a)[index]
+
+    def take(a):
+        return np.asarray(a)[index]
+
     if isinstance(x, dict):
         x = {k: take(v) for k, v in x.items()}
     elif isinstance(x, (list, tuple)):

@@ -159,7 +159,7 @@ def _read_layers(parsed, root):
 
             _read_layer(parsed, group, layer, path, visit_child)
             return found
-        for name, member_path, obj in _members(parsed, group, path):
+        for _, member_path, obj in _members(parsed, group, path):
             if isinstance(obj, h5py.Group):
                 found += visit(obj, member_path, depth + 1)
             else:
@@ -168,7 +168,7 @@ def _read_layers(parsed, root):
             parsed.skip(path, "group holds no activations, weights or mean_class_activations")
         return found
 
-    for name, member_path, obj in _members(parsed, root, "layers"):
+    for _, member_path, obj in _members(parsed, root, "layers"):
         if isinstance(obj, h5py.Group):
             visit(obj, member_path, 1)
         else:

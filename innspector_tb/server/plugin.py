@@ -68,7 +68,7 @@ class InnspectorLoader(base_plugin.TBLoader):
         samples = getattr(flags, "samples_per_plugin", None)
         if samples is None:
             samples = {}
-            setattr(flags, "samples_per_plugin", samples)
+            flags.samples_per_plugin = samples
         samples.setdefault(metadata.PLUGIN_NAME, 0)  # 0 means "keep every point"
 
     def load(self, context):

@@ -13,8 +13,8 @@ from innspector_tb.format import metadata
 _ALL_POINTS = 1 << 30
 
 
-def _check_versions(series_by_tag, run):
-    for tag, series in series_by_tag.items():
+def _check_versions(series_by_tag):
+    for series in series_by_tag.values():
         metadata.parse_plugin_metadata(series.plugin_content)
 
 
@@ -64,7 +64,7 @@ def _model_entry(run, series_by_tag, data, metrics):
         "errors": [],
     }
     try:
-        _check_versions(series_by_tag, run)
+        _check_versions(series_by_tag)
     except metadata.MetadataError as e:
         entry["errors"].append(str(e))
         return entry
@@ -121,6 +121,11 @@ GLYPH_LENGTH = 48
 _ATTRIBUTION_METHODS = ("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "grad_cam")
 
 
+def _known_first(known):
+    """A sort key: the names of `known` in its order, then the others alphabetically."""
+    return lambda name: (known.index(name) if name in known else len(known), name)
+
+
 def _attributions(manifests):
     """What the newest step with attribution maps holds: {methods, targets, samples, step}, or None."""
     for datum in sorted(manifests, key=lambda d: int(d.step), reverse=True):
@@ -136,10 +141,9 @@ def _attributions(manifests):
             if len(parts) == 3 and parts[0] == "attributions" and parts[1] != "class":
                 methods[parts[1]] = targets[parts[2]] = True
         shape = datasets["attributions/sample"].get("shape") or [0]
-        order = lambda known: lambda name: (known.index(name) if name in known else len(known), name)
         return {
-            "methods": sorted(methods, key=order(_ATTRIBUTION_METHODS)),
-            "targets": sorted(targets, key=order(("predicted", "true"))),
+            "methods": sorted(methods, key=_known_first(_ATTRIBUTION_METHODS)),
+            "targets": sorted(targets, key=_known_first(("predicted", "true"))),
             "samples": int(shape[0]),
             "step": int(datum.step),
         }

@@ -39,7 +39,10 @@ class _Step:
         return "pipeline[%d]" % self.index
 
 
-def run(pipeline, columns, limits=Limits()):
+_DEFAULT_LIMITS = Limits()  # frozen: one instance serves every call
+
+
+def run(pipeline, columns, limits=_DEFAULT_LIMITS):
     """Applies `pipeline` (JSON list of steps) to `columns` ({name: array}) and returns JSON-safe output.
 
     `columns` normally holds "value" and optionally "label". Returns
