@@ -201,7 +201,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The L1 data: kept neurons of the layer and its predecessor (top-k weights by magnitude, 10 highest and lowest mean activations under the class selection), their mean and share, the top-k weights (convolutions aggregated per channel pair), per-class mean maps of image-shaped activations, and the Neurons x Classes matrix. */
+        /** The L1 data: kept neurons of the layer and its predecessor (top-k weights by magnitude, 10 highest and lowest mean activations under the class selection), their mean and share, the top-k weights (convolutions aggregated per channel pair), per-class mean maps of image-shaped activations, and the Neurons x Classes matrix. With reduced data, the kernel comes from the newest step holding it (`kernel_step`) and `notes` say what the view rests on. */
         get: {
             parameters: {
                 query: {
@@ -279,7 +279,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Any stored array of a unit of analysis at one step or across steps, with a class selection and a transform pipeline (innspector_tb.analysis.transforms). POST a JSON body: {run, unit: {kind: weights|activations|class_means|samples|labels|predictions|statistics|histogram|attributions, layer, variable, unit, output, method, target}, steps: int|'last'|'all'|[int], classes: [labels], transform: [operations]}. Attributions (method: saliency|gradient_x_input|smoothgrad|integrated_gradients|grad_cam, target: predicted|true) answer the columns value, sample (probe row), target (class attributed) and label. */
+        /** Any stored array of a unit of analysis at one step or across steps, with a class selection and a transform pipeline (innspector_tb.analysis.transforms). POST a JSON body: {run, unit: {kind: weights|activations|class_means|samples|labels|predictions|statistics|histogram|attributions|unit_statistics, layer, variable, unit, output, method, target, form}, steps: int|'last'|'all'|[int], classes: [labels], transform: [operations]}. Attributions (method: saliency|gradient_x_input|smoothgrad|integrated_gradients|grad_cam, target: predicted|true) answer the columns value, sample (probe row), target (class attributed) and label. When the logging plan reduced a layer, activations answer what is stored (full, else pooled per unit, else the maps of the sample subset; unit.form asks for one) and say so in `reduced`; weights a step's file lacks come from the newest earlier step (`from_step`, `note`). */
         post: {
             parameters: {
                 query?: never;
@@ -914,6 +914,25 @@ export interface components {
             samples: number;
             step: number;
         };
+        /** @description What the step files keep of a layer not kept in full: pooled per-sample vectors (or nothing), full maps of the sample subset, per-class mean maps. */
+        ReducedLayer: {
+            /** @enum {string} */
+            activations: "pooled" | "none";
+            sample_maps: boolean;
+            class_maps: boolean;
+        };
+        /** @description The newest logging plan of a run that has one (docs/format.md, "Reduced data"); absent for logs written before plans, where everything is kept in full. */
+        PlanSummary: {
+            reduced: boolean;
+            notes: string[];
+            probe_size: number | null;
+            subset_size: number;
+            weights_every: number;
+            /** @description layer id -> what is kept (layers absent: full) */
+            reduced_layers: {
+                [key: string]: components["schemas"]["ReducedLayer"];
+            };
+        };
         Model: {
             run: string;
             id: string | null;
@@ -935,6 +954,7 @@ export interface components {
                 [key: string]: components["schemas"]["LatestMetric"];
             };
             errors: string[];
+            plan?: components["schemas"]["PlanSummary"];
         };
         ModelsAnswer: {
             models: components["schemas"]["Model"][];
@@ -1095,10 +1115,13 @@ export interface components {
             run: string;
             architecture: components["schemas"]["Architecture"];
         };
+        /** @description A kept neuron: its mean activation under the class selection and share of the summed activation; std and zero_fraction over the probe when the step file stores unit_statistics. */
         NeuronEntry: {
             index: number;
             mean: number | null;
             share: number | null;
+            std?: number | null;
+            zero_fraction?: number | null;
         };
         NeuronLayer: {
             units: number;
@@ -1129,6 +1152,10 @@ export interface components {
                     [key: string]: (number | null)[][];
                 };
             } | null;
+            /** @description The step the kernel was read from, when not `step`. */
+            kernel_step?: number;
+            /** @description What the view rests on when data are reduced: 'kernel from step 40'. */
+            notes?: string[];
         };
         DataUnit: {
             /** @enum {string} */
@@ -1138,6 +1165,13 @@ export interface components {
         } | {
             /** @enum {string} */
             kind: "activations";
+            layer: string;
+            output?: number;
+            /** @enum {string} */
+            form?: "full" | "pooled" | "samples";
+        } | {
+            /** @enum {string} */
+            kind: "unit_statistics";
             layer: string;
             output?: number;
         } | {
@@ -1180,6 +1214,14 @@ export interface components {
             dtype: string;
             data: unknown;
         };
+        /** @description Activations or class means read in a reduced form: `pooled` ([samples, units], the mean over positions) or `samples` (full maps of the probe rows `rows` only); `note` says it for people, `stored` lists the forms the step file holds. */
+        ReducedAnswer: {
+            /** @enum {string} */
+            form: "pooled" | "samples";
+            note: string;
+            rows?: number[];
+            stored?: ("full" | "pooled" | "samples")[];
+        };
         /** @description The request's run and unit, the resolved steps and classes, and the transformed columns. */
         DataAnswer: {
             run: string;
@@ -1197,6 +1239,13 @@ export interface components {
                     [key: string]: unknown;
                 };
             };
+            reduced?: components["schemas"]["ReducedAnswer"];
+            /** @description weights: the step they were read from, when not the one asked. */
+            from_step?: number;
+            /** @description weights over several steps: the step each was read from. */
+            from_steps?: number[];
+            /** @description weights read from other steps: 'kernel from step 40'. */
+            note?: string;
             /** @description column -> an array, or an op's own object (histogram, kde, topk, pca, group_by_class) */
             result: {
                 [key: string]: components["schemas"]["DataArray"] | {

@@ -52,7 +52,8 @@ ROUTES = {
         "magnitude, 10 highest and lowest mean activations under the class selection), "
         "their mean and share, the top-k weights (convolutions aggregated per channel "
         "pair), per-class mean maps of image-shaped activations, and the Neurons x "
-        "Classes matrix.",
+        "Classes matrix. With reduced data, the kernel comes from the newest step holding it "
+        "(`kernel_step`) and `notes` say what the view rests on.",
         "parameters": [
             _RUN,
             _param("layer", "Layer id, e.g. dense_hidden or encoder/dense_1.", required=True),
@@ -71,11 +72,13 @@ ROUTES = {
         "summary": "Any stored array of a unit of analysis at one step or across steps, with a class "
         "selection and a transform pipeline (innspector_tb.analysis.transforms). POST a JSON body: "
         "{run, unit: {kind: weights|activations|class_means|samples|labels|predictions|"
-        "statistics|histogram|attributions, layer, variable, unit, output, method, target}, "
-        "steps: int|'last'|'all'|[int], classes: [labels], transform: [operations]}. Attributions "
+        "statistics|histogram|attributions|unit_statistics, layer, variable, unit, output, method, target, "
+        "form}, steps: int|'last'|'all'|[int], classes: [labels], transform: [operations]}. Attributions "
         "(method: saliency|gradient_x_input|smoothgrad|integrated_gradients|grad_cam, target: "
         "predicted|true) answer the columns value, sample (probe row), target (class attributed) "
-        "and label.",
+        "and label. When the logging plan reduced a layer, activations answer what is stored (full, "
+        "else pooled per unit, else the maps of the sample subset; unit.form asks for one) and say so "
+        "in `reduced`; weights a step's file lacks come from the newest earlier step (`from_step`, `note`).",
         "method": "post",
         "parameters": [],
         "body": ref("DataRequest"),

@@ -113,6 +113,27 @@ SCHEMAS = {
         {"methods": STR_LIST, "targets": STR_LIST, "samples": INT, "step": INT},
         description="What the newest step with attribution maps holds.",
     ),
+    "ReducedLayer": obj(
+        {
+            "activations": enum("pooled", "none"),
+            "sample_maps": BOOL,
+            "class_maps": BOOL,
+        },
+        description="What the step files keep of a layer not kept in full: pooled per-sample vectors (or "
+        "nothing), full maps of the sample subset, per-class mean maps.",
+    ),
+    "PlanSummary": obj(
+        {
+            "reduced": BOOL,
+            "notes": STR_LIST,
+            "probe_size": INT_OR_NULL,
+            "subset_size": INT,
+            "weights_every": INT,
+            "reduced_layers": mapping(ref("ReducedLayer"), "layer id -> what is kept (layers absent: full)"),
+        },
+        description='The newest logging plan of a run that has one (docs/format.md, "Reduced data"); absent '
+        "for logs written before plans, where everything is kept in full.",
+    ),
     "Model": obj(
         {
             "run": STR,
@@ -134,7 +155,9 @@ SCHEMAS = {
             "attributions": nullable(ref("AttributionsAvailable")),
             "latest_metrics": mapping(ref("LatestMetric")),
             "errors": STR_LIST,
-        }
+            "plan": ref("PlanSummary"),
+        },
+        optional=["plan"],
     ),
     "ModelsAnswer": obj({"models": array(ref("Model"))}),
     "Experiment": obj(
@@ -256,7 +279,12 @@ SCHEMAS = {
     ),
     "GraphAnswer": obj({"run": STR, "architecture": ref("Architecture")}),
     # -- the L1 view
-    "NeuronEntry": obj({"index": INT, "mean": NUM_OR_NULL, "share": NUM_OR_NULL}),
+    "NeuronEntry": obj(
+        {"index": INT, "mean": NUM_OR_NULL, "share": NUM_OR_NULL, "std": NUM_OR_NULL, "zero_fraction": NUM_OR_NULL},
+        optional=["std", "zero_fraction"],
+        description="A kept neuron: its mean activation under the class selection and share of the summed "
+        "activation; std and zero_fraction over the probe when the step file stores unit_statistics.",
+    ),
     "NeuronLayer": obj({"units": INT, "neurons": array(ref("NeuronEntry"))}),
     "NeuronWeight": obj({"from": INT, "to": INT, "value": NUM, "magnitude": NUM}),
     "NeuronsAnswer": obj(
@@ -274,13 +302,20 @@ SCHEMAS = {
             "class_maps": nullable(
                 mapping(mapping(array(array(NUM_OR_NULL))), "class -> kept neuron -> its mean map [height][width]")
             ),
-        }
+            "kernel_step": {**INT, "description": "The step the kernel was read from, when not `step`."},
+            "notes": array(STR, description="What the view rests on when data are reduced: 'kernel from step 40'."),
+        },
+        optional=["kernel_step", "notes"],
     ),
     # -- the data route
     "DataUnit": {
         "oneOf": [
             obj({"kind": enum("weights"), "layer": STR, "variable": STR}),
-            obj({"kind": enum("activations"), "layer": STR, "output": INT}, optional=["output"]),
+            obj(
+                {"kind": enum("activations"), "layer": STR, "output": INT, "form": enum("full", "pooled", "samples")},
+                optional=["output", "form"],
+            ),
+            obj({"kind": enum("unit_statistics"), "layer": STR, "output": INT}, optional=["output"]),
             obj({"kind": enum("class_means"), "layer": STR}),
             obj({"kind": enum("samples", "predictions"), "output": INT}, optional=["output"]),
             obj({"kind": enum("labels")}),
@@ -311,6 +346,18 @@ SCHEMAS = {
         {"shape": INT_LIST, "dtype": STR, "data": ANY},
         description="An array column: nested lists; NaN and ±Inf are null.",
     ),
+    "ReducedAnswer": obj(
+        {
+            "form": enum("pooled", "samples"),
+            "note": STR,
+            "rows": INT_LIST,
+            "stored": array(enum("full", "pooled", "samples")),
+        },
+        optional=["rows", "stored"],
+        description="Activations or class means read in a reduced form: `pooled` ([samples, units], the mean over "
+        "positions) or `samples` (full maps of the probe rows `rows` only); `note` says it for people, `stored` "
+        "lists the forms the step file holds.",
+    ),
     "DataAnswer": obj(
         {
             "run": STR,
@@ -320,12 +367,26 @@ SCHEMAS = {
             "class_dependent": BOOL,
             "fields": STR_LIST,
             "attribution": obj({"score": STR_OR_NULL, "grad_cam_layer": STR_OR_NULL, "options": OPEN}),
+            "reduced": ref("ReducedAnswer"),
+            "from_step": {**INT, "description": "weights: the step they were read from, when not the one asked."},
+            "from_steps": {**INT_LIST, "description": "weights over several steps: the step each was read from."},
+            "note": {**STR, "description": "weights read from other steps: 'kernel from step 40'."},
             "result": mapping(
                 {"anyOf": [ref("DataArray"), OPEN]},
                 "column -> an array, or an op's own object (histogram, kde, topk, pca, group_by_class)",
             ),
         },
-        optional=["steps", "classes", "class_dependent", "fields", "attribution"],
+        optional=[
+            "steps",
+            "classes",
+            "class_dependent",
+            "fields",
+            "attribution",
+            "reduced",
+            "from_step",
+            "from_steps",
+            "note",
+        ],
         description="The request's run and unit, the resolved steps and classes, and the transformed columns.",
     ),
     # -- interestingness

@@ -21,6 +21,7 @@ DATA_KINDS = (
     "statistics",
     "histogram",
     "attributions",
+    "unit_statistics",
 )
 MAX_STEPS_PER_REQUEST = 1000
 MAX_DATA_ELEMENTS = 50_000_000  # read from the manifests before anything is read
@@ -56,7 +57,9 @@ def load_unit_data(store, body):
     description = {"run": run, "unit": unit}
     if kind in ("samples", "labels"):
         data = store.read(run, None, _dataset_of(store, kind, unit))
-        return _filter_classes(data, labels, body.get("classes"), description), description
+        columns = _filter_classes(data, labels, body.get("classes"), description)
+        columns.pop("keep", None)
+        return columns, description
     if kind in ("statistics", "histogram"):
         return _summary_columns(store, run, kind, unit, body, description), description
     steps, many = _steps_of(store, run, body.get("steps"))
@@ -66,33 +69,17 @@ def load_unit_data(store, body):
             store, run, unit, steps, many, labels, body.get("classes"), description
         ), description
     if kind == "class_means":
-        layer = require_str(unit, "layer")
-        _, classes = store.class_means(run, layer)
-        rows = class_selection(body.get("classes"), classes)
-        description["classes"] = [classes[r] for r in rows]
-        # The size of every map, from the manifests, before anything is read.
-        _check_size(
-            store,
-            run,
-            steps,
-            [store.layer_dataset(layer, "mean_class_activations/class_%s" % classes[r]) for r in rows],
-        )
-        per_step = [
-            np.stack(
-                [
-                    store.read(run, step, store.layer_dataset(layer, "mean_class_activations/class_%s" % classes[r]))
-                    for r in rows
-                ]
-            )
-            for step in steps
-        ]
-        return {"value": _stack(per_step, many)}, description
+        return _class_mean_columns(store, run, unit, steps, many, body.get("classes"), description), description
+    if kind == "activations":
+        return _activation_columns(store, run, unit, steps, many, labels, body.get("classes"), description), description
+    if kind == "weights":
+        return _weight_columns(store, run, unit, steps, many, body.get("steps") == "all", description), description
+    if kind == "unit_statistics":
+        return _unit_statistics_columns(store, run, unit, steps, many, description), description
     dataset = _dataset_of(store, kind, unit)
     _check_size(store, run, steps, dataset)
     per_step = [store.read(run, step, dataset) for step in steps]
-    if kind == "weights":
-        return {"value": _stack(per_step, many)}, description
-    # activations and predictions: one row per probe sample, so classes apply.
+    # predictions: one row per probe sample, so classes apply.
     filtered = [_filter_classes(a, labels, body.get("classes"), description) for a in per_step]
     columns = {"value": _stack([f["value"] for f in filtered], many)}
     if not many and "label" in filtered[0]:
@@ -119,11 +106,6 @@ def _steps_of(store, run, value):
 
 def _dataset_of(store, kind, unit):
     output = int_param(unit.get("output"), "unit.output", default=0, minimum=0, maximum=1000)
-    if kind == "weights":
-        return store.layer_dataset(require_str(unit, "layer"), "weights/" + require_str(unit, "variable"))
-    if kind == "activations":
-        name = "activations" if output == 0 else "activations_%d" % output
-        return store.layer_dataset(require_str(unit, "layer"), name)
     if kind == "predictions":
         return "data_samples/y_prediction" if output == 0 else "data_samples/y_prediction_%d" % output
     if kind == "samples":
@@ -205,18 +187,223 @@ def _attribution_columns(store, run, unit, steps, many, labels, classes_value, d
     return columns
 
 
-def _filter_classes(data, labels, classes_value, description):
+def _check_pairs(store, run, pairs):
+    """_check_size over (step, dataset) pairs (a dataset read from another step than the one asked)."""
+    total = 0
+    for step, dataset in pairs:
+        entry = store.manifests(run).get(step, {}).get("datasets", {}).get(dataset)
+        if entry is not None:
+            total += int(np.prod(entry.get("shape") or [1]))
+    if total > MAX_DATA_ELEMENTS:
+        raise BadRequest(
+            "request too large: %d elements over the limit of %d (ask for fewer steps or slice)"
+            % (total, MAX_DATA_ELEMENTS)
+        )
+
+
+# Reduced data (docs/format.md, "Reduced data"): what a step file holds of a layer when the logging plan
+# keeps less than every layer in full, and the notes that say so in the answers.
+
+
+def _output_shape(store, run, layer_id, output):
+    """The layer output's shape without the batch axis, from the architecture, or None."""
+    try:
+        arch = store.architecture(run)
+    except (NotFound, BadRequest):
+        return None
+    for layer in arch.get("layers", []):
+        if layer.get("id") == layer_id:
+            shapes = layer.get("output_shapes") or []
+            if output < len(shapes) and isinstance(shapes[output], list) and shapes[output]:
+                return list(shapes[output][1:])
+    return None
+
+
+def _probe_size(store, run, step):
+    plan = store.plan(run, step) or {}
+    if isinstance(plan.get("probe_size"), int):
+        return plan["probe_size"]
+    try:
+        count = store.samples_manifest(run).get("count")
+        if isinstance(count, int):
+            return count
+    except (NotFound, BadRequest):
+        pass
+    labels = store.labels(run)
+    return None if labels is None else int(labels.shape[0])
+
+
+def pooled_note(shape):
+    """ "pooled over 8x8 positions (mean per channel)" for an output of per-sample shape [8, 8, C]."""
+    positions = shape[:-1] if shape else None
+    per = "channel" if shape is not None and len(shape) == 3 else "unit"
+    if positions and all(isinstance(d, int) and d > 0 for d in positions):
+        where = "%s position%s" % ("x".join(map(str, positions)), "" if int(np.prod(positions)) == 1 else "s")
+    else:
+        where = "positions"
+    return "pooled over %s (mean per %s)" % (where, per)
+
+
+def samples_note(subset, probe):
+    return "%d of %s probe samples" % (subset, probe if probe is not None else "the")
+
+
+def reduced_info(store, run, step, layer_id, output, source):
+    """The `reduced` object of an answer read from `source` (a store.ActivationSource), None when full."""
+    if source.form == "full":
+        return None
+    shape = _output_shape(store, run, layer_id, output)
+    if source.form == "pooled":
+        info = {"form": "pooled", "note": pooled_note(shape)}
+    else:
+        info = {"form": "samples", "note": samples_note(len(source.rows), _probe_size(store, run, step))}
+    info["stored"] = list(source.stored)
+    return info
+
+
+def _activation_columns(store, run, unit, steps, many, labels, classes_value, description):
+    """A layer output's activations in the first form the step files hold (or unit.form), classes applied;
+    `reduced` says what was read when it is not every probe sample in full."""
+    layer = require_str(unit, "layer")
+    output = int_param(unit.get("output"), "unit.output", default=0, minimum=0, maximum=1000)
+    form = unit.get("form")
+    sources = [store.activation_source(run, step, layer, output, form) for step in steps]
+    if len({s.form for s in sources}) > 1:
+        raise BadRequest(
+            "layer %r is stored in different forms across the steps asked for (%s); ask for one form with "
+            "unit.form" % (layer, ", ".join(sorted({s.form for s in sources})))
+        )
+    source = sources[0]
+    _check_pairs(store, run, [(step, s.dataset) for step, s in zip(steps, sources, strict=True)])
+    per_step = [store.read(run, step, s.dataset) for step, s in zip(steps, sources, strict=True)]
+    rows = None
+    row_labels = labels
+    if source.form == "samples":
+        rows = source.rows
+        if any(not np.array_equal(s.rows, rows) for s in sources):
+            raise BadRequest("the sample subset changes across the steps asked for; ask for one step at a time")
+        row_labels = None
+        if labels is not None and rows.size and rows.min() >= 0 and rows.max() < labels.shape[0]:
+            row_labels = np.asarray(labels)[rows]
+        elif labels is not None and not rows.size:
+            row_labels = np.asarray(labels)[:0]
+    filtered = [_filter_classes(a, row_labels, classes_value, description, all_labels=labels) for a in per_step]
+    columns = {"value": _stack([f["value"] for f in filtered], many)}
+    if not many and "label" in filtered[0]:
+        columns["label"] = filtered[0]["label"]
+    reduced = reduced_info(store, run, steps[-1], layer, output, source)
+    if reduced is not None:
+        if rows is not None:
+            keep = filtered[0].get("keep")
+            reduced["rows"] = [int(r) for r in (rows if keep is None else rows[keep])]
+        description["reduced"] = reduced
+    return columns
+
+
+def _weight_columns(store, run, unit, steps, many, all_steps, description):
+    """A variable at the steps asked for. A step whose file lacks it (weights rotate when the plan reduces
+    them) is read from the newest earlier step that has it: `from_step` (or `from_steps`) and `note` say so;
+    with steps "all", only the steps whose files hold it are answered."""
+    layer, variable = require_str(unit, "layer"), require_str(unit, "variable")
+    sources = [store.weights_source(run, step, layer, variable) for step in steps]
+    from_steps = [t for _, t in sources]
+    every = (store.plan(run, steps[-1]) or {}).get("weights_every")
+    cadence = " (full weights every %d logged steps)" % every if isinstance(every, int) and every > 1 else ""
+    if all_steps and from_steps != list(steps):
+        holding = sorted(set(from_steps))
+        description["steps"] = holding
+        description["note"] = "%s at %d of %d logged steps%s" % (variable, len(holding), len(steps), cadence)
+        pairs = [(t, sources[0][0]) for t in holding]
+    else:
+        pairs = [(t, dataset) for dataset, t in sources]
+        if from_steps != list(steps):
+            if many:
+                description["from_steps"] = from_steps
+                shown = ", ".join("%d for %d" % (t, s) for s, t in zip(steps, from_steps, strict=True) if s != t)
+                description["note"] = "%s from earlier steps (%s)%s" % (variable, shown, cadence)
+            else:
+                description["from_step"] = from_steps[0]
+                description["note"] = "%s from step %d%s" % (variable, from_steps[0], cadence)
+    _check_pairs(store, run, pairs)
+    return {"value": _stack([store.read(run, t, dataset) for t, dataset in pairs], many)}
+
+
+UNIT_STATISTICS_FIELDS = ("mean", "std", "min", "max", "zero_fraction")
+
+
+def _unit_statistics_columns(store, run, unit, steps, many, description):
+    """Per-unit statistics over the probe of a layer output, [5, units] (rows UNIT_STATISTICS_FIELDS): as
+    stored, or computed from the full activations of logs written before they were stored."""
+    layer = require_str(unit, "layer")
+    output = int_param(unit.get("output"), "unit.output", default=0, minimum=0, maximum=1000)
+    dataset = store.layer_dataset(layer, "unit_statistics" if output == 0 else "unit_statistics_%d" % output)
+    description["fields"] = list(UNIT_STATISTICS_FIELDS)
+    per_step = []
+    for step in steps:
+        if store.dataset_shape(run, step, dataset) is not None:
+            per_step.append(np.asarray(store.read(run, step, dataset), dtype=np.float32))
+            continue
+        source = store.activation_source(run, step, layer, output, "full")
+        _check_pairs(store, run, [(step, source.dataset)])
+        per_step.append(_unit_statistics_of(store.read(run, step, source.dataset)))
+    return {"value": _stack(per_step, many)}
+
+
+def _unit_statistics_of(activations):
+    """[5, units]: mean, std, min, max and zero fraction of each unit (last axis) over samples and positions."""
+    a = np.asarray(activations, dtype=np.float64)
+    flat = a.reshape(-1, a.shape[-1]) if a.ndim >= 2 else a.reshape(-1, 1)
+    if flat.shape[0] == 0:
+        return np.full((5, flat.shape[1]), np.nan, dtype=np.float32)
+    with np.errstate(invalid="ignore"):
+        rows = [
+            np.nanmean(flat, axis=0) if np.isfinite(flat).any() else np.full(flat.shape[1], np.nan),
+            np.nanstd(flat, axis=0) if np.isfinite(flat).any() else np.full(flat.shape[1], np.nan),
+            np.nanmin(flat, axis=0) if np.isfinite(flat).any() else np.full(flat.shape[1], np.nan),
+            np.nanmax(flat, axis=0) if np.isfinite(flat).any() else np.full(flat.shape[1], np.nan),
+            (flat == 0).mean(axis=0),
+        ]
+    return np.stack(rows).astype(np.float32)
+
+
+def _class_mean_columns(store, run, unit, steps, many, classes_value, description):
+    """Per-class mean maps of a layer (one row per selected class) from the step files; when a step file
+    keeps none (a reduced layer), the per-unit class means of the event file, said in `reduced`."""
+    layer = require_str(unit, "layer")
+    by_step, classes = store.class_means(run, layer)
+    rows = class_selection(classes_value, classes)
+    description["classes"] = [classes[r] for r in rows]
+    names = [store.layer_dataset(layer, "mean_class_activations/class_%s" % classes[r]) for r in rows]
+    if all(store.has_dataset(run, step, name) for step in steps for name in names):
+        # The size of every map, from the manifests, before anything is read.
+        _check_size(store, run, steps, names)
+        per_step = [np.stack([store.read(run, step, name) for name in names]) for step in steps]
+        return {"value": _stack(per_step, many)}
+    missing = [step for step in steps if step not in by_step]
+    if missing:
+        raise NotFound("run %r has no class means of %r at steps %s" % (run, layer, missing))
+    description["reduced"] = {
+        "form": "pooled",
+        "note": "class means %s, from the event file (no per-class maps stored)"
+        % pooled_note(_output_shape(store, run, layer, 0)),
+    }
+    return {"value": _stack([np.asarray(by_step[step])[rows] for step in steps], many)}
+
+
+def _filter_classes(data, labels, classes_value, description, all_labels=None):
+    """{"value", "label", "keep"} of the rows of the selected classes. `labels` are the rows' labels;
+    `all_labels`, the whole probe's, name the classes (rows of a sample subset may lack some)."""
     columns = {"value": data}
     if labels is None or np.ndim(data) == 0 or data.shape[0] != labels.shape[0]:
         if classes_value not in (None, ""):
             raise BadRequest("this data does not depend on classes (no labels per sample)")
         return columns
-    classes = [int(c) for c in np.unique(labels)]
+    classes = [int(c) for c in np.unique(labels if all_labels is None else all_labels)]
     rows = class_selection(classes_value, classes)
     keep = np.isin(labels, [classes[r] for r in rows])
     description["classes"] = [classes[r] for r in rows]
     description["class_dependent"] = True
-    return {"value": data[keep], "label": labels[keep]}
+    return {"value": data[keep], "label": labels[keep], "keep": keep}
 
 
 def _stack(arrays, many):

@@ -38,8 +38,20 @@ def neurons(store, run, layer_id, step=None, classes=None, k=neurons_lib.DEFAULT
     signed = magnitude = None
     variables = [v.get("name") for v in layer.get("variables", [])]
     units_in = None if previous_means is None else previous_means.size
+    notes = []
+    kernel_step = None
+    kernel = None
     if "kernel" in variables:
-        kernel = store.read(run, step, store.layer_dataset(layer_id, "weights/kernel"))
+        # Weights rotate when the logging plan reduces them: the newest step file holding the kernel.
+        try:
+            dataset, kernel_step = store.weights_source(run, step, layer_id, "kernel")
+        except NotFound:
+            notes.append("no step file holds the kernel: weights left out")
+        else:
+            kernel = store.read(run, kernel_step, dataset)
+            if kernel_step != step:
+                notes.append("kernel from step %d" % kernel_step)
+    if kernel is not None:
         units_in = kernel.shape[-2] if kernel.ndim >= 2 else units_in
         if previous_means is None or previous_means.size != units_in:
             previous_means = np.full(units_in, np.nan)
@@ -68,7 +80,38 @@ def neurons(store, run, layer_id, step=None, classes=None, k=neurons_lib.DEFAULT
     result["class_maps"] = _class_maps(
         store, run, step, layer_id, layer, rows, class_names, [n["index"] for n in view["layer"]["neurons"]]
     )
+    # Logs with reduced data (docs/format.md): what the view rests on, and each neuron's spread.
+    if store.plan(run, step) is not None:
+        if result["class_maps"] is None and _image_shaped(layer):
+            notes.append("no per-class maps stored for this layer")
+        _add_unit_statistics(store, run, step, layer_id, result["layer"]["neurons"])
+        if previous_id is not None:
+            _add_unit_statistics(store, run, step, previous_id, result["previous"]["neurons"])
+    if kernel_step is not None and kernel_step != step:
+        result["kernel_step"] = kernel_step
+    if notes:
+        result["notes"] = notes
     return result
+
+
+def _image_shaped(layer):
+    shapes = layer.get("output_shapes") or []
+    return bool(shapes) and len(shapes[0] or []) == 4
+
+
+def _add_unit_statistics(store, run, step, layer_id, neurons):
+    """std and zero_fraction of each neuron over the probe, from the step file's unit_statistics."""
+    dataset = store.layer_dataset(layer_id, "unit_statistics")
+    if store.dataset_shape(run, step, dataset) is None:
+        return
+    stats = np.asarray(store.read(run, step, dataset), dtype=np.float64)
+    if stats.ndim != 2 or stats.shape[0] < 5:
+        return
+    for neuron in neurons:
+        i = neuron["index"]
+        if i < stats.shape[1]:
+            neuron["std"] = json_number(stats[1, i])
+            neuron["zero_fraction"] = json_number(stats[4, i])
 
 
 def _layer(arch, layer_id):
@@ -113,9 +156,14 @@ def _class_maps(store, run, step, layer_id, layer, rows, class_names, kept, max_
     maps = {}
     for row in rows:
         name = class_names[row]
+        dataset = store.layer_dataset(layer_id, "mean_class_activations/class_%s" % name)
+        if not store.has_dataset(run, step, dataset):
+            continue  # a reduced layer keeps no per-class maps
         try:
-            data = store.read(run, step, store.layer_dataset(layer_id, "mean_class_activations/class_%s" % name))
+            data = store.read(run, step, dataset)
         except NotFound:
             continue
         maps[name] = {str(i): [[json_number(v) for v in line] for line in data[..., i]] for i in kept}
+    if not maps and store.plan(run, step) is not None:
+        return None
     return maps

@@ -42,7 +42,69 @@ def list_models(data_provider, ctx, experiment_id, with_metrics=True):
         run_tag_filter=provider_lib.RunTagFilter(runs=sorted(tensors), tags=wanted),
     )
     scalars = latest_metrics(data_provider, ctx, experiment_id, sorted(tensors)) if with_metrics else {}
-    return [_model_entry(run, tensors[run], data.get(run, {}), scalars.get(run, {})) for run in sorted(tensors)]
+    plans = _latest_plans(data_provider, ctx, experiment_id, tensors)
+    entries = [_model_entry(run, tensors[run], data.get(run, {}), scalars.get(run, {})) for run in sorted(tensors)]
+    for entry in entries:
+        summary = _plan_summary(plans.get(entry["run"]))
+        if summary is not None:  # logs written before plans: no field, every array is kept in full
+            entry["plan"] = summary
+    return entries
+
+
+def _latest_plans(data_provider, ctx, experiment_id, tensors):
+    """{run: the newest `innspector/plan` datum} of the runs that have one (the last point only: plans are
+    written at every logged step and only the layers' forms matter here, which do not change)."""
+    runs = sorted(run for run, tags in tensors.items() if metadata.PLAN_TAG in tags)
+    if not runs:
+        return {}
+    data = data_provider.read_tensors(
+        ctx,
+        experiment_id=experiment_id,
+        plugin_name=metadata.PLUGIN_NAME,
+        downsample=1,
+        run_tag_filter=provider_lib.RunTagFilter(runs=runs, tags=[metadata.PLAN_TAG]),
+    )
+    result = {}
+    for run, by_tag in data.items():
+        points = by_tag.get(metadata.PLAN_TAG) or []
+        if points:
+            result[run] = max(points, key=lambda d: d.step)
+    return result
+
+
+def _plan_summary(datum):
+    """What the tab needs of a run's logging plan (docs/format.md, "Reduced data"), or None without one:
+    whether data are reduced, the notes, and the layers not kept in full with what they keep."""
+    if datum is None:
+        return None
+    try:
+        plan = metadata.json_payload(datum)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    layers = plan.get("layers") if isinstance(plan.get("layers"), dict) else {}
+    reduced_layers = {}
+    for layer_id, entry in layers.items():
+        if not isinstance(entry, dict) or entry.get("activations") == "full":
+            continue
+        form = entry.get("activations")
+        reduced_layers[str(layer_id)] = {
+            "activations": form if form in ("pooled", "none") else "none",
+            "sample_maps": bool(entry.get("sample_maps")),
+            "class_maps": bool(entry.get("class_maps")),
+        }
+    every = plan.get("weights_every")
+    probe = plan.get("probe_size")
+    subset = plan.get("subset")
+    return {
+        "reduced": bool(plan.get("reduced")),
+        "notes": [str(n) for n in plan.get("notes", []) if isinstance(n, str)]
+        if isinstance(plan.get("notes"), list)
+        else [],
+        "probe_size": probe if isinstance(probe, int) else None,
+        "subset_size": len(subset) if isinstance(subset, list) else 0,
+        "weights_every": every if isinstance(every, int) and every > 0 else 1,
+        "reduced_layers": reduced_layers,
+    }
 
 
 def _model_entry(run, series_by_tag, data, metrics):

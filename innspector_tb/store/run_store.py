@@ -337,8 +337,137 @@ class BoundRunStore:
         except errors.NotFound:
             return None
 
+    # Reduced data (docs/format.md, "Reduced data"): the logging plan and where each array is.
+
+    def plans(self, run):
+        """{step: plan} of the run's `innspector/plan` summaries; {} for logs written before plans."""
+        self.require_run(run)
+        if metadata.PLAN_TAG not in self.listing()[run]:
+            return {}
+
+        def compute():
+            self._check_version(run, metadata.PLAN_TAG)
+            result = {}
+            for datum in self._read(run, [metadata.PLAN_TAG]).get(metadata.PLAN_TAG, []):
+                try:
+                    result[int(datum.step)] = metadata.json_payload(datum)
+                except (ValueError, UnicodeDecodeError):
+                    continue  # a damaged plan: read that step as its datasets say
+            return result
+
+        return self._cached(run, "plans", compute)
+
+    def plan(self, run, step):
+        """The logging plan of a step (its own, else the newest before it, else the first), or None for logs
+        without plans: every array is then stored in full, at every step."""
+        plans = self.plans(run)
+        if not plans:
+            return None
+        if step in plans:
+            return plans[step]
+        earlier = [s for s in plans if s <= step]
+        return plans[max(earlier)] if earlier else plans[min(plans)]
+
+    def _datasets(self, run, step):
+        """{name: {shape, ...}} of the step file's manifest, or None when the manifest lists none (then
+        every dataset is assumed present, as logs before reduced data were read)."""
+        datasets = self.manifests(run).get(step, {}).get("datasets")
+        return datasets if isinstance(datasets, dict) else None
+
+    def has_dataset(self, run, step, dataset):
+        datasets = self._datasets(run, step)
+        return datasets is None or dataset in datasets
+
+    def dataset_shape(self, run, step, dataset):
+        """The shape the manifest gives a dataset, or None."""
+        entry = (self._datasets(run, step) or {}).get(dataset)
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        return [int(d) for d in shape] if isinstance(shape, list) else None
+
+    def activation_source(self, run, step, layer_id, output=0, form=None):
+        """Where a layer output's activations are at a step: an ActivationSource of the first form stored
+        (full for the whole probe, else pooled per unit, else the maps of the sample subset), or of `form`
+        when asked. Raises NotFound saying what the step holds of the layer when nothing fits."""
+        if form not in (None,) + ACTIVATION_FORMS:
+            raise errors.BadRequest("unit.form must be one of %s, got %r" % (", ".join(ACTIVATION_FORMS), form))
+        names = {f: self.layer_dataset(layer_id, _output_name(base, output)) for f, base in _FORM_DATASETS.items()}
+        datasets = self._datasets(run, step)
+        if datasets is None:  # a manifest without a listing: read the full activations, as before plans
+            found = [FULL]
+        else:
+            found = [f for f in ACTIVATION_FORMS if names[f] in datasets]
+        wanted = [f for f in found if form in (None, f)]
+        if not wanted:
+            held = ", ".join(found) if found else "none"
+            plan = self.plan(run, step) or {}
+            planned = (plan.get("layers") or {}).get(layer_id) if isinstance(plan.get("layers"), dict) else None
+            kept = planned.get("activations") if isinstance(planned, dict) else None
+            why = {
+                NONE: " (the logging plan keeps only its statistics, in the event file)",
+                POOLED: " (the logging plan keeps it pooled per unit)",
+                FULL: " (the logging plan keeps it in full)",
+            }.get(kept, "")
+            if form is None:
+                raise errors.NotFound(
+                    "%s: no activations of layer %r output %d%s" % (_where(run, step), layer_id, output, why)
+                )
+            raise errors.NotFound(
+                "%s: no %s activations of layer %r output %d; stored forms: %s%s"
+                % (_where(run, step), form, layer_id, output, held, why)
+            )
+        chosen = wanted[0]
+        rows = None
+        if chosen == SAMPLES:
+            rows = np.asarray(self.read(run, step, SUBSET_DATASET), dtype=np.int64).reshape(-1)
+        return ActivationSource(chosen, names[chosen], rows, found)
+
+    def weights_source(self, run, step, layer_id, variable):
+        """(dataset, from_step) of a layer's variable for a step: the step's own file when it holds the full
+        weights, else the newest earlier step whose file does, else the first later one (weights rotate
+        when the plan reduces them). NotFound when no step file holds them."""
+        dataset = self.layer_dataset(layer_id, "weights/" + variable)
+        if self.has_dataset(run, step, dataset):
+            return dataset, step
+        holding = [
+            s for s in self.steps(run) if self._datasets(run, s) is not None and dataset in self._datasets(run, s)
+        ]
+        if not holding:
+            where = " (its statistics and histograms are in the event file)" if self.plans(run) else ""
+            raise errors.NotFound(
+                "run %r has no weights %s of layer %r in any step file%s" % (run, variable, layer_id, where)
+            )
+        earlier = [s for s in holding if s <= step]
+        return dataset, (max(earlier) if earlier else min(holding))
+
     def layer_dataset(self, layer_id, name):
         return "%s/%s" % (step_files.layer_group(architecture_lib.layer_h5_name(layer_id)), name)
+
+
+FULL, POOLED, SAMPLES, NONE = "full", "pooled", "samples", "none"
+ACTIVATION_FORMS = (FULL, POOLED, SAMPLES)  # the order a reader prefers them in
+_FORM_DATASETS = {FULL: "activations", POOLED: "pooled_activations", SAMPLES: "sample_activations"}
+SUBSET_DATASET = "data_samples/subset"  # probe rows of the sample_activations datasets
+
+
+class ActivationSource:
+    """Where a layer output's activations are at a step.
+
+    form: "full" ([probe, ...]), "pooled" ([probe, units], the mean over positions) or "samples"
+    ([subset, ...] full maps of the probe rows `rows`); dataset: its name in the step file; stored: every
+    form the step file holds of the output, in ACTIVATION_FORMS order.
+    """
+
+    __slots__ = ("form", "dataset", "rows", "stored")
+
+    def __init__(self, form, dataset, rows=None, stored=()):
+        self.form, self.dataset, self.rows, self.stored = form, dataset, rows, list(stored)
+
+    def __repr__(self):
+        return "ActivationSource(%r, %r)" % (self.form, self.dataset)
+
+
+def _output_name(base, output):
+    return base if not output else "%s_%d" % (base, output)
 
 
 def _where(run, step):
