@@ -27,6 +27,8 @@ Pure Python. ``find_structures(architecture)`` indexes one model:
 per experiment, so badges can be shown at every level.
 """
 
+from typing import Any
+
 from innspector_tb.format import inner_ops
 
 STRUCTURE_KINDS = ("skip_connection", "multi_branch")
@@ -57,7 +59,7 @@ def _as_list(value):
 def find_structures(architecture):
     """Unit types, structures and counts of one architecture (never raises on odd input)."""
     arch = _as_dict(architecture)
-    layers = {}
+    layers: dict[str, dict[str, Any]] = {}
     for layer in _as_list(arch.get("layers")):
         if isinstance(layer, dict) and isinstance(layer.get("id"), str):
             layers.setdefault(layer["id"], layer)
@@ -93,8 +95,8 @@ def _activations_of(layer):
     if layer.get("module") == "keras.ops":
         if kind in _OPS_ACTIVATIONS:
             names.append(_OPS_ACTIVATIONS[kind])
-    elif kind in _ACTIVATION_LAYERS and _ACTIVATION_LAYERS[kind]:
-        names.append(_ACTIVATION_LAYERS[kind])
+    elif activation := _ACTIVATION_LAYERS.get(kind):
+        names.append(activation)
     act = config.get("activation")
     if isinstance(act, str):
         names.append(act)
@@ -112,7 +114,7 @@ def _activations_of(layer):
 
 
 def _unit_types(layers):
-    types = {kind: {} for kind in UNIT_TYPE_KINDS}
+    types: dict[str, dict[str, list[str]]] = {kind: {} for kind in UNIT_TYPE_KINDS}
 
     def add(kind, key, value):
         bucket = types[kind].setdefault(str(key), [])
@@ -142,9 +144,9 @@ class _Graph:
     def __init__(self, layers, edges):
         self.order = {lid: i for i, lid in enumerate(layers)}
         self.types = {lid: layer.get("type") for lid, layer in layers.items()}
-        self.succ = {lid: [] for lid in layers}
-        self.pred = {lid: [] for lid in layers}
-        self.slot = {}  # (from, to) -> smallest input index of the edges between them
+        self.succ: dict[str, list[str]] = {lid: [] for lid in layers}
+        self.pred: dict[str, list[str]] = {lid: [] for lid in layers}
+        self.slot: dict[tuple[str, str], int] = {}  # (from, to) -> smallest input index of the edges between them
         for edge in _as_list(edges):
             if not isinstance(edge, dict):
                 continue
@@ -259,7 +261,9 @@ def _common_namespace(ids):
 
 
 def _counts(unit_types, structures, namespaces):
-    counts = {kind: {key: len(ids) for key, ids in unit_types[kind].items()} for kind in UNIT_TYPE_KINDS}
+    counts: dict[str, dict[str, Any]] = {
+        kind: {key: len(ids) for key, ids in unit_types[kind].items()} for kind in UNIT_TYPE_KINDS
+    }
     counts["structures"] = {kind: sum(1 for s in structures if s["kind"] == kind) for kind in STRUCTURE_KINDS}
     by_namespace = {ns: dict.fromkeys(STRUCTURE_KINDS, 0) for ns in [""] + namespaces}
     for structure in structures:

@@ -39,6 +39,7 @@ convolution): others raise AttributionError. Layers run in inference mode.
 
 import logging
 import weakref
+from typing import Any
 
 import keras
 import numpy as np
@@ -132,7 +133,7 @@ class Attributor:
                 "attributions need a fixed input shape; %s takes %s" % (model.name, [None] + list(self.input_shape))
             )
         self.dtype = np.dtype(keras.backend.standardize_dtype(inputs[0].dtype))
-        self._final = _final_op(self.graph) if self.graph is not None else None
+        self._final: Any = _final_op(self.graph) if self.graph is not None else None  # a Keras operation
         self._strip = _strip_mode(self._final) if score == "logit" else None
         self.score = "logit" if self._strip else "output"
         self.grad_cam_id, self._cam_layer, self.grad_cam_reason = None, None, None
@@ -168,7 +169,7 @@ class Attributor:
         """(scores [n, classes], output of the Grad-CAM layer or None), in inference mode."""
         if self.graph is None:
             return _flat(self.model(x, training=False))[0], None
-        captured = []
+        captured = [None]  # the Grad-CAM layer's output, once the walk reaches it
 
         def call(op, *args, **kwargs):
             nested = activations_lib.functional_graph(op) if isinstance(op, keras.Model) else None
@@ -192,11 +193,11 @@ class Attributor:
                 outputs = tf.identity(outputs)
                 if tape is not None:
                     tape.watch(outputs)
-                captured[:] = [outputs]
+                captured[0] = outputs
             return outputs
 
         outputs = self.graph._run_through_graph([x], call_fn=call)
-        return _flat(outputs)[0], (captured[0] if captured else None)
+        return _flat(outputs)[0], captured[0]
 
     def _scores(self, x):
         return self._forward(x)[0]
@@ -325,10 +326,10 @@ class Attributor:
         baseline = np.broadcast_to(np.asarray(options["ig_baseline"], dtype=self.dtype), x.shape[1:])
         shape = x.shape[1:]
         saliency = np.zeros((len(pairs),) + shape, self.dtype)
-        sg_sum = np.zeros((len(pairs),) + shape, self.dtype) if sg else None
-        ig_sum = np.zeros((len(pairs),) + shape, self.dtype) if ig else None
-        cam = None
-        noise_cache = {}
+        # The gradients summed over the rows of kind 1 (SmoothGrad) and 2 (integrated gradients), when asked.
+        sums = {kind: np.zeros((len(pairs),) + shape, self.dtype) for kind, count in ((1, sg), (2, ig)) if count}
+        cam: np.ndarray | None = None
+        noise_cache: dict[int, np.ndarray] = {}
         size = int(np.prod(shape)) or 1
         chunk = int(batch_size) if batch_size else int(np.clip(_ELEMENTS_PER_CALL // size, 8, 4096))
         for start in range(0, row_pair.size, chunk):
@@ -355,7 +356,7 @@ class Attributor:
                 if cam is None:
                     cam = np.zeros((len(pairs),) + maps.shape[1:], self.dtype)
                 cam[rp[base]] = maps[base]
-            for kind, total in ((1, sg_sum), (2, ig_sum)):
+            for kind, total in sums.items():
                 rows_of_kind = np.flatnonzero(rk == kind)
                 if rows_of_kind.size:
                     np.add.at(total, rp[rows_of_kind], grads[rows_of_kind])
@@ -366,10 +367,11 @@ class Attributor:
         if "gradient_x_input" in methods:
             by_method["gradient_x_input"] = saliency * x_pair
         if sg:
-            by_method["smoothgrad"] = sg_sum / sg
+            by_method["smoothgrad"] = sums[1] / sg
         if ig:
-            by_method["integrated_gradients"] = (x_pair - baseline) * (ig_sum / ig)
+            by_method["integrated_gradients"] = (x_pair - baseline) * (sums[2] / ig)
         if "grad_cam" in methods:
+            assert cam is not None  # grad_cam needs the base rows, and every pair has one
             by_method["grad_cam"] = cam
         result = {}
         for method in methods:
@@ -381,7 +383,7 @@ class Attributor:
         return result
 
 
-_ATTRIBUTORS = weakref.WeakKeyDictionary()
+_ATTRIBUTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def attributor(model, grad_cam_layer=None, score="logit"):

@@ -17,7 +17,7 @@ _STOP = object()
 
 class BackgroundWorker:
     def __init__(self, max_pending=2, name="innspector-writer"):
-        self._queue = queue.Queue(maxsize=max(1, int(max_pending)))
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, int(max_pending)))
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         self.errors = []

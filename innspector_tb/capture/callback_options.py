@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import uuid
+from typing import Any
 
 import keras
 import numpy as np
@@ -157,7 +158,7 @@ def select_probe(probe, size, seed):
 
 def compiled_hparams(model, arch, params):
     """Hyper-parameters readable from a compiled model and fit()'s params."""
-    hparams = {}
+    hparams: dict[str, Any] = {}
     optimizer = getattr(model, "optimizer", None)
     if optimizer is not None:
         hparams["optimizer"] = type(optimizer).__name__

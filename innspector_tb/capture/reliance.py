@@ -55,7 +55,7 @@ class DecisionFit:
     """The result of retraining a decision layer on fixed features."""
 
     kernel: np.ndarray  # the kept (best) epoch's
-    bias: np.ndarray
+    bias: np.ndarray | None  # None when the bias was not trained
     best_epoch: int  # 0: no epoch beat the starting weights
     epochs_run: int
     history: list  # one dict of metrics per epoch, epoch 0 (the start) first

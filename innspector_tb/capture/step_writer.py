@@ -5,6 +5,7 @@ import os
 import tempfile
 import uuid
 import zlib
+from typing import Any
 
 import h5py
 import numpy as np
@@ -209,7 +210,7 @@ class StepFileWriter:
         Returns the old file's root attributes.
         """
         with open_file(path) as old:
-            first_name = {}
+            first_name: dict[Any, str] = {}
 
             def visit(name, link):
                 if not isinstance(link, h5py.HardLink):
@@ -260,7 +261,7 @@ def find_duplicates(arrays):
     dtype and size are compared in full, so the check costs little.
     """
     sources = {}
-    seen = {}
+    seen: dict[tuple[Any, ...], list[str]] = {}
     for name, array in arrays.items():
         if array.size < 2 or array.dtype.kind not in "fiub":
             continue

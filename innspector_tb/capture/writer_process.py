@@ -21,6 +21,7 @@ import sys
 import threading
 import traceback
 from multiprocessing import shared_memory
+from typing import Any
 
 import numpy as np
 
@@ -78,6 +79,9 @@ class ProcessSink:
             stdout=subprocess.PIPE,
             env=env,
         )
+        if self._process.stdin is None or self._process.stdout is None:  # never: both are PIPE above
+            raise WriterError("the iNNspector writer process has no pipes")
+        self._jobs, self._replies = self._process.stdin, self._process.stdout  # job messages down, replies up
         self._slots = threading.Semaphore(max(1, int(max_pending)))
         self._lock = threading.Condition()
         self._in_flight = {}
@@ -103,8 +107,8 @@ class ProcessSink:
                 self._in_flight[job_id] = (block, bounded)
             message = json.dumps({"id": job_id, "kind": kind, "shm": block.name, "layout": layout})
             try:
-                self._process.stdin.write(message.encode("utf-8") + b"\n")
-                self._process.stdin.flush()
+                self._jobs.write(message.encode("utf-8") + b"\n")
+                self._jobs.flush()
             except OSError as e:  # the process died after the check above
                 with self._lock:
                     self._in_flight.pop(job_id, None)
@@ -116,7 +120,7 @@ class ProcessSink:
             raise
 
     def _read_replies(self):
-        for line in self._process.stdout:
+        for line in self._replies:
             try:
                 reply = json.loads(line)
             except ValueError:
@@ -154,8 +158,8 @@ class ProcessSink:
         try:
             self.flush()
         finally:
-            if self._process.stdin and not self._process.stdin.closed:
-                self._process.stdin.close()  # EOF: the writer closes its files and exits
+            if not self._jobs.closed:
+                self._jobs.close()  # EOF: the writer closes its files and exits
             self._process.wait(timeout=300)
             self._reader.join(timeout=10)
 
@@ -191,7 +195,8 @@ def _unpack(name, layout, owned_elsewhere=True):
         try:
             from multiprocessing import resource_tracker
 
-            resource_tracker.unregister(block._name, "shared_memory")
+            # the private name ("/psm_...") is the one the tracker registered
+            resource_tracker.unregister(block._name, "shared_memory")  # type: ignore[attr-defined]
         except Exception:
             pass
     try:
@@ -229,7 +234,7 @@ def main(argv=None):
         precision=config.get("precision", "rounded"),
     )
     for line in sys.stdin:
-        reply = {"ok": True}
+        reply: dict[str, Any] = {"ok": True}
         try:
             message = json.loads(line)
             reply["id"] = message["id"]

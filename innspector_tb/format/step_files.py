@@ -16,6 +16,7 @@ open both: `open_file` registers the filters of `hdf5plugin` first.
 """
 
 import contextlib
+from typing import Any
 
 import h5py
 
@@ -67,8 +68,8 @@ def read_array(h5file, name):
 
 def describe_datasets(h5file):
     """{path: {shape, dtype[, same_as]}} of every dataset link (hard-linked duplicates included)."""
-    result = {}
-    first_path = {}
+    result: dict[str, dict[str, Any]] = {}
+    first_path: dict[Any, str] = {}
 
     def visit(name, link):
         if not isinstance(link, h5py.HardLink) or not isinstance(h5file[name], h5py.Dataset):

@@ -101,7 +101,10 @@ def _samples_differ(run_dir, parsed):
     new_x = parsed.x.astype(old_x.dtype) if old_x is not None and parsed.x.dtype.kind == "f" else parsed.x
     if old_x is None or old_x.shape != new_x.shape or not np.array_equal(old_x, new_x, equal_nan=True):
         return "its probe inputs data_samples/x differ from the file's"
-    if (old_y is None) != (labels is None) or (labels is not None and not np.array_equal(old_y, labels)):
+    same_labels = (old_y is None and labels is None) or (
+        old_y is not None and labels is not None and np.array_equal(old_y, labels)
+    )
+    if not same_labels:
         return "its probe labels data_samples/y_label differ from the file's"
     return None
 

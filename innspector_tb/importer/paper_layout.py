@@ -6,6 +6,7 @@ links, no virtual datasets. `build_architecture` describes what such a file show
 
 import os
 import re
+from typing import Any
 
 import h5py
 import numpy as np
@@ -247,7 +248,7 @@ def _check(parsed):
             "checkpoint %s: sample counts disagree: %s"
             % (parsed.path, ", ".join("%s has %d" % item for item in sorted(counts.items())))
         )
-    names = {}
+    names: dict[str, str] = {}
     for layer in parsed.layers:
         h5_name = architecture_lib.layer_h5_name(layer.id)
         if h5_name in names:
@@ -287,7 +288,7 @@ def build_architecture(layers, name, source):
     """A format-version-1 architecture of what a checkpoint shows: layers, no edges."""
     entries = []
     total = 0
-    namespaces = {}
+    namespaces: dict[str, dict[str, Any]] = {}
     for layer in layers:
         namespace, _, short = layer.id.rpartition("/")
         variables = [

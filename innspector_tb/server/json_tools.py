@@ -33,6 +33,7 @@ import math
 import os
 import re
 import stat
+from typing import Any
 
 from innspector_tb import errors, resources
 from innspector_tb.analysis import transforms
@@ -310,7 +311,8 @@ def _spec(value):
 # ---------------------------------------------------------------------------
 # Files and folders.
 
-_CACHE = {}  # (real path, mtime_ns, size, display) -> (tool or None, error or None)
+# (real path, mtime_ns, size, display) -> (tool or None, error or None)
+_CACHE: dict[tuple[Any, ...], tuple[dict[str, Any] | None, ToolError | None]] = {}
 _CACHE_ENTRIES = 2048
 
 
@@ -381,7 +383,7 @@ def _read_file(path, display, inside=None):
     finally:
         os.close(fd)
     try:
-        result = (parse_file(text, display), None)
+        result: tuple[dict[str, Any] | None, ToolError | None] = (parse_file(text, display), None)
     except ToolError as error:
         result = (None, error)
     if len(_CACHE) >= _CACHE_ENTRIES:
@@ -414,7 +416,9 @@ def load_tools(dirs, logdir):
     and "path" (the file's name). errors: {"source", "path", "error"}, one
     per refused file or unreadable folder. Never raises for what is on disk.
     """
-    tools, errors, seen = [], [], {}
+    tools: list[dict[str, Any]] = []
+    errors: list[dict[str, str]] = []
+    seen: dict[str, dict[str, Any]] = {}
 
     def load_folder(source, folder, required, confine):
         label = os.path.basename(os.path.normpath(folder)) or folder
@@ -442,12 +446,12 @@ def load_tools(dirs, logdir):
                     )
                 return
             names = _folder_files(folder)
-        except OSError as error:
+        except OSError as e:
             errors.append(
                 {
                     "source": source,
                     "path": label,
-                    "error": "%s: cannot list the folder: %s" % (label, error.strerror or error),
+                    "error": "%s: cannot list the folder: %s" % (label, e.strerror or e),
                 }
             )
             return

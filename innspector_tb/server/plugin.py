@@ -9,6 +9,8 @@ request can contain.
 
 import functools
 import os
+from collections.abc import Callable
+from typing import Any
 
 from tensorboard import plugin_util
 from tensorboard.backend import http_util
@@ -75,11 +77,16 @@ class InnspectorLoader(base_plugin.TBLoader):
         return InnspectorPlugin(context)
 
 
+# werkzeug's Request.application serves methods too (the request is the last argument), but its
+# annotation only accepts a function of the request alone.
+_application: Callable[..., Any] = wrappers.Request.application
+
+
 def _json_route(method="GET"):
     """Wraps a handler(self, request, store) -> dict into a werkzeug app answering JSON (errors too)."""
 
     def decorate(handler):
-        @wrappers.Request.application
+        @_application
         @functools.wraps(handler)
         def app(self, request):
             if request.method != method:
@@ -136,7 +143,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
     def frontend_metadata(self):
         return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name="iNNspector")
 
-    @wrappers.Request.application
+    @_application
     def _serve_static(self, request):
         name = os.path.basename(request.path)
         path = os.path.join(_STATIC_DIR, name)
@@ -146,7 +153,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
         with open(path, "rb") as f:
             return http_util.Respond(request, f.read(), _STATIC_TYPES[extension])
 
-    @wrappers.Request.application
+    @_application
     def _serve_openapi(self, request):
         return http_util.Respond(request, openapi.document(), "application/json")
 

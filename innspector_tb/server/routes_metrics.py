@@ -5,6 +5,8 @@ the confusion matrix and class metrics of the logged predictions against the pro
 the run store holds. No HTTP here.
 """
 
+from typing import Any
+
 import numpy as np
 from tensorboard.data import provider as provider_lib
 
@@ -22,9 +24,9 @@ def metrics(store, provider_reader, runs):
     for run in runs:
         store.require_run(run)
     series = provider_reader(runs)
-    result = {"runs": {}}
+    result: dict[str, dict[str, Any]] = {"runs": {}}
     for run in runs:
-        entry = {"series": series.get(run, {}), "classification": {}}
+        entry: dict[str, Any] = {"series": series.get(run, {}), "classification": {}}
         labels = store.labels(run)
         if labels is not None:
             for step in store.steps(run):

@@ -25,6 +25,8 @@ the architecture of each run, and returns the graph the Tree view draws:
   says so.
 """
 
+from typing import Any
+
 
 def build_tree(models, architectures=None):
     """The lineage graph of `models`; see the module docstring for the schema."""
@@ -33,7 +35,7 @@ def build_tree(models, architectures=None):
     notes = []
 
     # -- node ids, duplicates
-    by_model_id = {}
+    by_model_id: dict[Any, list[dict[str, Any]]] = {}
     for entry in sorted(entries, key=lambda e: (e["run"] is None, str(e["run"]), e["order"])):
         by_model_id.setdefault(entry["model_id"], []).append(entry)
     taken = set(by_model_id)
@@ -64,8 +66,8 @@ def build_tree(models, architectures=None):
                 pairs.append((parent, entry["node"]))
             else:
                 missing.append({"child": entry["node"], "parent": parent})
-    children = {node: [] for node in nodes}
-    parents_of = {node: [] for node in nodes}
+    children: dict[Any, list[Any]] = {node: [] for node in nodes}
+    parents_of: dict[Any, list[Any]] = {node: [] for node in nodes}
     for parent, child in pairs:
         children[parent].append(child)
         parents_of[child].append(parent)
@@ -95,7 +97,7 @@ def build_tree(models, architectures=None):
         union.join(parent, child)
     for item in missing:
         union.join(item["child"], ("missing", item["parent"]))
-    components = {}
+    components: dict[Any, list[Any]] = {}
     for node in nodes:
         components.setdefault(union.find(node), []).append(node)
 
@@ -166,7 +168,7 @@ def build_tree(models, architectures=None):
 
 
 def _normalise(models):
-    entries = []
+    entries: list[dict[str, Any]] = []
     for order, model in enumerate(models if isinstance(models, (list, tuple)) else []):
         if not isinstance(model, dict):
             continue
@@ -378,7 +380,7 @@ def diff_architectures(before, after):
 def _layers_by_id(arch):
     if not isinstance(arch, dict) or not isinstance(arch.get("layers"), list):
         return None
-    layers = {}
+    layers: dict[str, dict[str, Any]] = {}
     for layer in arch["layers"]:
         if isinstance(layer, dict) and isinstance(layer.get("id"), str):
             layers.setdefault(layer["id"], layer)

@@ -54,7 +54,7 @@ class TransitionModel:
         self.types = types
         self.vocabulary = len(types) + 1
         self.row_totals = {a: sum(row.values()) for a, row in counts.items()}
-        self.column_totals = {}
+        self.column_totals: dict[str, float] = {}
         for row in counts.values():
             for b, n in row.items():
                 self.column_totals[b] = self.column_totals.get(b, 0.0) + n
@@ -86,7 +86,7 @@ def layer_transitions(architecture):
     (no incoming edge) remain producers.
     """
     types = {layer["id"]: layer.get("type") for layer in architecture.get("layers", [])}
-    incoming = {}
+    incoming: dict[str, list[str]] = {}
     for edge in architecture.get("edges", []):
         if edge.get("from") in types and edge.get("to") in types:
             incoming.setdefault(edge["to"], []).append(edge["from"])

@@ -43,6 +43,9 @@ def _cdf_knots(hist):
     return x[keep], f[keep]
 
 
+_NO_KNOTS = np.empty(0)
+
+
 class Dist:
     """A histogram prepared for distance computations (built once, used often).
 
@@ -54,7 +57,8 @@ class Dist:
 
     def __init__(self, hist, stats=None):
         hist = np.asarray(hist, dtype=np.float64).reshape(-1, 3)
-        self.mass = self.x = self.f = None
+        self.mass: float | None = None  # a point mass: its position; x and f stay empty
+        self.x = self.f = _NO_KNOTS  # else the CDF's knots
         stats = stats or {}
         lo, hi = stats.get("min", math.nan), stats.get("max", math.nan)
         centre = _point_mass(hist)

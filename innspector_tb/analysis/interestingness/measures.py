@@ -21,7 +21,7 @@ class UnitSeries:
     unit: str
     layer: str
     unit_type: str
-    layer_type: str = None
+    layer_type: str | None = None
     stats: dict = dataclasses.field(default_factory=dict)
     histograms: dict = dataclasses.field(default_factory=dict)
 

@@ -30,7 +30,7 @@ def choose_steps(series, runs, step):
         return {r: step.get(r) for r in runs}, None
     if step is not None:
         return {r: int(step) for r in runs}, int(step)
-    per_run = {r: set() for r in runs}
+    per_run: dict[str, set[int]] = {r: set() for r in runs}
     for s in series:
         if s.run in per_run:
             per_run[s.run] |= _steps_of(s)
@@ -113,7 +113,7 @@ def structural_units(runs, architectures, corpus_path):
         if not arch:
             continue
         pairs, types, passthrough = layer_transitions(arch)
-        worst = {}
+        worst: dict[str, tuple[str, float]] = {}
         for source, target in pairs:
             prob = model.probability(types[source], types[target])
             if target not in worst or prob < worst[target][1]:

@@ -2,6 +2,8 @@
 (unit -> layer -> model -> experiment) with max. The package docstring gives the reasons.
 """
 
+from typing import Any
+
 import numpy as np
 
 from innspector_tb.analysis.interestingness.corpus import CORPUS_PATH
@@ -49,7 +51,7 @@ def _minmax_scores(values):
 
 def _normalise(units, desc):
     """Fills unit["score"] from unit["raw"], per group, as the measure prescribes."""
-    groups = {}
+    groups: dict[str, list[dict[str, Any]]] = {}
     for u in units:
         if u["raw"] is not None:
             groups.setdefault(u["variable_type"], []).append(u)
@@ -70,7 +72,8 @@ def _best(items):
 
 
 def _aggregate(units, runs, experiments, layer_types):
-    layers, order = {}, []
+    layers: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    order = []
     for u in units:
         key = (u["run"], u["layer"])
         if key not in layers:

@@ -96,7 +96,7 @@ def lint(architecture, header, unit_stats):
     except Exception:  # pragma: no cover - Context is defensive itself
         LOGGER.warning("lint: could not read the model's data", exc_info=True)
         return []
-    findings = []
+    findings: list[Finding] = []
     for rule in RULES:
         try:
             findings.extend(rule.check(ctx) or [])

@@ -6,6 +6,7 @@ Nothing here judges; the rules modules do.
 
 import math
 import re
+from typing import Any
 
 from innspector_tb.format import inner_ops
 
@@ -107,12 +108,12 @@ class Context:
     def __init__(self, architecture, header, unit_stats):
         arch = as_dict(architecture)
         self.arch = arch
-        self.layers = {}
+        self.layers: dict[str, dict[str, Any]] = {}
         for layer in as_list(arch.get("layers")):
             if isinstance(layer, dict) and isinstance(layer.get("id"), str):
                 self.layers.setdefault(layer["id"], layer)
-        self.producers = {lid: [] for lid in self.layers}  # lid -> distinct producer ids
-        self.consumers = {lid: [] for lid in self.layers}
+        self.producers: dict[str, list[str]] = {lid: [] for lid in self.layers}  # lid -> distinct producer ids
+        self.consumers: dict[str, list[str]] = {lid: [] for lid in self.layers}
         self.in_edges = {lid: 0 for lid in self.layers}
         for edge in as_list(arch.get("edges")):
             if not isinstance(edge, dict):

@@ -6,6 +6,8 @@ in the order they were registered: module import order in ``lint/__init__.py``, 
 """
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 SEVERITIES = ("error", "warning", "info")
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -38,13 +40,13 @@ class Rule:
     id: str
     kind: str  # "architecture" | "data"
     description: str
-    check: object
+    check: Callable[[Any], list[Finding] | None]  # takes a context.Context
 
     def to_json(self):
         return {"id": self.id, "kind": self.kind, "description": self.description}
 
 
-RULES = []
+RULES: list[Rule] = []
 
 
 def rule(rule_id, kind, description):

@@ -160,7 +160,7 @@ def _sampling_heads(ctx):
     each producer, seen through a trailing activation layer, is a parametric
     layer (Dense, Conv, ...); and all those heads share one producer.
     """
-    heads = {}
+    heads: dict[str, tuple[str, str, str, str]] = {}  # head -> (applier, role, normalisation layer, evidence)
     for lid, layer in ctx.layers.items():
         kind = ctx.layer_type(lid)
         custom = bool(layer.get("custom")) or kind == "Lambda"

@@ -7,6 +7,8 @@ modules, which fill ``OPS`` with the ``op`` decorator; the interpreter only look
 import dataclasses
 import inspect
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -131,7 +133,7 @@ REQUIRED = object()
 
 @dataclasses.dataclass(frozen=True)
 class Param:
-    check: object
+    check: Callable[[Any], Any]  # returns the checked value or raises Invalid
     default: object = REQUIRED
 
 
@@ -288,13 +290,13 @@ def step_param(value):
 @dataclasses.dataclass(frozen=True)
 class OpSpec:
     name: str
-    fn: object
-    params: dict
+    fn: Callable[..., Any]
+    params: dict[str, Param]
     kind: str  # "array": array -> value; "record": Record -> value; "table": whole table
     doc: str
 
 
-OPS = {}
+OPS: dict[str, OpSpec] = {}
 _IN_OUT = {"in": Param(column, "value"), "out": Param(optional(column), None)}
 
 

@@ -198,7 +198,7 @@ class _Context:
         self.limits = limits
         self.table = table
         self.work = 0
-        self.step = None
+        self.step: _Step | None = None
 
     def run(self, step):
         self.step = step
@@ -234,18 +234,26 @@ class _Context:
 
     # -- errors ------------------------------------------------------------
 
+    def _current(self):
+        """The step being run: ops call the error helpers only from within `run`."""
+        if self.step is None:
+            raise RuntimeError("no transform step is running")
+        return self.step
+
     def _where(self, field):
-        where = self.step.where
+        where = self._current().where
         return where + "." + field if field else where
 
     def error(self, message, field=None):
         """A TransformError naming the current step."""
-        return TransformError("%s (%s): %s" % (self.step.where, self.step.spec.name, message), field=self._where(field))
+        step = self._current()
+        return TransformError("%s (%s): %s" % (step.where, step.spec.name, message), field=self._where(field))
 
     def limit(self, limit, value, message, field=None):
         maximum = getattr(self.limits, limit)
+        step = self._current()
         return LimitError(
-            "%s (%s): %s, more than %s = %d" % (self.step.where, self.step.spec.name, message, limit, maximum),
+            "%s (%s): %s, more than %s = %d" % (step.where, step.spec.name, message, limit, maximum),
             limit,
             value,
             maximum,

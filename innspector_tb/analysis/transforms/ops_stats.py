@@ -5,6 +5,7 @@ scipy is imported by kde alone, on first use, so that importing the plugin stays
 """
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -190,7 +191,7 @@ def _kde(x, p, ctx):
 def _kde_column(column, points, grid_range, max_samples):
     values = column.astype(np.float64)
     values = values[np.isfinite(values)]
-    entry = {}
+    entry: dict[str, Any] = {}
     if values.size > max_samples:
         # Evenly spaced picks: deterministic, and spread over the whole column.
         pick = np.linspace(0, values.size - 1, max_samples).astype(np.int64)
