@@ -150,10 +150,11 @@ def _attribution_columns(store, run, unit, steps, many, labels, classes_value, d
                 % (run, method, target, step, ": " + why if why else "")
             )
     _check_size(store, run, steps, dataset)
-    values, samples, targets = [], None, []
-    for step in steps:
+    values, targets = [], []
+    samples = np.zeros(0, dtype=np.int64)
+    for i, step in enumerate(steps):
         sample = np.asarray(store.read(run, step, "attributions/sample"), dtype=np.int64)
-        if samples is not None and not np.array_equal(sample, samples):
+        if i and not np.array_equal(sample, samples):
             raise BadRequest("the attributed samples change across the steps asked for; ask for one step at a time")
         samples = sample
         values.append(store.read(run, step, dataset))
@@ -167,7 +168,7 @@ def _attribution_columns(store, run, unit, steps, many, labels, classes_value, d
     sample_labels = None
     if labels is not None and samples.size and samples.max() < labels.shape[0] and samples.min() >= 0:
         sample_labels = np.asarray(labels, dtype=np.int64)[samples]
-    keep = np.ones(samples.shape[0], dtype=bool)
+    keep: np.ndarray = np.ones(samples.shape[0], dtype=np.bool_)
     if sample_labels is None:
         if classes_value not in (None, ""):
             raise BadRequest("this run's probe has no class labels to select attributions by")

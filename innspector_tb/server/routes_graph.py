@@ -29,7 +29,7 @@ def neurons(store, run, layer_id, step=None, classes=None, k=neurons_lib.DEFAULT
     step = store.resolve_step(run, step)
     matrix, class_names, rows, layer_means = _means_at(store, run, layer_id, step, classes)
     previous_id = _predecessor(arch, layer_id)
-    previous_means = np.full(0, np.nan)
+    previous_means: np.ndarray | None = np.full(0, np.nan)
     if previous_id is not None:
         try:
             previous_means = _means_at(store, run, previous_id, step, classes)[3]
@@ -52,7 +52,8 @@ def neurons(store, run, layer_id, step=None, classes=None, k=neurons_lib.DEFAULT
             if kernel_step != step:
                 notes.append("kernel from step %d" % kernel_step)
     if kernel is not None:
-        units_in = kernel.shape[-2] if kernel.ndim >= 2 else units_in
+        # A kernel of fewer than 2 axes joins no units: aggregate_kernel refuses it (a 400), never a 500.
+        units_in = kernel.shape[-2] if kernel.ndim >= 2 else (units_in or 0)
         if previous_means is None or previous_means.size != units_in:
             previous_means = np.full(units_in, np.nan)
         try:

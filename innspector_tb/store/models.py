@@ -4,6 +4,8 @@ One run directory holds one model. A run whose logs cannot be read is listed
 with its error, never hidden and never allowed to break the other runs.
 """
 
+from typing import Any
+
 import numpy as np
 from tensorboard.data import provider as provider_lib
 
@@ -250,7 +252,7 @@ def latest_metrics(data_provider, ctx, experiment_id, runs):
         downsample=1,
         run_tag_filter=provider_lib.RunTagFilter(runs=runs, tags=tags),
     )
-    result = {}
+    result: dict[str, dict[str, Any]] = {}
     for run, by_tag in data.items():
         for tag, points in by_tag.items():
             if points:

@@ -406,7 +406,7 @@ class BoundRunStore:
                 NONE: " (the logging plan keeps only its statistics, in the event file)",
                 POOLED: " (the logging plan keeps it pooled per unit)",
                 FULL: " (the logging plan keeps it in full)",
-            }.get(kept, "")
+            }.get(kept or "", "")
             if form is None:
                 raise errors.NotFound(
                     "%s: no activations of layer %r output %d%s" % (_where(run, step), layer_id, output, why)
