@@ -1,7 +1,11 @@
 """Cost of logging for iNNspector, measured side by side in one process.
 
-A small CNN trains on digits repeated with 1-pixel shifts (10k samples per
-epoch) in four ways, in rotating order, several rounds:
+CNNs train on digits repeated with 1-pixel shifts (10k samples per epoch, 8x8x1):
+  small       conv 16 -> max-pool 2 -> conv 32 -> dense 64 -> softmax 10, batch 32 (target <= 1.03x)
+  wide        the same with conv 32 -> max-pool 2 -> conv 64 -> dense 128, batch 64 (issue "Real
+              scale": target <= 1.05x, bytes on disk per step <= 0.5x the raw float32 size logged)
+The small CNN trains in the ways below, the wide one in the first, third and fourth (bare, innspector,
+no_attr), in rotating order, several rounds, the models' fits interleaved:
   bare        no callback
   keras_tb    Keras' TensorBoard callback with histogram_freq=1
   innspector  our callback at its defaults (a low-priority background writer thread; attribution maps
@@ -9,10 +13,10 @@ epoch) in four ways, in rotating order, several rounds:
   no_attr     our callback with attributions=False (what the attribution maps cost is the difference)
   process     our callback with writer="process" (a low-priority writer process)
   sync        our callback with the writer run inline (what a naive synchronous writer costs)
-It prints the median epoch time of each against the bare run, and our bytes
-on disk per step against the raw float32 size of what was logged.
+It prints, per model, the median epoch time of each against the bare run of the same model, and our
+bytes on disk per step against the raw float32 size of what was logged.
 
-    python bench/logging_overhead.py [--rounds 3] [--epochs 4]
+    python bench/logging_overhead.py [--rounds 6] [--epochs 4] [--models small,wide]
 
 Epoch times exclude each fit's first epoch (graph tracing). Ratios only: the
 machine is shared and noisy, absolute times mean little.
@@ -43,20 +47,35 @@ from innspector_tb.format import step_files
 VARIANTS = ("bare", "keras_tb", "innspector", "no_attr", "process", "sync")
 
 
-def small_cnn():
+def cnn(filters=(16, 32), dense=64):
     model = keras.Sequential(
         [
             keras.Input((8, 8, 1)),
-            layers.Conv2D(16, 3, padding="same", activation="relu", name="conv_1"),
+            layers.Conv2D(filters[0], 3, padding="same", activation="relu", name="conv_1"),
             layers.MaxPooling2D(2, name="pool"),
-            layers.Conv2D(32, 3, padding="same", activation="relu", name="conv_2"),
+            layers.Conv2D(filters[1], 3, padding="same", activation="relu", name="conv_2"),
             layers.Flatten(name="flatten"),
-            layers.Dense(64, activation="relu", name="dense"),
+            layers.Dense(dense, activation="relu", name="dense"),
             layers.Dense(10, activation="softmax", name="classifier"),
         ]
     )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
+
+
+def small_cnn():
+    return cnn((16, 32), 64)
+
+
+def wide_cnn():
+    return cnn((32, 64), 128)
+
+
+# name: (build, batch size, variants, targets {measure: at most})
+MODELS = {
+    "small": (small_cnn, 32, VARIANTS, {"innspector": 1.03}),
+    "wide": (wide_cnn, 64, ("bare", "innspector", "no_attr"), {"innspector": 1.05, "bytes": 0.5}),
+}
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -89,9 +108,9 @@ class InlineWorker:
         pass
 
 
-def run_variant(variant, x, y, probe, epochs, logdir):
+def run_variant(variant, x, y, probe, epochs, logdir, build=small_cnn, batch_size=32):
     keras.utils.set_random_seed(0)
-    model = small_cnn()
+    model = build()
     original = background.BackgroundWorker
     if variant == "sync":
         background.BackgroundWorker = InlineWorker  # before the callback starts its writer
@@ -111,7 +130,7 @@ def run_variant(variant, x, y, probe, epochs, logdir):
                 )
             )
         timer = EpochTimer()
-        model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, callbacks=callbacks + [timer])
+        model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=callbacks + [timer])
     finally:
         background.BackgroundWorker = original
     return timer.times[1:]
@@ -140,49 +159,66 @@ def disk_usage(run_dir):
     return (step_bytes + event_bytes) / len(steps), raw / len(steps)
 
 
+def _target(value, limit):
+    return "" if limit is None else "  (target <= %.2fx: %s)" % (limit, "met" if value <= limit else "MISSED")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--samples", type=int, default=10_000)
+    parser.add_argument("--models", default="small,wide", help="comma-separated, of: %s" % ", ".join(MODELS))
     args = parser.parse_args()
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in names if m not in MODELS]
+    if unknown or not names:
+        parser.error("--models: choose from %s, got %r" % (", ".join(MODELS), args.models))
+    started = time.perf_counter()
     x, y = demo_data.shifted_digits(args.samples)
-    _, _, x_test, y_test = demo_data.digits()
     probe = (x[:2048], y[:2048])  # the callback keeps 512, balanced over classes
-    times = {v: [] for v in VARIANTS}
+    times = {(m, v): [] for m in names for v in MODELS[m][2]}
+    usage = {}
     with tempfile.TemporaryDirectory(prefix="innspector-bench-") as tmp:
         for r in range(args.rounds):
-            order = VARIANTS[r % len(VARIANTS) :] + VARIANTS[: r % len(VARIANTS)]
-            for variant in order:
-                logdir = os.path.join(tmp, "round_%d" % r)
-                times[variant] += run_variant(variant, x, y, probe, args.epochs, logdir)
-        per_step, raw = disk_usage(os.path.join(tmp, "round_0", "innspector"))
-    bare = statistics.median(times["bare"])
-    result = {v: statistics.median(times[v]) / bare for v in VARIANTS}
-    print(
-        "epochs measured per variant: %d (%d rounds x %d epochs, first of each fit excluded)"
-        % (len(times["bare"]), args.rounds, args.epochs - 1)
-    )
-    print("median epoch time vs bare (lower is better):")
-    for v in VARIANTS:
-        print("  %-11s %.3fx" % (v, result[v]))
-    print(
-        "attribution maps at defaults: innspector / no_attr = %.3fx"
-        % (statistics.median(times["innspector"]) / statistics.median(times["no_attr"]))
-    )
-    print(
-        "innspector bytes on disk per step: %d; raw float32 size of what was logged: %d; ratio %.3f"
-        % (per_step, raw, per_step / raw)
-    )
-    print(
-        json.dumps(
-            {
-                "epoch_time_ratio": result,
-                "bytes_per_step_ratio": per_step / raw,
-                "attributions_ratio": statistics.median(times["innspector"]) / statistics.median(times["no_attr"]),
-            }
+            for name in names:
+                build, batch_size, variants, _ = MODELS[name]
+                order = variants[r % len(variants) :] + variants[: r % len(variants)]
+                for variant in order:
+                    logdir = os.path.join(tmp, name, "round_%d" % r)
+                    times[name, variant] += run_variant(
+                        variant, x, y, probe, args.epochs, logdir, build=build, batch_size=batch_size
+                    )
+        for name in names:
+            usage[name] = disk_usage(os.path.join(tmp, name, "round_0", "innspector"))
+    summary = {}
+    for name in names:
+        _, batch_size, variants, targets = MODELS[name]
+        bare = statistics.median(times[name, "bare"])
+        ratios = {v: statistics.median(times[name, v]) / bare for v in variants}
+        attributions = statistics.median(times[name, "innspector"]) / statistics.median(times[name, "no_attr"])
+        per_step, raw = usage[name]
+        print(
+            "\n== %s CNN, batch %d: epochs measured per variant: %d (%d rounds x %d epochs, first of each fit excluded)"
+            % (name, batch_size, len(times[name, "bare"]), args.rounds, args.epochs - 1)
         )
-    )
+        print("median epoch time vs bare (lower is better):")
+        for v in variants:
+            print("  %-11s %.3fx%s" % (v, ratios[v], _target(ratios[v], targets.get(v))))
+        print("attribution maps at defaults: innspector / no_attr = %.3fx" % attributions)
+        print(
+            "innspector bytes on disk per step: %d; raw float32 size of what was logged: %d; ratio %.3f%s"
+            % (per_step, raw, per_step / raw, _target(per_step / raw, targets.get("bytes")))
+        )
+        summary[name] = {
+            "epoch_time_ratio": ratios,
+            "bytes_per_step": per_step,
+            "raw_bytes_per_step": raw,
+            "bytes_per_step_ratio": per_step / raw,
+            "attributions_ratio": attributions,
+        }
+    print("\nelapsed: %.0f s" % (time.perf_counter() - started))
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":
