@@ -11,7 +11,7 @@ DEMO_LOGDIR ?= demo_logs
 PORT ?= 6006
 NODE_STAMP := frontend/node_modules/.installed
 
-.PHONY: demo test test-fast venv proto types bench clean frontend
+.PHONY: demo test test-fast lint venv proto types bench clean frontend
 
 $(STAMP): requirements.txt setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -33,18 +33,24 @@ frontend: $(NODE_STAMP)
 demo: $(STAMP)
 	$(PY) -m demo.train --logdir $(DEMO_LOGDIR) --port $(PORT)
 
-# The committed bundle must match its source, and the generated answer types their OpenAPI
-# document (tests/test_openapi.py checks frontend/openapi.json against openapi.py); then type check,
-# frontend unit tests, and every Python test (the browser tests among them, in Debian's chromium).
-test: $(STAMP) $(NODE_STAMP)
+# The Python code: ruff's lint and format check (ruff.toml), then mypy on the package (mypy.ini).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+# The Python lint first; the committed bundle must match its source, and the generated answer types
+# their OpenAPI document (tests/test_openapi.py checks frontend/openapi.json against openapi.py); then
+# type check, frontend unit tests, and every Python test (the browser tests among them, in Debian's chromium).
+test: $(STAMP) $(NODE_STAMP) lint
 	tools/ensure_chromium.sh
 	cd frontend && node build.mjs --check && node types.mjs --check && npx tsc --noEmit -p . && npm test
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest tests -q -p no:cacheprovider
 
-# The edit-test loop: the Python unit tests only, leaving out the tests marked `slow` (they train models,
-# start tensorboard or a process that imports TensorFlow) and `browser` (pytest.ini). No frontend checks;
-# `make test` runs everything, the frontend checks first.
-test-fast: $(STAMP)
+# The edit-test loop: the Python lint, then the Python unit tests only, leaving out the tests marked `slow`
+# (they train models, start tensorboard or a process that imports TensorFlow) and `browser` (pytest.ini).
+# No frontend checks; `make test` runs everything, the lint and the frontend checks first.
+test-fast: $(STAMP) lint
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest tests -q -p no:cacheprovider -m "not browser and not slow"
 
 # Regenerates the protobuf code from proto/ (the output is committed).
