@@ -4,20 +4,33 @@ A header is a plain, JSON-safe dict so it can be written into a training script,
 pasted from the Branch Model tool and stored in a log without code.
 """
 
+from __future__ import annotations
+
 import json
 import math
 import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from innspector_tb import errors
 
 HEADER_KEYS = ("id", "name", "label", "parents", "hparams")
+
+# A header: {"id": str, "name": str, "label": str, "parents": [id, ...], "hparams": {...}}, JSON-safe.
+Header = dict[str, Any]
 
 
 class HeaderError(errors.ConfigurationError):
     """A header that cannot be logged as given."""
 
 
-def header(name, label=None, parents=(), id=None, hparams=None):
+def header(
+    name: str,
+    label: str | None = None,
+    parents: str | Mapping[str, Any] | Iterable[str | Mapping[str, Any]] = (),
+    id: str | None = None,
+    hparams: Mapping[str, Any] | None = None,
+) -> Header:
     """Returns the header of a model.
 
     Args:
@@ -30,13 +43,12 @@ def header(name, label=None, parents=(), id=None, hparams=None):
         anything else). The Keras callback adds what it reads from the compiled
         model without overriding what is given here.
     """
-    if not isinstance(name, str) or not name.strip():
-        raise HeaderError("header name must be a non-empty string, got %r" % (name,))
-    if isinstance(parents, (str, dict)):
+    _check_name(name)
+    if isinstance(parents, (str, Mapping)):
         parents = (parents,)
-    parent_ids = []
+    parent_ids: list[str] = []
     for parent in parents:
-        parent_id = parent.get("id") if isinstance(parent, dict) else parent
+        parent_id = parent.get("id") if isinstance(parent, Mapping) else parent
         if not isinstance(parent_id, str) or not parent_id:
             raise HeaderError("parent must be a header or a non-empty id string, got %r" % (parent,))
         if parent_id not in parent_ids:
@@ -56,20 +68,26 @@ def header(name, label=None, parents=(), id=None, hparams=None):
     return result
 
 
-def branch(parent, name, label=None, **hparam_changes):
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise HeaderError("header name must be a non-empty string, got %r" % (name,))
+    return name
+
+
+def branch(parent: Mapping[str, Any], name: str, label: str | None = None, **hparam_changes: Any) -> Header:
     """Returns the header of a child of `parent` (a header dict).
 
     The child inherits the parent's hyper-parameters, updated with
     `hparam_changes`, and gets a fresh id.
     """
-    if not isinstance(parent, dict) or "id" not in parent:
+    if not isinstance(parent, Mapping) or "id" not in parent:
         raise HeaderError("branch() needs the parent's header dict, got %r" % (parent,))
     hparams = dict(parent.get("hparams") or {})
     hparams.update(hparam_changes)
     return header(name, label=label, parents=(parent["id"],), hparams=hparams)
 
 
-def merge_hparams(header_dict, extra):
+def merge_hparams(header_dict: Mapping[str, Any], extra: Mapping[str, Any]) -> Header:
     """Returns a copy of the header with `extra` hparams added where not already set."""
     merged = dict(header_dict)
     hparams = dict(to_json_safe(extra))
@@ -78,7 +96,7 @@ def merge_hparams(header_dict, extra):
     return merged
 
 
-def validate(header_dict):
+def validate(header_dict: object) -> Header:
     """Checks a header read from a log or a file; returns it normalised."""
     if not isinstance(header_dict, dict):
         raise HeaderError("header must be a JSON object, got %s" % type(header_dict).__name__)
@@ -89,7 +107,7 @@ def validate(header_dict):
     if not isinstance(hparams, dict):
         raise HeaderError("header hparams must be an object")
     return header(
-        header_dict.get("name"),
+        _check_name(header_dict.get("name")),
         label=header_dict.get("label"),
         parents=tuple(header_dict.get("parents") or ()),
         id=header_dict.get("id"),
@@ -97,11 +115,11 @@ def validate(header_dict):
     )
 
 
-def to_json(header_dict):
+def to_json(header_dict: Mapping[str, Any]) -> str:
     return json.dumps(header_dict, sort_keys=True, allow_nan=False)
 
 
-def to_json_safe(value):
+def to_json_safe(value: Any) -> Any:
     """Converts numpy scalars, tuples and odd objects to JSON-safe values.
 
     Non-finite floats become strings ("nan", "inf") so the JSON stays strict;
