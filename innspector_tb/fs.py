@@ -1,4 +1,11 @@
-"""The one filesystem layer: every file the plugin reads and the callback writes goes through here.
+"""The one filesystem layer: every file of a run (what the callback and the importer write, what the
+plugin reads from the logdir) goes through here.
+
+Not through here: the package's own read-only data (the bundle in static/, data/layer_transitions.json,
+the built-in tools/*.json, the tool declaration schema; `innspector_tb.resources` says where), read with
+`open` and `os` from the installed package; a step file's local temporary copy before `publish`; and the
+JSON tool folders (`server.json_tools`), read locally only, because confining them to the logdir resolves
+symlinks with `os.path.realpath`.
 
 Local paths (and file://) use the operating system directly. Any other URL (s3://, gs://, ram://, ...)
 goes through the gfile TensorBoard itself reads the logdir with: TensorFlow's `tf.io.gfile` when

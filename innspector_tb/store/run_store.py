@@ -1,50 +1,63 @@
 """Everything logged about the runs of a logdir: summaries through TensorBoard's
-data provider, bulk arrays from the HDF5 checkpoints, with a bounded cache.
+data provider, bulk arrays from the runs' step files (HDF5, one per logged step), with a bounded cache.
 
 The plugin's routes read through one RunStore. Each run's data is versioned by
 the newest point TensorBoard has of it, so the cache is invalidated as soon as
-new steps land, and a broken run only ever affects its own answers.
+new steps land, and a broken run only ever affects its own answers. Files are
+read through `innspector_tb.fs` (local paths and remote URLs alike).
 """
 
+from __future__ import annotations
+
+import json
 import os
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
 import h5py
 import numpy as np
 from tensorboard.data import provider as provider_lib
 
-from innspector_tb import errors
+from innspector_tb import errors, fs
 from innspector_tb.format import architecture as architecture_lib
 from innspector_tb.format import metadata, step_files
 from innspector_tb.format import stats as stats_lib
+from innspector_tb.store.cache import ByteBudgetCache
 
 _ALL_POINTS = 1 << 30
+
+T = TypeVar("T")
+Json = dict[str, Any]  # a JSON object read from a summary or a step file
 
 
 class RunStore:
     """Reads runs for one request context; cheap to create per request over a shared cache."""
 
-    def __init__(self, data_provider, logdir, cache):
+    def __init__(self, data_provider: provider_lib.DataProvider, logdir: str | None, cache: ByteBudgetCache) -> None:
         self._provider = data_provider
         self._logdir = logdir
         self._cache = cache
 
-    def bind(self, ctx, experiment_id):
+    def bind(self, ctx: Any, experiment_id: str) -> BoundRunStore:
+        """A store for one request: `ctx` is TensorBoard's RequestContext."""
         return BoundRunStore(self, ctx, experiment_id)
 
 
 class BoundRunStore:
-    def __init__(self, store, ctx, experiment_id):
+    """The runs of one experiment, read for one request context."""
+
+    def __init__(self, store: RunStore, ctx: Any, experiment_id: str) -> None:
         self._store = store
         self._provider = store._provider
         self._cache = store._cache
         self._ctx = ctx
         self._eid = experiment_id
-        self._listing = None
-        self._versions = {}
+        self._listing: dict[str, dict[str, Any]] | None = None
+        self._versions: dict[str, tuple[int, int, float]] = {}
 
     # Listing and versions.
 
-    def listing(self):
+    def listing(self) -> dict[str, dict[str, Any]]:
         """{run: {tag: TensorTimeSeries}} of every run with iNNspector data."""
         if self._listing is None:
             self._listing = self._provider.list_tensors(
@@ -52,15 +65,15 @@ class BoundRunStore:
             )
         return self._listing
 
-    def runs(self):
+    def runs(self) -> list[str]:
         return sorted(self.listing())
 
-    def require_run(self, run):
+    def require_run(self, run: object) -> str:
         if not isinstance(run, str) or run not in self.listing():
             raise errors.NotFound("no run %r with iNNspector data" % (run,))
         return run
 
-    def version(self, run):
+    def version(self, run: str) -> tuple[int, int, float]:
         """Changes whenever TensorBoard has a new point of any of the run's summaries."""
         if run not in self._versions:
             series = self.listing().get(run, {})
@@ -72,10 +85,10 @@ class BoundRunStore:
             )
         return self._versions[run]
 
-    def experiment_version(self):
+    def experiment_version(self) -> tuple[tuple[str, tuple[int, int, float]], ...]:
         return tuple((run, self.version(run)) for run in self.runs())
 
-    def cached(self, kind, compute):
+    def cached(self, kind: Hashable, compute: Callable[[], T]) -> T:
         """A value computed from every run, cached until any run changes."""
         key = (self._eid, "*", kind, self.experiment_version())
         value = self._cache.get(key)
@@ -83,24 +96,24 @@ class BoundRunStore:
             value = self._cache.put(key, compute())
         return value
 
-    def run_dir(self, run):
+    def run_dir(self, run: str) -> str:
         """The run's directory, never outside the logdir (run names come from TensorBoard)."""
         self.require_run(run)
         logdir = self._store._logdir
         if not logdir:
-            raise errors.BadRequest("the checkpoints need TensorBoard started with --logdir")
+            raise errors.BadRequest("the step files need TensorBoard started with --logdir")
         if os.path.isabs(run) or any(part == ".." for part in run.replace("\\", "/").split("/")):
             raise errors.NotFound("run %r is not inside the logdir" % (run,))
-        return logdir if run in (".", "") else os.path.join(logdir, run)
+        return logdir if run in (".", "") else fs.join(logdir, run)
 
-    def _cached(self, run, kind, compute):
+    def _cached(self, run: str, kind: Hashable, compute: Callable[[], T]) -> T:
         key = (self._eid, run, kind, self.version(run))
         value = self._cache.get(key)
         if value is None:
             value = self._cache.put(key, compute())
         return value
 
-    def _read(self, run, tags):
+    def _read(self, run: str, tags: list[str]) -> dict[str, list[Any]]:
         data = self._provider.read_tensors(
             self._ctx,
             experiment_id=self._eid,
@@ -110,7 +123,7 @@ class BoundRunStore:
         )
         return data.get(run, {})
 
-    def _tags(self, run, prefix):
+    def _tags(self, run: str, prefix: str) -> list[str]:
         """Tags with the prefix whose plugin data this version can read (newer ones are skipped)."""
         series = self.listing().get(self.require_run(run), {})
         tags = []
@@ -123,7 +136,7 @@ class BoundRunStore:
                 tags.append(tag)
         return tags
 
-    def _check_version(self, run, tag):
+    def _check_version(self, run: str, tag: str) -> None:
         series = self.listing()[run].get(tag)
         if series is not None:
             try:
@@ -133,7 +146,7 @@ class BoundRunStore:
 
     # Model-level summaries (JSON, step 0).
 
-    def _json_at_last(self, run, tag, what):
+    def _json_at_last(self, run: str, tag: str, what: str) -> Json:
         self.require_run(run)
 
         def compute():
@@ -153,17 +166,18 @@ class BoundRunStore:
             raise errors.BadRequest("run %r: %s" % (run, value["__error__"]))
         return value
 
-    def header(self, run):
+    def header(self, run: str) -> Json:
         return self._json_at_last(run, metadata.HEADER_TAG, "header")
 
-    def architecture(self, run):
+    def architecture(self, run: str) -> Json:
         return self._json_at_last(run, metadata.ARCHITECTURE_TAG, "architecture")
 
-    def samples_manifest(self, run):
+    def samples_manifest(self, run: str) -> Json:
         return self._json_at_last(run, metadata.SAMPLES_TAG, "probe samples")
 
-    def manifests(self, run):
-        """{step: checkpoint manifest} of the complete steps TensorBoard knows of."""
+    def manifests(self, run: str) -> dict[int, Json]:
+        """{step: step-file manifest} of the complete steps TensorBoard knows of (the summaries tagged
+        `innspector/checkpoint`, metadata.CHECKPOINT_TAG)."""
         self.require_run(run)
 
         def compute():
@@ -177,10 +191,11 @@ class BoundRunStore:
 
         return self._cached(run, "manifests", compute)
 
-    def steps(self, run):
+    def steps(self, run: str) -> list[int]:
         return sorted(self.manifests(run))
 
-    def resolve_step(self, run, step):
+    def resolve_step(self, run: str, step: int | str | None) -> int:
+        """The step asked for (None or "last": the newest complete step); NotFound for another one."""
         steps = self.steps(run)
         if not steps:
             raise errors.NotFound("run %r has no complete step yet" % (run,))
@@ -192,7 +207,7 @@ class BoundRunStore:
 
     # Per-unit summaries.
 
-    def unit_stats(self, run):
+    def unit_stats(self, run: str) -> dict[str, dict[int, dict[str, float]]]:
         """{unit: {step: {field: value}}} of every STATISTICS summary of the run."""
 
         def compute():
@@ -206,7 +221,7 @@ class BoundRunStore:
         self.require_run(run)
         return self._cached(run, "unit_stats", compute)
 
-    def histograms(self, run):
+    def histograms(self, run: str) -> dict[str, dict[int, np.ndarray]]:
         """{unit: {step: float64 [bins, 3]}}."""
 
         def compute():
@@ -222,9 +237,9 @@ class BoundRunStore:
         self.require_run(run)
         return self._cached(run, "histograms", compute)
 
-    def unit_types(self, run):
+    def unit_types(self, run: str) -> dict[str, str]:
         """{unit: unit_type} from the plugin data of the STATISTICS summaries."""
-        result = {}
+        result: dict[str, str] = {}
         for tag in self._tags(run, metadata.STATS_TAG_PREFIX):
             try:
                 parsed = metadata.parse_plugin_metadata(self.listing()[run][tag].plugin_content)
@@ -233,7 +248,7 @@ class BoundRunStore:
             result[tag[len(metadata.STATS_TAG_PREFIX) :]] = parsed.unit_type
         return result
 
-    def class_means(self, run, layer_id):
+    def class_means(self, run: str, layer_id: str) -> tuple[dict[int, np.ndarray], list[str]]:
         """({step: float32 [classes, units]}, class names) of a layer's activations."""
         tag = metadata.CLASS_MEANS_TAG_PREFIX + layer_id + "/activations"
         self.require_run(run)
@@ -255,26 +270,27 @@ class BoundRunStore:
 
     # Bulk arrays.
 
-    def checkpoint_path(self, run, step):
+    def step_file_path(self, run: str, step: int) -> str:
+        """The path of a complete step's step file, as its manifest says (never outside the run directory)."""
         manifest = self.manifests(run).get(step)
         if manifest is None:
-            raise errors.NotFound("run %r has no checkpoint at step %r" % (run, step))
+            raise errors.NotFound("run %r has no step file at step %r" % (run, step))
         relpath = str(manifest.get("path", step_files.step_file(step)))
         if os.path.isabs(relpath) or ".." in relpath.replace("\\", "/").split("/"):
-            raise errors.BadRequest("run %r: checkpoint path %r leaves the run directory" % (run, relpath))
-        return os.path.join(self.run_dir(run), relpath)
+            raise errors.BadRequest("run %r: step file path %r leaves the run directory" % (run, relpath))
+        return fs.join(self.run_dir(run), relpath)
 
-    def samples_path(self, run):
-        return os.path.join(self.run_dir(run), step_files.SAMPLES_FILE)
+    def samples_path(self, run: str) -> str:
+        return fs.join(self.run_dir(run), step_files.SAMPLES_FILE)
 
-    def read(self, run, step, dataset, selection=None):
-        """A dataset of the step's checkpoint (or of samples.h5 when step is None), sliced."""
-        path = self.samples_path(run) if step is None else self.checkpoint_path(run, step)
+    def read(self, run: str, step: int | None, dataset: str, selection: Any = None) -> np.ndarray:
+        """A dataset of the step's step file (of samples.h5 when step is None), sliced by `selection`."""
+        path = self.samples_path(run) if step is None else self.step_file_path(run, step)
         # The run's version is in the key: a step logged again (merged) is read anew.
         key = ("array", path, dataset, repr(selection), self.version(run))
 
         def compute():
-            if not os.path.exists(path) and "://" not in path:
+            if not fs.exists(path):
                 raise errors.NotFound("%s: %s does not exist" % (_where(run, step), os.path.basename(path)))
             try:
                 with step_files.open_file(path) as f:
@@ -296,12 +312,10 @@ class BoundRunStore:
             value = self._cache.put(key, np.asarray(compute()))
         return value
 
-    def attribution_info(self, run, step):
+    def attribution_info(self, run: str, step: int) -> Json:
         """The `attributions` group's attributes at a step ({} without attributions): score,
         grad_cam_layer, and methods, targets, skipped, options decoded from JSON."""
-        import json
-
-        path = self.checkpoint_path(run, step)
+        path = self.step_file_path(run, step)
         key = ("attribution_info", path, self.version(run))
 
         def compute():
@@ -310,7 +324,7 @@ class BoundRunStore:
                     group = f.get("attributions")
                     if not isinstance(group, h5py.Group):
                         return {}
-                    info = {}
+                    info: Json = {}
                     for name, value in group.attrs.items():
                         value = value.decode("utf-8") if isinstance(value, bytes) else value
                         if name in ("methods", "targets", "skipped", "options"):
@@ -330,7 +344,7 @@ class BoundRunStore:
             value = self._cache.put(key, compute())
         return value
 
-    def labels(self, run):
+    def labels(self, run: str) -> np.ndarray | None:
         """int labels of the probe samples, or None without labels."""
         try:
             return self.read(run, None, "data_samples/y_label")
@@ -339,7 +353,7 @@ class BoundRunStore:
 
     # Reduced data (docs/format.md, "Reduced data"): the logging plan and where each array is.
 
-    def plans(self, run):
+    def plans(self, run: str) -> dict[int, Json]:
         """{step: plan} of the run's `innspector/plan` summaries; {} for logs written before plans."""
         self.require_run(run)
         if metadata.PLAN_TAG not in self.listing()[run]:
@@ -347,7 +361,7 @@ class BoundRunStore:
 
         def compute():
             self._check_version(run, metadata.PLAN_TAG)
-            result = {}
+            result: dict[int, Json] = {}
             for datum in self._read(run, [metadata.PLAN_TAG]).get(metadata.PLAN_TAG, []):
                 try:
                     result[int(datum.step)] = metadata.json_payload(datum)
@@ -357,7 +371,7 @@ class BoundRunStore:
 
         return self._cached(run, "plans", compute)
 
-    def plan(self, run, step):
+    def plan(self, run: str, step: int) -> Json | None:
         """The logging plan of a step (its own, else the newest before it, else the first), or None for logs
         without plans: every array is then stored in full, at every step."""
         plans = self.plans(run)
@@ -368,23 +382,25 @@ class BoundRunStore:
         earlier = [s for s in plans if s <= step]
         return plans[max(earlier)] if earlier else plans[min(plans)]
 
-    def _datasets(self, run, step):
+    def _datasets(self, run: str, step: int) -> dict[str, Any] | None:
         """{name: {shape, ...}} of the step file's manifest, or None when the manifest lists none (then
         every dataset is assumed present, as logs before reduced data were read)."""
         datasets = self.manifests(run).get(step, {}).get("datasets")
         return datasets if isinstance(datasets, dict) else None
 
-    def has_dataset(self, run, step, dataset):
+    def has_dataset(self, run: str, step: int, dataset: str) -> bool:
         datasets = self._datasets(run, step)
         return datasets is None or dataset in datasets
 
-    def dataset_shape(self, run, step, dataset):
+    def dataset_shape(self, run: str, step: int, dataset: str) -> list[int] | None:
         """The shape the manifest gives a dataset, or None."""
         entry = (self._datasets(run, step) or {}).get(dataset)
         shape = entry.get("shape") if isinstance(entry, dict) else None
         return [int(d) for d in shape] if isinstance(shape, list) else None
 
-    def activation_source(self, run, step, layer_id, output=0, form=None):
+    def activation_source(
+        self, run: str, step: int, layer_id: str, output: int = 0, form: str | None = None
+    ) -> ActivationSource:
         """Where a layer output's activations are at a step: an ActivationSource of the first form stored
         (full for the whole probe, else pooled per unit, else the maps of the sample subset), or of `form`
         when asked. Raises NotFound saying what the step holds of the layer when nothing fits."""
@@ -421,16 +437,14 @@ class BoundRunStore:
             rows = np.asarray(self.read(run, step, SUBSET_DATASET), dtype=np.int64).reshape(-1)
         return ActivationSource(chosen, names[chosen], rows, found)
 
-    def weights_source(self, run, step, layer_id, variable):
+    def weights_source(self, run: str, step: int, layer_id: str, variable: str) -> tuple[str, int]:
         """(dataset, from_step) of a layer's variable for a step: the step's own file when it holds the full
         weights, else the newest earlier step whose file does, else the first later one (weights rotate
         when the plan reduces them). NotFound when no step file holds them."""
         dataset = self.layer_dataset(layer_id, "weights/" + variable)
         if self.has_dataset(run, step, dataset):
             return dataset, step
-        holding = [
-            s for s in self.steps(run) if self._datasets(run, s) is not None and dataset in self._datasets(run, s)
-        ]
+        holding = [s for s in self.steps(run) if dataset in (self._datasets(run, s) or {})]
         if not holding:
             where = " (its statistics and histograms are in the event file)" if self.plans(run) else ""
             raise errors.NotFound(
@@ -439,7 +453,8 @@ class BoundRunStore:
         earlier = [s for s in holding if s <= step]
         return dataset, (max(earlier) if earlier else min(holding))
 
-    def layer_dataset(self, layer_id, name):
+    def layer_dataset(self, layer_id: str, name: str) -> str:
+        """The name in a step file of a layer's dataset `name` ("activations", "weights/kernel", ...)."""
         return "%s/%s" % (step_files.layer_group(architecture_lib.layer_h5_name(layer_id)), name)
 
 
@@ -459,10 +474,12 @@ class ActivationSource:
 
     __slots__ = ("form", "dataset", "rows", "stored")
 
-    def __init__(self, form, dataset, rows=None, stored=()):
+    def __init__(
+        self, form: str, dataset: str, rows: np.ndarray | None = None, stored: tuple[str, ...] | list[str] = ()
+    ) -> None:
         self.form, self.dataset, self.rows, self.stored = form, dataset, rows, list(stored)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "ActivationSource(%r, %r)" % (self.form, self.dataset)
 
 
