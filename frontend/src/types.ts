@@ -13,6 +13,8 @@ export type ParamCounts = Schemas["ParamCounts"];
 export type RuntimeStats = Schemas["RuntimeStats"];
 export type LatestMetric = Schemas["LatestMetric"];
 export type Model = Schemas["Model"];
+export type PlanSummary = Schemas["PlanSummary"];
+export type ReducedLayer = Schemas["ReducedLayer"];
 export type ModelsAnswer = Schemas["ModelsAnswer"];
 
 export type TreeNode = Schemas["TreeNode"];
@@ -50,6 +52,7 @@ export type DataRequest = Schemas["DataRequest"];
 /** An array column of a `data` answer; NaN and ±Inf are null. */
 export type DataArray = Schemas["DataArray"];
 export type DataAnswer = Schemas["DataAnswer"];
+export type ReducedAnswer = Schemas["ReducedAnswer"];
 
 /** The `mistakes` route: NeuroInspect's neurons responsible for a classifier's mistakes. */
 export type MistakesAnswer = Schemas["MistakesAnswer"];

@@ -492,15 +492,15 @@ describe("activation maps", () => {
 
   it("slices 6 samples and one channel (strided beyond 32 pixels) and asks for the class means", () => {
     const small = activationMapsRequests("cnn_nested", "features/pool", [4, 4, 8], { channel: 3 }, ["1", "2"]);
-    assert.deepEqual(small.samples.transform, [{ op: "slice", slices: [[0, 6], [0, 4, 1], [0, 4, 1], 3] }]);
-    assert.deepEqual(small.samples.classes, ["1", "2"]);
-    assert.deepEqual(small.means.unit, { kind: "class_means", layer: "features/pool" });
-    assert.deepEqual(small.means.classes, ["1", "2"]);
+    assert.deepEqual(small.samples!.transform, [{ op: "slice", slices: [[0, 6], [0, 4, 1], [0, 4, 1], 3] }]);
+    assert.deepEqual(small.samples!.classes, ["1", "2"]);
+    assert.deepEqual(small.means!.unit, { kind: "class_means", layer: "features/pool" });
+    assert.deepEqual(small.means!.classes, ["1", "2"]);
     assert.deepEqual(small.labels, { run: "cnn_nested", unit: { kind: "labels" }, steps: "last" });
     const big = activationMapsRequests("r", "conv", [224, 224, 64], { channel: 99 }, null);
     assert.equal(mapStride(224, 224), 7);
-    assert.deepEqual(big.samples.transform, [{ op: "slice", slices: [[0, 6], [0, 224, 7], [0, 224, 7], 0] }]);
-    assert.equal(big.samples.classes, undefined);
+    assert.deepEqual(big.samples!.transform, [{ op: "slice", slices: [[0, 6], [0, 224, 7], [0, 224, 7], 0] }]);
+    assert.equal(big.samples!.classes, undefined);
   });
 
   it("maps sample maps with probe indices and one mean map per selected class", async () => {

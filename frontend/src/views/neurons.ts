@@ -236,6 +236,12 @@ function neuronTooltip(node: NeuronNode, layout: NeuronLayout, answer: NeuronsAn
   html("div", {}, tip, `mean activation: ${formatNumber(node.mean)} (${all ? "all classes" : "classes " + answer.selected_classes.join(", ")})`);
   const column = layout.columns.find((c) => c.side === node.side);
   html("div", {}, tip, `share: ${node.shareLabel} of the summed activation of the ${column?.shown ?? 0} neurons shown`);
+  // Logs with per-unit statistics over the probe (reduced data keeps them for every layer).
+  const entry = (node.side === "layer" ? answer.layer : answer.previous).neurons.find((n) => n.index === node.index);
+  if (entry && (entry.std !== undefined || entry.zero_fraction !== undefined)) {
+    const zeros = typeof entry.zero_fraction === "number" ? `${(entry.zero_fraction * 100).toFixed(1)} %` : "–";
+    html("div", {}, tip, `over the probe: std ${formatNumber(entry.std ?? null)}, zeros ${zeros}`);
+  }
   const strongest = strongestEdges(node.key, layout.edges);
   if (!strongest.length) {
     html("div", { class: "inn-l1-note" }, tip, "no top-k weight touches it");
@@ -335,8 +341,11 @@ function renderKSlider(ctx: ViewContext, answer: NeuronsAnswer, parent: HTMLElem
   const input = html("input", { type: "range", id: "inn-k", min: 1, max: K_SLIDER_MAX, step: 1, value: Math.min(k, K_SLIDER_MAX) }, section);
   const output = html("output", { for: "inn-k" }, section, String(k));
   const drawn = answer.weights.length;
-  const note = !drawn ? "no weights: the layer has no kernel" : drawn < k ? `all ${drawn} weights of the layer drawn` : `${drawn} strongest weights drawn`;
+  const noKernel = answer.notes?.some((n) => n.startsWith("no step file holds the kernel"));
+  const note = !drawn ? (noKernel ? "no weights: no step file holds the kernel" : "no weights: the layer has no kernel") : drawn < k ? `all ${drawn} weights of the layer drawn` : `${drawn} strongest weights drawn`;
   html("div", { class: "inn-l1-note" }, section, note);
+  // Reduced data (docs/format.md): what the view rests on, e.g. "kernel from step 40".
+  if (answer.notes?.length) html("div", { class: "inn-l1-note inn-reduced-note" }, section, `reduced data: ${answer.notes.join("; ")}`);
   // The number follows the thumb; the state (and a new request) only changes on release.
   input.addEventListener("input", () => (output.textContent = input.value));
   input.addEventListener("change", () => {

@@ -4,6 +4,7 @@
 
 import type { DataAnswer, DataArray, DataRequest } from "../types";
 import type { Tool, UnitKind, UnitRef, WidgetContent } from "./types";
+import { withNotes } from "./tools/shared/reduced";
 
 export interface JsonToolDeclaration {
   format: 1;
@@ -87,7 +88,7 @@ export function jsonTool(declaration: JsonToolDeclaration): Tool {
       const request = instantiate(declaration.data, unit, declaration.class_dependent ? ctx.classes : null);
       const answer = await ctx.api.data(request);
       const rows = answerRows(answer, declaration.rows);
-      return { spec: declaration.spec as unknown as WidgetContent["spec"], rows, caption: `${rows.length} rows` };
+      return withNotes({ spec: declaration.spec as unknown as WidgetContent["spec"], rows, caption: `${rows.length} rows` }, answer);
     },
   };
 }

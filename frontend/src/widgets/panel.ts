@@ -376,6 +376,7 @@ export class WidgetPanel {
     }
     if (content.html) body.appendChild(content.html);
     if (content.caption) html("div", { class: "inn-caption inn-small inn-muted" }, body, content.caption);
+    if (content.notes?.length) html("div", { class: "inn-reduced-note inn-small", title: "The logs keep reduced data for this unit (docs/format.md, Reduced data)" }, body, `reduced data: ${content.notes.join("; ")}`);
     const footer = html("div", { class: "inn-widget-downloads" }, body);
     const name = (ext: string) => fileName(tool.id, record.unit.label, ext);
     if (chart) {

@@ -72,6 +72,11 @@ export interface WidgetContent {
   extents?: { x?: [number, number]; y?: [number, number] };
   /** One line under the chart: what is shown (e.g. "step 12", "64 samples, classes 3, 8"). */
   caption?: string;
+  /**
+   * What the widget rests on when the logs keep reduced data ("pooled over 8x8 positions (mean per
+   * channel)", "6 of 40 probe samples", "kernel from step 40"): shown as a small caption of its own.
+   */
+  notes?: string[];
   /** Called with the datum of a clicked mark (e.g. a point of a scatter, a bar of a histogram). */
   onClick?(datum: Record<string, unknown>): void;
   /** Called with the datum of a hovered mark, and null when the pointer leaves it (e.g. a preview). */

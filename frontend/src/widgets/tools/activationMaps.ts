@@ -1,14 +1,16 @@
 // Activation Maps: one channel of an image-shaped layer output (N, H, W, C) for the first probe samples of
 // the selected classes, and the per-class mean map of every selected class. Maps larger than 32 pixels
-// are strided on the server.
+// are strided on the server. A layer the logging plan reduced (docs/format.md, "Reduced data") shows the
+// maps of the logged sample subset, and the class means only when they are stored.
 
 import type { TopLevelSpec } from "vega-lite";
-import type { DataAnswer, DataRequest, Shape } from "../../types";
+import type { DataAnswer, DataRequest, ReducedLayer, Shape } from "../../types";
 import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
 import { answerSteps, column } from "./shared/answers";
 import { findLayer, outputShape } from "./shared/architecture";
 import { classesCaption, classNamesOf, keptSamples } from "./shared/classes";
 import { oneStepControl, selectControl, withControls } from "./shared/controls";
+import { hasClassMaps, hasSampleMaps, reductionOf, subsetRows, withNotes } from "./shared/reduced";
 import { CHART_CONFIG, divergingScale, maxAbs } from "./shared/spec";
 import { singleStep } from "./shared/steps";
 import { appliesToActivations } from "./shared/unitPredicates";
@@ -32,15 +34,26 @@ export function channelOf(options: WidgetOptions, channels: number): number {
   return typeof c === "number" && Number.isInteger(c) && c >= 0 && c < channels ? c : 0;
 }
 
-/** The three requests: the first samples' maps, the class-mean maps, and every probe label. */
-export function activationMapsRequests(run: string, layer: string, hwc: [number, number, number], options: WidgetOptions, classes: string[] | null): { samples: DataRequest; means: DataRequest; labels: DataRequest } {
+/**
+ * The three requests: the first samples' maps, the class-mean maps, and every probe label. For a layer
+ * the plan reduced (`reduction`), the maps of the logged sample subset (`form: "samples"`), and no
+ * request (null) of what is not stored.
+ */
+export function activationMapsRequests(
+  run: string,
+  layer: string,
+  hwc: [number, number, number],
+  options: WidgetOptions,
+  classes: string[] | null,
+  reduction: ReducedLayer | null = null,
+): { samples: DataRequest | null; means: DataRequest | null; labels: DataRequest } {
   const [h, w, c] = hwc;
   const channel = channelOf(options, c);
   const s = mapStride(h, w);
   const steps = singleStep(options);
   const samples: DataRequest = {
     run,
-    unit: { kind: "activations", layer },
+    unit: reduction ? { kind: "activations", layer, form: "samples" } : { kind: "activations", layer },
     steps,
     transform: [{ op: "slice", slices: [[0, MAP_SAMPLES], [0, h, s], [0, w, s], channel] }],
   };
@@ -55,7 +68,7 @@ export function activationMapsRequests(run: string, layer: string, hwc: [number,
     means.classes = classes;
   }
   const labels: DataRequest = { run, unit: { kind: "labels" }, steps };
-  return { samples, means, labels };
+  return { samples: hasSampleMaps(reduction) ? samples : null, means: hasClassMaps(reduction) ? means : null, labels };
 }
 
 export interface ActivationMapsInputs {
@@ -103,15 +116,17 @@ function mapsSpec(cell: number, h: number, w: number, max: number): TopLevelSpec
 /**
  * Maps the answers to rows {panel, order, kind, sample, class, row, col, value}: the sample maps (the
  * first 6 samples of the selection, `sample` their probe index) then one mean map per selected class.
+ * A null answer (reduced data: not stored) shows none of its maps.
  */
-export function activationMapsContent(samplesAnswer: DataAnswer, meansAnswer: DataAnswer, unit: UnitRef, options: WidgetOptions, inputs: ActivationMapsInputs): WidgetContent {
+export function activationMapsContent(samplesAnswer: DataAnswer | null, meansAnswer: DataAnswer | null, unit: UnitRef, options: WidgetOptions, inputs: ActivationMapsInputs): WidgetContent {
   const [, , channels] = inputs.hwc;
   const channel = channelOf(options, channels);
   const stride = mapStride(inputs.hwc[0], inputs.hwc[1]);
   const rows: Row[] = [];
-  const sampleMaps = column(samplesAnswer).data as (number | null)[][][];
-  const filteredLabels = (column(samplesAnswer, "label").data as number[]) ?? [];
-  const indices = keptSamples(inputs.allLabels, filteredLabels);
+  const sampleMaps = samplesAnswer ? (column(samplesAnswer).data as (number | null)[][][]) : [];
+  const filteredLabels = samplesAnswer ? ((column(samplesAnswer, "label").data as number[]) ?? []) : [];
+  // The sample subset of a reduced layer names its probe rows; otherwise rows follow the probe's order.
+  const indices = (samplesAnswer && subsetRows(samplesAnswer)) ?? keptSamples(inputs.allLabels, filteredLabels);
   const name = (label: number) => inputs.classNames[label] ?? String(label);
   sampleMaps.forEach((map, i) => {
     const sample = indices[i];
@@ -119,8 +134,8 @@ export function activationMapsContent(samplesAnswer: DataAnswer, meansAnswer: Da
     const panel = `#${sample} (${cls})`;
     map.forEach((line, r) => line.forEach((value, c) => rows.push({ panel, order: i, kind: "sample", sample, class: cls, row: r, col: c, value })));
   });
-  const means = column(meansAnswer).data as (number | null)[][][];
-  const meanClasses = (Array.isArray(meansAnswer.classes) ? meansAnswer.classes : inputs.classNames).map(String);
+  const means = meansAnswer ? (column(meansAnswer).data as (number | null)[][][]) : [];
+  const meanClasses = (meansAnswer && Array.isArray(meansAnswer.classes) ? meansAnswer.classes : inputs.classNames).map(String);
   means.forEach((map, k) => {
     const cls = meanClasses[k] ?? String(k);
     const panel = `mean of ${cls}`;
@@ -130,15 +145,17 @@ export function activationMapsContent(samplesAnswer: DataAnswer, meansAnswer: Da
   const w = sampleMaps[0]?.[0]?.length ?? means[0]?.[0]?.length ?? 1;
   const cell = Math.max(2, Math.floor(40 / Math.max(h, w)));
   const max = maxAbs(rows.map((r) => r.value));
-  const steps = answerSteps(samplesAnswer);
+  const steps = answerSteps((samplesAnswer ?? meansAnswer)!);
   const strided = stride > 1 ? `, every ${stride}th pixel` : "";
   const shown = sampleMaps.length ? `${sampleMaps.length} of ${filteredLabels.length} samples` : "no samples";
-  return {
+  const meansShown = meansAnswer ? " and the class means" : ", no class mean maps stored";
+  const content: WidgetContent = {
     spec: mapsSpec(cell, h, w, max),
     rows: rows as unknown as Record<string, unknown>[],
     sampleField: "sample",
-    caption: `step ${steps[steps.length - 1]}, channel ${channel} of ${channels}${strided}: ${shown} and the class means (${classesCaption(inputs.classes)}); colours symmetric around 0`,
+    caption: `step ${steps[steps.length - 1]}, channel ${channel} of ${channels}${strided}: ${shown}${meansShown} (${classesCaption(inputs.classes)}); colours symmetric around 0`,
   };
+  return withNotes(content, samplesAnswer, meansAnswer);
 }
 
 export const activationMapsTool: Tool = {
@@ -149,7 +166,7 @@ export const activationMapsTool: Tool = {
   icon: "M3 3h8v8H3zM13 3h8v8h-8zM3 13h8v8H3zM13 13h8v8h-8zM6 6h2v2H6zM16 5h3v3h-3zM5 15h4v4H5zM15 16h2v2h-2z",
   classDependent: true,
   appliesTo(unit, ctx) {
-    return appliesToActivations(unit, ctx, isImageShape);
+    return appliesToActivations(unit, ctx, isImageShape, (r) => r.sample_maps || r.class_maps);
   },
   async load(unit, ctx, options, host) {
     const run = unit.runs[0];
@@ -157,8 +174,9 @@ export const activationMapsTool: Tool = {
     const shape = outputShape(findLayer(arch, unit.layer));
     if (!unit.layer || !shape || shape.length !== 4) throw new Error(`${unit.label} has no image-shaped output`);
     const hwc = shape.slice(1).map((d) => d ?? 0) as [number, number, number];
-    const requests = activationMapsRequests(run, unit.layer, hwc, options, ctx.classes);
-    const [samples, means, labels] = await Promise.all([ctx.api.data(requests.samples), ctx.api.data(requests.means), ctx.api.data(requests.labels)]);
+    const requests = activationMapsRequests(run, unit.layer, hwc, options, ctx.classes, reductionOf(ctx, run, unit.layer));
+    const ask = (request: DataRequest | null) => (request ? ctx.api.data(request) : Promise.resolve(null));
+    const [samples, means, labels] = await Promise.all([ask(requests.samples), ask(requests.means), ctx.api.data(requests.labels)]);
     const content = activationMapsContent(samples, means, unit, options, {
       allLabels: column(labels).data as number[],
       classNames: classNamesOf(ctx, run),

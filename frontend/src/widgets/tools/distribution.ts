@@ -7,6 +7,7 @@ import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
 import { answerSteps, column } from "./shared/answers";
 import { classesCaption } from "./shared/classes";
 import { dataSource, sourceRequest } from "./shared/dataSource";
+import { mergedNotes, withNotes } from "./shared/reduced";
 import { colorOf, seriesColorScale, seriesOf } from "./shared/seriesColors";
 import { CHART_CONFIG, extentOf, scaleWith } from "./shared/spec";
 import { evenSample, halfOf, overElementLimit, withStepBudget } from "./shared/steps";
@@ -110,6 +111,7 @@ export function mergeDistributions(parts: { unit: UnitRef; content: WidgetConten
     seriesField: "series",
     extents: { ...(x ? { x } : {}), ...(y ? { y } : {}) },
     caption: `quantile bands of ${labels.join("; ")}`,
+    notes: mergedNotes(parts),
   };
 }
 
@@ -138,12 +140,13 @@ export const distributionTool: Tool = {
       const fewer = halfOf(first === "all" ? steps : first);
       answer = (await withStepBudget(fewer, (list) => ctx.api.data(distributionRequest(unit, list, ctx.classes)))).answer;
     }
-    return distributionContent(answer, unit, options, {
+    const content = distributionContent(answer, unit, options, {
       run,
       color: colorOf(ctx, run),
       classes: source.perSample ? ctx.classes : undefined,
       totalSteps: steps.length,
     });
+    return withNotes(content, answer);
   },
   merge: mergeDistributions,
 };

@@ -9,6 +9,7 @@ import { answerSteps, opResult } from "./shared/answers";
 import { layerOutput } from "./shared/architecture";
 import { classesCaption } from "./shared/classes";
 import { oneStepControl, withControls } from "./shared/controls";
+import { mergedNotes, reductionOf, storedShape, withNotes } from "./shared/reduced";
 import { colorOf, seriesColorScale, seriesOf } from "./shared/seriesColors";
 import { CHART_CONFIG, extentOf, scaleWith } from "./shared/spec";
 import { singleStep } from "./shared/steps";
@@ -151,6 +152,7 @@ export function mergeFeatureDistributions(parts: { unit: UnitRef; content: Widge
     seriesField: "model",
     extents: { ...(x ? { x } : {}), ...(y ? { y } : {}) },
     caption: `feature densities of ${unique.join(", ")}, one panel per dimension`,
+    notes: mergedNotes(parts),
   };
 }
 
@@ -167,10 +169,11 @@ export const featureDistributionTool: Tool = {
   async load(unit, ctx, options, host) {
     const run = unit.runs[0];
     const { layer, shape } = await layerOutput(unit, ctx);
-    const features = featureCount(shape);
+    // A layer kept pooled (reduced data) has one value per unit and sample: its units are the features.
+    const features = featureCount(storedShape(shape, reductionOf(ctx, run, layer)));
     const answer = await ctx.api.data(featureDistributionRequest(run, layer, features, options, ctx.classes));
     const content = featureDistributionContent(answer, unit, options, { run, color: colorOf(ctx, run), features, classes: ctx.classes });
-    return withControls(content, oneStepControl(ctx, run, options, host));
+    return withControls(withNotes(content, answer), oneStepControl(ctx, run, options, host));
   },
   merge: mergeFeatureDistributions,
 };

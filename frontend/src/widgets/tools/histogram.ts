@@ -8,6 +8,7 @@ import { answerSteps, column, opResult } from "./shared/answers";
 import { classesCaption } from "./shared/classes";
 import { stepControl } from "./shared/controls";
 import { dataSource, sourceRequest } from "./shared/dataSource";
+import { mergedNotes, withNotes } from "./shared/reduced";
 import { colorOf, seriesColorScale, seriesOf } from "./shared/seriesColors";
 import { CHART_CONFIG, extentOf, scaleWith } from "./shared/spec";
 import { evenSample, singleStep, withStepBudget } from "./shared/steps";
@@ -204,7 +205,7 @@ export function mergeHistograms(parts: { unit: UnitRef; content: WidgetContent }
   const y = extentOf(ys.flat());
   const extents = { ...(x ? { x } : {}), ...(y && !overSteps ? { y } : {}) };
   const spec = overSteps ? heatmapSpec({}, true) : barsSpec({}, seriesColorScale(seriesOf(rows, "series")), true);
-  return { spec, rows, seriesField: "series", extents, caption: `${labels.length} histograms: ${labels.join("; ")}` };
+  return { spec, rows, seriesField: "series", extents, caption: `${labels.length} histograms: ${labels.join("; ")}`, notes: mergedNotes(parts) };
 }
 
 export const histogramTool: Tool = {
@@ -240,10 +241,10 @@ export const histogramTool: Tool = {
         }
         return ctx.api.data(stepsHistogramRequest(unit, steps, edges, ctx.classes));
       });
-      content = histogramContent(answer, unit, options, { ...inputs, series: run, totalSteps: modelSteps.length });
+      content = withNotes(histogramContent(answer, unit, options, { ...inputs, series: run, totalSteps: modelSteps.length }), answer);
     } else {
       const answer = await ctx.api.data(histogramRequest(unit, options, ctx.classes));
-      content = histogramContent(answer, unit, options, inputs);
+      content = withNotes(histogramContent(answer, unit, options, inputs), answer);
     }
     const html = stepControl(modelSteps, options.step, host, true);
     return html ? { ...content, html } : content;

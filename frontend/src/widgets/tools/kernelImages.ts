@@ -8,6 +8,7 @@ import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetOptions } from ".
 import { answerSteps, column } from "./shared/answers";
 import { findLayer, isInputLayer, knownArchitecture, variableShape } from "./shared/architecture";
 import { oneStepControl, selectControl, withControls } from "./shared/controls";
+import { withNotes } from "./shared/reduced";
 import { CHART_CONFIG, divergingScale, maxAbs } from "./shared/spec";
 import { singleStep } from "./shared/steps";
 
@@ -200,7 +201,7 @@ export const kernelImagesTool: Tool = {
     const shape = (variableShape(layer, variable) as Shape | null)?.map((d) => d ?? 0);
     if (!shape || shape.length < 2 || shape.length > 4) throw new Error(`the kernel of ${unit.label} has no image form`);
     const answer = await ctx.api.data(kernelImagesRequest(run, unit.layer, variable, shape, options));
-    const content = kernelImagesContent(answer, unit, options, { shape });
+    const content = withNotes(kernelImagesContent(answer, unit, options, { shape }), answer);
     let channelSelect: HTMLElement | undefined;
     if (shape.length >= 3 && shape[shape.length - 2] > 1) {
       const n = shape[shape.length - 2];

@@ -9,6 +9,7 @@ import { answerSteps, column, opResult } from "./shared/answers";
 import { layerOutput } from "./shared/architecture";
 import { classesCaption, classNamesOf } from "./shared/classes";
 import { oneStepControl, withControls } from "./shared/controls";
+import { hasClassMaps, reductionOf, storedShape, withNotes } from "./shared/reduced";
 import { CHART_CONFIG, divergingScale, maxAbs } from "./shared/spec";
 import { singleStep } from "./shared/steps";
 import { appliesToActivations } from "./shared/unitPredicates";
@@ -118,12 +119,14 @@ export const neuronsByClassesTool: Tool = {
   icon: "M3 3h5v5H3zM9.5 3h5v5h-5zM16 3h5v5h-5zM3 9.5h5v5H3zM9.5 9.5h5v5h-5zM16 9.5h5v5h-5zM3 16h5v5H3zM9.5 16h5v5h-5zM16 16h5v5h-5z",
   classDependent: true,
   appliesTo(unit, ctx) {
-    return appliesToActivations(unit, ctx);
+    return appliesToActivations(unit, ctx, undefined, () => true); // class means are in the event file
   },
   async load(unit, ctx, options, host) {
     const run = unit.runs[0];
     const { layer, shape } = await layerOutput(unit, ctx);
-    const reduce = neuronReduce(shape);
+    // Without per-class maps (reduced data) the route answers the event file's [classes, units].
+    const reduction = reductionOf(ctx, run, layer);
+    const reduce = neuronReduce(hasClassMaps(reduction) ? shape : storedShape(shape, { activations: "pooled", sample_maps: false, class_maps: false }));
     let neurons: number[] | null = null;
     if (reduce.units === null || reduce.units > MAX_NEURONS) {
       neurons = pickedNeurons(await ctx.api.data(spreadRequest(run, layer, reduce.ops, options, ctx.classes)));
@@ -136,6 +139,6 @@ export const neuronsByClassesTool: Tool = {
       classes: ctx.classes,
       note: reduce.note,
     });
-    return withControls(content, oneStepControl(ctx, run, options, host));
+    return withControls(withNotes(content, answer), oneStepControl(ctx, run, options, host));
   },
 };

@@ -9,6 +9,7 @@ import { answerSteps, column, opResult } from "./shared/answers";
 import { layerOutput } from "./shared/architecture";
 import { classesCaption, classNamesOf, keptSamples } from "./shared/classes";
 import { oneStepControl, withControls } from "./shared/controls";
+import { reductionOf, storedShape, subsetRows, withNotes } from "./shared/reduced";
 import { CHART_CONFIG, extentOf, scaleWith } from "./shared/spec";
 import { singleStep } from "./shared/steps";
 import { appliesToActivations } from "./shared/unitPredicates";
@@ -101,7 +102,8 @@ export function projectionContent(answer: DataAnswer, unit: UnitRef, options: Wi
   const coords = pca.coordinates?.data;
   if (!Array.isArray(coords)) throw new Error("the answer has no PCA coordinates");
   const labels = column(answer, "label").data as number[];
-  const samples = keptSamples(inputs.allLabels, labels);
+  // The sample subset of a reduced layer names its probe rows; otherwise rows follow the probe's order.
+  const samples = subsetRows(answer) ?? keptSamples(inputs.allLabels, labels);
   if (labels.length !== coords.length) throw new Error(`${coords.length} projected samples for ${labels.length} labels`);
   const rows = coords.map(([pc1, pc2], i) => ({
     sample: samples[i],
@@ -137,7 +139,9 @@ export const projectionTool: Tool = {
   },
   async load(unit, ctx, options, host) {
     const run = unit.runs[0];
-    const { layer, shape } = await layerOutput(unit, ctx);
+    const { layer, shape: output } = await layerOutput(unit, ctx);
+    // A layer kept pooled (reduced data): one vector of units per sample, projected as it is.
+    const shape = storedShape(output, reductionOf(ctx, run, layer));
     const requests = projectionRequests(run, layer, shape, options, ctx.classes);
     const [answer, labels] = await Promise.all([ctx.api.data(requests.pca), ctx.api.data(requests.labels)]);
     const content = projectionContent(answer, unit, options, {
@@ -147,6 +151,6 @@ export const projectionTool: Tool = {
       classes: ctx.classes,
       note: projectionReduce(shape).note,
     });
-    return withControls(content, oneStepControl(ctx, run, options, host));
+    return withControls(withNotes(content, answer), oneStepControl(ctx, run, options, host));
   },
 };

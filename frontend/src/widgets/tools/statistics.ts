@@ -176,7 +176,7 @@ export const statisticsTool: Tool = {
   icon: "M3 4h18v3H3zM3 9h8v2H3zM13 9h8v2h-8zM3 13h8v2H3zM13 13h8v2h-8zM3 17h8v2H3zM13 17h8v2h-8z",
   classDependent: false,
   appliesTo(unit, ctx) {
-    return unitHasData(unit, ctx, ["variable", "activation", "layer"]);
+    return unitHasData(unit, ctx, ["variable", "activation", "layer"], false); // the event file's statistics
   },
   async load(unit, ctx, options) {
     const run = unit.runs[0];

@@ -10,6 +10,7 @@ import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetHost, WidgetOptio
 import { column, flatValues } from "./shared/answers";
 import { selectControl } from "./shared/controls";
 import { isClassifier } from "./shared/models";
+import { hasSampleVectors, reducedNotes, reductionOf, storedShape } from "./shared/reduced";
 import { CHART_CONFIG } from "./shared/spec";
 
 export interface ModelPredictions {
@@ -301,10 +302,13 @@ async function oneModel(unit: UnitRef, ctx: ToolContext, options: WidgetOptions,
   const layer = typeof options.layer === "string" ? options.layer : "";
   let rows: MissRow[];
   let title: string;
+  let notes: string[] = [];
   if (layer) {
-    const shape = arch.layers.find((l) => l.id === layer)?.output_shapes?.[0] ?? [];
+    // A layer kept pooled (reduced data) answers one vector of units per sample.
+    const shape = storedShape(arch.layers.find((l) => l.id === layer)?.output_shapes?.[0] ?? [], reductionOf(ctx, run, layer)) ?? [];
     const axes = Array.from({ length: Math.max(0, shape.length - 1) }, (_, i) => i + 1);
     const answer: DataAnswer = await ctx.api.data({ run, unit: { kind: "activations", layer }, steps: "last", transform: axes.length ? [{ op: "mean", axis: axes }] : [] });
+    notes = reducedNotes(answer);
     const means = flatValues(column(answer)).map(Number);
     rows = means
       .map((value, sample) => ({ sample, label: labels[sample], class_name: classNames[labels[sample]] ?? String(labels[sample]), value }))
@@ -317,13 +321,16 @@ async function oneModel(unit: UnitRef, ctx: ToolContext, options: WidgetOptions,
   }
   const values = rows.map((r) => r.value).filter(Number.isFinite);
   const domain: [number, number] = layer ? [Math.min(...values, 0), Math.max(...values, 1e-9)] : [0, 1];
-  const choices = [{ value: "", label: "1 − p(true class)" }, ...arch.layers.filter((l) => !l.is_input).map((l) => ({ value: l.id, label: `mean activation of ${l.id}` }))];
+  // Layers whose plan keeps only statistics (reduced data) have no per-sample values to show.
+  const withValues = arch.layers.filter((l) => !l.is_input && hasSampleVectors(reductionOf(ctx, run, l.id)));
+  const choices = [{ value: "", label: "1 − p(true class)" }, ...withValues.map((l) => ({ value: l.id, label: `mean activation of ${l.id}` }))];
   const control = selectControl("show", choices, layer, (value) => host.reload({ layer: value }));
   return {
     spec: histogramSpec(title, domain),
     rows,
     html: control,
     caption: `${rows.length} probe samples of ${run}; click a bar to list its samples`,
+    notes: notes.length ? notes : undefined,
     onClick(datum) {
       // Vega-Lite names the binned field's bounds bin_maxbins_<n>_value and ..._end.
       const start = Number(Object.entries(datum).find(([k]) => k.startsWith("bin_") && !k.endsWith("_end"))?.[1]);
