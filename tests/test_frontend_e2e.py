@@ -39,11 +39,33 @@ def _e2e_files():
     return sorted(glob.glob(os.path.join(E2E_DIR, "*.e2e.mjs")))
 
 
+@pytest.fixture(scope="module")
+def reduced_tensorboard(tmp_path_factory):
+    """A tensorboard over a ResNet-style toy logged with reduced data and the same toy logged in full
+    (tests/support/reduced_run.py: written directly, no training)."""
+    from tests.support import reduced_run
+
+    logdir = str(tmp_path_factory.mktemp("reduced_e2e"))
+    reduced_run.write_logdir(logdir)
+    with TensorBoardServer(logdir) as server:
+        wait_for_models(server.url, 2, server=server)
+        yield server
+
+
 def test_frontend_end_to_end(tensorboard):
+    _run_node(_e2e_files(), tensorboard)
+
+
+def test_reduced_data_end_to_end(reduced_tensorboard):
+    """Widgets on layers the logging plan reduced show their note (frontend/e2e/reduced/, kept out of
+    the demo's files: it needs its own logdir)."""
+    _run_node(sorted(glob.glob(os.path.join(E2E_DIR, "reduced", "*.e2e.mjs"))), reduced_tensorboard)
+
+
+def _run_node(files, tensorboard):
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not on PATH: the browser tests of frontend/e2e/ need Node.js (CI installs it)")
-    files = _e2e_files()
     assert files, "no end-to-end test files (*.e2e.mjs) in %s" % E2E_DIR
     os.makedirs(SCREENSHOT_DIR, exist_ok=True)
     env = dict(os.environ, TENSORBOARD_URL=tensorboard.url, SCREENSHOT_DIR=SCREENSHOT_DIR)
