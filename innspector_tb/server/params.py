@@ -1,17 +1,25 @@
 """Request parameters: turning untrusted query-string and JSON-body values into checked Python values.
 
 Every parser raises errors.BadRequest (answered 400) saying which parameter is wrong and why; none of
-them reads the store. The routes call them with the raw value and the parameter's name.
+them reads the store. The routes call them with the raw value (Any: a query-string value or anything a
+JSON body holds) and the parameter's name.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, overload
 
 from innspector_tb.errors import BadRequest
 
 MAX_KEEP = 100  # neurons a `keep` parameter may name
 
 
-def int_param(value, name, default=None, minimum=None, maximum=None):
+def int_param(
+    value: Any, name: str, default: int | None = None, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """An integer within [minimum, maximum]; `default` when absent (required when there is none)."""
     if value is None or value == "":
         if default is None:
             raise BadRequest("parameter %r is required" % name)
@@ -27,7 +35,10 @@ def int_param(value, name, default=None, minimum=None, maximum=None):
     return number
 
 
-def float_param(value, name, default, minimum=None, maximum=None):
+def float_param(
+    value: Any, name: str, default: float, minimum: float | None = None, maximum: float | None = None
+) -> float:
+    """A finite number within [minimum, maximum]; `default` when absent."""
     if value is None or value == "":
         return default
     try:
@@ -45,14 +56,14 @@ def float_param(value, name, default, minimum=None, maximum=None):
     return number
 
 
-def step_param(value):
+def step_param(value: Any) -> int | None:
     """None/"last" for the last complete step, else a non-negative integer."""
     if value is None or value == "" or value == "last":
         return None
     return int_param(value, "step", minimum=0, maximum=2**62)
 
 
-def list_param(value, name):
+def list_param(value: Any, name: str) -> list[str | int] | None:
     """A comma-separated list (query string) or a JSON list of strings or ints; None if absent."""
     if value is None or value == "":
         return None
@@ -63,7 +74,7 @@ def list_param(value, name):
     raise BadRequest("parameter %r must be a list of names" % name)
 
 
-def class_selection(value, classes):
+def class_selection(value: Any, classes: Sequence[Any]) -> list[int]:
     """Indices into `classes` of the selected classes (all when absent)."""
     selected = list_param(value, "classes")
     if selected is None:
@@ -79,7 +90,7 @@ def class_selection(value, classes):
     return sorted(set(rows))
 
 
-def keep_param(value, units):
+def keep_param(value: Any, units: int) -> tuple[int, ...]:
     """`keep`: comma-separated neuron indices of the layer to keep in the L1 view (at most MAX_KEEP)."""
     if value in (None, ""):
         return ()
@@ -96,7 +107,11 @@ def keep_param(value, units):
     return tuple(indices)
 
 
-def require_str(body, key, required=True):
+@overload
+def require_str(body: Mapping[str, Any], key: str, required: Literal[True] = ...) -> str: ...
+@overload
+def require_str(body: Mapping[str, Any], key: str, required: bool) -> str | None: ...
+def require_str(body: Mapping[str, Any], key: str, required: bool = True) -> str | None:
     """body[key], a non-empty string (None when absent and not required)."""
     value = body.get(key)
     if value is None and not required:
@@ -106,7 +121,7 @@ def require_str(body, key, required=True):
     return value
 
 
-def json_number(value):
+def json_number(value: Any) -> float | None:
     """A float for JSON: None for None, NaN and infinities (JSON has no such numbers)."""
     if value is None:
         return None

@@ -6,10 +6,15 @@ through the transform grammar.
 transform. Sizes are checked from the manifests before anything is read. No HTTP here.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 from innspector_tb.errors import BadRequest, NotFound
 from innspector_tb.server.params import class_selection, int_param, require_str
+from innspector_tb.store.run_store import BoundRunStore
 
 DATA_KINDS = (
     "weights",
@@ -29,7 +34,7 @@ ATTRIBUTION_METHODS = ("saliency", "gradient_x_input", "smoothgrad", "integrated
 ATTRIBUTION_TARGETS = ("predicted", "true")
 
 
-def data(store, body):
+def data(store: BoundRunStore, body: Any) -> dict[str, Any]:
     """Any stored array of a unit at one step or across steps, classes applied, transformed."""
     from innspector_tb.analysis import transforms
 
@@ -42,7 +47,7 @@ def data(store, body):
     return description
 
 
-def load_unit_data(store, body):
+def load_unit_data(store: BoundRunStore, body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Returns (columns for the transform, description) of the unit and steps a data request names."""
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")

@@ -5,27 +5,42 @@ Plain functions over a BoundRunStore: checked request values in, a JSON-safe dic
 (404) or errors.BadRequest (400) raised. No HTTP here.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 from innspector_tb.analysis import neurons as neurons_lib
 from innspector_tb.errors import BadRequest, NotFound
 from innspector_tb.server.params import class_selection, json_number, keep_param
+from innspector_tb.store.run_store import BoundRunStore
 
 MAX_K = 1000
 MAX_CLASS_MAP_ELEMENTS = 500_000  # above it, a layer's per-class maps are left out of the answer
 
 
-def graph(store, run):
+def graph(store: BoundRunStore, run: str | None) -> dict[str, Any]:
     """The L2 graph: layers with inner op graphs, edges, namespaces."""
     arch = store.architecture(store.require_run(run))
     return {"run": run, "architecture": arch}
 
 
-def neurons(store, run, layer_id, step=None, classes=None, k=neurons_lib.DEFAULT_K, keep=None):
-    """The L1 data of a layer and its predecessor under a class selection."""
+def neurons(
+    store: BoundRunStore,
+    run: str | None,
+    layer_id: str | None,
+    step: int | None = None,
+    classes: Any = None,
+    k: int = neurons_lib.DEFAULT_K,
+    keep: Any = None,
+) -> dict[str, Any]:
+    """The L1 data of a layer and its predecessor under a class selection (`classes` and `keep` as the
+    request gives them: params.class_selection and params.keep_param check them)."""
     run = store.require_run(run)
     arch = store.architecture(run)
     layer = _layer(arch, layer_id)
+    layer_id = str(layer["id"])  # found: the architecture's own id
     step = store.resolve_step(run, step)
     matrix, class_names, rows, layer_means = _means_at(store, run, layer_id, step, classes)
     previous_id = _predecessor(arch, layer_id)

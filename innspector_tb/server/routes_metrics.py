@@ -5,6 +5,9 @@ the confusion matrix and class metrics of the logged predictions against the pro
 the run store holds. No HTTP here.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,15 +17,19 @@ from innspector_tb.analysis import classification
 from innspector_tb.errors import BadRequest, NotFound
 from innspector_tb.format import metadata
 from innspector_tb.server.params import json_number
+from innspector_tb.store.run_store import BoundRunStore
 
 MAX_SCALAR_POINTS = 10_000  # per series, as TensorBoard downsamples them
 
 
-def metrics(store, provider_reader, runs):
-    """Metric series (TensorBoard scalars) and, per step, confusion matrix and class metrics."""
-    runs = runs or store.runs()
-    for run in runs:
-        store.require_run(run)
+def metrics(
+    store: BoundRunStore, provider_reader: Callable[[list[str]], dict[str, Any]], runs: Sequence[object] | None
+) -> dict[str, Any]:
+    """Metric series (TensorBoard scalars) and, per step, confusion matrix and class metrics.
+
+    provider_reader(runs) -> {run: {metric: [[step, value], ...]}} (read_scalars over the request's provider).
+    """
+    runs = [store.require_run(run) for run in runs] if runs else store.runs()
     series = provider_reader(runs)
     result: dict[str, dict[str, Any]] = {"runs": {}}
     for run in runs:
@@ -45,7 +52,9 @@ def metrics(store, provider_reader, runs):
     return result
 
 
-def read_scalars(data_provider, ctx, experiment, runs):
+def read_scalars(
+    data_provider: provider_lib.DataProvider, ctx: Any, experiment: str, runs: list[str]
+) -> dict[str, dict[str, list[list[Any]]]]:
     """{run: {metric: [[step, value], ...]}} of the runs' metrics/ scalars."""
     listing = data_provider.list_scalars(
         ctx, experiment_id=experiment, plugin_name="scalars", run_tag_filter=provider_lib.RunTagFilter(runs=runs)

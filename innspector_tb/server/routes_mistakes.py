@@ -5,12 +5,26 @@ A plain function over a BoundRunStore; answers are cached per (run, step, class,
 iterations) until the run's data change. No HTTP here.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 from innspector_tb.errors import BadRequest, NotFound
 from innspector_tb.server.params import float_param, int_param
+from innspector_tb.store.run_store import BoundRunStore
 
 
-def mistakes(store, run, cls=None, step=None, alpha=None, beta=None, iterations=None):
-    """The feature neurons responsible for the probe's mistakes of a class (all when cls is None)."""
+def mistakes(
+    store: BoundRunStore,
+    run: str | None,
+    cls: Any = None,
+    step: int | None = None,
+    alpha: Any = None,
+    beta: Any = None,
+    iterations: Any = None,
+) -> dict[str, Any]:
+    """The feature neurons responsible for the probe's mistakes of a class (all when cls is None, "" or
+    "all"). cls, alpha, beta and iterations are the request's values, checked here."""
     from innspector_tb.analysis import mistakes as mistakes_lib
     from innspector_tb.analysis import transforms
 

@@ -6,10 +6,18 @@ or errors.BadRequest (400) raised. A model whose architecture does not read is l
 cross-model answers rather than failing them. No HTTP here.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from innspector_tb.errors import BadRequest, NotFound
+from innspector_tb.store.run_store import BoundRunStore
+
+Model = dict[str, Any]  # a model of the listing (store.models.list_models)
 
 
-def listed_models(models, latest_metrics):
+def listed_models(models: list[Model], latest_metrics: Callable[[list[str]], dict[str, Any]]) -> dict[str, Any]:
     """The `models` route: each model with the latest value of its metrics.
 
     latest_metrics(runs) -> {run: {metric: value}}, read fresh on every request (the list is cached).
@@ -32,7 +40,8 @@ def _architectures(store, runs):
     return result
 
 
-def tree(store, models):
+def tree(store: BoundRunStore, models: list[Model]) -> dict[str, Any]:
+    """The tree of models (store.lineage.build_tree), cached until any run changes."""
     from innspector_tb.store import lineage
 
     def compute():
@@ -56,7 +65,7 @@ def _experiments_by_run(models, tree_result):
     return {m["run"]: experiment_of_id.get(m["id"], m["run"]) for m in models}
 
 
-def unit_series(store, run):
+def unit_series(store: BoundRunStore, run: str) -> list[Any]:
     """The interestingness input of one run: a UnitSeries per unit with statistics."""
     from innspector_tb.analysis import interestingness
 
@@ -91,27 +100,32 @@ def unit_series(store, run):
     return series
 
 
-def measures():
+def measures() -> dict[str, Any]:
     from innspector_tb.analysis import interestingness
 
     return {"measures": interestingness.MEASURES}
 
 
-def interestingness_scores(store, models, measure, step=None, runs=None):
+def interestingness_scores(
+    store: BoundRunStore,
+    models: list[Model],
+    measure: str | None,
+    step: int | None = None,
+    runs: Sequence[object] | None = None,
+) -> dict[str, Any]:
+    """Every unit's score under `measure`, and per layer, model and experiment, for `runs` (all by default)."""
     from innspector_tb.analysis import interestingness
 
     known = {m["id"] for m in interestingness.MEASURES}
     if measure not in known:
         raise BadRequest("unknown measure %r; measures: %s" % (measure, ", ".join(sorted(known))))
-    runs = runs or store.runs()
-    for run in runs:
-        store.require_run(run)
+    runs = [store.require_run(run) for run in runs] if runs else store.runs()
     run_of_id = _run_of_id(models)
-    parents = {}
+    parents: dict[str, str | None] = {}
     for m in models:
         parent_runs = [run_of_id[p] for p in m.get("parents", []) if p in run_of_id]
         parents[m["run"]] = parent_runs[0] if parent_runs else None
-    wanted = list(dict.fromkeys(runs + [parents.get(r) for r in runs if parents.get(r)]))
+    wanted = list(dict.fromkeys(runs + [parent for r in runs if (parent := parents.get(r))]))
     series = [s for run in wanted for s in unit_series(store, run)]
     experiments = _experiments_by_run(models, tree(store, models))
     try:
@@ -128,7 +142,8 @@ def interestingness_scores(store, models, measure, step=None, runs=None):
         raise BadRequest(str(e)) from e
 
 
-def structures(store, models, run=None):
+def structures(store: BoundRunStore, models: list[Model], run: str | None = None) -> dict[str, Any]:
+    """The structures found in every model, propagated along the experiments; one model's when `run` is given."""
     from innspector_tb.analysis import structures as structures_lib
 
     runs = store.runs()
@@ -159,14 +174,14 @@ def _lint_findings(store, run):
     return [f.to_json() for f in lint_lib.lint(store.architecture(run), header, store.unit_stats(run))]
 
 
-def lint(store, run):
+def lint(store: BoundRunStore, run: str | None) -> dict[str, Any]:
     from innspector_tb.analysis import lint as lint_lib
 
     run = store.require_run(run)
     return {"run": run, "findings": _lint_findings(store, run), "rules": lint_lib.rules_json()}
 
 
-def lint_all(store):
+def lint_all(store: BoundRunStore) -> dict[str, Any]:
     """The lint of every model in one answer; a model that cannot be linted says why, the others go on."""
     from innspector_tb.analysis import lint as lint_lib
 
