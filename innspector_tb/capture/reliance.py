@@ -26,7 +26,11 @@ state (divergence from parent, interestingness at each run's last step).
                             log_dir="logs/cnn_fixed", parent_header=head)
 """
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -240,29 +244,29 @@ def features_of(model, layer, x, batch_size=256):
 
 
 def reduce_reliance(
-    model,
-    decision_layer,
-    neurons,
-    cls,
-    train,
-    validation,
-    lam=DEFAULT_LAMBDA,
-    gamma=DEFAULT_GAMMA,
-    epochs=DEFAULT_EPOCHS,
-    patience=DEFAULT_PATIENCE,
-    batch_size=DEFAULT_BATCH_SIZE,
-    learning_rate=DEFAULT_LEARNING_RATE,
-    log_dir=None,
-    header=None,
-    parent_header=None,
-    name=None,
-    probe=None,
-    probe_size=512,
-    class_names=None,
-    initial_step=0,
-    seed=0,
-    return_fit=False,
-):
+    model: keras.Model,
+    decision_layer: str | keras.layers.Layer | None,
+    neurons: Iterable[int | Mapping[str, Any]],
+    cls: int,
+    train: tuple[Any, Any],
+    validation: tuple[Any, Any],
+    lam: float = DEFAULT_LAMBDA,
+    gamma: float = DEFAULT_GAMMA,
+    epochs: int = DEFAULT_EPOCHS,
+    patience: int = DEFAULT_PATIENCE,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    learning_rate: float = DEFAULT_LEARNING_RATE,
+    log_dir: str | None = None,
+    header: Mapping[str, Any] | None = None,
+    parent_header: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    probe: tuple[Any, Any] | None = None,
+    probe_size: int = 512,
+    class_names: Sequence[str] | None = None,
+    initial_step: int = 0,
+    seed: int = 0,
+    return_fit: bool = False,
+) -> keras.Model | tuple[keras.Model, DecisionFit]:
     """Returns a copy of `model` whose decision layer relies less on `neurons` for class `cls`.
 
     Args:
@@ -283,6 +287,9 @@ def reduce_reliance(
       initial_step: the child's epoch k is logged at step initial_step + k
         (step 0 is always its starting state, the parent's weights).
       return_fit: also return the DecisionFit (history, best epoch).
+
+    Returns:
+      the child model, or (child, DecisionFit) with return_fit.
     """
     if not isinstance(model, keras.Model):
         raise RelianceError("reduce_reliance needs a Keras model, got %s" % type(model).__name__)

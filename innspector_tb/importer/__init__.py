@@ -18,10 +18,14 @@ virtual datasets.
     report = import_checkpoint("paper_ckpt.h5", "logs", "cnn", step=3)
 """
 
+from __future__ import annotations
+
 import json
 import logging
 import os
 import shutil
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +56,7 @@ def _run_dir(logdir, run):
         raise CheckpointImportError("run name %r must be a relative name inside the logdir" % run)
     if not isinstance(logdir, str) or not logdir:
         raise CheckpointImportError("logdir must be a non-empty path, got %r" % (logdir,))
-    return os.path.join(logdir, run)
+    return fs.join(logdir, run)
 
 
 def _existing_run(run_dir):
@@ -68,7 +72,7 @@ def _existing_run(run_dir):
         if "tfevents" not in name:
             continue
         try:
-            for event in event_file_loader.EventFileLoader(os.path.join(run_dir, name)).Load():
+            for event in event_file_loader.EventFileLoader(fs.join(run_dir, name)).Load():
                 for value in event.summary.value:
                     if not value.tag.startswith(metadata.TAG_PREFIX):
                         continue
@@ -86,7 +90,7 @@ def _existing_run(run_dir):
 
 def _samples_differ(run_dir, parsed):
     """Why the run's stored probe samples differ from the file's, or None."""
-    path = os.path.join(run_dir, step_files.SAMPLES_FILE)
+    path = fs.join(run_dir, step_files.SAMPLES_FILE)
     if parsed.x is None or not fs.exists(path):
         return None
     labels = stats.labels_to_classes(parsed.y_label)
@@ -112,7 +116,15 @@ def _samples_differ(run_dir, parsed):
 # ------------------------------------------------------------------ import
 
 
-def import_checkpoint(checkpoint_path, logdir, run, step=0, header=None, *, overwrite=False):
+def import_checkpoint(
+    checkpoint_path: str | os.PathLike[str],
+    logdir: str,
+    run: str,
+    step: int = 0,
+    header: Mapping[str, Any] | None = None,
+    *,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """Imports a paper-layout HDF5 checkpoint as step `step` of the run `logdir/run`.
 
     Args:
@@ -196,7 +208,7 @@ def import_checkpoint(checkpoint_path, logdir, run, step=0, header=None, *, over
 
 
 def _has_samples(run_dir):
-    return fs.exists(os.path.join(run_dir, step_files.SAMPLES_FILE))
+    return fs.exists(fs.join(run_dir, step_files.SAMPLES_FILE))
 
 
 def _write(parsed, run_dir, step, head, replace_step, write_samples):
@@ -207,7 +219,7 @@ def _write(parsed, run_dir, step, head, replace_step, write_samples):
     stale = [step_files.step_file(step)] if replace_step else []
     stale += [step_files.SAMPLES_FILE] if write_samples else []
     for relpath in stale:
-        old = os.path.join(run_dir, relpath)
+        old = fs.join(run_dir, relpath)
         if fs.exists(old):
             fs.remove(old)
     labels = parsed.y_label
