@@ -11,6 +11,7 @@ import { expressionInterpreter } from "vega-interpreter";
 import { compile, type TopLevelSpec } from "vega-lite";
 
 import type { Architecture, DataAnswer, DataRequest, Model } from "../src/types";
+import { jsonTool } from "../src/widgets/jsonTool";
 import { activationMapsContent, activationMapsRequests, activationMapsTool } from "../src/widgets/tools/activationMaps";
 import { distributionTool } from "../src/widgets/tools/distribution";
 import { featureDistributionTool } from "../src/widgets/tools/featureDistribution";
@@ -199,6 +200,23 @@ describe("reduced data: which tools apply", () => {
     assert.equal(statisticsTool.appliesTo(unit("activation", "add"), ctx), true);
     assert.equal(neuronsByClassesTool.appliesTo(unit("layer", "add"), ctx), true, "class means are in the event file");
     assert.equal(histogramTool.appliesTo(unit("variable", "add", { variable: "kernel" }), ctx), true);
+    const declared = jsonTool({
+      format: 1,
+      id: "activation-histogram",
+      name: "Activation histogram",
+      category: "Activations",
+      description: "d",
+      icon: "M0 0",
+      applies_to: ["layer", "activation"],
+      class_dependent: true,
+      data: { unit: { kind: "activations", layer: "{layer}" }, steps: "last", transform: [] },
+      rows: { column: "value", as: "histogram" },
+      spec: {},
+      source: "builtin",
+      path: "activation-histogram.json",
+    } as never);
+    assert.equal(declared.appliesTo(unit("layer", "add"), ctx), false, "a JSON tool reading activations");
+    assert.equal(declared.appliesTo(unit("layer", "proj"), ctx), true);
   });
 
   it("activation maps need sample maps or class maps", async () => {

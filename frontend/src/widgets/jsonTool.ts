@@ -3,8 +3,8 @@
 // substituted into whole-string placeholders, the spec is rendered with Vega's interpreter.
 
 import type { DataAnswer, DataArray, DataRequest } from "../types";
-import type { Tool, UnitKind, UnitRef, WidgetContent } from "./types";
-import { withNotes } from "./tools/shared/reduced";
+import { hasSampleVectors, reductionOf, withNotes } from "./tools/shared/reduced";
+import type { Tool, ToolContext, UnitKind, UnitRef, WidgetContent } from "./types";
 
 export interface JsonToolDeclaration {
   format: 1;
@@ -83,7 +83,11 @@ export function jsonTool(declaration: JsonToolDeclaration): Tool {
     description: `${declaration.description} (declared in ${declaration.path ?? "JSON"})`,
     icon: declaration.icon,
     classDependent: declaration.class_dependent,
-    appliesTo: (unit: UnitRef) => kinds.has(unit.kind) && unit.runs.length === 1,
+    // A layer whose logging plan keeps only statistics (reduced data) has no activations to read.
+    appliesTo: (unit: UnitRef, ctx: ToolContext) =>
+      kinds.has(unit.kind) &&
+      unit.runs.length === 1 &&
+      !(declaration.data.unit.kind === "activations" && unit.kind !== "variable" && !hasSampleVectors(reductionOf(ctx, unit.runs[0], unit.layer))),
     async load(unit, ctx): Promise<WidgetContent> {
       const request = instantiate(declaration.data, unit, declaration.class_dependent ? ctx.classes : null);
       const answer = await ctx.api.data(request);

@@ -14,7 +14,7 @@ export function layerReduction(model: Model | undefined, layer: string | undefin
 }
 
 export function reductionOf(ctx: Pick<ToolContext, "models">, run: string, layer: string | undefined): ReducedLayer | null {
-  return layerReduction(ctx.models.get(run), layer);
+  return layerReduction(ctx?.models?.get(run), layer);
 }
 
 /**
