@@ -18,6 +18,7 @@ from innspector_tb.capture.callback import InnspectorCallback, InnspectorError
 from innspector_tb.format import rounding, step_files
 from innspector_tb.server import json_tools, routes_data
 from innspector_tb.store import models
+from tests.support import openapi_check
 from tests.support import trained_models as tm
 from tests.support.backend_app import Client
 
@@ -534,7 +535,7 @@ def test_the_demo_classifiers_log_attributions_and_the_answers_follow_the_openap
 
     client = Client(demo_logs[0])
     status, listing = client.get("/models")
-    assert status == 200 and openapi.validate(listing, openapi.ROUTES["/models"]["schema"]) == []
+    assert status == 200 and openapi_check.validate(listing, openapi.ROUTES["/models"]["schema"]) == []
     by_run = {m["run"]: m["attributions"] for m in listing["models"]}
     for run in ("cnn_small", "cnn_wide", "cnn_bn_dropout", "cnn_rebalanced", "cnn_skip", "cnn_nested"):
         assert by_run[run]["methods"] == list(attribution.METHODS), run
@@ -550,7 +551,7 @@ def test_the_demo_classifiers_log_attributions_and_the_answers_follow_the_openap
             }
             status, answer = client.post("/data", body)
             assert status == 200, answer
-            assert openapi.validate(answer, openapi.ROUTES["/data"]["schema"]) == []
+            assert openapi_check.validate(answer, openapi.ROUTES["/data"]["schema"]) == []
             shape = answer["result"]["value"]["shape"]
             assert shape[1:] == ([8, 8] if method == "grad_cam" else [8, 8, 1])
             assert set(answer["result"]["label"]["data"]) <= {0, 9}

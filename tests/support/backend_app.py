@@ -10,7 +10,7 @@ from tensorboard.backend import application
 from werkzeug import test as werkzeug_test
 
 from innspector_tb.server import openapi
-from tests.support import tb_readers
+from tests.support import openapi_check, tb_readers
 
 BASE = openapi.PREFIX
 
@@ -34,7 +34,7 @@ class Client:
 
 def check_answer(route, method, status, answer):
     """(status, answer), once the answer is checked against the OpenAPI document (AssertionError if off)."""
-    problems = openapi.answer_problems(route, method, status, answer)
+    problems = openapi_check.answer_problems(route, method, status, answer)
     assert not problems, "%s %s answered %d off the OpenAPI document:\n  %s\nanswer: %.500s" % (
         method.upper(),
         route,
