@@ -13,7 +13,7 @@ from tensorboard.backend import application
 from werkzeug import test as werkzeug_test
 
 from innspector_tb.server import json_tools, openapi
-from tests.support import tb_readers
+from tests.support import openapi_check, tb_readers, tool_requests
 from tests.support.backend_app import BASE, Client
 
 BUILTIN_IDS = {"sorted-weight-magnitudes", "activation-histogram"}
@@ -45,7 +45,7 @@ def _declaration(tool_id, **changes):
 
 
 def _schema_ok(answer):
-    problems = openapi.validate(answer, openapi.ROUTES["/tools"]["schema"])
+    problems = openapi_check.validate(answer, openapi.ROUTES["/tools"]["schema"])
     assert problems == [], problems
 
 
@@ -96,7 +96,7 @@ def test_builtin_tools_answer_through_the_real_data_route(demo_client):
         ("conv_1", "bias", 16),
         ("dense_hidden", "kernel", 500),
     ]:
-        body = json_tools.substitute(weights["data"], {"run": "cnn_skip", "layer": layer, "variable": variable})
+        body = tool_requests.substitute(weights["data"], {"run": "cnn_skip", "layer": layer, "variable": variable})
         assert body["unit"] == {"kind": "weights", "layer": layer, "variable": variable}
         status, result = demo_client.post("/data", body)
         assert status == 200, result
@@ -108,7 +108,7 @@ def test_builtin_tools_answer_through_the_real_data_route(demo_client):
 
     histogram = tools["activation-histogram"]
     assert histogram["class_dependent"] is True and histogram["rows"]["as"] == "histogram"
-    body = json_tools.substitute(histogram["data"], {"run": "cnn_skip", "layer": "dense_hidden"})
+    body = tool_requests.substitute(histogram["data"], {"run": "cnn_skip", "layer": "dense_hidden"})
     body["classes"] = [1, 2]  # the browser adds the class selection to a class-dependent tool
     status, result = demo_client.post("/data", body)
     assert status == 200, result
@@ -126,7 +126,7 @@ def test_builtin_tools_answer_through_the_real_data_route(demo_client):
 
     # The same templates fit a convolution's activations (any rank) and a nested model's layer.
     for run, layer in [("cnn_skip", "conv_1"), ("cnn_nested", "features/conv_1")]:
-        body = json_tools.substitute(histogram["data"], {"run": run, "layer": layer})
+        body = tool_requests.substitute(histogram["data"], {"run": run, "layer": layer})
         status, result = demo_client.post("/data", body)
         assert status == 200, result
         assert sum(result["result"]["value"]["counts"]) > 0
@@ -344,7 +344,7 @@ def test_accepted_variants():
         "spec": {"data": {"name": "table"}, "mark": "rect"},
     }
     assert json_tools.validate_declaration(neuron, "n.json")["data"]["unit"]["output"] == "{neuron}"
-    assert json_tools.substitute(neuron["data"], {"run": "r", "layer": "l", "neuron": "3"})["unit"]["output"] == 3
+    assert tool_requests.substitute(neuron["data"], {"run": "r", "layer": "l", "neuron": "3"})["unit"]["output"] == 3
     stats = dict(
         neuron,
         applies_to=["model"],

@@ -9,6 +9,7 @@ import zstandard
 from innspector_tb import errors
 from innspector_tb.capture import step_writer
 from innspector_tb.format import rounding, step_files
+from tests.support import step_data
 
 RNG = np.random.default_rng(0)
 # Shapes whose chunks leave edge chunks on the last axis, on the first axis, or none.
@@ -91,17 +92,17 @@ def test_rounded_is_the_default_within_the_bound_and_smaller_than_exact(tmp_path
     exact = step_writer.StepFileWriter(str(tmp_path / "e"), precision="exact").write("innspector/s.h5", {"x": data})
     assert rounded["precision"] == "rounded" and rounded["codec"] == "zstd"
     assert rounded["bytes"] < 0.8 * exact["bytes"]
-    stored = step_files.read_dataset(str(tmp_path / "r/innspector/s.h5"), "x")
+    stored = step_data.read_dataset(str(tmp_path / "r/innspector/s.h5"), "x")
     assert not np.array_equal(stored, data)
     np.testing.assert_allclose(stored, data, rtol=2.0**-11, atol=0)
-    np.testing.assert_array_equal(step_files.read_dataset(str(tmp_path / "e/innspector/s.h5"), "x"), data)
+    np.testing.assert_array_equal(step_data.read_dataset(str(tmp_path / "e/innspector/s.h5"), "x"), data)
 
 
 def test_float16_storage_is_not_rounded_further(tmp_path):
     data = RNG.normal(size=(300, 40)).astype(np.float32)
     manifest = step_writer.StepFileWriter(str(tmp_path), dtype="float16").write("innspector/s.h5", {"x": data})
     assert manifest["mantissa_bits"] == 10 and manifest["datasets"]["x"]["dtype"] == "float16"
-    stored = step_files.read_dataset(str(tmp_path / "innspector/s.h5"), "x")
+    stored = step_data.read_dataset(str(tmp_path / "innspector/s.h5"), "x")
     np.testing.assert_array_equal(stored, data.astype(np.float16))
 
 

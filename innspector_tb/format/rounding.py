@@ -27,7 +27,10 @@ _EXPONENT = np.uint32(0x7F800000)
 
 
 def relative_error_bound(bits):
-    """The largest relative error of rounding a normal float32 to `bits` mantissa bits: 2**-(bits + 1)."""
+    """The largest relative error of rounding a normal float32 to `bits` mantissa bits: 2**-(bits + 1).
+
+    Part of the format, not only of the tests: a reader comparing stored values with others reads the
+    step file's `mantissa_bits` attribute and gets its tolerance here (docs/format.md, "Precision")."""
     return 2.0 ** -(int(bits) + 1)
 
 

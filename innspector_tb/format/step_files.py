@@ -109,14 +109,6 @@ def open_file(path):
         handle.close()
 
 
-def read_dataset(path, dataset, selection=()):
-    """Reads one dataset (or a slice of it) from a step file."""
-    with open_file(path) as f:
-        if dataset not in f:
-            raise StepFileError("%s has no dataset %s" % (path, dataset))
-        return f[dataset][selection] if selection != () else f[dataset][()]
-
-
 def list_step_files(run_dir):
     """Returns {step: relative path} of the complete step files of a run."""
     directory = fs.join(run_dir, STEP_FILES_DIR)

@@ -36,10 +36,6 @@ class ByteBudgetCache:
                 self._bytes -= old_size
         return value
 
-    @property
-    def size_bytes(self):
-        return self._bytes
-
 
 def _estimate_bytes(value, depth=0):
     if isinstance(value, np.ndarray):
