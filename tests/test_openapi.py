@@ -8,7 +8,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
-from innspector_tb.server import openapi
+from innspector_tb.server import openapi, tool_schema
 from tests.support import openapi_check
 from tests.support.backend_app import check_answer
 
@@ -35,6 +35,16 @@ def test_the_committed_frontend_document_is_the_current_one():
         committed = f.read()
     assert json.loads(committed) == openapi.document(), "frontend/openapi.json is stale: run 'make types'"
     assert committed == openapi.dumps(), "frontend/openapi.json is not formatted as 'make types' writes it"
+
+
+def test_a_tool_s_schema_is_built_from_the_declaration_schema():
+    schemas = openapi.document()["components"]["schemas"]
+    assert schemas["ToolUnit"]["properties"]["kind"]["enum"] == list(tool_schema.UNIT_KINDS)
+    assert schemas["Tool"]["properties"]["applies_to"]["items"]["enum"] == list(tool_schema.UNIT_TYPES)
+    # The route fills every default in: those keys are always answered.
+    assert {"category", "class_dependent", "source", "path"} <= set(schemas["Tool"]["required"])
+    assert {"run", "steps", "transform"} <= set(schemas["ToolData"]["required"])
+    assert "x-message" not in json.dumps(schemas)  # the validator's messages stay out of the document
 
 
 def test_the_entry_point_writes_the_document(tmp_path):

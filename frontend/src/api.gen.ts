@@ -1525,40 +1525,66 @@ export interface components {
                 importance_on: string;
             };
         };
-        /** @description A tool declaration (docs/backend.md, 'JSON tools'), defaults filled in, with its source. */
+        /** @description A tool declaration (docs/backend.md, 'JSON tools'; its structure is innspector_tb/server/tool_declaration.schema.json), defaults filled in, with its source. */
         Tool: {
             /** @constant */
             format: 1;
             id: string;
-            name: string;
-            category: string;
-            description: string;
+            name: components["schemas"]["ToolText"];
+            /** @default Custom */
+            category: components["schemas"]["ToolText"];
+            description: components["schemas"]["ToolText"];
+            /** @description SVG path data in a 24 x 24 box. */
             icon: string;
             applies_to: ("experiment" | "model" | "layer" | "variable" | "activation" | "neuron")[];
+            /** @default false */
             class_dependent: boolean;
-            data: {
-                run: string;
-                unit: {
-                    kind: string;
-                };
-                steps: number | ("last" | "all") | number[];
-                classes?: (number | string)[];
-                transform: {
-                    [key: string]: unknown;
-                }[];
-            };
+            data: components["schemas"]["ToolData"];
             rows: {
+                /** @default value */
                 column: string;
-                /** @enum {string} */
+                /** @enum {unknown} */
                 as: "vector" | "matrix" | "histogram";
             };
+            /** @description A Vega-Lite spec drawing the rows as the dataset named "table". */
             spec: {
-                [key: string]: unknown;
+                /** @constant */
+                data: {
+                    name: "table";
+                };
+                datasets?: unknown;
             };
             /** @enum {string} */
             source: "builtin" | "flag" | "logdir";
             path: string;
         };
+        ToolText: string;
+        /** @description A `data` route body template; the browser substitutes the unit the tool is opened on. */
+        ToolData: {
+            /**
+             * @default {run}
+             * @constant
+             */
+            run: "{run}";
+            unit: components["schemas"]["ToolUnit"];
+            /** @default last */
+            steps: ("last" | "all") | number | number[];
+            classes?: (number | string)[];
+            /**
+             * @description Operations of the transform grammar; checked by the grammar's own parser.
+             * @default []
+             */
+            transform: unknown[];
+        };
+        /** @description What the data route reads: a kind and exactly its fields. */
+        ToolUnit: {
+            /** @enum {unknown} */
+            kind: "weights" | "activations" | "class_means" | "samples" | "labels" | "predictions" | "statistics" | "histogram" | "attributions" | "unit_statistics";
+        } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+        /** @description A name (layer, variable, unit, method, target) or one of the string placeholders. */
+        ToolNameField: string;
+        /** @description Which output of a multi-output layer or model: an integer or a placeholder (only "{neuron}" stands for an integer). */
+        ToolOutputField: number | ("{neuron}" | "{run}" | "{layer}" | "{variable}");
         ToolError: {
             source: string;
             path: string;

@@ -7,6 +7,8 @@ passed through from the logs (the architecture, hyper-parameters, runtime statis
 config) stay open, as the log format allows more than the routes read.
 """
 
+from innspector_tb.server import tool_schema
+
 STR = {"type": "string"}
 INT = {"type": "integer"}
 NUM = {"type": "number"}
@@ -580,34 +582,8 @@ SCHEMAS = {
             ),
         }
     ),
-    # -- JSON tools
-    "Tool": obj(
-        {
-            "format": {"type": "integer", "const": 1},
-            "id": STR,
-            "name": STR,
-            "category": STR,
-            "description": STR,
-            "icon": STR,
-            "applies_to": array(enum("experiment", "model", "layer", "variable", "activation", "neuron")),
-            "class_dependent": BOOL,
-            "data": obj(
-                {
-                    "run": STR,
-                    "unit": obj({"kind": STR}, closed=False),
-                    "steps": {"anyOf": [INT, enum("last", "all"), INT_LIST]},
-                    "classes": array(CLASS_LABEL),
-                    "transform": array(OPEN),
-                },
-                optional=["classes"],
-            ),
-            "rows": obj({"column": STR, "as": enum("vector", "matrix", "histogram")}),
-            "spec": OPEN,
-            "source": enum("builtin", "flag", "logdir"),
-            "path": STR,
-        },
-        description="A tool declaration (docs/backend.md, 'JSON tools'), defaults filled in, with its source.",
-    ),
+    # -- JSON tools: a tool's structure comes from tool_declaration.schema.json (tool_schema.py)
+    **tool_schema.answer_components(),
     "ToolError": obj({"source": STR, "path": STR, "error": STR}),
     "ToolsAnswer": obj({"tools": array(ref("Tool")), "errors": array(ref("ToolError"))}),
 }

@@ -1,5 +1,6 @@
 """The structure of a JSON tool declaration: `tool_declaration.schema.json` (JSON Schema, Draft 2020-12),
-its validator, and its errors in words a tool's author can act on.
+its validator, its errors in words a tool's author can act on, and the `tools` route's answer schema
+built from it (`answer_components`, in the OpenAPI document).
 
 The schema says which keys a declaration has, their types, lengths and allowed values, and documents the
 defaults of optional keys; `json_tools` checks what the values mean. `first_problem` reports the first
@@ -77,6 +78,57 @@ assert tuple(UNIT_FIELDS) == UNIT_KINDS, "tool_declaration.schema.json: a unit k
 def default(key):
     """A fresh copy of the documented default of an optional key ("category", "data.transform", ...)."""
     return json.loads(json.dumps(DEFAULTS[key]))
+
+
+# ---------------------------------------------------------------------------
+# The `tools` route's answer, built from the schema: the OpenAPI document's components of a tool.
+
+_COMPONENTS = "#/components/schemas/"
+_LEFT_OUT = ("$schema", "$comment", "$defs", "title", "x-message")  # the validator's, not the answer's
+_NAMED_SUBSCHEMAS = ("properties", "patternProperties", "dependentSchemas")  # keys are names, not keywords
+
+
+def answer_components():
+    """{name: JSON Schema} of a tool as the `tools` route answers it, for the OpenAPI document: `Tool`, a
+    declaration with every default filled in (so a key with a default is required), plus its `source` and
+    `path`; and `Tool<Def>` (`ToolData`, `ToolUnit`, ...) for each of the schema's $defs."""
+    components = {"Tool": _answer_node(SCHEMA)}
+    components["Tool"]["description"] = (
+        "A tool declaration (docs/backend.md, 'JSON tools'; its structure is "
+        "innspector_tb/server/tool_declaration.schema.json), defaults filled in, with its source."
+    )
+    components["Tool"]["properties"].update(
+        source={"type": "string", "enum": ["builtin", "flag", "logdir"]}, path={"type": "string"}
+    )
+    components["Tool"]["required"] += ["source", "path"]
+    for name, node in SCHEMA["$defs"].items():
+        components[_component_name(name)] = _answer_node(node)
+    return components
+
+
+def _component_name(def_name):
+    return "Tool" + "".join(part.capitalize() for part in def_name.split("_"))
+
+
+def _answer_node(node):
+    if isinstance(node, list):
+        return [_answer_node(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    result = {}
+    for key, value in node.items():
+        if key in _LEFT_OUT:
+            continue
+        if key == "$ref" and value.startswith("#/$defs/"):
+            result[key] = _COMPONENTS + _component_name(value[len("#/$defs/") :])
+        elif key in _NAMED_SUBSCHEMAS:
+            result[key] = {name: _answer_node(sub) for name, sub in value.items()}
+        else:
+            result[key] = _answer_node(value)
+    filled = [name for name, sub in node.get("properties", {}).items() if isinstance(sub, dict) and "default" in sub]
+    if filled:
+        result["required"] = list(dict.fromkeys(list(result.get("required", [])) + filled))
+    return result
 
 
 # ---------------------------------------------------------------------------

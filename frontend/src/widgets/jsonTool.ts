@@ -15,7 +15,7 @@ export interface JsonToolDeclaration {
   icon: string;
   applies_to: UnitKind[];
   class_dependent: boolean;
-  data: { unit: Record<string, unknown>; steps?: unknown; classes?: (string | number)[]; transform?: Record<string, unknown>[] };
+  data: { unit: Record<string, unknown>; steps?: unknown; classes?: (string | number)[]; transform?: unknown[] }; // operations: checked by the grammar
   rows: { column: string; as: "vector" | "matrix" | "histogram" };
   spec: Record<string, unknown>;
   source?: string;
