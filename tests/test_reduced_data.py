@@ -111,6 +111,9 @@ def test_class_means_without_maps_come_from_the_event_file(client, logged):
     y = reduced_run.probe()[1]
     expected = [logged_arrays["wide_conv"][y == c].mean(axis=(0, 1, 2)) for c in (0, 2)]
     np.testing.assert_allclose(_value(answer), expected, rtol=1e-5, atol=1e-6)
+    # A layer without positions: the event file's class means are its maps, nothing is reduced.
+    answer = _data(client, {"run": RUN, "unit": {"kind": "class_means", "layer": "gap"}})
+    assert "reduced" not in answer and answer["result"]["value"]["shape"] == [3, 256]
     # Maps where they are stored.
     answer = _data(client, {"run": RUN, "unit": {"kind": "class_means", "layer": "conv_1"}})
     assert "reduced" not in answer and answer["result"]["value"]["shape"] == [3, 8, 8, 16]
@@ -155,6 +158,10 @@ def test_unit_statistics_are_a_data_kind(client, logged):
     np.testing.assert_allclose(
         _value(answer), reduced_run.unit_statistics(logged_arrays[RUN]["activations"]["wide_conv"]), atol=1e-6
     )
+    status, answer = client.post(
+        "/data", {"run": RUN, "unit": {"kind": "unit_statistics", "layer": "add", "output": 1}}
+    )
+    assert status == 404 and "no unit statistics of layer 'add' output 1" in answer["error"]
     # Logs without them: computed from the full activations.
     answer = _data(client, {"run": FULL_RUN, "unit": {"kind": "unit_statistics", "layer": "conv_1"}, "steps": "all"})
     assert answer["result"]["value"]["shape"] == [4, 5, 16]

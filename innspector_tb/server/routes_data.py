@@ -349,7 +349,13 @@ def _unit_statistics_columns(store, run, unit, steps, many, description):
         if store.dataset_shape(run, step, dataset) is not None:
             per_step.append(np.asarray(store.read(run, step, dataset), dtype=np.float32))
             continue
-        source = store.activation_source(run, step, layer, output, "full")
+        try:
+            source = store.activation_source(run, step, layer, output, "full")
+        except NotFound:
+            raise NotFound(
+                "run %r step %d: no unit statistics of layer %r output %d, nor full activations to compute "
+                "them from" % (run, step, layer, output)
+            ) from None
         _check_pairs(store, run, [(step, source.dataset)])
         per_step.append(_unit_statistics_of(store.read(run, step, source.dataset)))
     return {"value": _stack(per_step, many)}
@@ -388,11 +394,12 @@ def _class_mean_columns(store, run, unit, steps, many, classes_value, descriptio
     missing = [step for step in steps if step not in by_step]
     if missing:
         raise NotFound("run %r has no class means of %r at steps %s" % (run, layer, missing))
-    description["reduced"] = {
-        "form": "pooled",
-        "note": "class means %s, from the event file (no per-class maps stored)"
-        % pooled_note(_output_shape(store, run, layer, 0)),
-    }
+    shape = _output_shape(store, run, layer, 0)
+    if shape is None or len(shape) > 1:  # a layer without positions: the event file's means are the maps
+        description["reduced"] = {
+            "form": "pooled",
+            "note": "class means %s, from the event file (no per-class maps stored)" % pooled_note(shape),
+        }
     return {"value": _stack([np.asarray(by_step[step])[rows] for step in steps], many)}
 
 
