@@ -1,12 +1,13 @@
-"""Where the callback's log jobs run: a writer process (default) or a background thread.
+"""Where the callback's log jobs run: a background thread (`ThreadSink`, the default: the callback's
+`writer="thread"`) or a writer process (`ProcessSink`, `writer="process"`).
 
 CPython threads share one interpreter lock: statistics, HDF5 and summary
 writing on a thread still hold it now and then and slow the training loop
-down. A separate, low-priority writer process does not. The training thread
-copies a step's arrays into one shared-memory block and sends a one-line
-message; the process writes and acknowledges. At most `max_pending` steps are
-in flight, so memory stays bounded and a slow disk makes training wait rather
-than grow.
+down. A separate, low-priority writer process does not, at the cost of starting
+a Python process that imports TensorFlow. The training thread copies a step's
+arrays into one shared-memory block and sends a one-line message; the process
+writes and acknowledges. Either way at most `max_pending` steps are in flight,
+so memory stays bounded and a slow disk makes training wait rather than grow.
 
 The process is started with `python -m innspector_tb.capture.writer_process`, not
 multiprocessing, so a training script without a `__main__` guard is never
