@@ -333,10 +333,10 @@ def analyse(
 ):
     """The mistake neurons of a logged classifier at one step.
 
-    arch: its architecture; read(dataset): an array of the step's checkpoint
+    arch: its architecture; read(dataset): an array of the step's step file
     (raises LookupError when absent); labels: the probe's int labels (None:
     no labels); layer_dataset(layer id, name): the dataset path of a layer's
-    array (default: the checkpoint layout). The answer of the `mistakes` route
+    array (default: the step file layout). The answer of the `mistakes` route
     without run and step.
     """
     if layer_dataset is None:

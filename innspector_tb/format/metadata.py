@@ -21,7 +21,7 @@ HEADER_TAG = TAG_PREFIX + "header"
 ARCHITECTURE_TAG = TAG_PREFIX + "architecture"
 RUNTIME_TAG = TAG_PREFIX + "runtime"
 PLAN_TAG = TAG_PREFIX + "plan"
-CHECKPOINT_TAG = TAG_PREFIX + "checkpoint"
+CHECKPOINT_TAG = TAG_PREFIX + "checkpoint"  # a step file's manifest (the tag predates the name "step file")
 SAMPLES_TAG = TAG_PREFIX + "samples"
 STATS_TAG_PREFIX = TAG_PREFIX + "stats/"
 HISTOGRAM_TAG_PREFIX = TAG_PREFIX + "histogram/"
@@ -31,7 +31,7 @@ CLASS_MEANS_TAG_PREFIX = TAG_PREFIX + "class_means/"
 METRICS_TAG_PREFIX = "metrics/"
 
 # Data classes by kind: JSON and vectors are tensors; nothing is a blob, since
-# bulk arrays live in the HDF5 checkpoints and not in TensorBoard's memory.
+# bulk arrays live in the HDF5 step files and not in TensorBoard's memory.
 _DATA_CLASS = summary_pb2.DATA_CLASS_TENSOR
 
 

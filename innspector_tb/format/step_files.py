@@ -1,4 +1,5 @@
-"""Step files: the bulk arrays of a run, one HDF5 file per logged step, in the iNNspector checkpoint layout.
+"""Step files: the bulk arrays of a run, one HDF5 file per logged step (the group layout of the iNNspector
+paper's checkpoints, which `importer/` reads).
 
     <run>/innspector/samples.h5            data_samples/{x, y_label, index}
     <run>/innspector/step_000000012.h5     data_samples/y_prediction
