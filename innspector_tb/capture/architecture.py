@@ -10,80 +10,14 @@ layer list with a note. See ``extract_architecture`` for the output schema
 
 import dataclasses
 import logging
-import math
 
 import keras
 
+from innspector_tb.capture import layer_details
 from innspector_tb.format.architecture import FORMAT_VERSION
-from innspector_tb.format.inner_ops import activation_name, build_inner_graph
+from innspector_tb.format.inner_ops import build_inner_graph
 
 LOGGER = logging.getLogger("innspector_tb")
-
-# get_config() keys worth showing; everything else (names, dtype policies,
-# regularizers, ...) is noise for the debugger.
-CONFIG_KEYS = (
-    "units",
-    "filters",
-    "kernel_size",
-    "strides",
-    "padding",
-    "output_padding",
-    "activation",
-    "recurrent_activation",
-    "use_bias",
-    "rate",
-    "noise_shape",
-    "stddev",
-    "pool_size",
-    "axis",
-    "momentum",
-    "epsilon",
-    "center",
-    "scale",
-    "groups",
-    "target_shape",
-    "dims",
-    "n",
-    "size",
-    "interpolation",
-    "cropping",
-    "data_format",
-    "dilation_rate",
-    "depth_multiplier",
-    "return_sequences",
-    "return_state",
-    "go_backwards",
-    "stateful",
-    "unroll",
-    "dropout",
-    "recurrent_dropout",
-    "merge_mode",
-    "input_dim",
-    "output_dim",
-    "mask_zero",
-    "equation",
-    "output_shape",
-    "bias_axes",
-    "num_heads",
-    "key_dim",
-    "value_dim",
-    "negative_slope",
-    "max_value",
-    "threshold",
-    "alpha",
-    "shared_axes",
-    "keepdims",
-    "batch_shape",
-    "trainable",
-)
-
-# Variable name -> layer attribute holding its initializer, where the
-# generic "<name>_initializer" rule does not apply.
-_INITIALIZER_ATTRS = {
-    "recurrent_kernel": "recurrent_initializer",
-    "depthwise_kernel": "depthwise_initializer",
-    "pointwise_kernel": "pointwise_initializer",
-}
 
 
 def extract_architecture(model):
@@ -351,7 +285,7 @@ class _Walker:
                 "from_output": source[1],
                 "to_input": target[1],
                 "call": target[2],
-                "shape": _shape(tensor),
+                "shape": layer_details.shape_of(tensor),
             }
         )
 
@@ -436,21 +370,26 @@ class _Assembler:
 
     def _layer_entry(self, leaf):
         layer, lid = leaf.obj, leaf.id
-        inputs, outputs = self._safe(lid, "shapes", lambda: _shapes(leaf), ([], []))
+        inputs, outputs = self._safe(
+            lid, "shapes", lambda: layer_details.call_shapes(leaf.obj, leaf.first_node), ([], [])
+        )
         variables = self._safe(lid, "variables", lambda: _variables(lid, layer), [])
         return {
             "id": lid,
             "name": str(getattr(layer, "name", lid.rsplit("/", 1)[-1])),
             "namespace": leaf.namespace,
             "type": type(layer).__name__,
-            "module": _public_module(layer),
+            "module": layer_details.public_module(layer),
             "custom": not type(layer).__module__.startswith("keras."),
-            "config": self._safe(lid, "config", lambda: _config(layer), {}),
+            "config": self._safe(lid, "config", lambda: layer_details.config_of(layer), {}),
             "input_shapes": inputs,
             "output_shapes": outputs,
             "calls": max(1, len(leaf.call_keys)),
             "params": self._safe(
-                lid, "parameter counts", lambda: _params([layer]), {"trainable": 0, "non_trainable": 0}
+                lid,
+                "parameter counts",
+                lambda: layer_details.param_counts([layer]),
+                {"trainable": 0, "non_trainable": 0},
             ),
             "variables": variables,
             "inner": build_inner_graph(layer, [(v["name"], v["shape"]) for v in variables], max(1, len(inputs))),
@@ -482,7 +421,9 @@ class _Assembler:
 
     def _leaf_params(self, leaf_ids):
         objs = [self.walk.leaves[lid].obj for lid in dict.fromkeys(leaf_ids)]
-        return self._safe("params", "parameter counts", lambda: _params(objs), {"trainable": 0, "non_trainable": 0})
+        return self._safe(
+            "params", "parameter counts", lambda: layer_details.param_counts(objs), {"trainable": 0, "non_trainable": 0}
+        )
 
     def _model_params(self):
         # Variables made by the model itself (add_weight in a subclassed
@@ -498,7 +439,7 @@ class _Assembler:
             trainable = {id(v) for v in self.walk.model.trainable_weights}
             for v in extra:
                 key = "trainable" if id(v) in trainable else "non_trainable"
-                total[key] += _size(v)
+                total[key] += layer_details.variable_size(v)
             self.notes.append(
                 f"{len(extra)} model variables belong to no layer: " + ", ".join(str(v.path) for v in extra)
             )
@@ -506,58 +447,6 @@ class _Assembler:
 
 
 # ------------------------------------------------------------------ per layer
-
-
-def _shape(tensor):
-    shape = getattr(tensor, "shape", None)
-    if shape is None:
-        return None
-    try:
-        return [None if d is None else int(d) for d in shape]
-    except (TypeError, ValueError):
-        return None
-
-
-def _shapes(leaf):
-    """(input shapes, output shapes) of the leaf's first call."""
-    layer, node = leaf.obj, leaf.first_node
-    if node is None and getattr(layer, "_inbound_nodes", None):
-        node = layer._inbound_nodes[0]  # called in some graph outside ours
-    if node is None:
-        return _build_input_shapes(layer), []
-    outputs = [_shape(t) for t in node.outputs]
-    if isinstance(layer, keras.layers.InputLayer):
-        return outputs, outputs  # what it receives is what it passes on
-    return [_shape(t) for t in node.input_tensors], outputs
-
-
-def _build_input_shapes(layer):
-    """Input shapes recorded by build() (layers of subclassed models)."""
-    recorded = getattr(layer, "_build_shapes_dict", None) or {}
-    shapes = []
-    for value in recorded.values():
-        if isinstance(value, (list, tuple)) and all(d is None or isinstance(d, int) for d in value):
-            shapes.append([None if d is None else int(d) for d in value])
-    return shapes
-
-
-def _size(variable):
-    return math.prod(int(d) for d in variable.shape)
-
-
-def _params(layers):
-    """Trainable/non-trainable scalar counts over `layers`, variables once."""
-    counts, seen = {"trainable": 0, "non_trainable": 0}, set()
-    for layer in layers:
-        for key, weights in (
-            ("trainable", getattr(layer, "trainable_weights", [])),
-            ("non_trainable", getattr(layer, "non_trainable_weights", [])),
-        ):
-            for v in weights:
-                if id(v) not in seen:
-                    seen.add(id(v))
-                    counts[key] += _size(v)
-    return counts
 
 
 def _variables(layer_id, layer):
@@ -569,79 +458,10 @@ def _variables(layer_id, layer):
         {
             "name": name,
             "path": f"{layer_id}/{name}",
-            "shape": _shape(v) or [],
+            "shape": layer_details.shape_of(v) or [],
             "dtype": str(getattr(v, "dtype", "")),
             "trainable": id(v) in trainable,
-            "initializer": _initializer(layer, name),
+            "initializer": layer_details.initializer_of(layer, name),
         }
         for name, v in zip(layer_variable_names(layer), weights, strict=True)
     ]
-
-
-def _initializer(layer, variable_name):
-    """Class name and config of the initializer of a variable, if findable."""
-    base = variable_name.rsplit("/", 1)[-1]
-    attr = _INITIALIZER_ATTRS.get(base, f"{base}_initializer")
-    for owner in (layer, getattr(layer, "cell", None)):
-        init = getattr(owner, attr, None) if owner is not None else None
-        if init is not None:
-            return _describe_initializer(init)
-    return None
-
-
-def _describe_initializer(init):
-    if isinstance(init, str):
-        return {"class_name": init, "config": {}}
-    if not hasattr(init, "get_config"):
-        return {"class_name": getattr(init, "__name__", type(init).__name__), "config": {}}
-    try:
-        config = _json_safe(init.get_config())
-    except Exception:
-        config = {}
-    return {"class_name": type(init).__name__, "config": config}
-
-
-def _config(layer):
-    """The whitelisted, JSON-safe part of get_config()."""
-    raw = layer.get_config() if hasattr(layer, "get_config") else {}
-    config = {key: _json_safe(raw[key]) for key in CONFIG_KEYS if key in raw}
-    if "activation" in raw and not isinstance(raw["activation"], str):
-        config["activation"] = activation_name(layer)  # custom callables
-    for key, value in raw.items():
-        if key.endswith("_initializer") and value is not None:
-            config[key] = _compact_serialized(value)
-    return config
-
-
-def _compact_serialized(value):
-    """A serialized Keras object reduced to {"class_name", "config"}."""
-    if isinstance(value, dict) and "class_name" in value:
-        return {"class_name": str(value["class_name"]), "config": _json_safe(value.get("config") or {})}
-    return {"class_name": str(value), "config": {}}
-
-
-def _json_safe(value, depth=0):
-    if depth > 10:
-        return None
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v, depth + 1) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v, depth + 1) for k, v in value.items()}
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return _json_safe(value.tolist(), depth + 1)
-    return type(value).__name__
-
-
-def _public_module(op):
-    """'keras.layers' for Keras' own layers, the real module for others."""
-    module = type(op).__module__
-    parts = module.split(".")
-    if len(parts) > 2 and parts[:2] == ["keras", "src"]:
-        return f"keras.{parts[2]}"
-    return module
