@@ -350,20 +350,7 @@ _json_values = st.recursive(
 @pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    kind=st.sampled_from(
-        [
-            "weights",
-            "activations",
-            "class_means",
-            "samples",
-            "labels",
-            "predictions",
-            "statistics",
-            "histogram",
-            "attributions",
-            "x",
-        ]
-    ),
+    kind=st.sampled_from([*routes_data.DATA_KINDS, "x"]),
     steps=st.one_of(st.none(), st.sampled_from(["all", "last"]), st.integers(-2, 5), st.lists(st.integers(-1, 4))),
     classes=st.one_of(st.none(), st.lists(st.integers(-1, 11), max_size=3)),
     transform=st.lists(_json_values, max_size=3),
