@@ -117,7 +117,7 @@ def _unit_fractions(array, units_axis, all_finite):
 
 def as_dict(stat_vector):
     """Maps a STATISTICS vector to {field: value}, tolerating shorter old vectors."""
-    return {name: float(v) for name, v in zip(STAT_FIELDS, np.asarray(stat_vector).ravel())}
+    return {name: float(v) for name, v in zip(STAT_FIELDS, np.asarray(stat_vector).ravel(), strict=False)}
 
 
 def histogram(values, bins=DEFAULT_BINS):
@@ -220,7 +220,7 @@ def balanced_indices(labels, size, seed=0):
     if size >= n:
         return np.arange(n)
     members = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
-    chosen = []
+    chosen: list[int] = []
     depth = 0
     while len(chosen) < size:
         for group in members:
