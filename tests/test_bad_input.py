@@ -141,7 +141,7 @@ def test_a_failing_step_is_skipped_and_training_goes_on(tmp_path, caplog, monkey
         calls.append(1)
         raise RuntimeError("simulated failure")
 
-    monkeypatch.setattr("innspector_tb.capture.activations.ActivationExtractor.__call__", broken_activations)
+    monkeypatch.setattr("innspector_tb.capture.probe_pass.ProbePass.__call__", broken_activations)
     with caplog.at_level(logging.WARNING, logger="innspector_tb"):
         history, _ = _fit(tm.sequential(), str(tmp_path / "run"), probe=tm.images())
     assert len(history.history["loss"]) == 2

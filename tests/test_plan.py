@@ -24,7 +24,7 @@ def test_a_small_model_keeps_everything():
     plan = plan_lib.make_plan(layers, probe_size=512, classes=10, subset=tuple(range(16)))
     assert not plan.reduced and plan.weights_every == 1 and not plan.notes
     assert all(p.activations == FULL for p in plan.layers.values())
-    assert plan.layers["conv_0"].class_maps and not plan.layers["pool"].class_maps  # maps only where spatial
+    assert plan.layers["conv_0"].class_maps and plan.layers["pool"].class_maps  # as without a plan: every layer
     assert plan.weights_due(0) == plan.weights_due(7) == {"conv_0", "conv_1", "dense"}
 
 

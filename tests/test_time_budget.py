@@ -1,6 +1,7 @@
 """Attribution maps fitted into a time budget (capture/time_budget.py): pure and deterministic."""
 
 import hypothesis
+import pytest
 from hypothesis import strategies as st
 
 from innspector_tb.capture import time_budget
@@ -59,3 +60,40 @@ def test_a_fitted_schedule_is_within_budget_and_never_asks_for_more(budget, per_
 def test_step_zero_has_an_allowance_and_later_steps_a_fraction_of_the_epoch():
     assert time_budget.budget_for(None, 0.05) == time_budget.STEP_ZERO_SECONDS
     assert time_budget.budget_for(100.0, 0.05) == 5.0
+    assert time_budget.budget_for(1.0, 0.05) == time_budget.MIN_SECONDS
+
+
+def _train_tiny(tmp_path, **callback_args):
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from tests.support import trained_models as tm
+
+    return tm.train(str(tmp_path), "skip_model", tm.functional_skip(), epochs=2, **callback_args)
+
+
+@pytest.mark.slow
+def test_a_small_classifier_keeps_every_attribution_map(tmp_path):
+    callback = _train_tiny(tmp_path)["callback"]
+    assert callback._schedule is not None and callback._schedule.notes == ()
+    assert callback._schedule.size == 32 and callback._schedule.every == 1
+
+
+@pytest.mark.slow
+def test_a_tight_time_budget_reduces_the_maps_and_says_so(tmp_path, monkeypatch, capsys):
+    from innspector_tb.format import step_files
+
+    monkeypatch.setattr(time_budget, "STEP_ZERO_SECONDS", 1e-7)
+    monkeypatch.setattr(time_budget, "MIN_SECONDS", 1e-7)
+    callback = _train_tiny(tmp_path, time_budget=1e-6)["callback"]
+    printed = capsys.readouterr().out
+    assert "attribution maps fitted to the time budget" in printed
+    schedule = callback._schedule
+    assert schedule.notes and (not schedule.methods or schedule.size < 32 or schedule.every > 1)
+    run = tmp_path / "skip_model"
+    steps = step_files.list_step_files(str(run))
+    with_maps = 0
+    for relpath in steps.values():
+        with step_files.open_file(str(run / relpath)) as f:
+            with_maps += "attributions/sample" in f
+    assert with_maps < len(steps)  # some logged step went without maps

@@ -8,10 +8,9 @@ layer activations (the caller notes it), never an error.
 
 import logging
 
+import keras
 import numpy as np
 import tensorflow as tf
-
-import keras
 
 logger = logging.getLogger("innspector_tb")
 
@@ -34,7 +33,7 @@ def _as_input_tensors(graph, x):
             flat = [x[name] for name in names]
     return [
         tf.convert_to_tensor(np.asarray(value), dtype=spec.dtype)
-        for value, spec in zip(flat, graph.inputs)
+        for value, spec in zip(flat, graph.inputs, strict=False)
     ]
 
 
@@ -44,8 +43,12 @@ def _walk(graph, inputs, prefix, record):
     def call(op, *args, **kwargs):
         nested = functional_graph(op) if isinstance(op, keras.Model) else None
         if nested is not None:
-            outputs = _walk(nested, list(args[0]) if isinstance(args[0], (list, tuple)) else [args[0]],
-                            prefix + op.name + "/", record)
+            outputs = _walk(
+                nested,
+                list(args[0]) if isinstance(args[0], (list, tuple)) else [args[0]],
+                prefix + op.name + "/",
+                record,
+            )
         else:
             outputs = op(*args, **kwargs)
             record(prefix + op.name, outputs)
@@ -91,9 +94,7 @@ class ActivationExtractor:
                 records[layer_id] = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
         outputs = _walk(self.graph, list(inputs), "", record)
-        flat = list(outputs.values()) if isinstance(outputs, dict) else (
-            list(outputs) if isinstance(outputs, (list, tuple)) else [outputs])
-        return records, flat
+        return records, flat_outputs(outputs)
 
     def _batch(self, batch):
         inputs = _as_input_tensors(self.graph, batch)
@@ -109,16 +110,25 @@ class ActivationExtractor:
         """Returns ({layer_id: [arrays]}, [model output arrays]) over all samples of x."""
         if self.graph is None:
             return {}, predict(self.model, x, batch_size=batch_size)
-        layer_parts, output_parts = {}, []
+        layer_parts: dict[str, list] = {}
+        output_parts: list[list] = []
         for start in range(0, num_samples(x), batch_size):
             records, outputs = self._batch(_slice_inputs(x, start, start + batch_size))
             for layer_id, tensors in records.items():
                 layer_parts.setdefault(layer_id, []).append([np.asarray(t) for t in tensors])
             output_parts.append([np.asarray(t) for t in outputs])
         layers = {
-            layer_id: [np.concatenate(p, axis=0) for p in zip(*parts)] for layer_id, parts in layer_parts.items()
+            layer_id: [np.concatenate(p, axis=0) for p in zip(*parts, strict=False)]
+            for layer_id, parts in layer_parts.items()
         }
-        return layers, [np.concatenate(p, axis=0) for p in zip(*output_parts)]
+        return layers, [np.concatenate(p, axis=0) for p in zip(*output_parts, strict=False)]
+
+
+def flat_outputs(outputs):
+    """A model's outputs (a tensor, a list or a dict of them) as a list."""
+    if isinstance(outputs, dict):
+        return list(outputs.values())
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
 
 def _slice_inputs(x, start, stop):
@@ -138,7 +148,7 @@ def predict(model, x, batch_size=256):
         out = model(_slice_inputs(x, start, start + batch_size), training=False)
         flat = list(out.values()) if isinstance(out, dict) else list(out) if isinstance(out, (list, tuple)) else [out]
         parts.append([np.asarray(o) for o in flat])
-    return [np.concatenate(p, axis=0) for p in zip(*parts)]
+    return [np.concatenate(p, axis=0) for p in zip(*parts, strict=False)]
 
 
 def num_samples(x):

@@ -17,23 +17,20 @@ A failure while logging is reported and skipped: it never stops training.
 
 import logging
 import time
-
-import numpy as np
+from typing import Any
 
 import keras
+import numpy as np
 
+from innspector_tb import errors
 from innspector_tb.capture import activations as activations_lib
 from innspector_tb.capture import architecture as architecture_lib
 from innspector_tb.capture import attribution as attribution_lib
+from innspector_tb.capture import callback_options, log_jobs, probe_pass, runtime_stats, summary, writer_process
+from innspector_tb.capture import plan as plan_lib
+from innspector_tb.capture import time_budget as time_budget_lib
 from innspector_tb.format import headers as headers_lib
-from innspector_tb.capture import log_jobs
-from innspector_tb.capture import runtime_stats
-from innspector_tb.format import stats
-from innspector_tb.format import step_files
-from innspector_tb.capture import summary
-from innspector_tb.capture import callback_options
-from innspector_tb.capture import writer_process
-from innspector_tb import errors
+from innspector_tb.format import stats, step_files
 
 logger = logging.getLogger("innspector_tb")
 
@@ -105,8 +102,13 @@ class InnspectorCallback(keras.callbacks.Callback):
         writer="thread",
         seed=0,
         attributions=None,
+        budget_bytes=plan_lib.DEFAULT_BUDGET_BYTES,
+        full_layers=None,
+        time_budget=time_budget_lib.DEFAULT_FRACTION,
     ):
         super().__init__()
+        if budget_bytes is not None and (not isinstance(budget_bytes, int) or budget_bytes < 1):
+            raise errors.ConfigurationError("budget_bytes must be a positive int or None, got %r" % (budget_bytes,))
         if freq_unit not in ("epoch", "batch"):
             raise errors.ConfigurationError("freq_unit must be 'epoch' or 'batch', got %r" % (freq_unit,))
         if int(freq) < 1:
@@ -135,14 +137,27 @@ class InnspectorCallback(keras.callbacks.Callback):
         self.writer_kind = writer
         self.probe_x, self.probe_y, self.probe_index = callback_options.select_probe(probe, int(probe_size), seed)
         self._attr_config = callback_options.attribution_config(attributions, self.probe_x, self.probe_y, seed)
-        self._attributor = None
+        self._attributor: Any = None
+        self.budget_bytes = budget_bytes
+        if time_budget is not None and not (isinstance(time_budget, (int, float)) and 0 < time_budget <= 1):
+            raise errors.ConfigurationError("time_budget must be a fraction in (0, 1] or None, got %r" % (time_budget,))
+        self.time_budget = time_budget
+        self._schedule = None  # attribution maps fitted into the time budget (None: as configured)
+        self._seconds_per_row: float | None = None
+        self._attribution_steps = 0
+        self._epoch_started = None
+        self.full_layers = list(full_layers or ())
+        self.seed = seed
+        self.plan: plan_lib.Plan | None = None
+        self._probe: Any = None
+        self._classes: list[int] | None = None
+        self._log_count = 0
         # Start the writer now: its start-up (importing TensorFlow) overlaps
         # the user's own preparation instead of the first epoch.
         self._sink = self._open_sink()
-        self._layer_ids = None
+        self._layer_ids: Any = None
         self._save_size = (None, None)
         self._inference = None
-        self._extractor = None
         self._epochs_done = 0
         self._batches_done = 0
         self._last_logged = None
@@ -157,8 +172,14 @@ class InnspectorCallback(keras.callbacks.Callback):
             self._prepare_attributions(self.model)
         self._guard("train begin", self._begin)
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_started = time.perf_counter()
+
     def on_epoch_end(self, epoch, logs=None):
         self._epochs_done += 1
+        if self._epochs_done == 1 and self._seconds_per_row is not None and self._epoch_started is not None:
+            # The first epoch's time sets the attribution maps' share from now on.
+            self._guard("time budget", self._fit_attributions, time.perf_counter() - self._epoch_started)
         step = self._epochs_done if self.freq_unit == "epoch" else self._batches_done
         if "metrics" in self.kinds and logs:
             # With batch steps, the epoch's averages would collide with the last
@@ -235,7 +256,7 @@ class InnspectorCallback(keras.callbacks.Callback):
             for layer_id, layer in architecture_lib.iter_leaf_layers(model)
             if self.layer_filter(layer_id, layer)
         ]
-        self._extractor = activations_lib.ActivationExtractor(model, self._layer_ids)
+        self._prepare_probe_pass(model, arch)
         head = self.header or headers_lib.header(model.name)
         head = headers_lib.merge_hparams(head, callback_options.compiled_hparams(model, arch, self.params))
         head["hparams"].setdefault("step_unit", self.freq_unit)
@@ -265,12 +286,16 @@ class InnspectorCallback(keras.callbacks.Callback):
         """Copies what the step needs on the training thread; the worker does the rest."""
         model = self.model
         weights = summary.model_weights(model, self._layer_ids) if "weights" in self.kinds else None
-        acts = preds = None
+        bulk_layers = self.plan.weights_due(self._log_count) if self.plan is not None and self.plan.reduced else None
+        self._log_count += 1
+        probe = preds = None
         if self.probe_x is not None and self.kinds & {"activations", "predictions"}:
-            acts, preds = self._extractor(self.probe_x)
-            acts = acts if "activations" in self.kinds else None
+            probe = self._probe(self.probe_x)
+            preds = probe.predictions
         attributions = None
-        if self._attributor is not None:
+        due = self._schedule is None or self._schedule.due(self._attribution_steps)
+        self._attribution_steps += 1
+        if self._attributor is not None and due:
             try:
                 attributions = self._attributions(preds)
             except Exception as e:  # the step's other data are still logged
@@ -299,9 +324,71 @@ class InnspectorCallback(keras.callbacks.Callback):
         self._last_logged = step
         self._submit(
             log_jobs.step_job(
-                step, weights, acts, preds if "predictions" in self.kinds else None, runtime, attributions
+                step,
+                weights,
+                None,
+                preds if "predictions" in self.kinds else None,
+                runtime,
+                attributions,
+                probe=(probe, self._classes) if probe is not None and "activations" in self.kinds else None,
+                plan=self.plan.to_json() if self.plan is not None else None,
+                bulk_layers=bulk_layers,
             )
         )
+
+    def _prepare_probe_pass(self, model, arch):
+        """Makes the logging plan and the probe pass; says once what the plan reduces."""
+        labels = stats.labels_to_classes(self.probe_y)
+        self._classes = None if labels is None else [int(c) for c in np.unique(labels)]
+        n = activations_lib.num_samples(self.probe_x) if self.probe_x is not None else 0
+        if labels is not None:
+            rows = np.searchsorted(np.asarray(self._classes), labels)
+            subset = stats.balanced_indices(labels, plan_lib.DEFAULT_SUBSET_SIZE, seed=self.seed)
+        else:
+            rows, subset = None, stats.balanced_indices(n, plan_lib.DEFAULT_SUBSET_SIZE, seed=self.seed) if n else ()
+        shapes = plan_lib.layer_shapes(arch, self._layer_ids)
+        try:
+            self.plan = plan_lib.make_plan(
+                shapes,
+                n,
+                len(self._classes or ()),
+                budget_bytes=self.budget_bytes,
+                reserved_bytes=self._reserved_bytes(arch, n),
+                full_layers=self.full_layers,
+                subset=tuple(int(i) for i in subset),
+            )
+        except ValueError as e:
+            raise errors.ConfigurationError("full_layers: %s" % e) from None
+        if self.plan.reduced:
+            print(
+                "iNNspector: %s exceeds the budget of %d MB per logged step; the plan keeps %.1f MB:"
+                % (model.name, (self.plan.budget_bytes or 0) // 2**20, self.plan.planned_bytes / 2**20)
+            )
+            for note in self.plan.notes:
+                print("  - " + note)
+        self._probe = probe_pass.ProbePass(
+            model,
+            self._layer_ids,
+            self.plan,
+            rows,
+            len(self._classes or ()),
+            histogram_bins=self.histogram_bins,
+            class_values=self._classes,
+        )
+
+    def _reserved_bytes(self, arch, n):
+        """Bulk bytes per step outside the activations: predictions and attribution maps."""
+        outputs = {layer["id"]: layer for layer in arch.get("layers", [])}
+        reserved = 0
+        for output in arch.get("outputs", []):
+            shapes = outputs.get(output["layer"], {}).get("output_shapes") or [[None]]
+            reserved += n * int(np.prod([d or 1 for d in shapes[0][1:]])) * plan_lib.BYTES_PER_VALUE
+        config = self._attr_config
+        if config is not None and self.probe_x is not None:
+            sample = int(np.prod(np.asarray(attribution_lib._flat(self.probe_x)[0]).shape[1:]))
+            maps = len(config["methods"]) * len(config["targets"])
+            reserved += len(config["index"]) * sample * maps * plan_lib.BYTES_PER_VALUE
+        return reserved
 
     def _prepare_attributions(self, model):
         """Builds the Attributor, or decides attributions are off; raises errors.ConfigurationError for a bad setup."""
@@ -335,23 +422,79 @@ class InnspectorCallback(keras.callbacks.Callback):
             logger.info("iNNspector: no Grad-CAM for %s: %s", model.name, self._attributor.grad_cam_reason)
         config["x"] = attribution_lib._flat(self.probe_x)[0][config["index"]]
         config["labels"] = None if labels is None else labels[config["index"]]
+        if self.time_budget is not None:
+            try:
+                self._seconds_per_row = self._calibrate_attributions()
+            except Exception as e:  # attributions then run as configured; a failing step skips its maps
+                logger.warning("iNNspector: timing the attribution maps failed (%s); no time budget for them", e)
+                return
+            self._fit_attributions(None)
+
+    def _calibrate_attributions(self):
+        """Seconds of one more gradient row of the attribution maps: the slope between two timed calls.
+
+        A call also has a fixed cost (dispatch, small batches); the slope leaves it out, so a small model's
+        few-millisecond maps are not mistaken for expensive ones.
+        """
+        config = self._attr_config
+        x = config["x"][:4]
+        methods = ("saliency", "integrated_gradients")
+        timings = []
+        for steps in (8, 8, 32):  # the first call traces
+            options = dict(config["options"], ig_steps=steps)
+            start = time.perf_counter()
+            self._attributor(x, None, methods=methods, targets=("predicted",), **options)
+            rows = time_budget_lib.rows(len(x), 1, methods, options)
+            timings.append((rows, time.perf_counter() - start))
+        (rows_a, seconds_a), (rows_b, seconds_b) = timings[1], timings[2]
+        return max((seconds_b - seconds_a) / (rows_b - rows_a), 1e-7)
+
+    def _fit_attributions(self, epoch_seconds):
+        """Fits the configured attribution maps into the time budget; says what it reduced, once."""
+        config = self._attr_config
+        fraction = float(self.time_budget or 0.0)
+        budget = time_budget_lib.budget_for(epoch_seconds, fraction)
+        schedule = time_budget_lib.fit(
+            budget,
+            self._seconds_per_row or 0.0,
+            len(config["index"]),
+            len(config["targets"]),
+            config["methods"],
+            config["options"],
+        )
+        previous = self._schedule
+        self._schedule = schedule or time_budget_lib.Schedule(0, (), {}, 1, ("off: not even one map fits",))
+        if (previous is None or previous.notes != self._schedule.notes) and self._schedule.notes:
+            when = (
+                "at step 0"
+                if epoch_seconds is None
+                else "from now on (%.0f%% of a %.1f s epoch)" % (100 * fraction, epoch_seconds)
+            )
+            print(
+                "iNNspector: attribution maps fitted to the time budget %s: %s"
+                % (when, "; ".join(self._schedule.notes))
+            )
 
     def _attributions(self, preds):
         """The attribution maps of the attribution subset, from the live model (the training thread's share)."""
         config = self._attr_config
-        index = config["index"]
+        schedule = self._schedule
+        if schedule is not None and not schedule.methods:
+            return None
+        size = len(config["index"]) if schedule is None else schedule.size
+        index = config["index"][:size]
         predicted = None
         if preds and np.ndim(preds[0]) == 2 and preds[0].shape[0] == activations_lib.num_samples(self.probe_x):
             predicted = np.argmax(preds[0][index], axis=1)
         result = self._attributor(
-            config["x"],
-            config["labels"],
-            methods=config["methods"],
+            config["x"][:size],
+            None if config["labels"] is None else config["labels"][:size],
+            methods=config["methods"] if schedule is None else schedule.methods,
             targets=config["targets"],
             predicted=predicted,
             seed=config["seed"],
             batch_size=config["batch_size"],
-            **config["options"],
+            **(config["options"] if schedule is None else schedule.options),
         )
         result.sample = index
         return result

@@ -11,7 +11,7 @@ kinds:
   labels   the probe labels, for a writer started after the start job
 """
 
-from innspector_tb.capture import summary
+from innspector_tb.capture import probe_summary, summary
 
 
 class RunLog:
@@ -48,7 +48,13 @@ class RunLog:
         step = meta["step"]
         weights = {(layer_id, name): arrays["w:%d" % i] for i, (layer_id, name) in enumerate(meta["weights"])}
         if weights:
-            summary.weights(weights, step=step)
+            bulk_layers = meta.get("bulk_layers")
+            summary.weights(weights, step=step, bulk_layers=None if bulk_layers is None else set(bulk_layers))
+        if meta.get("plan") is not None:
+            probe_summary.plan(meta["plan"], meta.get("bulk_layers") or [], step)
+        if meta.get("probe"):
+            outputs, classes, subset = _unpack_probe(meta["probe"], arrays)
+            probe_summary.probe_outputs(outputs, classes, subset, step)
         acts = {
             layer_id: [arrays["a:%d:%d" % (i, j)] for j in range(outputs)]
             for i, (layer_id, outputs) in enumerate(meta["activations"])
@@ -94,9 +100,20 @@ def start_job(header, architecture, x=None, y=None, index=None, class_names=None
     return "start", meta, arrays
 
 
-def step_job(step, weights=None, activations=None, predictions=None, runtime=None, attributions=None):
-    """Packs a step job from {(layer_id, variable): array}, {layer_id: [arrays]}, [arrays] and an
-    attribution.AttributionResult."""
+def step_job(
+    step,
+    weights=None,
+    activations=None,
+    predictions=None,
+    runtime=None,
+    attributions=None,
+    probe=None,
+    plan=None,
+    bulk_layers=None,
+):
+    """Packs a step job from {(layer_id, variable): array}, {layer_id: [arrays]}, [arrays], an
+    attribution.AttributionResult, a probe_pass.ProbeResult with its class labels, the plan's JSON and
+    the layers whose full weights this step holds (None: all)."""
     arrays = {}
     weight_keys = []
     for i, (key, value) in enumerate((weights or {}).items()):
@@ -116,15 +133,58 @@ def step_job(step, weights=None, activations=None, predictions=None, runtime=Non
         "predictions": len(predictions or []),
         "runtime": runtime,
         "attributions": _pack_attributions(attributions, arrays),
+        "probe": _pack_probe(probe, arrays),
+        "plan": plan,
+        "bulk_layers": None if bulk_layers is None else sorted(bulk_layers),
     }
     return "step", meta, arrays
+
+
+def _pack_probe(probe, arrays):
+    """Moves a (ProbeResult, classes) pair's arrays into `arrays` ("o:<i>:..."); returns its meta."""
+    if probe is None:
+        return None
+    result, classes = probe
+    entries = []
+    for i, output in enumerate(result.outputs):
+        arrays["o:%d:stats" % i] = output.stats.stats
+        if output.stats.histogram is not None:
+            arrays["o:%d:hist" % i] = output.stats.histogram
+        if output.stats.class_means is not None:
+            arrays["o:%d:cm" % i] = output.stats.class_means
+        for name, value in output.bulk.items():
+            arrays["o:%d:b:%s" % (i, name)] = value
+        entries.append({"layer": output.layer, "index": output.index, "bulk": sorted(output.bulk)})
+    arrays["o:subset"] = result.subset
+    return {"outputs": entries, "classes": None if classes is None else [int(c) for c in classes]}
+
+
+def _unpack_probe(meta, arrays):
+    from innspector_tb.capture import unit_stats
+    from innspector_tb.capture.probe_pass import OutputResult
+
+    outputs = []
+    for i, entry in enumerate(meta["outputs"]):
+        stats = unit_stats.UnitStats(
+            stats=arrays["o:%d:stats" % i],
+            unit_mean=None,
+            unit_std=None,
+            unit_min=None,
+            unit_max=None,
+            unit_zero_fraction=None,
+            histogram=arrays.get("o:%d:hist" % i),
+            class_means=arrays.get("o:%d:cm" % i),
+        )
+        bulk = {name: arrays["o:%d:b:%s" % (i, name)] for name in entry["bulk"]}
+        outputs.append(OutputResult(entry["layer"], entry["index"], stats, bulk))
+    return outputs, meta.get("classes"), arrays.get("o:subset")
 
 
 def _pack_attributions(result, arrays):
     """Moves an AttributionResult's arrays into `arrays` ("r:<k>", "rc:<target>", "rs"); returns its meta."""
     if result is None:
         return None
-    maps = []
+    maps: list[list[str]] = []
     for method, by_target in result.items():
         for target, array in by_target.items():
             arrays["r:%d" % len(maps)] = array

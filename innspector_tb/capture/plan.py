@@ -133,7 +133,7 @@ def make_plan(
     if unknown:
         raise ValueError("full_layers names layers the model does not have: %s" % ", ".join(sorted(unknown)))
     n, c, s = int(probe_size), int(classes), len(subset)
-    everything = {layer.id: LayerPlan(FULL, False, c > 0 and layer.spatial) for layer in layers}
+    everything = {layer.id: LayerPlan(FULL, False, c > 0) for layer in layers}
     all_weights = sum(layer.weight_size for layer in layers) * BYTES_PER_VALUE
     full_bytes = (
         reserved_bytes + all_weights + sum(_cost(layer, plan, n, c, s) for layer, plan in _zip(layers, everything))
@@ -300,10 +300,8 @@ def layer_shapes(architecture: Mapping[str, Any], layer_ids: Iterable[str] | Non
         outputs = tuple(tuple(int(d or 0) for d in shape[1:]) for shape in layer.get("output_shapes", []) if shape)
         weights = tuple((v["name"], int(np.prod(v.get("shape") or [1]))) for v in layer.get("variables", []))
         size = sizes[layer["id"]]
-        around = [
-            sizes.get(other) for other in predecessors.get(layer["id"], set()) | successors.get(layer["id"], set())
-        ]
-        around = [other for other in around if other]
+        neighbours = predecessors.get(layer["id"], set()) | successors.get(layer["id"], set())
+        around = [sizes[other] for other in neighbours if sizes.get(other)]
         bottleneck = bool(around) and size > 0 and all(size < other for other in around)
         result.append(
             LayerShape(

@@ -12,7 +12,7 @@
     writer.close()
 
 Small structured summaries go into the run's event file (plugin "innspector");
-bulk arrays go into the step's HDF5 checkpoint, written when the step is
+bulk arrays go into the step's HDF5 step file, written when the step is
 complete (on the next step, `flush()` or `close()`). `docs/format.md` has the format.
 """
 
@@ -24,15 +24,13 @@ import threading
 import numpy as np
 import tensorflow as tf
 
+from innspector_tb import errors
 from innspector_tb.capture import activations as activations_lib
 from innspector_tb.capture import architecture as architecture_lib
 from innspector_tb.capture import step_writer
-from innspector_tb.format import step_files
 from innspector_tb.format import headers as header_lib
+from innspector_tb.format import metadata, stats, step_files
 from innspector_tb.format.architecture import layer_h5_name
-from innspector_tb.format import metadata
-from innspector_tb.format import stats
-from innspector_tb import errors
 
 logger = logging.getLogger("innspector_tb")
 
@@ -221,24 +219,26 @@ def model_weights(model, layer_ids=None):
     Names come from architecture.layer_variable_names, so they match the
     architecture summary even for wrappers with equally named variables.
     """
-    result = {}
+    result: dict[tuple[str, str], np.ndarray] = {}
     wanted = None if layer_ids is None else set(layer_ids)
     for layer_id, layer in architecture_lib.iter_leaf_layers(model):
         if wanted is not None and layer_id not in wanted:
             continue
-        for variable, name in zip(layer.weights, architecture_lib.layer_variable_names(layer)):
+        for variable, name in zip(layer.weights, architecture_lib.layer_variable_names(layer), strict=False):
             result.setdefault((layer_id, name), np.asarray(variable.numpy()))
     return result
 
 
-def weights(model_or_arrays, step=None, layer_ids=None):
-    """Writes weights: statistics and histograms as summaries, arrays to the checkpoint.
+def weights(model_or_arrays, step=None, layer_ids=None, bulk_layers=None):
+    """Writes weights: statistics and histograms as summaries, arrays to the step file.
 
     Args:
       model_or_arrays: a Keras model, or {"layer_id/variable": array} (the
         variable name is the part after the last "/"), or
         {(layer_id, variable): array}.
       layer_ids: with a model, the layers to log (all when None).
+      bulk_layers: the layers whose arrays go to the step file (all when None); the others get
+        their statistics and histograms only (the logging plan rotates big models' weights).
     """
     writer = _writer("weights")
     step = _step(step)
@@ -251,6 +251,8 @@ def weights(model_or_arrays, step=None, layer_ids=None):
             raise SummaryError("weight unit %r must be 'layer_id/variable'" % (key,))
         unit = "%s/%s" % (layer_id, variable)
         _write_unit_stats(writer, unit, variable, array, step)
+        if bulk_layers is not None and layer_id not in bulk_layers:
+            continue
         group = step_files.layer_group(layer_h5_name(layer_id))
         bulk["%s/weights/%s" % (group, variable)] = array
         attrs[group] = {"unit": layer_id}

@@ -17,6 +17,7 @@ from typing import Any
 
 DEFAULT_FRACTION = 0.05  # of an epoch's time, for the attribution maps of one logged step
 STEP_ZERO_SECONDS = 2.0  # before the first epoch there is no epoch time: step 0 gets this much
+MIN_SECONDS = 0.5  # whatever the epoch, a logged step's maps may take this long (small models keep all)
 MIN_SIZE = 8
 MIN_IG_STEPS = 8
 MIN_SMOOTHGRAD_SAMPLES = 4
@@ -108,4 +109,4 @@ def budget_for(epoch_seconds: float | None, fraction: float) -> float:
     """Seconds one logged step's attribution maps may take: a fraction of an epoch, or step 0's allowance."""
     if epoch_seconds is None or not math.isfinite(epoch_seconds) or epoch_seconds <= 0:
         return STEP_ZERO_SECONDS
-    return fraction * epoch_seconds
+    return max(fraction * epoch_seconds, MIN_SECONDS)

@@ -1,0 +1,241 @@
+"""The probe pass of a logged step: the model on the probe, statistics of every unit computed in the graph.
+
+One compiled function per batch walks the model's functional graph (`activations._walk`), and for every
+logged layer output computes `unit_stats.batch_moments` where the activations are. Only what is small or
+what the plan keeps leaves the device: per-unit moments, pooled per-sample vectors, histogram counts over
+each output's fixed edges, per-class sums, and the bulk arrays the logging plan asks for (full arrays,
+the maps of the subset samples, per-class sums of full maps). The host merges the batches
+(`unit_stats.Accumulator`) and hands the writer finished arrays: it only serialises.
+
+Histogram edges are fixed at step 0 (that pass runs twice: once to see the range, once to count) and
+extended when values leave them, so the histograms of one unit share their bins over training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from innspector_tb.capture import activations as activations_lib
+from innspector_tb.capture import plan as plan_lib
+from innspector_tb.capture import unit_stats
+from innspector_tb.format import stats as stats_lib
+
+logger = logging.getLogger("innspector_tb")
+
+UNIT_STATISTICS_ROWS = ("mean", "std", "min", "max", "zero_fraction")
+
+
+@dataclasses.dataclass
+class OutputResult:
+    """What one layer output gives a logged step: its statistics and its bulk arrays (by dataset name)."""
+
+    layer: str
+    index: int  # output index of the layer (0 for the usual single output)
+    stats: unit_stats.UnitStats
+    bulk: dict[str, np.ndarray]
+
+    @property
+    def unit(self) -> str:
+        return "%s/%s" % (self.layer, _name("activations", self.index))
+
+
+@dataclasses.dataclass
+class ProbeResult:
+    outputs: list[OutputResult]
+    predictions: list[np.ndarray]
+    subset: np.ndarray  # probe rows of the `sample_activations` datasets
+
+
+def _name(base: str, index: int) -> str:
+    return base if index == 0 else "%s_%d" % (base, index)
+
+
+def _key(layer_id: str, index: int) -> str:
+    return "%s#%d" % (layer_id, index)
+
+
+class ProbePass:
+    """Runs a model on its probe and returns a ProbeResult, by the logging plan.
+
+    Args:
+      model: a built Keras model with a functional graph (else only predictions are returned).
+      layer_ids: the layers to log.
+      plan: the logging plan (capture/plan.py); None keeps everything in full.
+      labels: the row of each probe sample's class in the per-class results, in [0, num_classes)
+        (negative: none), or None.
+      num_classes: rows of the per-class results.
+      class_values: the class label of each row, for dataset names (default 0..num_classes-1).
+      batch_size: probe samples per compiled call.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        layer_ids: Sequence[str],
+        plan: plan_lib.Plan | None = None,
+        labels: np.ndarray | None = None,
+        num_classes: int = 0,
+        batch_size: int = 256,
+        histogram_bins: int = stats_lib.DEFAULT_BINS,
+        class_values: Sequence[int] | None = None,
+    ) -> None:
+        self.model = model
+        self.graph = activations_lib.functional_graph(model)
+        self.wanted = set(layer_ids)
+        self.plan = plan
+        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
+        self.num_classes = int(num_classes) if self.labels is not None else 0
+        self.class_values = list(class_values) if class_values is not None else list(range(self.num_classes))
+        self.batch_size = int(batch_size)
+        self.histogram_bins = int(histogram_bins)
+        self.subset = np.asarray(plan.subset if plan is not None else (), dtype=np.int64)
+        self.edges: dict[str, unit_stats.HistogramEdges] = {}
+        self._compiled = tf.function(self._run, reduce_retracing=True) if self.graph is not None else None
+
+    def layer_plan(self, layer_id: str) -> plan_lib.LayerPlan:
+        if self.plan is None or layer_id not in self.plan.layers:
+            return plan_lib.LayerPlan(plan_lib.FULL, False, True)
+        return self.plan.layers[layer_id]
+
+    # -- device half -----------------------------------------------------------------------------------
+
+    def _run(self, inputs, labels, in_subset, edges):
+        records: dict[str, list] = {}
+
+        def record(layer_id, outputs):
+            if layer_id not in records and layer_id in self.wanted:
+                records[layer_id] = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+        outputs = activations_lib._walk(self.graph, list(inputs), "", record)
+        flat = activations_lib.flat_outputs(outputs)
+        results = {}
+        for layer_id, tensors in records.items():
+            layer_plan = self.layer_plan(layer_id)
+            for index, tensor in enumerate(tensors):
+                key = _key(layer_id, index)
+                moments = unit_stats.batch_moments(
+                    tensor,
+                    labels if self.num_classes else None,
+                    self.num_classes,
+                    edges.get(key),
+                )
+                bulk = {}
+                if layer_plan.activations == plan_lib.FULL:
+                    bulk["full"] = tensor
+                if layer_plan.sample_maps and self.subset.size:
+                    bulk["samples"] = tf.boolean_mask(tensor, in_subset)
+                if layer_plan.class_maps and self.num_classes and index == 0:
+                    bulk["class_sum"] = _class_sums(tensor, labels, self.num_classes)
+                results[key] = (moments, bulk)
+        return results, flat
+
+    # -- host half -------------------------------------------------------------------------------------
+
+    def __call__(self, x: Any) -> ProbeResult:
+        if self.graph is None:
+            return ProbeResult([], activations_lib.predict(self.model, x, batch_size=self.batch_size), self.subset)
+        first_step = not self.edges
+        result = self._pass(x)
+        if first_step:
+            # Step 0: the pass saw the range; fix every output's edges. Outputs kept in full are counted
+            # here; a second pass (it advances random layers such as a VAE's sampling) only if others remain.
+            for output in result.outputs:
+                self._edges_of(output).extend(output.stats.observed_min, output.stats.observed_max)
+            if all(self._host_histogram(output) for output in result.outputs):
+                return result
+            result = self._pass(x)
+        for output in result.outputs:
+            if output.stats.under or output.stats.over:
+                self._edges_of(output).extend(output.stats.observed_min, output.stats.observed_max)
+        return result
+
+    def _host_histogram(self, output: OutputResult) -> bool:
+        """Counts a full output's histogram over its fixed edges on the host; False if it is not kept in full."""
+        full = output.bulk.get(_name("activations", output.index))
+        edges = self._edges_of(output).edges
+        if full is None or edges is None:
+            return full is not None  # no finite value: no histogram, nothing to count
+        values = np.asarray(full, dtype=np.float64).ravel()
+        values = values[np.isfinite(values)]
+        counts, _ = np.histogram(values, bins=np.asarray(edges, dtype=np.float64))
+        output.stats.histogram = unit_stats._tensorboard_histogram(
+            np.asarray(edges, dtype=np.float64), counts, 0, 0, output.stats.observed_min, output.stats.observed_max
+        )
+        return True
+
+    def _edges_of(self, output: OutputResult) -> unit_stats.HistogramEdges:
+        key = _key(output.layer, output.index)
+        if key not in self.edges:
+            self.edges[key] = unit_stats.HistogramEdges(bins=self.histogram_bins)
+        return self.edges[key]
+
+    def _pass(self, x: Any) -> ProbeResult:
+        n = activations_lib.num_samples(x)
+        labels = self.labels if self.labels is not None else np.zeros(n, dtype=np.int64)
+        subset_mask = np.zeros(n, dtype=bool)
+        subset_mask[self.subset[self.subset < n]] = True
+        edges = {key: tf.constant(e.edges, dtype=tf.float32) for key, e in self.edges.items() if e.edges is not None}
+        accumulators: dict[str, unit_stats.Accumulator] = {}
+        bulk: dict[str, dict[str, list]] = {}
+        predictions = []
+        for start in range(0, n, self.batch_size):
+            stop = min(n, start + self.batch_size)
+            inputs = activations_lib._as_input_tensors(self.graph, activations_lib._slice_inputs(x, start, stop))
+            batch_labels = tf.constant(labels[start:stop].astype(np.int32))
+            records, outputs = self._call(inputs, batch_labels, tf.constant(subset_mask[start:stop]), edges)
+            for key, (moments, arrays) in records.items():
+                accumulators.setdefault(key, unit_stats.Accumulator()).add(moments)
+                for name, value in arrays.items():
+                    bulk.setdefault(key, {}).setdefault(name, []).append(np.asarray(value))
+            predictions.append([np.asarray(o) for o in outputs])
+        results = []
+        for key, accumulator in accumulators.items():
+            layer_id, _, index = key.rpartition("#")
+            results.append(self._finish(layer_id, int(index), accumulator.finalize(), bulk.get(key, {}), labels))
+        merged = [np.concatenate(parts, axis=0) for parts in zip(*predictions, strict=False)] if predictions else []
+        return ProbeResult(results, merged, self.subset)
+
+    def _call(self, inputs, labels, in_subset, edges):
+        if self._compiled is not None:
+            try:
+                return self._compiled(inputs, labels, in_subset, edges)
+            except Exception as e:  # tracing is an optimisation: fall back to eager, once
+                logger.info("iNNspector: compiled probe pass failed (%s); running it eagerly", e)
+                self._compiled = None
+        return self._run(inputs, labels, in_subset, edges)
+
+    def _finish(self, layer_id, index, stats, parts, labels) -> OutputResult:
+        layer_plan = self.layer_plan(layer_id)
+        bulk: dict[str, np.ndarray] = {}
+        if "full" in parts:
+            bulk[_name("activations", index)] = np.concatenate(parts["full"], axis=0)
+        elif layer_plan.activations == plan_lib.POOLED and stats.pooled is not None:
+            bulk[_name("pooled_activations", index)] = stats.pooled
+        if "samples" in parts:
+            bulk[_name("sample_activations", index)] = np.concatenate(parts["samples"], axis=0)
+        if "class_sum" in parts:
+            sums = np.sum(parts["class_sum"], axis=0)
+            counts = np.bincount(labels[labels >= 0], minlength=self.num_classes)[: self.num_classes]
+            for c in range(self.num_classes):
+                if counts[c]:
+                    name = "mean_class_activations/class_%d" % self.class_values[c]
+                    bulk[name] = (sums[c] / counts[c]).astype(np.float32)
+        bulk[_name("unit_statistics", index)] = np.stack(
+            [stats.unit_mean, stats.unit_std, stats.unit_min, stats.unit_max, stats.unit_zero_fraction]
+        ).astype(np.float32)
+        return OutputResult(layer_id, index, stats, bulk)
+
+
+def _class_sums(tensor, labels, num_classes):
+    """Per-class sums of full maps, [num_classes, *map shape]; samples without a class are dropped."""
+    ids = tf.cast(labels, tf.int32)
+    valid = tf.logical_and(ids >= 0, ids < num_classes)
+    ids = tf.where(valid, ids, num_classes)
+    sums = tf.math.unsorted_segment_sum(tf.cast(tensor, tf.float32), ids, num_classes + 1)
+    return sums[:num_classes]

@@ -1,0 +1,99 @@
+"""The probe pass (capture/probe_pass.py): statistics in the graph equal numpy's; bulk arrays follow the plan."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from keras import layers  # noqa: E402
+
+from innspector_tb.capture import activations as activations_lib  # noqa: E402
+from innspector_tb.capture import plan as plan_lib  # noqa: E402
+from innspector_tb.capture.probe_pass import ProbePass  # noqa: E402
+from innspector_tb.format import stats  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((8, 8, 1), name="image")
+    x = layers.Conv2D(6, 3, padding="same", activation="relu", name="conv")(inputs)
+    x = layers.MaxPooling2D(name="pool")(x)
+    seq = layers.Reshape((16, 6), name="as_sequence")(x)
+    x = layers.Flatten(name="flatten")(seq)
+    outputs = layers.Dense(4, activation="softmax", name="dense")(x)
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(0)
+    x = rng.normal(2.0, 1.0, (70, 8, 8, 1)).astype("float32")
+    labels = rng.integers(0, 4, 70)
+    return model, x, labels
+
+
+def _ids(model):
+    return ["conv", "pool", "as_sequence", "flatten", "dense"]
+
+
+def test_statistics_equal_numpy_on_the_same_activations(cnn):
+    model, x, labels = cnn
+    reference = activations_lib.layer_activations(model, x)
+    probe = ProbePass(model, _ids(model), None, labels, 4, batch_size=32)
+    result = probe(x)
+    by_layer = {output.layer: output for output in result.outputs}
+    assert set(by_layer) == set(_ids(model))
+    for layer_id, output in by_layer.items():
+        full = reference[layer_id][0]
+        np.testing.assert_allclose(output.stats.stats, stats.describe(full), rtol=2e-5, atol=1e-6, equal_nan=True)
+        np.testing.assert_allclose(
+            output.stats.class_means, stats.class_mean_matrix(full, labels, range(4)), rtol=1e-5, atol=1e-6
+        )
+        units = stats.per_unit(full)
+        np.testing.assert_allclose(output.bulk["unit_statistics"][0], units.mean(axis=0), rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(output.bulk["activations"], full)  # no plan: everything in full
+        for c, mean in stats.class_means(full, labels, range(4)).items():
+            np.testing.assert_allclose(output.bulk["mean_class_activations/class_%d" % c], mean, rtol=1e-5, atol=1e-6)
+        hist = output.stats.histogram
+        assert hist[:, 2].sum() == full.size  # every value counted, in the step-0 edges
+    np.testing.assert_allclose(result.predictions[0], np.asarray(model(x)), rtol=1e-5, atol=1e-6)
+
+
+def test_histogram_edges_stay_fixed_and_extend_when_values_leave_them(cnn):
+    model, x, labels = cnn
+    probe = ProbePass(model, ["conv"], None, labels, 4, batch_size=64)
+    first = probe(x).outputs[0].stats.histogram
+    again = probe(x).outputs[0].stats.histogram
+    np.testing.assert_array_equal(first, again)
+    wider = probe(x * 2.0).outputs[0].stats.histogram  # values leave the edges: an overflow bin, counted
+    assert wider[:, 2].sum() == first[:, 2].sum() and wider[-1, 1] > first[-1, 1]
+    after = probe(x * 2.0).outputs[0].stats.histogram
+    np.testing.assert_allclose(after[: len(first), :2], first[:, :2], rtol=1e-6)  # old bins kept, more appended
+    assert len(after) > len(first) and after[-1, 1] >= wider[-1, 1] - 1e-5
+    huge = probe(x * 50.0).outputs[0].stats.histogram
+    merged = probe(x * 50.0).outputs[0].stats.histogram  # past 4x the bins: neighbours merge, edges aligned
+    assert len(merged) <= 4 * stats.DEFAULT_BINS and merged[:, 2].sum() == huge[:, 2].sum()
+    assert merged[-1, 1] >= huge[-1, 1] - 1e-3
+
+
+def test_a_plan_keeps_pooled_vectors_and_subset_maps(cnn):
+    model, x, labels = cnn
+    subset = (1, 5, 40, 69)
+    layers_plan = {
+        "conv": plan_lib.LayerPlan(plan_lib.POOLED, sample_maps=True, class_maps=True),
+        "pool": plan_lib.LayerPlan(plan_lib.NONE),
+        "dense": plan_lib.LayerPlan(plan_lib.FULL),
+    }
+    plan = plan_lib.Plan(1, 70, subset, layers_plan, 1, {}, 0, True)
+    reference = activations_lib.layer_activations(model, x)
+    result = ProbePass(model, ["conv", "pool", "dense"], plan, labels, 4, batch_size=32)(x)
+    by_layer = {output.layer: output for output in result.outputs}
+    conv = by_layer["conv"].bulk
+    assert "activations" not in conv
+    np.testing.assert_allclose(conv["pooled_activations"], stats.per_unit(reference["conv"][0]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(conv["sample_activations"], reference["conv"][0][list(subset)])
+    assert "mean_class_activations/class_0" in conv
+    assert set(by_layer["pool"].bulk) == {"unit_statistics"}  # statistics only
+    np.testing.assert_array_equal(by_layer["dense"].bulk["activations"], reference["dense"][0])
+    np.testing.assert_allclose(
+        by_layer["pool"].stats.stats, stats.describe(reference["pool"][0]), rtol=2e-5, atol=1e-6, equal_nan=True
+    )
