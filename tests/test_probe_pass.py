@@ -97,3 +97,18 @@ def test_a_plan_keeps_pooled_vectors_and_subset_maps(cnn):
     np.testing.assert_allclose(
         by_layer["pool"].stats.stats, stats.describe(reference["pool"][0]), rtol=2e-5, atol=1e-6, equal_nan=True
     )
+
+
+def test_with_output_counts_the_pass_is_traced_once_for_every_step(cnn):
+    model, x, labels = cnn
+    counts = {layer_id: 1 for layer_id in _ids(model)}
+    probe = ProbePass(model, _ids(model), None, labels, 4, batch_size=32, output_counts=counts)
+    reference = ProbePass(model, _ids(model), None, labels, 4, batch_size=32)
+    first = probe(x)  # step 0: provisional edges, then fixed ones
+    probe(x * 3.0)  # values leave the edges: they are extended (another length)
+    probe(x[:50])  # another batch shape
+    assert probe._compiled.experimental_get_tracing_count() == 1
+    expected = reference(x)
+    for ours, theirs in zip(first.outputs, expected.outputs, strict=True):
+        np.testing.assert_allclose(ours.stats.histogram, theirs.stats.histogram, rtol=1e-6)
+        np.testing.assert_allclose(ours.stats.stats, theirs.stats.stats, rtol=1e-6, equal_nan=True)

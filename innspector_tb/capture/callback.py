@@ -374,6 +374,7 @@ class InnspectorCallback(keras.callbacks.Callback):
             len(self._classes or ()),
             histogram_bins=self.histogram_bins,
             class_values=self._classes,
+            output_counts={layer["id"]: len(layer.get("output_shapes") or [None]) for layer in arch.get("layers", [])},
         )
 
     def _reserved_bytes(self, arch, n):
@@ -386,8 +387,19 @@ class InnspectorCallback(keras.callbacks.Callback):
         config = self._attr_config
         if config is not None and self.probe_x is not None:
             sample = int(np.prod(np.asarray(attribution_lib._flat(self.probe_x)[0]).shape[1:]))
-            maps = len(config["methods"]) * len(config["targets"])
-            reserved += len(config["index"]) * sample * maps * plan_lib.BYTES_PER_VALUE
+            per_sample = sample * len(config["methods"]) * len(config["targets"]) * plan_lib.BYTES_PER_VALUE
+            if self.budget_bytes is not None:
+                # Maps of big inputs take at most a share of the budget: fewer samples, said once.
+                fits = max(1, int(self.budget_bytes * plan_lib.ATTRIBUTION_SHARE // per_sample))
+                if fits < len(config["index"]):
+                    print(
+                        "iNNspector: attribution maps for %d samples instead of %d, to stay within budget_bytes"
+                        % (fits, len(config["index"]))
+                    )
+                    config["index"] = config["index"][:fits]
+                    config["x"] = config["x"][:fits]
+                    config["labels"] = None if config["labels"] is None else config["labels"][:fits]
+            reserved += len(config["index"]) * per_sample
         return reserved
 
     def _prepare_attributions(self, model):

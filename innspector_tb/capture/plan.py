@@ -33,6 +33,7 @@ DEFAULT_BUDGET_BYTES = 64 * 2**20
 # maps per kept layer and a rotating quarter of its kernels, and 100 logged steps stay a few GB on disk.
 DEFAULT_SUBSET_SIZE = 16
 WEIGHT_SHARE = 0.25
+ATTRIBUTION_SHARE = 0.25  # of the budget, at most, for attribution maps (the callback trims samples)
 VECTOR_SHARE = 0.75  # of what weights leave to activations
 BYTES_PER_VALUE = 4
 
