@@ -202,9 +202,13 @@ def main():
             "\n== %s CNN, batch %d: epochs measured per variant: %d (%d rounds x %d epochs, first of each fit excluded)"
             % (name, batch_size, len(times[name, "bare"]), args.rounds, args.epochs - 1)
         )
-        print("median epoch time vs bare (lower is better):")
+        print("median epoch time vs bare (lower is better); the variant's epochs in seconds, median (min-max):")
         for v in variants:
-            print("  %-11s %.3fx%s" % (v, ratios[v], _target(ratios[v], targets.get(v))))
+            t = times[name, v]
+            print(
+                "  %-11s %.3fx   %.2f s (%.2f-%.2f)%s"
+                % (v, ratios[v], statistics.median(t), min(t), max(t), _target(ratios[v], targets.get(v)))
+            )
         print("attribution maps at defaults: innspector / no_attr = %.3fx" % attributions)
         print(
             "innspector bytes on disk per step: %d; raw float32 size of what was logged: %d; ratio %.3f%s"
@@ -212,6 +216,7 @@ def main():
         )
         summary[name] = {
             "epoch_time_ratio": ratios,
+            "epoch_seconds": {v: times[name, v] for v in variants},
             "bytes_per_step": per_step,
             "raw_bytes_per_step": raw,
             "bytes_per_step_ratio": per_step / raw,
