@@ -65,6 +65,7 @@ types: $(STAMP) $(NODE_STAMP)
 
 # bench/codec.py measures the demo's step files: the demo is trained first if $(DEMO_LOGDIR) is missing.
 bench: $(STAMP) $(NODE_STAMP)
+	$(PY) bench/import_cost.py
 	$(PY) bench/logging_overhead.py
 	$(PY) bench/scale.py
 	$(PY) bench/tensorboard_memory.py
