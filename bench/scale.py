@@ -19,7 +19,8 @@ What is measured, per process:
                 only). In a real run the writer overlaps the next epoch; here it is drained before
                 the other process's turn, so that its work is not charged to bare. The ratio is
                 printed both without it (training thread only) and with it (the writer serialised:
-                an upper bound).
+                an upper bound). CPU seconds of each process per epoch (all its threads, the drain
+                included) give a third ratio, less disturbed by other jobs on the machine.
 
 After training: bytes per logged step on disk (step file + event file share) against the raw float32
 size logged, peak RSS of both processes, the training-thread parts of a logged step timed one by one
@@ -110,6 +111,7 @@ def child(mode, log_dir, epochs, samples, batch_size, probe_size, seed):
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = time.perf_counter()
+            self.epoch_cpu = time.process_time()
 
     class Turn(keras.callbacks.Callback):
         """Last in the list: stops the clocks, drains the writer, reports and waits for the next turn."""
@@ -121,7 +123,9 @@ def child(mode, log_dir, epochs, samples, batch_size, probe_size, seed):
 
         def on_epoch_end(self, epoch, logs=None):
             seconds = time.perf_counter() - gate.epoch
-            report("epoch", epoch=epoch + 1, seconds=seconds, drain=drain())
+            drained = drain()
+            cpu = time.process_time() - gate.epoch_cpu
+            report("epoch", epoch=epoch + 1, seconds=seconds, drain=drained, cpu=cpu)
             wait()
 
     gate = Gate()
@@ -264,7 +268,7 @@ def train_side_by_side(args, logs, tmp):
         mode: Child(mode, args, os.path.join(logs, RUN), os.path.join(tmp, "%s.stderr" % mode))
         for mode in ("bare", "ours")
     }
-    results = {mode: {"epochs": [], "drains": []} for mode in children}
+    results = {mode: {"epochs": [], "drains": [], "cpu": []} for mode in children}
     try:
         for c in children.values():
             c.receive()  # ready: TensorFlow imported, model built
@@ -279,6 +283,7 @@ def train_side_by_side(args, logs, tmp):
                 elif message["kind"] == "epoch":
                     r["epochs"].append(message["seconds"])
                     r["drains"].append(message["drain"])
+                    r["cpu"].append(message["cpu"])
                 else:
                     r.update(peak_rss=message["peak_rss"], parts=message["parts"], plan=message["plan"])
             line = "  %-8s" % phase
@@ -287,7 +292,12 @@ def train_side_by_side(args, logs, tmp):
                 if phase == "begin":
                     line += "  %s %.2f s (+ drain %.2f s)" % (mode, r["begin"], r["begin_drain"])
                 elif phase != "end":
-                    line += "  %s %.2f s (+ drain %.2f s)" % (mode, r["epochs"][-1], r["drains"][-1])
+                    line += "  %s %.2f s (+ drain %.2f s; cpu %.1f s)" % (
+                        mode,
+                        r["epochs"][-1],
+                        r["drains"][-1],
+                        r["cpu"][-1],
+                    )
             if phase != "end":
                 print(line, flush=True)
         for mode, c in children.items():
@@ -596,6 +606,12 @@ def measure(args, logs, tmp):
         "  ratio ours/bare, writer serialised:        %.3fx  (target <= %.2fx: %s; an upper bound)"
         % (ratio_drained, limit, _verdict(ratio_drained, limit))
     )
+    cpu_ratio = statistics.median(ours["cpu"][1:]) / statistics.median(bare["cpu"][1:])
+    print(
+        "  ratio ours/bare, CPU seconds of the process (writer included): %.3fx  (bare %.1f s, ours %.1f s per epoch;"
+        " less disturbed by other jobs)"
+        % (cpu_ratio, statistics.median(bare["cpu"][1:]), statistics.median(ours["cpu"][1:]))
+    )
     print("  epoch 1 (tracing): bare %.2f s, ours %.2f s" % (bare["epochs"][0], ours["epochs"][0]))
     print(
         "  one-time train begin: bare %.2f s, ours %.2f s (+ writer drain of step 0: %.2f s)"
@@ -607,6 +623,9 @@ def measure(args, logs, tmp):
         "ours_drain_s": ours["drains"],
         "ratio": ratio,
         "ratio_writer_serialised": ratio_drained,
+        "cpu_ratio": cpu_ratio,
+        "bare_cpu_s": bare["cpu"],
+        "ours_cpu_s": ours["cpu"],
         "train_begin_s": {"bare": bare["begin"], "ours": ours["begin"], "ours_drain": ours["begin_drain"]},
     }
 
