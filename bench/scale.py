@@ -401,9 +401,10 @@ def _note(name, status, answer):
         maps = answer.get("class_maps")
         bits = ["step %s" % answer.get("step"), "%d kept neurons" % neurons]
         bits.append("class maps %s" % ("none" if not maps else "yes"))
-        if "kernel_step" in answer:
+        notes = answer.get("notes", [])
+        if "kernel_step" in answer and not any(str(answer["kernel_step"]) in note for note in notes):
             bits.append("kernel from step %s" % answer["kernel_step"])
-        bits += answer.get("notes", [])
+        bits += notes
         return "; ".join(bits)
     if name == "models":
         models = answer.get("models", [])
