@@ -430,8 +430,9 @@ def plan_at(size, classes=CLASSES, probe_size=512, seed=0, attributions=True):
     """(plan, everything plan, reserved bytes, their parts) for ResNet50 at size x size, as the callback would make it.
 
     reserved_bytes follows the callback's reckoning (InnspectorCallback._reserved_bytes): predictions
-    (probe x classes) and the default attribution maps (32 samples x 5 methods x 2 targets, each the
-    size of an input sample), all as raw float32.
+    (probe x classes) and the default attribution maps (5 methods x 2 targets, each the size of an input
+    sample, Grad-CAM included) for 32 samples, or for as many as fit plan.ATTRIBUTION_SHARE of the budget
+    (the callback trims the samples to that), all as raw float32.
     """
     import keras
     import numpy as np
@@ -449,12 +450,19 @@ def plan_at(size, classes=CLASSES, probe_size=512, seed=0, attributions=True):
     subset = tuple(int(i) for i in stats.balanced_indices(labels, plan_lib.DEFAULT_SUBSET_SIZE, seed=seed))
     predictions = probe_size * classes * plan_lib.BYTES_PER_VALUE
     maps = len(attribution_lib.METHODS) * len(attribution_lib.TARGETS)
-    attribution_bytes = attribution_lib.DEFAULT_SIZE * size * size * 3 * maps * plan_lib.BYTES_PER_VALUE
-    attribution_bytes = attribution_bytes if attributions else 0
+    per_sample = size * size * 3 * maps * plan_lib.BYTES_PER_VALUE
+    samples = attribution_lib.DEFAULT_SIZE
+    share = getattr(plan_lib, "ATTRIBUTION_SHARE", None)
+    if share is not None:
+        samples = min(samples, max(1, int(plan_lib.DEFAULT_BUDGET_BYTES * share // per_sample)))
+    attribution_bytes = samples * per_sample if attributions else 0
     reserved = predictions + attribution_bytes
     plan = plan_lib.make_plan(shapes, probe_size, classes, reserved_bytes=reserved, subset=subset)
     everything = plan_lib.make_plan(shapes, probe_size, classes, budget_bytes=None, reserved_bytes=reserved)
-    parts = {"predictions": predictions, "attribution maps": attribution_bytes}
+    parts = {
+        "predictions": predictions,
+        "attribution maps (%d samples)" % (samples if attributions else 0): attribution_bytes,
+    }
     return plan, everything, shapes, parts
 
 
@@ -504,13 +512,13 @@ def print_plan(size, classes, attributions=True):
         % (everything.planned_bytes / MB, plan.budget_bytes / MB, plan.planned_bytes / MB, plan.reduced)
     )
     for name, value in reserved.items():
-        print("    %-22s %8.1f MB  (reserved: outside the plan's choice)" % (name, value / MB))
+        print("    %-30s %8.1f MB  (reserved: outside the plan's choice)" % (name, value / MB))
     print(
-        "    %-22s %8.1f MB  (largest of %d groups; all weights %.1f MB)"
+        "    %-30s %8.1f MB  (largest of %d groups; all weights %.1f MB)"
         % ("weights", max(groups.values(), default=0) / MB, plan.weights_every, sum(groups.values()) / MB)
     )
     for name, value in by.items():
-        print("    %-22s %8.1f MB" % (name, value / MB))
+        print("    %-30s %8.1f MB" % (name, value / MB))
     print(
         "  layers: %d full, %d pooled, %d statistics only; %d with subset maps, %d with class maps"
         % (counts["full"], counts["pooled"], counts["none"], counts["sample_maps"], counts["class_maps"])
@@ -565,7 +573,8 @@ def main():
             figures.update(measure(args, logs, tmp))
     print(
         "\n== what the plan would store per step for ResNet50 at 224x224 (no training; reserved bytes reckoned as"
-        " the callback does: every attribution map at the input's size, Grad-CAM included)",
+        " the callback does: every attribution map at the input's size, Grad-CAM included, samples trimmed to"
+        " a share of the budget)",
         flush=True,
     )
     figures["plan_224"] = print_plan(224, CLASSES)
