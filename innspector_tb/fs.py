@@ -99,6 +99,16 @@ def open_read(path: str) -> IO[bytes]:
         return io.BytesIO(handle.read())
 
 
+def write_bytes(path: str, data: bytes) -> None:
+    """Writes a small file whole (not atomically; for a remote `path`, through TensorFlow's gfile)."""
+    if is_local(path):
+        with open(local_path(path), "wb") as f:
+            f.write(data)
+        return
+    with _writing_gfile().GFile(path, "wb") as f:
+        f.write(data)
+
+
 def publish(local_file: str, path: str, temp_suffix: str) -> None:
     """Moves a finished local file to `path` atomically: a reader sees the old file or the whole new one.
 
@@ -109,5 +119,14 @@ def publish(local_file: str, path: str, temp_suffix: str) -> None:
         return
     gfile = _writing_gfile()
     temp_remote = path + temp_suffix
-    gfile.copy(local_file, temp_remote, overwrite=True)
-    gfile.rename(temp_remote, path, overwrite=True)
+    try:
+        gfile.copy(local_file, temp_remote, overwrite=True)
+        gfile.rename(temp_remote, path, overwrite=True)
+    except BaseException:
+        # A failed copy (a full bucket, a lost connection) leaves no temporary file behind.
+        try:
+            if gfile.exists(temp_remote):
+                gfile.remove(temp_remote)
+        except Exception:
+            pass
+        raise

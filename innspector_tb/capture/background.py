@@ -10,6 +10,8 @@ import os
 import queue
 import threading
 
+from innspector_tb.capture import error_log
+
 logger = logging.getLogger("innspector_tb")
 
 _STOP = object()
@@ -20,7 +22,7 @@ class BackgroundWorker:
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, int(max_pending)))
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
-        self.errors = []
+        self.errors = error_log.ErrorLog()  # bounded: a full disk fails every job
 
     def submit(self, fn, *args, **kwargs):
         """Queues fn(*args, **kwargs); blocks while max_pending jobs wait."""
@@ -38,10 +40,11 @@ class BackgroundWorker:
                 fn, args, kwargs = job
                 try:
                     fn(*args, **kwargs)
-                except Exception as e:  # keep training alive; report the failure
-                    self.errors.append(e)
-                    logger.exception("iNNspector: writing logs failed: %s", e)
+                except Exception as e:  # keep training alive; record the failure as text only
+                    self.errors.add(error_log.describe(e))
             finally:
+                # Nothing of a done job stays referenced while the worker waits for the next one.
+                job = fn = args = kwargs = None
                 self._queue.task_done()
 
     def flush(self):

@@ -13,10 +13,17 @@ The training thread only copies arrays and runs the probe forward pass;
 statistics, compression and writing happen on a low-priority background
 thread (or, optionally, a writer process), with a bounded number of steps in flight.
 A failure while logging is reported and skipped: it never stops training.
+
+One writer per run: the callback locks the run directory from train begin to train end
+(`run_lock.py`). A run that already holds steps is resumed: steps continue after them
+(`resume.py`). Training interrupted (Ctrl-C: Keras re-raises KeyboardInterrupt without
+calling `on_train_end`) still gets what is queued written, at interpreter exit.
 """
 
+import atexit
 import logging
 import time
+import uuid
 from typing import Any
 
 import keras
@@ -26,7 +33,16 @@ from innspector_tb import errors
 from innspector_tb.capture import activations as activations_lib
 from innspector_tb.capture import architecture as architecture_lib
 from innspector_tb.capture import attribution as attribution_lib
-from innspector_tb.capture import callback_options, log_jobs, probe_pass, runtime_stats, summary, writer_process
+from innspector_tb.capture import (
+    callback_options,
+    log_jobs,
+    probe_pass,
+    resume,
+    run_lock,
+    runtime_stats,
+    summary,
+    writer_process,
+)
 from innspector_tb.capture import plan as plan_lib
 from innspector_tb.capture import time_budget as time_budget_lib
 from innspector_tb.format import headers as headers_lib
@@ -152,10 +168,16 @@ class InnspectorCallback(keras.callbacks.Callback):
         self._probe: Any = None
         self._classes: list[int] | None = None
         self._log_count = 0
+        # The steps of this callback carry its session id; it holds the run's lock while it trains.
+        self.session = uuid.uuid4().hex
+        self._lock = run_lock.RunLock(self.log_dir, self.session)
+        self._run_state: resume.RunState | None = None
+        self._first_step: int | None = None  # this session's first step, known at the first epoch
         # Start the writer now: its start-up (importing TensorFlow) overlaps
         # the user's own preparation instead of the first epoch.
         self._sink = self._open_sink()
         self._layer_ids: Any = None
+        self._architecture: Any = None
         self._save_size = (None, None)
         self._inference = None
         self._epochs_done = 0
@@ -167,12 +189,24 @@ class InnspectorCallback(keras.callbacks.Callback):
     # Keras hooks. Each is guarded: logging problems are reported, training goes on.
 
     def on_train_begin(self, logs=None):
-        if not self._started:
-            # Outside the guard: a misconfiguration stops fit() before the first batch.
-            self._prepare_attributions(self.model)
+        # Outside the guard: another writer on the run, or a misconfiguration, stops fit() before the
+        # first batch.
+        try:
+            self._lock.acquire()
+            if not self._started:
+                self._run_state = resume.read_state(self.log_dir)
+                if self._run_state.has_samples and self.probe_x is not None:
+                    resume.check_probe(self.log_dir, self.probe_index, self.probe_y)
+                self._prepare_attributions(self.model)
+        except BaseException:
+            self.close()  # gives the lock back: nothing was logged
+            raise
+        atexit.register(self._close_at_exit)
         self._guard("train begin", self._begin)
 
     def on_epoch_begin(self, epoch, logs=None):
+        if self._first_step is None and self._started:
+            self._guard("train begin", self._log_first, epoch)
         self._epoch_started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -180,7 +214,7 @@ class InnspectorCallback(keras.callbacks.Callback):
         if self._epochs_done == 1 and self._seconds_per_row is not None and self._epoch_started is not None:
             # The first epoch's time sets the attribution maps' share from now on.
             self._guard("time budget", self._fit_attributions, time.perf_counter() - self._epoch_started)
-        step = self._epochs_done if self.freq_unit == "epoch" else self._batches_done
+        step = self._step_now()
         if "metrics" in self.kinds and logs:
             # With batch steps, the epoch's averages would collide with the last
             # batch's values at the same step: they get their own tags.
@@ -193,16 +227,23 @@ class InnspectorCallback(keras.callbacks.Callback):
         self._batches_done += 1
         if self.freq_unit != "batch" or self._batches_done % self.freq:
             return
-        step = self._batches_done
+        step = self._step_now()
         if "metrics" in self.kinds and logs:
             self._guard("metrics", self._submit_metrics, dict(logs), step)
         self._guard("batch %d" % step, self._log_step, step)
 
     def on_train_end(self, logs=None):
-        final = self._epochs_done if self.freq_unit == "epoch" else self._batches_done
-        if self._sink is not None and final != self._last_logged:
+        if self._first_step is None and self._started:
+            self._guard("train begin", self._log_first, 0)  # no epoch ran
+        final = self._step_now()
+        if self._sink is not None and final != self._last_logged and final != self._first_step:
             self._guard("final step", self._log_step, final, True)
         self._guard("train end", self._finish)
+
+    def _step_now(self):
+        """The step reached: this session's first step plus the epochs (or batches) trained since."""
+        done = self._epochs_done if self.freq_unit == "epoch" else self._batches_done
+        return (self._first_step or 0) + done
 
     # The work.
 
@@ -214,7 +255,11 @@ class InnspectorCallback(keras.callbacks.Callback):
 
     def _open_sink(self):
         options = dict(
-            dtype=self.dtype, precision=self.precision, histogram_bins=self.histogram_bins, max_pending=self.max_pending
+            dtype=self.dtype,
+            precision=self.precision,
+            histogram_bins=self.histogram_bins,
+            max_pending=self.max_pending,
+            session=self.session,
         )
         if self.writer_kind == "process":
             try:
@@ -236,6 +281,7 @@ class InnspectorCallback(keras.callbacks.Callback):
                 histogram_bins=self.histogram_bins,
                 max_pending=self.max_pending,
                 labels=self.probe_y,
+                session=self.session,
             )
             self._sink.submit(job)
 
@@ -269,18 +315,40 @@ class InnspectorCallback(keras.callbacks.Callback):
                 "(weights, predictions and metrics are)",
                 model.name,
             )
-        with_samples = self.probe_x is not None and "samples" in self.kinds
+        self._architecture = arch
+
+    def _log_first(self, epoch):
+        """The header, the architecture and (for a new run) the probe samples, then the baseline step.
+
+        At the first epoch's begin, not at train begin: Keras says there which epoch training starts
+        at (initial_epoch), and no update has happened yet.
+        """
+        steps_per_epoch = (self.params or {}).get("steps") or 0
+        initial = int(epoch) if self.freq_unit == "epoch" else int(epoch) * int(steps_per_epoch)
+        state = self._run_state or resume.RunState(None, False)
+        self._first_step, log_baseline = resume.first_step(state, initial)
+        if state.resumed:
+            logger.warning(
+                "iNNspector: %s already holds logged steps (up to %s); this training logs from step %d on",
+                self.log_dir,
+                state.last_step,
+                self._first_step + (0 if log_baseline else 1),
+            )
+        # A resumed run keeps its probe samples (written by the session that started it).
+        with_samples = self.probe_x is not None and "samples" in self.kinds and not state.has_samples
         self._submit(
             log_jobs.start_job(
-                head,
-                arch,
+                self.header,
+                self._architecture,
                 x=self.probe_x if with_samples else None,
                 y=self.probe_y,
                 index=self.probe_index,
                 class_names=self.class_names,
+                step=self._first_step,
             )
         )
-        self._log_step(0)
+        if log_baseline:
+            self._log_step(self._first_step)
 
     def _log_step(self, step, final=False):
         """Copies what the step needs on the training thread; the worker does the rest."""
@@ -519,7 +587,22 @@ class InnspectorCallback(keras.callbacks.Callback):
         self.close()
 
     def close(self):
-        """Writes everything pending and stops the writer; safe to call twice."""
+        """Writes everything pending, stops the writer and gives the run's lock back; safe to call twice."""
+        try:
+            if self._sink is not None:
+                sink, self._sink = self._sink, None
+                sink.close()
+        finally:
+            self._lock.release()
+            atexit.unregister(self._close_at_exit)
+
+    def _close_at_exit(self):
+        """Interpreter exit with the writer still open (training interrupted): write what is queued."""
         if self._sink is not None:
-            sink, self._sink = self._sink, None
-            sink.close()
+            logger.warning(
+                "iNNspector: training ended without on_train_end; writing the queued logs of %s", self.log_dir
+            )
+        try:
+            self.close()
+        except Exception as e:
+            logger.warning("iNNspector: writing the queued logs at exit failed: %s", e)

@@ -17,9 +17,9 @@ from innspector_tb.capture import probe_summary, summary
 class RunLog:
     """Executes jobs against one run directory's RunWriter."""
 
-    def __init__(self, run_dir, dtype="float32", histogram_bins=30, precision="rounded"):
+    def __init__(self, run_dir, dtype="float32", histogram_bins=30, precision="rounded", session=None):
         self.writer = summary.create_file_writer(
-            run_dir, dtype=dtype, histogram_bins=histogram_bins, precision=precision
+            run_dir, dtype=dtype, histogram_bins=histogram_bins, precision=precision, session=session
         )
         self.labels = None
 
@@ -36,8 +36,9 @@ class RunLog:
 
     def _start(self, meta, arrays):
         self.labels = arrays.get("y")
-        summary.header(meta["header"], step=0)
-        summary.architecture(meta["architecture"], step=0)
+        step = meta.get("step", 0)  # a resumed run writes them at its first step: readers take the last
+        summary.header(meta["header"], step=step)
+        summary.architecture(meta["architecture"], step=step)
         if meta.get("inputs"):
             x = [arrays["x:%d" % i] for i in range(meta["inputs"])]
             summary.samples(
@@ -78,8 +79,9 @@ class RunLog:
         self.writer.close()
 
 
-def start_job(header, architecture, x=None, y=None, index=None, class_names=None):
-    """Packs the start job; x is an array, or a list/dict of arrays for several inputs."""
+def start_job(header, architecture, x=None, y=None, index=None, class_names=None, step=0):
+    """Packs the start job; x is an array, or a list/dict of arrays for several inputs (None: no samples
+    are written, e.g. when resuming a run that has them)."""
     arrays = {}
     inputs = 0
     if x is not None:
@@ -96,6 +98,7 @@ def start_job(header, architecture, x=None, y=None, index=None, class_names=None
         "architecture": architecture,
         "inputs": inputs,
         "class_names": None if class_names is None else [str(c) for c in class_names],
+        "step": int(step),
     }
     return "start", meta, arrays
 

@@ -17,6 +17,7 @@ from innspector_tb.format.step_files import (
     FORMAT_VERSION,
     MANTISSA_BITS,
     PRECISIONS,
+    SESSION_ATTR,
     STEP_FILES_DIR,
     TEMP_MARK,
     StepFileError,
@@ -65,9 +66,13 @@ class StepFileWriter:
         <= 2**-(MANTISSA_BITS + 1)) or "exact" (lossless). Integer arrays are never rounded.
       codec: "zstd" (HDF5 filter 32015, readable with hdf5plugin) or "gzip" (HDF5's own deflate).
       compression_level: the codec's level (default CODEC_LEVELS[codec]); shuffle is always on.
+      session: the logging session's id, stored in every file's root attribute `session` (default: a
+        new one). A file another session wrote is never merged into: `write` refuses it.
     """
 
-    def __init__(self, run_dir, dtype="float32", precision="rounded", codec="zstd", compression_level=None):
+    def __init__(
+        self, run_dir, dtype="float32", precision="rounded", codec="zstd", compression_level=None, session=None
+    ):
         if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float16)):
             raise ValueError("storage dtype must be float32 or float16, got %r" % (dtype,))
         if precision not in PRECISIONS:
@@ -79,6 +84,7 @@ class StepFileWriter:
         self.precision = precision
         self.codec = codec
         self.compression_level = CODEC_LEVELS[codec] if compression_level is None else int(compression_level)
+        self.session = session or uuid.uuid4().hex
         register_filters()  # the declared Zstandard filter must be known to h5py
         fs.makedirs(fs.join(run_dir, STEP_FILES_DIR))
 
@@ -91,13 +97,16 @@ class StepFileWriter:
         """Writes {dataset path: array} (and {group path: attrs}) atomically to relpath.
 
         If the file exists (the same step logged in two parts), its datasets
-        are kept unless replaced. `precision` overrides the writer's for this
-        file. Returns the manifest of the written file.
+        are kept unless replaced; a file written by another session is refused
+        (StepFileError), so no file mixes two trainings. `precision` overrides
+        the writer's for this file. Returns the manifest of the written file.
         """
         if precision is not None and precision not in PRECISIONS:
             raise errors.ConfigurationError("precision must be 'rounded' or 'exact', got %r" % (precision,))
         final = fs.join(self.run_dir, relpath)
         existing = final if fs.exists(final) else None
+        if existing:
+            self._check_same_session(existing, relpath)
         raw_bytes = 0
         datasets = {}
         with tempfile.TemporaryDirectory(prefix="innspector-") as tmp_dir:
@@ -111,6 +120,7 @@ class StepFileWriter:
             try:
                 with h5py.File(local, "w") as out:
                     out.attrs["format_version"] = FORMAT_VERSION
+                    out.attrs[SESSION_ATTR] = self.session
                     if existing:
                         old = self._copy_existing(existing, out, skip=set(arrays))
                         # Datasets kept from the old file keep their precision: the file says the least.
@@ -147,8 +157,22 @@ class StepFileWriter:
             "precision": precision,
             "mantissa_bits": mantissa_bits,
             "codec": self.codec,
+            "session": self.session,
             "datasets": datasets,
         }
+
+    def _check_same_session(self, path, relpath):
+        """Refuses to merge into a file another logging session wrote (a resumed or concurrent run)."""
+        with open_file(path) as old:
+            written_by = old.attrs.get(SESSION_ATTR)
+        if isinstance(written_by, bytes):
+            written_by = written_by.decode("utf-8", "replace")
+        if written_by != self.session:
+            raise StepFileError(
+                "%s exists, written by %s; it is not merged into (each logging session writes its own "
+                "steps: a resumed run continues after the last step already logged)"
+                % (relpath, "another logging session" if written_by else "an earlier writer")
+            )
 
     def _describe(self, arrays, sources):
         """The manifest's dataset entries, from what was written (no second pass over the file)."""

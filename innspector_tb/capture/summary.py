@@ -49,10 +49,19 @@ class RunWriter:
     Use `as_default()` like a `tf.summary` writer; the ops below write to it.
     """
 
-    def __init__(self, logdir, dtype="float32", histogram_bins=stats.DEFAULT_BINS, max_queue=None, precision="rounded"):
+    def __init__(
+        self,
+        logdir,
+        dtype="float32",
+        histogram_bins=stats.DEFAULT_BINS,
+        max_queue=None,
+        precision="rounded",
+        session=None,
+    ):
         self.logdir = logdir
         self.histogram_bins = int(histogram_bins)
-        self.checkpoints = step_writer.StepFileWriter(logdir, dtype=dtype, precision=precision)
+        self.checkpoints = step_writer.StepFileWriter(logdir, dtype=dtype, precision=precision, session=session)
+        self.session = self.checkpoints.session
         kwargs = {} if max_queue is None else {"max_queue": max_queue}
         self.tf_writer = tf.summary.create_file_writer(logdir, **kwargs)
         self._pending_step = None
@@ -113,7 +122,7 @@ class RunWriter:
         self.tf_writer.close()
 
 
-def create_file_writer(logdir, dtype="float32", histogram_bins=stats.DEFAULT_BINS, precision="rounded"):
+def create_file_writer(logdir, dtype="float32", histogram_bins=stats.DEFAULT_BINS, precision="rounded", session=None):
     """Returns a RunWriter for one run directory (one model).
 
     Args:
@@ -122,8 +131,10 @@ def create_file_writer(logdir, dtype="float32", histogram_bins=stats.DEFAULT_BIN
       histogram_bins: bins of the histograms written for every unit.
       precision: "rounded" (default: float32 arrays keep 10 mantissa bits, relative error <= 4.9e-4;
         statistics and histograms are computed before rounding) or "exact" (lossless).
+      session: the id written into every step file (default: a new one per writer); a step file of
+        another session is never merged into.
     """
-    return RunWriter(logdir, dtype=dtype, histogram_bins=histogram_bins, precision=precision)
+    return RunWriter(logdir, dtype=dtype, histogram_bins=histogram_bins, precision=precision, session=session)
 
 
 def _writer(op_name, bulk=True):

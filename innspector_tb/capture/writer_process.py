@@ -11,12 +11,16 @@ so memory stays bounded and a slow disk makes training wait rather than grow.
 
 The process is started with `python -m innspector_tb.capture.writer_process`, not
 multiprocessing, so a training script without a `__main__` guard is never
-re-run. If it cannot start, the callback falls back to the thread.
+re-run. If it cannot start, the callback falls back to the thread. It runs in
+its own session (process group) and ignores SIGINT: Ctrl-C in the terminal
+interrupts training, not the writer, which writes what it was sent, then
+exits when the training process closes its end of the pipe.
 """
 
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -27,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from innspector_tb import errors
+from innspector_tb.capture import error_log
 
 logger = logging.getLogger("innspector_tb")
 
@@ -41,10 +46,21 @@ class WriterError(errors.LoggingError):
 class ThreadSink:
     """Runs log jobs on a bounded background thread of this process."""
 
-    def __init__(self, run_dir, dtype="float32", histogram_bins=30, max_pending=2, labels=None, precision="rounded"):
+    def __init__(
+        self,
+        run_dir,
+        dtype="float32",
+        histogram_bins=30,
+        max_pending=2,
+        labels=None,
+        precision="rounded",
+        session=None,
+    ):
         from innspector_tb.capture import background, log_jobs
 
-        self._log = log_jobs.RunLog(run_dir, dtype=dtype, histogram_bins=histogram_bins, precision=precision)
+        self._log = log_jobs.RunLog(
+            run_dir, dtype=dtype, histogram_bins=histogram_bins, precision=precision, session=session
+        )
         self._log.labels = labels
         self._worker = background.BackgroundWorker(max_pending=max_pending)
 
@@ -62,14 +78,21 @@ class ThreadSink:
         self._worker.flush()
         self._worker.close()
         self._log.close()
+        self.errors.report()
 
 
 class ProcessSink:
     """Runs log jobs in a separate, low-priority writer process."""
 
-    def __init__(self, run_dir, dtype="float32", histogram_bins=30, max_pending=2, precision="rounded"):
+    def __init__(self, run_dir, dtype="float32", histogram_bins=30, max_pending=2, precision="rounded", session=None):
         config = json.dumps(
-            {"run_dir": run_dir, "dtype": str(dtype), "histogram_bins": int(histogram_bins), "precision": precision}
+            {
+                "run_dir": run_dir,
+                "dtype": str(dtype),
+                "histogram_bins": int(histogram_bins),
+                "precision": precision,
+                "session": session,
+            }
         )
         env = dict(os.environ)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -79,6 +102,8 @@ class ProcessSink:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
+            # Its own process group: the terminal's SIGINT (Ctrl-C) goes to training only.
+            start_new_session=True,
         )
         if self._process.stdin is None or self._process.stdout is None:  # never: both are PIPE above
             raise WriterError("the iNNspector writer process has no pipes")
@@ -87,7 +112,7 @@ class ProcessSink:
         self._lock = threading.Condition()
         self._in_flight = {}
         self._next_id = 0
-        self.errors = []
+        self.errors = error_log.ErrorLog()  # bounded: a full disk fails every job
         self._reader = threading.Thread(target=self._read_replies, name="innspector-writer-replies", daemon=True)
         self._reader.start()
 
@@ -129,8 +154,7 @@ class ProcessSink:
             with self._lock:
                 entry = self._in_flight.pop(reply.get("id"), None)
                 if not reply.get("ok"):
-                    self.errors.append(reply.get("error"))
-                    logger.warning("iNNspector: writing logs failed: %s", reply.get("error"))
+                    self.errors.add(str(reply.get("error")))
                 self._lock.notify_all()
             if entry is not None:
                 self._done(*entry)
@@ -163,6 +187,7 @@ class ProcessSink:
                 self._jobs.close()  # EOF: the writer closes its files and exits
             self._process.wait(timeout=300)
             self._reader.join(timeout=10)
+            self.errors.report()
 
 
 def _pack(meta, arrays):
@@ -223,6 +248,8 @@ def main(argv=None):
     """The writer process: reads job messages on stdin, writes, replies on stdout."""
     argv = sys.argv[1:] if argv is None else argv
     config = json.loads(argv[0])
+    # Ctrl-C is for training: this process writes what it was sent and exits on end of input.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _lowest_priority()
     replies = sys.stdout
     sys.stdout = sys.stderr  # anything else printed must not corrupt the reply channel
@@ -233,7 +260,9 @@ def main(argv=None):
         dtype=config["dtype"],
         histogram_bins=config["histogram_bins"],
         precision=config.get("precision", "rounded"),
+        session=config.get("session"),
     )
+    replying = True
     for line in sys.stdin:
         reply: dict[str, Any] = {"ok": True}
         try:
@@ -244,8 +273,12 @@ def main(argv=None):
             log.execute(message["kind"], meta, arrays)
         except Exception as e:
             reply.update(ok=False, error="%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc(limit=5)))
-        replies.write(json.dumps(reply) + "\n")
-        replies.flush()
+        if replying:
+            try:
+                replies.write(json.dumps(reply) + "\n")
+                replies.flush()
+            except OSError:  # training is gone: still write what was sent, then close the files
+                replying = False
     log.close()
     return 0
 

@@ -28,6 +28,11 @@ FORMAT_VERSION = 2
 STEP_FILES_DIR = "innspector"
 SAMPLES_FILE = STEP_FILES_DIR + "/samples.h5"
 TEMP_MARK = ".tmp-"
+# Who writes the run now (pid, host, start time, session; capture/run_lock.py): one writer per run.
+LOCK_FILE = STEP_FILES_DIR + "/writer.lock"
+# Root attribute of a step file: the logging session that wrote it. A file is never merged into by
+# another session (a resumed run continues at a fresh step instead).
+SESSION_ATTR = "session"
 # How floating arrays are stored: "rounded" (float32 rounded to MANTISSA_BITS mantissa bits, relative
 # error <= 2**-(MANTISSA_BITS + 1)) or "exact" (lossless).
 PRECISIONS = ("rounded", "exact")
