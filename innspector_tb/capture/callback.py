@@ -178,6 +178,7 @@ class InnspectorCallback(keras.callbacks.Callback):
         self._sink = self._open_sink()
         self._layer_ids: Any = None
         self._architecture: Any = None
+        self._baseline: Any = None  # the first step's log job, made at train begin
         self._save_size = (None, None)
         self._inference = None
         self._epochs_done = 0
@@ -316,6 +317,9 @@ class InnspectorCallback(keras.callbacks.Callback):
                 model.name,
             )
         self._architecture = arch
+        # The baseline's work (and the probe pass's first trace) happens here, at train begin; its step
+        # number is only known at the first epoch's begin, where it is handed to the writer.
+        self._baseline = self._step_job(0, True)
 
     def _log_first(self, epoch):
         """The header, the architecture and (for a new run) the probe samples, then the baseline step.
@@ -347,11 +351,24 @@ class InnspectorCallback(keras.callbacks.Callback):
                 step=self._first_step,
             )
         )
-        if log_baseline:
-            self._log_step(self._first_step)
+        baseline, self._baseline = self._baseline, None
+        self._last_logged = None
+        if log_baseline and baseline is not None:
+            _, meta, _ = baseline
+            meta["step"] = self._first_step
+            if meta.get("runtime"):
+                meta["runtime"]["inference_measured_at_step"] = self._first_step
+            if self._inference is not None:
+                self._inference = (self._inference[0], self._first_step)
+            self._last_logged = self._first_step
+            self._submit(baseline)
 
     def _log_step(self, step, final=False):
         """Copies what the step needs on the training thread; the worker does the rest."""
+        self._submit(self._step_job(step, final))
+
+    def _step_job(self, step, final=False):
+        """The log job of a step, from the live model (the training thread's share of the work)."""
         model = self.model
         weights = summary.model_weights(model, self._layer_ids) if "weights" in self.kinds else None
         bulk_layers = self.plan.weights_due(self._log_count) if self.plan is not None and self.plan.reduced else None
@@ -372,7 +389,7 @@ class InnspectorCallback(keras.callbacks.Callback):
                 )
         runtime = None
         if "runtime" in self.kinds:
-            if self.probe_x is not None and (step == 0 or final):
+            if self.probe_x is not None and final:
                 # Inference time depends on the architecture, not on the weights:
                 # measured at step 0 (and a final step logged at train end) only,
                 # to keep epochs cheap.
@@ -390,18 +407,16 @@ class InnspectorCallback(keras.callbacks.Callback):
             }
             self._last_log_time = now
         self._last_logged = step
-        self._submit(
-            log_jobs.step_job(
-                step,
-                weights,
-                None,
-                preds if "predictions" in self.kinds else None,
-                runtime,
-                attributions,
-                probe=(probe, self._classes) if probe is not None and "activations" in self.kinds else None,
-                plan=self.plan.to_json() if self.plan is not None else None,
-                bulk_layers=bulk_layers,
-            )
+        return log_jobs.step_job(
+            step,
+            weights,
+            None,
+            preds if "predictions" in self.kinds else None,
+            runtime,
+            attributions,
+            probe=(probe, self._classes) if probe is not None and "activations" in self.kinds else None,
+            plan=self.plan.to_json() if self.plan is not None else None,
+            bulk_layers=bulk_layers,
         )
 
     def _prepare_probe_pass(self, model, arch):
