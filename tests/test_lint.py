@@ -52,10 +52,23 @@ def test_rules_are_registered_with_ids_and_descriptions():
         "exploding-weights",
         "vanishing-weights",
         "non-finite",
+        "activation-scale",
+        "init-scale",
+        "saturation",
+        "dying-relu",
+        "input-scale",
+        "constant-units",
+        "narrow-bottleneck",
+        "loss-non-finite",
+        "loss-divergence",
+        "loss-plateau",
+        "overfitting",
+        "validation-better",
+        "frozen-layer",
     ]
     listed = rules_json()
     assert [r["id"] for r in listed] == ids
-    assert all(r["description"] and r["kind"] in ("architecture", "data") for r in listed)
+    assert all(r["description"] and r["kind"] in ("architecture", "data", "activations", "training") for r in listed)
 
 
 def test_finding_to_json():

@@ -1442,7 +1442,7 @@ export interface components {
         LintRule: {
             id: string;
             /** @enum {string} */
-            kind: "architecture" | "data";
+            kind: "activations" | "architecture" | "data" | "training";
             description: string;
         };
         LintAnswer: {

@@ -517,7 +517,7 @@ SCHEMAS = {
             "step": INT_OR_NULL,
         }
     ),
-    "LintRule": obj({"id": STR, "kind": enum("architecture", "data"), "description": STR}),
+    "LintRule": obj({"id": STR, "kind": enum("activations", "architecture", "data", "training"), "description": STR}),
     "LintAnswer": obj({"run": STR, "findings": array(ref("LintFinding")), "rules": array(ref("LintRule"))}),
     "LintAllAnswer": obj(
         {

@@ -171,7 +171,18 @@ def _lint_findings(store, run):
         header = store.header(run)
     except NotFound:
         header = {}
-    return [f.to_json() for f in lint_lib.lint(store.architecture(run), header, store.unit_stats(run))]
+    from innspector_tb.store import training_inputs
+
+    architecture = store.architecture(run)
+    findings = lint_lib.lint(
+        architecture,
+        header,
+        store.unit_stats(run),
+        metrics=training_inputs.metric_series(store, run),
+        histograms=store.histograms(run),
+        inputs=training_inputs.input_statistics(store, run, architecture),
+    )
+    return [f.to_json() for f in findings]
 
 
 def lint(store: BoundRunStore, run: str | None) -> dict[str, Any]:

@@ -14,6 +14,12 @@ one module per kind, whose docstring describes each rule:
                        sigmoid-softmax-with-regression-loss, softmax-with-from-logits
   rules_data           dead-units, exploding-weights, vanishing-weights, non-finite
                        (from the STATISTICS summaries)
+  rules_activations    activation-scale, init-scale, saturation, dying-relu, input-scale,
+                       constant-units, narrow-bottleneck (training pathologies in the
+                       statistics and histograms of layer outputs, kernels and inputs)
+  rules_training       loss-non-finite, loss-divergence, loss-plateau, overfitting,
+                       validation-better, frozen-layer (the metric scalars, weights that
+                       never move)
 
 ``registry`` holds ``Finding``, ``Rule`` and the ``rule`` decorator that fills
 ``RULES``; ``context`` reads the inputs once, defensively, for every rule.
@@ -27,6 +33,9 @@ import logging
 
 # The rule modules fill RULES as they are imported; this order is the findings' order.
 from innspector_tb.analysis.lint import rules_architecture, rules_data  # noqa: F401
+
+# isort: split
+from innspector_tb.analysis.lint import rules_activations, rules_training  # noqa: F401
 from innspector_tb.analysis.lint.context import (
     ACTIVATION_LAYER_TYPES,
     LINEAR,
@@ -89,10 +98,14 @@ def rules_json():
     return [rule.to_json() for rule in RULES]
 
 
-def lint(architecture, header, unit_stats):
-    """Runs every rule; returns the findings, errors first. Never raises."""
+def lint(architecture, header, unit_stats, metrics=None, histograms=None, inputs=None):
+    """Runs every rule; returns the findings, errors first. Never raises.
+
+    metrics: {name: {step: value}} of the run's metric scalars (``loss``, ``val_loss``, ...);
+    histograms: {unit: {step: [bins, 3]}}; inputs: {input layer id: statistics of the probe inputs}.
+    """
     try:
-        ctx = Context(architecture, header, unit_stats)
+        ctx = Context(architecture, header, unit_stats, metrics, histograms, inputs)
     except Exception:  # pragma: no cover - Context is defensive itself
         LOGGER.warning("lint: could not read the model's data", exc_info=True)
         return []

@@ -105,7 +105,7 @@ def loss_key(name):
 class Context:
     """The model's data, read defensively once, with graph lookups."""
 
-    def __init__(self, architecture, header, unit_stats):
+    def __init__(self, architecture, header, unit_stats, metrics=None, histograms=None, inputs=None):
         arch = as_dict(architecture)
         self.arch = arch
         self.layers: dict[str, dict[str, Any]] = {}
@@ -148,6 +148,20 @@ class Context:
                     clean[step] = values
             if clean:
                 self.stats[unit] = dict(sorted(clean.items()))
+        # {metric: {step: value}} of the run's metrics/ scalars (loss, val_loss, ...), NaN kept.
+        self.metrics: dict[str, dict[int, float]] = {}
+        for name, points in as_dict(metrics).items():
+            series = {}
+            for step, value in as_dict(points).items():
+                number = _number(value)
+                if number is not None and isinstance(step, (int, float, str)) and str(step).lstrip("-").isdigit():
+                    series[int(step)] = number
+            if isinstance(name, str) and series:
+                self.metrics[name] = dict(sorted(series.items()))
+        # {unit: {step: [bins, 3] rows of (left, right, count)}}: the HISTOGRAM summaries.
+        self.histograms = {u: h for u, h in as_dict(histograms).items() if isinstance(u, str) and isinstance(h, dict)}
+        # {input layer id: {field: value}}: statistics of the probe inputs (None when unknown).
+        self.inputs = {k: v for k, v in as_dict(inputs).items() if isinstance(k, str) and isinstance(v, dict)}
 
     # -- layers
 
@@ -293,6 +307,19 @@ class Context:
         if layer and unit.startswith(layer + "/"):
             return unit[len(layer) + 1 :]
         return unit.rsplit("/", 1)[-1]
+
+
+def activation_steps(ctx, lid):
+    """{step: statistics} of a layer's (first) output, {} when not logged."""
+    return ctx.stats.get(lid + "/activations", {})
+
+
+def rms(values):
+    """Root mean square of a unit's finite values, from its statistics (None if unknown)."""
+    mean, std = finite(as_dict(values).get("mean")), finite(as_dict(values).get("std"))
+    if mean is None or std is None:
+        return None
+    return math.sqrt(mean * mean + std * std)
 
 
 def name_of(ctx, lid):

@@ -38,7 +38,7 @@ class Finding:
 @dataclasses.dataclass(frozen=True)
 class Rule:
     id: str
-    kind: str  # "architecture" | "data"
+    kind: str  # "activations" | "architecture" | "data" | "training"
     description: str
     check: Callable[[Any], list[Finding] | None]  # takes a context.Context
 

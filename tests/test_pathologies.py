@@ -1,0 +1,232 @@
+"""Training-pathology rules (issue 16): one planted case per rule in a small real Keras model trained with
+the real callback and linted through the real route over TensorBoard's data provider, each found at the
+culprit layer and the step it started; sound models (the demo's, keras.io-style convnet, VAE,
+transformer and a small ResNet) with no warning-level finding. Rules on synthetic statistics where a
+real run cannot plant the case cheaply (divergence, dying ReLU emerging during training).
+"""
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+from innspector_tb.analysis.lint import lint
+from tests.support import pathology_models as pm
+from tests.support import tb_readers
+
+L = layers
+
+
+def _relu(name="culprit", **kwargs):
+    return L.Dense(32, activation="relu", name=name, **kwargs)
+
+
+# name -> (build the model, data options): every culprit is the layer `culprit` unless said otherwise.
+PLANTED = {
+    "bad_init": lambda: pm.dense_model(_relu(kernel_initializer=keras.initializers.RandomNormal(stddev=4.0))),
+    "tiny_init": lambda: pm.dense_model(_relu(kernel_initializer=keras.initializers.RandomNormal(stddev=1e-3))),
+    "sigmoid": lambda: pm.dense_model(
+        L.Dense(32, activation="sigmoid", bias_initializer=keras.initializers.Constant(8.0), name="culprit")
+    ),
+    "unscaled": lambda: pm.dense_model(_relu()),
+    "frozen": lambda: pm.dense_model(_relu(trainable=False)),
+    "bottleneck": lambda: pm.dense_model(L.Dense(2, activation="relu", name="culprit")),
+    "dead_bias": lambda: pm.dense_model(_relu(bias_initializer=keras.initializers.Constant(-10.0))),
+    "constant": lambda: pm.dense_model(
+        L.Dense(
+            32,
+            activation="tanh",
+            kernel_initializer="zeros",
+            bias_initializer=keras.initializers.Constant(0.5),
+            trainable=False,
+            name="culprit",
+        )
+    ),
+    "nan": lambda: pm.dense_model(_relu()),
+    "plateau": lambda: pm.dense_model(_relu()),
+    "overfit": lambda: pm.dense_model(L.Dense(256, activation="relu", name="culprit")),
+    "leak": lambda: pm.dense_model(L.Dropout(0.7, name="culprit")),
+}
+
+# name -> [(rule, layer, step)] that must be found (a warning or an error, but validation-better below
+# 0.5x, an info: dropout alone makes the keras.io convnet's validation loss 0.7x its training loss);
+# None: not step-bound.
+EXPECTED = {
+    "bad_init": [("init-scale", "culprit", 0), ("activation-scale", "culprit", 0)],
+    "tiny_init": [("init-scale", "culprit", 0), ("activation-scale", "culprit", 0)],
+    "sigmoid": [("saturation", "culprit", 0)],
+    "unscaled": [("input-scale", "features", 0)],
+    "frozen": [("frozen-layer", "culprit", 0)],
+    "bottleneck": [("narrow-bottleneck", "culprit", None)],
+    "dead_bias": [("dying-relu", "culprit", 0)],
+    "constant": [("constant-units", "culprit", 0)],
+    "nan": [("loss-non-finite", None, 1)],
+    "plateau": [("loss-plateau", None, 1)],
+    "overfit": [("overfitting", None, "after the validation minimum")],
+    "leak": [("validation-better", None, 5)],
+}
+
+
+def _train_planted(logdir, name):
+    x, y = pm.features()
+    xv, yv = pm.features(128, seed=1)
+    options = {"validation": (xv, yv)}
+    if name == "unscaled":  # pixel-like values 0..255
+        x, xv = (np.round((a + 3) * 40).clip(0, 255).astype(np.float32) for a in (x, xv))
+        options["validation"] = (xv, yv)
+    elif name == "nan":
+        options["optimizer"] = keras.optimizers.SGD(1e6)
+    elif name == "plateau":
+        options["optimizer"] = keras.optimizers.SGD(1e-9)
+    elif name == "overfit":  # 48 samples with random labels, 30 epochs
+        x, y = x[:48], np.random.default_rng(3).integers(0, pm.CLASSES, 48)
+        options.update(epochs=30, batch_size=16, optimizer=keras.optimizers.Adam(3e-3))
+    elif name == "leak":  # dropout 0.7 in the middle: the validation loss stays well below the training loss
+        options.update(epochs=8, optimizer=keras.optimizers.Adam(1e-2))
+    keras.utils.set_random_seed(0)
+    pm.train(logdir, name, PLANTED[name](), x, y, **options)
+
+
+class Planted:
+    """The planted runs of one logdir, each trained the first time a test asks for it."""
+
+    def __init__(self, logdir):
+        self.logdir, self.trained = logdir, set()
+
+    def __call__(self, name):
+        if name not in self.trained:
+            _train_planted(self.logdir, name)
+            self.trained.add(name)
+        return name
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    return Planted(str(tmp_path_factory.mktemp("planted")))
+
+
+def _val_loss(logdir, run):
+    with tb_readers.data_provider(logdir, "python") as provider:
+        return tb_readers.scalars(provider, run)["metrics/val_loss"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(PLANTED))
+def test_each_planted_pathology_is_named_at_its_layer_and_step(planted, name):
+    found = pm.findings(planted.logdir, planted(name))
+    serious = [f for f in found if f["severity"] in ("warning", "error") or f["rule"] == "validation-better"]
+    for rule, layer, step in EXPECTED[name]:
+        hits = [f for f in serious if f["rule"] == rule and f["layer"] == layer]
+        assert hits, "%s: no %s finding at %s among %s" % (name, rule, layer, [(f["rule"], f["layer"]) for f in found])
+        if step == "after the validation minimum":
+            val = _val_loss(planted.logdir, name)
+            best = min(val, key=val.get)
+            step = min(s for s in val if s > best)
+        assert hits[0]["step"] == step, hits[0]
+        assert hits[0]["message"]
+
+
+@pytest.mark.slow
+def test_planted_culprits_are_not_blamed_on_their_neighbours(planted):
+    """A consequence downstream (dead units behind a saturated or constant layer) is not reported."""
+    for name in ("sigmoid", "constant", "bottleneck"):
+        layers_blamed = {
+            f["layer"]
+            for f in pm.findings(planted.logdir, planted(name))
+            if f["severity"] in ("warning", "error") and f["layer"]
+        }
+        assert layers_blamed == {"culprit"}, (name, layers_blamed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["convnet", "resnet", "transformer", "vae"])
+def test_sound_keras_io_style_models_have_no_warning(tmp_path, name):
+    keras.utils.set_random_seed(0)
+    if name == "transformer":
+        x, y = pm.tokens()
+        validation = pm.tokens(96, seed=1)
+        pm.train(str(tmp_path), name, pm.transformer(), x, y, validation=validation)
+    elif name == "vae":
+        x, _ = pm.images()
+        pm.train(str(tmp_path), name, pm.VAE(name="vae"), (x > 0.5).astype(np.float32), None, loss="vae")
+    else:
+        x, y = pm.images()
+        model = pm.convnet() if name == "convnet" else pm.resnet()
+        pm.train(str(tmp_path), name, model, x, y, validation=pm.images(96, seed=1))
+    serious = [f for f in pm.findings(str(tmp_path), name) if f["severity"] in ("warning", "error")]
+    assert serious == []
+
+
+@pytest.mark.slow
+def test_the_demo_models_have_no_warning(demo_logs):
+    import os
+
+    logdir, _ = demo_logs
+    runs = sorted(
+        os.path.relpath(root, logdir)
+        for root, _, files in os.walk(logdir)
+        if any(f.startswith("events.out") for f in files)
+    )
+    assert runs
+    for run in runs:
+        if run == "vae_careless":
+            continue  # the demo's deliberate mistake (ReLU on z_mean and z_log_var), found by the lint
+        serious = [f for f in pm.findings(logdir, run) if f["severity"] in ("warning", "error")]
+        assert serious == [], run
+
+
+# ----------------------------------------------------------------- synthetic statistics
+
+
+def _acts(**steps):
+    return {int(k[1:]): v for k, v in steps.items()}
+
+
+def _dense_arch(activation="relu"):
+    return {
+        "layers": [
+            {"id": "x", "type": "InputLayer", "is_input": True, "output_shapes": [[None, 8]]},
+            {"id": "h", "type": "Dense", "config": {"activation": activation}, "output_shapes": [[None, 16]]},
+            {"id": "out", "type": "Dense", "config": {"activation": "softmax"}, "output_shapes": [[None, 4]]},
+        ],
+        "edges": [{"from": "x", "to": "h"}, {"from": "h", "to": "out"}],
+        "outputs": [{"layer": "out"}],
+    }
+
+
+def test_dying_relu_emerging_during_training_names_the_step_it_started():
+    dead = {0: 0.0, 1: 0.1, 2: 0.6, 3: 0.8}
+    stats = {"h/activations": {s: {"mean": 0.3, "std": 0.5, "dead_unit_fraction": d} for s, d in dead.items()}}
+    found = [f for f in lint(_dense_arch(), {}, stats) if f.rule == "dying-relu"]
+    assert [(f.layer, f.step, f.severity) for f in found] == [("h", 2, "warning")]
+    assert "from step 2" in found[0].message and "0% at step 0" in found[0].message
+    stats["h/activations"][2]["dead_unit_fraction"] = 0.4
+    stats["h/activations"][3]["dead_unit_fraction"] = 0.45
+    assert not [f for f in lint(_dense_arch(), {}, stats) if f.rule == "dying-relu"]
+
+
+def test_loss_divergence_starts_after_the_minimum():
+    metrics = {"loss": {1: 1.0, 2: 0.6, 3: 0.5, 4: 0.9, 5: 1.4}}
+    found = [f for f in lint({}, {}, {}, metrics=metrics) if f.rule == "loss-divergence"]
+    assert [(f.step, f.severity) for f in found] == [(4, "warning")]
+    falling = {"loss": {1: 1.0, 2: 0.6, 3: 0.5, 4: 0.55, 5: 0.52}}
+    assert not [f for f in lint({}, {}, {}, metrics=falling) if f.rule.startswith("loss-")]
+
+
+def test_training_rules_read_batch_step_metric_names_and_skip_missing_data():
+    metrics = {"epoch_loss": {1: 2.0, 2: 2.0, 3: 2.0}}
+    assert [f.rule for f in lint({}, {}, {}, metrics=metrics)] == ["loss-plateau"]
+    assert lint({}, {}, {}, metrics={"loss": {"a": "b"}, 3: None}) == []
+
+
+def test_saturated_fraction_from_a_histogram():
+    from innspector_tb.analysis.lint.rules_activations import saturated_fraction
+
+    histogram = [[0.0, 0.01, 30.0], [0.01, 0.5, 20.0], [0.5, 0.99, 10.0], [0.99, 1.0, 40.0]]
+    assert saturated_fraction(histogram, "sigmoid") == pytest.approx(
+        (30 + 20 * 0.01 / 0.49 + 10 * 0.01 / 0.49 + 40) / 100
+    )
+    assert saturated_fraction([[-1.0, -0.98, 5.0], [-0.98, 0.98, 5.0]], "tanh") == pytest.approx(
+        (5 + 5 * 0.04 / 1.96) / 10
+    )
+    assert saturated_fraction([], "tanh") is None
