@@ -439,3 +439,23 @@ def test_cli_usage_errors_exit_2(tmp_path, paper_file):
     result = run_cli("import", paper_file, "--logdir", str(tmp_path), "--run", "../escape")
     assert result.returncode == 2 and "relative name" in result.stderr
     assert not os.path.exists(tmp_path / "escape")
+
+
+def test_indirections_and_bombs_in_a_checkpoint_are_skipped_not_read(tmp_path, original):
+    """A checkpoint is a file from elsewhere: data stored outside it or declaring more than it holds is
+    skipped with the reason, never read (issue 12)."""
+    path = str(tmp_path / "hostile.h5")
+    write_paper_checkpoint(path, original, extras=False)
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"SECRET" * 8)
+    with h5py.File(path, "a") as f:
+        f["layers/hidden/weights"].create_dataset("external", shape=(48,), dtype="u1", external=[(str(secret), 0, 48)])
+        f["layers/hidden/weights"].create_dataset(
+            "bomb", shape=(5_000_000_000,), dtype="f4", chunks=(1 << 20,), compression="gzip"
+        )
+    report = importer.import_checkpoint(path, str(tmp_path / "logs"), "hostile", step=0)
+    skipped = {s.split(":")[0]: s for s in report["skipped"]}
+    assert "external files" in skipped["layers/hidden/weights/external"]
+    assert "over the import limit" in skipped["layers/hidden/weights/bomb"]
+    arrays = step_arrays(report["run_dir"], 0)
+    assert not any(name.endswith(("/external", "/bomb")) for name in arrays)

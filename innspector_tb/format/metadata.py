@@ -1,11 +1,10 @@
 """Summary metadata of the iNNspector plugin: building and parsing it."""
 
-import json
-
 import numpy as np
 from tensorboard.compat.proto import summary_pb2
 
 from innspector_tb import errors
+from innspector_tb.format import strict_json
 from innspector_tb.format.proto import plugin_data_pb2
 
 PLUGIN_NAME = "innspector"
@@ -84,7 +83,7 @@ def json_payload(datum):
         raw = raw.decode("utf-8")
     if not isinstance(raw, str):
         raise ValueError("expected a JSON string, got %s" % type(raw).__name__)
-    value = json.loads(raw)
+    value = strict_json.loads(raw)
     if not isinstance(value, dict):
         raise ValueError("expected a JSON object, got %s" % type(value).__name__)
     return value

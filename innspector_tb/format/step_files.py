@@ -17,9 +17,13 @@ open both: `open_file` registers the filters of `hdf5plugin` first.
 """
 
 import contextlib
+import math
+import os
+import stat
 from typing import Any
 
 import h5py
+import numpy as np
 
 from innspector_tb import errors, fs
 
@@ -41,6 +45,28 @@ MANTISSA_BITS = 10
 
 class StepFileError(errors.FormatError, IOError):
     """A step file that cannot be written or read."""
+
+
+class UnsafeDataset(StepFileError):
+    """A dataset no step file of ours holds, refused before its data is read: reached through a soft or
+    external link, stored outside the file (external storage, a virtual dataset), or not plain numbers.
+
+    A logdir is shared (NFS, buckets, downloaded experiments): its files are input from strangers, and
+    HDF5's indirections would otherwise read any file the server can read.
+    """
+
+
+class DatasetTooLarge(StepFileError):
+    """A dataset whose declared size (its shape times its item size, not its bytes on disk) is over the
+    reader's limit: compressed data can declare far more than the file holds."""
+
+    def __init__(self, message, declared_bytes, limit_bytes):
+        super().__init__(message)
+        self.declared_bytes, self.limit_bytes = declared_bytes, limit_bytes
+
+
+# bool, signed and unsigned integers, floats: everything the format stores as an array.
+_NUMERIC_KINDS = "biuf"
 
 
 def step_file(step):
@@ -65,11 +91,85 @@ def logical_shape(h5file, name):
     return tuple(int(d) for d in shape) if shape is not None else tuple(h5file[name].shape)
 
 
-def read_array(h5file, name):
-    """Reads a whole dataset with its logged shape (see logical_shape)."""
-    data = h5file[name][()]
+def find_dataset(h5file, name):
+    """The dataset `name` of an open file, or None when there is none; UnsafeDataset for what must not
+    be read (see UnsafeDataset).
+
+    Walks the path link by link: `name in h5file` or `h5file[name]` would follow external links to
+    other files, and "./kernel" would name a dataset under a second name.
+    """
+    parts = name.split("/") if isinstance(name, str) else [""]
+    if any(part in ("", ".", "..") for part in parts):
+        raise UnsafeDataset("dataset name %r is not a plain path" % (name,))
+    node = h5file
+    for depth, part in enumerate(parts):
+        if not isinstance(node, h5py.Group):
+            return None
+        link = node.get(part, getlink=True)
+        if link is None:
+            return None
+        if not isinstance(link, h5py.HardLink):
+            where = "/".join(parts[: depth + 1])
+            raise UnsafeDataset("%s is a %s, not followed" % (where, type(link).__name__))
+        node = node[part]
+    if not isinstance(node, h5py.Dataset):
+        return None
+    check_dataset(node, name)
+    return node
+
+
+def check_dataset(dataset, name):
+    """UnsafeDataset unless the dataset's data is plain numbers stored inside its own file."""
+    if dataset.is_virtual:
+        raise UnsafeDataset("%s is a virtual dataset (data in other files), not read" % name)
+    if dataset.external:
+        raise UnsafeDataset("%s is stored in external files, not read" % name)
+    if dataset.dtype.kind not in _NUMERIC_KINDS:
+        raise UnsafeDataset("%s has dtype %s, not plain numbers" % (name, dataset.dtype))
+    if dataset.shape is None:
+        raise UnsafeDataset("%s has an empty (null) dataspace" % name)
+
+
+def declared_bytes(dataset, selection=None):
+    """The bytes a read of `selection` (None: all) decompresses, from what the file declares: the
+    selected elements, and at least one whole chunk (HDF5 decompresses chunks whole)."""
+    shape = tuple(dataset.shape)
+    if selection is None:
+        count = math.prod(shape)
+    else:
+        # A zero-stride view of the shape: indexing it sizes the selection without allocating the data.
+        count = np.broadcast_to(np.zeros((), dtype=bool), shape)[selection].size
+    chunk = math.prod(dataset.chunks) if dataset.chunks else 0
+    return max(count, chunk if count else 0) * dataset.dtype.itemsize
+
+
+def read_checked(h5file, name, selection=None, max_bytes=None):
+    """A dataset's data (sliced by `selection`, in its logged shape), after every check above; None
+    when the file has no such dataset. DatasetTooLarge when the read would be over max_bytes."""
+    stored = find_dataset(h5file, name)
+    if stored is None:
+        return None
     shape = logical_shape(h5file, name)
-    return data.reshape(shape) if data.shape != shape else data
+    reshaped = tuple(stored.shape) != shape
+    if reshaped and math.prod(shape) != math.prod(stored.shape):
+        raise StepFileError("%s: logged shape %s does not fit the stored %s" % (name, shape, stored.shape))
+    size = declared_bytes(stored, None if reshaped else selection)
+    if max_bytes is not None and size > max_bytes:
+        raise DatasetTooLarge(
+            "%s declares %d bytes to read, over the limit of %d" % (name, size, max_bytes), size, max_bytes
+        )
+    if reshaped:  # a linked duplicate stored in another shape: read whole, then slice
+        data = stored[()].reshape(shape)
+        return data if selection is None else data[selection]
+    return stored[()] if selection is None else stored[selection]
+
+
+def read_array(h5file, name, max_bytes=None):
+    """Reads a whole dataset with its logged shape (see logical_shape); KeyError when there is none."""
+    data = read_checked(h5file, name, max_bytes=max_bytes)
+    if data is None:
+        raise KeyError(name)
+    return data
 
 
 def describe_datasets(h5file):
@@ -102,9 +202,19 @@ def register_filters():
 
 
 @contextlib.contextmanager
-def open_file(path):
-    """Opens an HDF5 file for reading, locally or remotely (through `fs`)."""
+def open_file(path, within=None):
+    """Opens an HDF5 file for reading, locally or remotely (through `fs`).
+
+    A local path must be a regular file (a FIFO would block the reader, a device would never end), and
+    with `within` (a directory), its real path must be inside that directory's real path: a symlink in a
+    run cannot make the server read a file elsewhere.
+    """
     register_filters()
+    if fs.is_local(path):
+        local = fs.local_path(path)
+        if within is not None and fs.is_local(within):
+            _require_inside(local, fs.local_path(within))
+        _require_regular_file(local)
     try:
         handle = h5py.File(fs.local_path(path), "r") if fs.is_local(path) else h5py.File(fs.open_read(path), "r")
     except Exception as e:  # h5py and remote filesystems raise many kinds; all mean "unreadable"
@@ -113,6 +223,21 @@ def open_file(path):
         yield handle
     finally:
         handle.close()
+
+
+def _require_inside(local, directory):
+    real, root = os.path.realpath(local), os.path.realpath(directory)
+    if os.path.commonpath([real, root]) != root:
+        raise UnsafeDataset("%s leads outside its run directory (a symbolic link), not read" % local)
+
+
+def _require_regular_file(local):
+    try:
+        mode = os.stat(local).st_mode
+    except OSError as e:
+        raise StepFileError("cannot read step file %s: %s" % (local, e.strerror or e)) from e
+    if not stat.S_ISREG(mode):
+        raise StepFileError("%s is not a regular file" % local)
 
 
 def list_step_files(run_dir):
@@ -146,8 +271,6 @@ def run_dir_reader(run_dir, step=None):
 
     def read(dataset, file=path):
         with open_file(file) as f:
-            if dataset not in f:
-                raise KeyError(dataset)
             return read_array(f, dataset)
 
     try:

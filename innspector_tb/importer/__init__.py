@@ -20,7 +20,6 @@ virtual datasets.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -31,7 +30,7 @@ import numpy as np
 
 from innspector_tb import fs
 from innspector_tb.format import headers as headers_lib
-from innspector_tb.format import metadata, stats, step_files
+from innspector_tb.format import metadata, stats, step_files, strict_json
 from innspector_tb.format.architecture import layer_h5_name
 from innspector_tb.importer.paper_layout import (  # noqa: F401 (public names of the importer)
     ACTIVATIONS,
@@ -40,6 +39,9 @@ from innspector_tb.importer.paper_layout import (  # noqa: F401 (public names of
     CheckpointImportError,
     build_architecture,
     read_checkpoint,
+)
+from innspector_tb.importer.paper_layout import (
+    MAX_DATASET_BYTES as MAX_IMPORT_BYTES,
 )
 
 logger = logging.getLogger("innspector_tb")
@@ -80,7 +82,7 @@ def _existing_run(run_dir):
                     if value.tag == metadata.HEADER_TAG:
                         try:
                             raw = tensor_util.make_ndarray(value.tensor).item()
-                            latest_header = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+                            latest_header = strict_json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
                         except (ValueError, TypeError, AttributeError):
                             pass
         except Exception as e:  # a foreign or damaged event file: it only costs its steps
@@ -94,12 +96,11 @@ def _samples_differ(run_dir, parsed):
     if parsed.x is None or not fs.exists(path):
         return None
     labels = stats.labels_to_classes(parsed.y_label)
-    # read_array restores the logged shape of a dataset stored as a link to an equal one.
-    read = step_files.read_array
     try:
         with step_files.open_file(path) as f:
-            old_x = read(f, "data_samples/x") if "data_samples/x" in f else None
-            old_y = read(f, "data_samples/y_label") if "data_samples/y_label" in f else None
+            # read_checked: hard links only (`name in f` would follow an external link), None when absent.
+            old_x = step_files.read_checked(f, "data_samples/x", max_bytes=MAX_IMPORT_BYTES)
+            old_y = step_files.read_checked(f, "data_samples/y_label", max_bytes=MAX_IMPORT_BYTES)
     except (step_files.StepFileError, OSError, KeyError) as e:
         return "its samples file is unreadable (%s)" % e
     new_x = parsed.x.astype(old_x.dtype) if old_x is not None and parsed.x.dtype.kind == "f" else parsed.x

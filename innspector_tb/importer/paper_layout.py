@@ -23,7 +23,8 @@ LAYER_PARTS = (ACTIVATIONS, WEIGHTS, CLASS_MEANS)
 SAMPLE_DATASETS = ("x", "y_label", "y_prediction")
 
 _CLASS_NAME = re.compile(r"^class_(-?[0-9]+)$")
-_NUMERIC_KINDS = "biuf"
+# What one dataset of an imported checkpoint may declare (shape x item size), read whole into memory.
+MAX_DATASET_BYTES = 4 * 2**30
 # Nesting below layers/ deeper than this is refused (and guards against cycles).
 _MAX_DEPTH = 64
 
@@ -65,17 +66,18 @@ def _read_numeric(parsed, obj, path, min_ndim=0):
     if not isinstance(obj, h5py.Dataset):
         parsed.skip(path, "expected a dataset, found a group")
         return None
-    if obj.is_virtual:
-        parsed.skip(path, "virtual dataset (refers to other files), not read")
-        return None
-    if obj.shape is None:
-        parsed.skip(path, "empty (null) dataspace")
-        return None
-    if obj.dtype.kind not in _NUMERIC_KINDS:
-        parsed.skip(path, "dtype %s is not numeric" % obj.dtype)
+    try:
+        step_files.check_dataset(obj, path)  # virtual, external storage, null dataspace, not numbers
+    except step_files.UnsafeDataset as e:
+        parsed.skip(path, "%s" % e)
         return None
     if len(obj.shape) < min_ndim:
         parsed.skip(path, "a scalar, but a samples axis is needed")
+        return None
+    declared = step_files.declared_bytes(obj)
+    if declared > MAX_DATASET_BYTES:
+        # Compressed data can declare far more than the file holds (a decompression bomb).
+        parsed.skip(path, "declares %d bytes, over the import limit of %d" % (declared, MAX_DATASET_BYTES))
         return None
     return np.asarray(obj[()])
 

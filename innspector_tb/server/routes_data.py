@@ -311,6 +311,7 @@ def _weight_columns(store, run, unit, steps, many, all_steps, description):
     them) is read from the newest earlier step that has it: `from_step` (or `from_steps`) and `note` say so;
     with steps "all", only the steps whose files hold it are answered."""
     layer, variable = require_str(unit, "layer"), require_str(unit, "variable")
+    _require_listed_variable(store, run, layer, variable)
     sources = [store.weights_source(run, step, layer, variable) for step in steps]
     from_steps = [t for _, t in sources]
     every = (store.plan(run, steps[-1]) or {}).get("weights_every")
@@ -332,6 +333,25 @@ def _weight_columns(store, run, unit, steps, many, all_steps, description):
                 description["note"] = "%s from step %d%s" % (variable, from_steps[0], cadence)
     _check_pairs(store, run, pairs)
     return {"value": _stack([store.read(run, t, dataset) for t, dataset in pairs], many)}
+
+
+def _require_listed_variable(store, run, layer_id, variable):
+    """Only a variable the architecture lists is read: another name ("./kernel", ".") could open the same
+    dataset under an alias the manifest lacks, or a group. Runs without an architecture summary rely on
+    the step file reader's own checks (plain hard-linked paths only)."""
+    try:
+        arch = store.architecture(run)
+    except NotFound:
+        return
+    for layer in arch.get("layers", []):
+        if layer.get("id") == layer_id:
+            names = [v.get("name") for v in layer.get("variables", [])]
+            if variable not in names:
+                raise NotFound(
+                    "layer %r has no variable %r (it has: %s)" % (layer_id, variable, ", ".join(names) or "none")
+                )
+            return
+    raise NotFound("no layer %r in this model" % (layer_id,))
 
 
 UNIT_STATISTICS_FIELDS = ("mean", "std", "min", "max", "zero_fraction")

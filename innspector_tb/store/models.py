@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from tensorboard.data import provider as provider_lib
 
-from innspector_tb.format import metadata
+from innspector_tb.format import log_checks, metadata
 
 # Read every point of the few small tags a listing needs.
 _ALL_POINTS = 1 << 30
@@ -144,14 +144,14 @@ def _model_entry(run, series_by_tag, data, metrics):
         entry["errors"].append("no iNNspector header in this run (yet)")
     else:
         try:
-            head = metadata.json_payload(headers[-1])
+            head = log_checks.check_header(metadata.json_payload(headers[-1]))
             entry.update({k: head.get(k, entry[k]) for k in ("id", "name", "label", "parents", "hparams")})
         except (ValueError, UnicodeDecodeError) as e:
             entry["errors"].append("unreadable header: %s" % e)
     architectures = data.get(metadata.ARCHITECTURE_TAG, [])
     if architectures:
         try:
-            arch = metadata.json_payload(architectures[-1])
+            arch = log_checks.check_architecture(metadata.json_payload(architectures[-1]))
             layers = [
                 layer for layer in arch.get("layers", []) if isinstance(layer, dict) and not layer.get("is_input")
             ]

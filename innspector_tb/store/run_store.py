@@ -9,7 +9,6 @@ read through `innspector_tb.fs` (local paths and remote URLs alike).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
@@ -20,11 +19,14 @@ from tensorboard.data import provider as provider_lib
 
 from innspector_tb import errors, fs
 from innspector_tb.format import architecture as architecture_lib
-from innspector_tb.format import metadata, step_files
+from innspector_tb.format import log_checks, metadata, step_files, strict_json
 from innspector_tb.format import stats as stats_lib
 from innspector_tb.store.cache import ByteBudgetCache
 
 _ALL_POINTS = 1 << 30
+# What one read of a dataset may decompress (declared by the file): above the largest array a route needs
+# (routes_data.MAX_DATA_ELEMENTS float32 values), far below what a crafted file can declare.
+MAX_READ_BYTES = 256 * 2**20
 
 T = TypeVar("T")
 Json = dict[str, Any]  # a JSON object read from a summary or a step file
@@ -146,7 +148,7 @@ class BoundRunStore:
 
     # Model-level summaries (JSON, step 0).
 
-    def _json_at_last(self, run: str, tag: str, what: str) -> Json:
+    def _json_at_last(self, run: str, tag: str, what: str, check: Callable[[Json], Json] | None = None) -> Json:
         self.require_run(run)
 
         def compute():
@@ -155,7 +157,8 @@ class BoundRunStore:
             if not points:
                 return {"__missing__": True}
             try:
-                return metadata.json_payload(points[-1])
+                value = metadata.json_payload(points[-1])
+                return check(value) if check is not None else value
             except (ValueError, UnicodeDecodeError) as e:
                 return {"__error__": "unreadable %s: %s" % (what, e)}
 
@@ -167,10 +170,10 @@ class BoundRunStore:
         return value
 
     def header(self, run: str) -> Json:
-        return self._json_at_last(run, metadata.HEADER_TAG, "header")
+        return self._json_at_last(run, metadata.HEADER_TAG, "header", log_checks.check_header)
 
     def architecture(self, run: str) -> Json:
-        return self._json_at_last(run, metadata.ARCHITECTURE_TAG, "architecture")
+        return self._json_at_last(run, metadata.ARCHITECTURE_TAG, "architecture", log_checks.check_architecture)
 
     def samples_manifest(self, run: str) -> Json:
         return self._json_at_last(run, metadata.SAMPLES_TAG, "probe samples")
@@ -283,8 +286,15 @@ class BoundRunStore:
     def samples_path(self, run: str) -> str:
         return fs.join(self.run_dir(run), step_files.SAMPLES_FILE)
 
-    def read(self, run: str, step: int | None, dataset: str, selection: Any = None) -> np.ndarray:
-        """A dataset of the step's step file (of samples.h5 when step is None), sliced by `selection`."""
+    def read(
+        self, run: str, step: int | None, dataset: str, selection: Any = None, max_bytes: int = MAX_READ_BYTES
+    ) -> np.ndarray:
+        """A dataset of the step's step file (of samples.h5 when step is None), sliced by `selection`.
+
+        Checked before any data is read (format/step_files.py, read_checked): only hard links inside the
+        run directory's real path, no external or virtual storage, plain numbers, and a declared size
+        (the file's own shape and item size, not its manifest's) of at most max_bytes.
+        """
         path = self.samples_path(run) if step is None else self.step_file_path(run, step)
         # The run's version is in the key: a step logged again (merged) is read anew.
         key = ("array", path, dataset, repr(selection), self.version(run))
@@ -293,19 +303,21 @@ class BoundRunStore:
             if not fs.exists(path):
                 raise errors.NotFound("%s: %s does not exist" % (_where(run, step), os.path.basename(path)))
             try:
-                with step_files.open_file(path) as f:
-                    if dataset not in f:
-                        raise errors.NotFound("%s: no dataset %s" % (_where(run, step), dataset))
-                    shape = step_files.logical_shape(f, dataset)
-                    stored = f[dataset]
-                    if tuple(stored.shape) != tuple(shape):
-                        data = stored[()].reshape(shape)  # a linked duplicate stored reshaped
-                        return data if selection is None else data[selection]
-                    return stored[()] if selection is None else stored[selection]
+                with step_files.open_file(path, within=self.run_dir(run)) as f:
+                    data = step_files.read_checked(f, dataset, selection, max_bytes)
+            except step_files.DatasetTooLarge as e:
+                raise errors.LimitExceeded(
+                    "%s: %s declares %d bytes, over the %d bytes one read may take"
+                    % (_where(run, step), dataset, e.declared_bytes, e.limit_bytes),
+                    limit="read_bytes",
+                ) from e
             except step_files.StepFileError as e:
-                raise errors.BadRequest("%s: %s" % (_where(run, step), e)) from e
+                raise errors.BadRequest("%s: %s" % (_where(run, step), _without_paths(e, path))) from e
             except (OSError, ValueError, IndexError, TypeError) as e:
                 raise errors.BadRequest("%s: cannot read %s: %s" % (_where(run, step), dataset, e)) from e
+            if data is None:
+                raise errors.NotFound("%s: no dataset %s" % (_where(run, step), dataset))
+            return data
 
         value = self._cache.get(key)
         if value is None:
@@ -320,8 +332,11 @@ class BoundRunStore:
 
         def compute():
             try:
-                with step_files.open_file(path) as f:
-                    group = f.get("attributions")
+                with step_files.open_file(path, within=self.run_dir(run)) as f:
+                    # Only a hard link: get() without getlink would follow an external link to another file.
+                    if not isinstance(f.get("attributions", getlink=True), h5py.HardLink):
+                        return {}
+                    group = f["attributions"]
                     if not isinstance(group, h5py.Group):
                         return {}
                     info: Json = {}
@@ -329,7 +344,7 @@ class BoundRunStore:
                         value = value.decode("utf-8") if isinstance(value, bytes) else value
                         if name in ("methods", "targets", "skipped", "options"):
                             try:
-                                value = json.loads(value)
+                                value = strict_json.loads(value)
                             except (TypeError, ValueError):
                                 continue
                         elif not isinstance(value, str):
@@ -485,6 +500,12 @@ class ActivationSource:
 
 def _output_name(base, output):
     return base if not output else "%s_%d" % (base, output)
+
+
+def _without_paths(exc, path):
+    """An error's text with the file's absolute path cut to its name: answers never show the server's
+    directories."""
+    return str(exc).replace(path, os.path.basename(path))
 
 
 def _where(run, step):
