@@ -38,6 +38,23 @@ class LimitExceeded(BadRequest):
         self.maximum = maximum
 
 
+class Busy(InnspectorError):
+    """The server is at its limit of concurrent heavy work (answered 503 with Retry-After)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RequestRefused(BadRequest):
+    """A request refused for its form, not its content: `status` is 413 (body too large) or 415 (not
+    JSON)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class NotFound(InnspectorError, LookupError):
     """An unknown run, layer, unit, step or dataset (answered 404)."""
 

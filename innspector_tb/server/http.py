@@ -1,25 +1,56 @@
-"""HTTP for the plugin's routes: JSON answers, JSON error answers, request bodies.
+"""HTTP for the plugin's routes: JSON answers, JSON error answers, request bodies, the bound on
+concurrent heavy work.
 
 Owns the mapping from the `errors` hierarchy to HTTP statuses; every route answers through it:
 
-    errors.NotFound       404  {"error": message}
-    errors.LimitExceeded  400  {"error": message, "limit": name} (+ "field" when known)
-    errors.BadRequest     400  {"error": message} (+ "field" when known)
-    anything else         500  {"error": "internal error: <type>: <message>"}, logged with its traceback
+    errors.NotFound        404  {"error": message}
+    errors.LimitExceeded   400  {"error": message, "limit": name} (+ "field" when known)
+    errors.RequestRefused  413 (body too large) or 415 (body not application/json)
+    errors.BadRequest      400  {"error": message} (+ "field" when known)
+    errors.Busy            503  {"error": message}, header Retry-After
+    anything else          500  {"error": "internal error <id> ..."}, logged with its traceback under that id
 
-A 500 is a bug: nothing a request contains should cause one.
+A 500 is a bug: nothing a request contains should cause one. Error answers never show the server's
+absolute paths nor, for a 500, the exception's text (the log has it).
 """
 
 import json
 import logging
+import re
+import secrets
+import threading
 
 from tensorboard.backend import http_util
+from werkzeug import exceptions as werkzeug_exceptions
 
 from innspector_tb import errors
 
 logger = logging.getLogger("innspector_tb")
 
 MAX_BODY_BYTES = 1 * 2**20
+# Heavy requests (reading and transforming arrays) at once; each may hold a few hundred MB. Above it a
+# request waits up to HEAVY_WAIT_SECONDS for a slot, then is answered 503 with Retry-After.
+HEAVY_SLOTS = 4
+HEAVY_WAIT_SECONDS = 10.0
+RETRY_AFTER_SECONDS = 2
+# An absolute path (or URL) in an error text: from the start, a space, a quote or a parenthesis.
+_ABSOLUTE_PATH = re.compile(r"""(?<![\w.:/])(?:[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'"/]*)?(?:/[^\s'"/)]+)+/?""")
+
+
+class WorkSlots:
+    """A bound on concurrent heavy work: `run(compute)` waits for a slot, or raises errors.Busy."""
+
+    def __init__(self, slots: int | None = None, wait_seconds: float | None = None) -> None:
+        self._slots = threading.BoundedSemaphore(HEAVY_SLOTS if slots is None else slots)
+        self._wait = HEAVY_WAIT_SECONDS if wait_seconds is None else wait_seconds
+
+    def run(self, compute):
+        if not self._slots.acquire(timeout=self._wait):
+            raise errors.Busy("the server is busy with other heavy requests; retry shortly", RETRY_AFTER_SECONDS)
+        try:
+            return compute()
+        finally:
+            self._slots.release()
 
 
 def answer(request, compute):
@@ -33,14 +64,29 @@ def answer(request, compute):
 def error_for(request, exc):
     """The error answer of an exception raised while answering `request`."""
     if isinstance(exc, errors.NotFound):
-        return error(request, 404, str(exc))
+        return error(request, 404, without_paths(str(exc)))
+    if isinstance(exc, errors.RequestRefused):
+        return error(request, exc.status, without_paths(str(exc)))
     if isinstance(exc, errors.BadRequest):
         extra = {"limit": exc.limit} if isinstance(exc, errors.LimitExceeded) else {}
         if exc.field is not None:
             extra["field"] = exc.field
-        return error(request, 400, str(exc), **extra)
-    logger.error("iNNspector route %s failed", request.path, exc_info=exc)
-    return error(request, 500, "internal error: %s: %s" % (type(exc).__name__, exc))
+        return error(request, 400, without_paths(str(exc)), **extra)
+    if isinstance(exc, errors.Busy):
+        response = error(request, 503, str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    incident = secrets.token_hex(4)
+    logger.error("iNNspector route %s failed (incident %s)", request.path, incident, exc_info=exc)
+    return error(
+        request, 500, "internal error %s (%s); the server log has the details" % (incident, type(exc).__name__)
+    )
+
+
+def without_paths(message):
+    """The message with each absolute path or URL cut to its last part: a file's name says enough, its
+    directories would tell a stranger how the server is laid out."""
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1] or "/", message)
 
 
 def respond_json(request, body):
@@ -59,13 +105,25 @@ def error(request, code, message, **extra):
 
 
 def json_body(request, max_bytes=MAX_BODY_BYTES):
-    """The request's body parsed as JSON; errors.BadRequest when too large, not JSON or nested too deeply."""
-    # Content-Length first, then the bytes read: a client may send no length, or a wrong one.
+    """The request's body parsed as JSON; errors.RequestRefused when not sent as JSON (415) or too large
+    (413), errors.BadRequest when not JSON or nested too deeply."""
+    # Only application/json: a cross-site form post (text/plain, no preflight) cannot start work.
+    if request.mimetype != "application/json":
+        raise errors.RequestRefused(
+            "send the body as application/json (got %s)" % (request.mimetype or "no content type"), 415
+        )
+    too_large = errors.RequestRefused("body too large (over %d bytes)" % max_bytes, 413)
     if request.content_length is not None and request.content_length > max_bytes:
-        raise errors.BadRequest("body too large (over %d bytes)" % max_bytes)
-    raw = request.get_data(cache=False)
+        raise too_large
+    # werkzeug stops reading at this limit, so a chunked body (no Content-Length) is never buffered past
+    # it; one byte over tells a body that goes on from one that ends at the limit.
+    request.max_content_length = max_bytes + 1
+    try:
+        raw = request.get_data(cache=False)
+    except werkzeug_exceptions.RequestEntityTooLarge:
+        raise too_large from None
     if len(raw) > max_bytes:
-        raise errors.BadRequest("body too large (over %d bytes)" % max_bytes)
+        raise too_large
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:

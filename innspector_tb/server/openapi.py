@@ -154,7 +154,13 @@ ROUTES = {
 ERRORS = {
     "400": "Malformed request, or one over a limit (`limit` names it; `field` the part of the request at fault)",
     "404": "Unknown run, layer, unit or step",
-    "500": "A bug in the plugin (the route keeps serving)",
+    "500": "A bug in the plugin (the route keeps serving); the answer gives an incident id, the server log the rest",
+    "503": "The server is at its limit of concurrent heavy requests: retry after the `Retry-After` seconds",
+}
+# POST routes (a JSON body) may answer these too.
+BODY_ERRORS = {
+    "413": "The body is larger than the route accepts (refused before it is read in full)",
+    "415": "The body is not sent as application/json",
 }
 
 
@@ -170,6 +176,8 @@ def document():
             responses[status] = {"description": description, "content": _json_content(ref("ErrorAnswer"))}
         operation = {"summary": spec["summary"], "parameters": spec["parameters"], "responses": responses}
         if "body" in spec:
+            for status, description in BODY_ERRORS.items():
+                responses[status] = {"description": description, "content": _json_content(ref("ErrorAnswer"))}
             operation["requestBody"] = {"required": True, "content": _json_content(spec["body"])}
         paths[PREFIX + route] = {spec.get("method", "get"): operation}
     return {

@@ -82,8 +82,12 @@ class InnspectorLoader(base_plugin.TBLoader):
 _application: Callable[..., Any] = wrappers.Request.application
 
 
-def _json_route(method="GET"):
-    """Wraps a handler(self, request, store) -> dict into a werkzeug app answering JSON (errors too)."""
+def _json_route(method="GET", heavy=False):
+    """Wraps a handler(self, request, store) -> dict into a werkzeug app answering JSON (errors too).
+
+    A heavy handler (it reads and computes on arrays) runs in one of the plugin's bounded work slots
+    (http.WorkSlots): many at once wait, then get 503, instead of each taking its memory.
+    """
 
     def decorate(handler):
         @_application
@@ -93,6 +97,8 @@ def _json_route(method="GET"):
                 return http.error(request, 405, "use %s for this route" % method)
             ctx = plugin_util.context(request.environ)
             store = self._store.bind(ctx, plugin_util.experiment_id(request.environ))
+            if heavy:
+                return http.answer(request, lambda: self._heavy.run(lambda: handler(self, request, store)))
             return http.answer(request, lambda: handler(self, request, store))
 
         return app
@@ -108,6 +114,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
         self._logdir = getattr(context, "logdir", None)
         self._tools_flag = getattr(getattr(context, "flags", None), "innspector_tools", "") or ""
         self._store = run_store.RunStore(context.data_provider, context.logdir, ByteBudgetCache(CACHE_BYTES))
+        self._heavy = http.WorkSlots()
 
     def get_plugin_apps(self):
         # The bundle and what it loads beside itself (the layout worker): every file of static/.
@@ -174,7 +181,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
     def _serve_graph(self, request, store):
         return routes_graph.graph(store, request.args.get("run"))
 
-    @_json_route()
+    @_json_route(heavy=True)
     def _serve_neurons(self, request, store):
         args = request.args
         return routes_graph.neurons(
@@ -187,11 +194,11 @@ class InnspectorPlugin(base_plugin.TBPlugin):
             keep=args.get("keep"),
         )
 
-    @_json_route(method="POST")
+    @_json_route(method="POST", heavy=True)
     def _serve_data(self, request, store):
         return routes_data.data(store, http.json_body(request))
 
-    @_json_route()
+    @_json_route(heavy=True)
     def _serve_interestingness(self, request, store):
         args = request.args
         return routes_models.interestingness_scores(
@@ -218,7 +225,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
     def _serve_lint_all(self, request, store):
         return routes_models.lint_all(store)
 
-    @_json_route()
+    @_json_route(heavy=True)
     def _serve_metrics(self, request, store):
         ctx = plugin_util.context(request.environ)
         experiment = plugin_util.experiment_id(request.environ)
@@ -234,7 +241,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
         tools, errors = json_tools.load_tools(json_tools.folders_from(self._tools_flag), self._logdir)
         return {"tools": tools, "errors": errors}
 
-    @_json_route()
+    @_json_route(heavy=True)
     def _serve_mistakes(self, request, store):
         args = request.args
         return routes_mistakes.mistakes(
