@@ -126,6 +126,29 @@ def test_each_planted_pathology_is_named_at_its_layer_and_step(planted, name):
         assert hits[0]["message"]
 
 
+# The culprit of each planted model with a layer to blame (the unscaled inputs are no unit: the layer
+# that receives them).
+ABNORMAL_CULPRITS = {
+    "bad_init": "culprit",
+    "tiny_init": "culprit",
+    "sigmoid": "culprit",
+    "unscaled": "dense_a",
+    "frozen": "culprit",
+    "bottleneck": "culprit",
+    "dead_bias": "culprit",
+    "constant": "culprit",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(ABNORMAL_CULPRITS))
+def test_anything_abnormal_puts_each_planted_culprit_in_its_models_top_3(planted, name):
+    ranking = pm.abnormal_layers(planted.logdir, planted(name))
+    top = [layer for layer, _, _ in ranking[:3]]
+    assert ABNORMAL_CULPRITS[name] in top, ranking
+    assert all(measure for _, _, measure in ranking[:3]), ranking  # the driving indicator is named
+
+
 @pytest.mark.slow
 def test_planted_culprits_are_not_blamed_on_their_neighbours(planted):
     """A consequence downstream (dead units behind a saturated or constant layer) is not reported."""
@@ -230,3 +253,30 @@ def test_saturated_fraction_from_a_histogram():
         (5 + 5 * 0.04 / 1.96) / 10
     )
     assert saturated_fraction([], "tanh") is None
+
+
+# ----------------------------------------------------------------- anything abnormal, synthetic
+
+
+def test_indicator_scores_stay_below_0_9_inside_the_reference_and_grow_outside():
+    from innspector_tb.analysis.interestingness.abnormal import INSIDE, indicator_score
+
+    quantiles = [0.0, 0.1, 0.2, 0.3, 0.4]
+    inside = [indicator_score(v, quantiles, 0.1) for v in (0.0, 0.15, 0.4)]
+    outside = [indicator_score(v, quantiles, 0.1) for v in (0.5, 1.0, 5.0)]
+    assert inside == sorted(inside) and max(inside) <= INSIDE
+    assert outside == sorted(outside) and INSIDE < outside[0] < outside[-1] <= 1.0
+    # an all-zero reference (dead units in sound models): zero is normal, anything above is not
+    assert indicator_score(0.0, [0.0] * 21, 0.05) == pytest.approx(0.45)
+    assert indicator_score(0.3, [0.0] * 21, 0.05) > 0.99
+
+
+def test_abnormal_unit_names_its_driving_indicator_and_nan_scores_1():
+    from innspector_tb.analysis.interestingness.abnormal import score_unit
+
+    reference = {"activations": {"dead_units": [0.0] * 21, "skew": [0.0, 0.5, 1.0, 2.0]}}
+    score, detail = score_unit({"dead_units": 0.6, "skew": 1.0}, "activations", reference)
+    assert detail["measure"] == "dead_units" and score > 0.99
+    score, detail = score_unit({"non_finite": float("inf")}, "kernel", reference)
+    assert (score, detail["measure"], detail["value"]) == (1.0, "non_finite", None)
+    assert score_unit({}, "activations", reference) == (None, None)

@@ -46,8 +46,17 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorAnswer"];
                     };
                 };
-                /** @description A bug in the plugin (the route keeps serving) */
+                /** @description A bug in the plugin (the route keeps serving); the answer gives an incident id, the server log the rest */
                 500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description The server is at its limit of concurrent heavy requests: retry after the `Retry-After` seconds */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -109,8 +118,17 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorAnswer"];
                     };
                 };
-                /** @description A bug in the plugin (the route keeps serving) */
+                /** @description A bug in the plugin (the route keeps serving); the answer gives an incident id, the server log the rest */
                 500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description The server is at its limit of concurrent heavy requests: retry after the `Retry-After` seconds */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -175,8 +193,17 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorAnswer"];
                     };
                 };
-                /** @description A bug in the plugin (the route keeps serving) */
+                /** @description A bug in the plugin (the route keeps serving); the answer gives an incident id, the server log the rest */
                 500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description The server is at its limit of concurrent heavy requests: retry after the `Retry-After` seconds */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -251,8 +278,17 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorAnswer"];
                     };
                 };
-                /** @description A bug in the plugin (the route keeps serving) */
+                /** @description A bug in the plugin (the route keeps serving); the answer gives an incident id, the server log the rest */
                 500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description The server is at its limit of concurrent heavy requests: retry after the `Retry-After` seconds */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -320,8 +356,35 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorAnswer"];
                     };
                 };
-                /** @description A bug in the plugin (the route keeps serving) */
+                /** @description The body is larger than the route accepts (refused before it is read in full) */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description The body is not sent as application/json */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description A bug in the plugin (the route keeps serving); the answer gives an incident id, the server log the rest */
                 500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description The server is at its limit of concurrent heavy requests: retry after the `Retry-After` seconds */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -388,8 +451,17 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorAnswer"];
                     };
                 };
-                /** @description A bug in the plugin (the route keeps serving) */
+                /** @description A bug in the plugin (the route keeps serving); the answer gives an incident id, the server log the rest */
                 500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description The server is at its limit of concurrent heavy requests: retry after the `Retry-After` seconds */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -451,8 +523,17 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorAnswer"];
                     };
                 };
-                /** @description A bug in the plugin (the route keeps serving) */
+                /** @description A bug in the plugin (the route keeps serving); the answer gives an incident id, the server log the rest */
                 500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description The server is at its limit of concurrent heavy requests: retry after the `Retry-After` seconds */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -517,8 +598,17 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorAnswer"];
                     };
                 };
-                /** @description A bug in the plugin (the route keeps serving) */
+                /** @description A bug in the plugin (the route keeps serving); the answer gives an incident id, the server log the rest */
                 500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description The server is at its limit of concurrent heavy requests: retry after the `Retry-After` seconds */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -583,8 +673,17 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorAnswer"];
                     };
                 };
-                /** @description A bug in the plugin (the route keeps serving) */
+                /** @description A bug in the plugin (the route keeps serving); the answer gives an incident id, the server log the rest */
                 500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description The server is at its limit of concurrent heavy requests: retry after the `Retry-After` seconds */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -646,8 +745,17 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorAnswer"];
                     };
                 };
-                /** @description A bug in the plugin (the route keeps serving) */
+                /** @description A bug in the plugin (the route keeps serving); the answer gives an incident id, the server log the rest */
                 500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description The server is at its limit of concurrent heavy requests: retry after the `Retry-After` seconds */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -709,8 +817,17 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorAnswer"];
                     };
                 };
-                /** @description A bug in the plugin (the route keeps serving) */
+                /** @description A bug in the plugin (the route keeps serving); the answer gives an incident id, the server log the rest */
                 500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description The server is at its limit of concurrent heavy requests: retry after the `Retry-After` seconds */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -785,8 +902,17 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorAnswer"];
                     };
                 };
-                /** @description A bug in the plugin (the route keeps serving) */
+                /** @description A bug in the plugin (the route keeps serving); the answer gives an incident id, the server log the rest */
                 500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description The server is at its limit of concurrent heavy requests: retry after the `Retry-After` seconds */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -851,8 +977,17 @@ export interface paths {
                         "application/json": components["schemas"]["ErrorAnswer"];
                     };
                 };
-                /** @description A bug in the plugin (the route keeps serving) */
+                /** @description A bug in the plugin (the route keeps serving); the answer gives an incident id, the server log the rest */
                 500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description The server is at its limit of concurrent heavy requests: retry after the `Retry-After` seconds */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1274,12 +1409,17 @@ export interface components {
             layer_type: string | null;
             raw: number | null;
             score: number | null;
-            detail: {
+            detail: ({
                 from: string;
                 from_type: string;
                 to_type: string;
                 probability: number;
-            } | null;
+            } | {
+                measure: string;
+                value: number | null;
+                score: number;
+                step: number;
+            }) | null;
         };
         LayerScore: {
             run: string;

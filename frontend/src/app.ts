@@ -8,11 +8,12 @@ import { warmUpLayout } from "./layout";
 import { layerBadges, layerScores, modelBadges, modelScores, type Badge } from "./overlayData";
 import { renderBreadcrumbs } from "./panels/breadcrumbs";
 import { renderClassSelector } from "./panels/classSelector";
+import { ABNORMAL, type AbnormalEntry, abnormalTop } from "./panels/abnormal";
 import { renderLint, renderMeasures } from "./panels/interestingness";
 import { renderLocalization } from "./panels/localization";
 import { ascendTo, openGroupsOf, reconcile, showModel, showModels, showNeurons, Store, type AppState } from "./state";
 import { html, svg, svgText } from "./svg";
-import type { Architecture, LintFinding, Measure, Model, TreeAnswer } from "./types";
+import type { Architecture, InterestingnessAnswer, LintFinding, Measure, Model, TreeAnswer } from "./types";
 import { Minimap, Viewport } from "./viewport";
 import { renderNeurons } from "./views/neurons";
 import { renderModel } from "./views/layerGraph";
@@ -264,10 +265,12 @@ export class App {
     const view = this.view;
     if (!view) return;
     let scores: Map<string, number | null> | null = null;
+    this.lastInterestingness = null;
     if (state.measure && state.level !== "L1") {
       try {
         const answer = await api.interestingness(state.measure);
         if (view !== this.view) return;
+        this.lastInterestingness = answer;
         if (state.level === "L3") scores = modelScores(answer);
         else if (state.run) scores = layerScores(answer, state.run, await this.graphOf(state.run), new Set(openGroupsOf(state, state.run)));
       } catch (error) {
@@ -303,8 +306,24 @@ export class App {
     this.el.app.dataset.measure = scores ? (state.measure ?? "") : "";
   }
 
+  private lastInterestingness: InterestingnessAnswer | null = null;
+
+  /** Opens the model at the layer and the widget that shows why it is abnormal. */
+  private openEvidence(entry: AbnormalEntry): void {
+    this.store.update((s) => showModel(s, entry.run, `layer:${entry.layer}`));
+    const tool = this.tools.get(entry.tool);
+    if (tool && this.panel) this.panel.add(tool, entry.unit);
+  }
+
   private renderMeasurePanel(scores: Map<string, number | null> | null): void {
     const state = this.store.get();
+    const answer = this.lastInterestingness;
+    if (state.measure === ABNORMAL && answer && scores && state.level !== "L1") {
+      const entries = abnormalTop(answer, state.level === "L3" ? null : state.run);
+      const top = entries.map((entry) => ({ label: entry.label, score: entry.score, go: () => this.openEvidence(entry) }));
+      renderMeasures(this.el.measures, this.store, this.measures, top);
+      return;
+    }
     const top = [...(scores ?? new Map()).entries()]
       .filter(([key, score]) => score !== null && /^(model|layer):/.test(key))
       .sort((a, b) => (b[1] as number) - (a[1] as number))

@@ -33,7 +33,7 @@ export const initialState: AppState = {
   openGroups: {},
   focus: null,
   classes: null,
-  measure: null,
+  measure: "abnormal", // the overview measure: anything abnormal, against sound models
   localization: [],
   k: DEFAULT_K,
 };
@@ -154,7 +154,8 @@ export function restore(text: string | null): AppState {
     openGroups,
     focus: stringOrNull(s.focus),
     classes: s.classes === null ? null : (stringList(s.classes) ?? null),
-    measure: stringOrNull(s.measure),
+    // Null is "no measure", chosen; a missing or wrong value falls back to the default.
+    measure: s.measure === null ? null : (stringOrNull(s.measure) ?? initialState.measure),
     localization: stringList(s.localization) ?? [],
     k: typeof s.k === "number" ? setK(initialState, s.k).k : DEFAULT_K,
   };

@@ -52,7 +52,7 @@ describe("navigation", () => {
       openGroups: {},
       focus: null,
       classes: null,
-      measure: null,
+      measure: "abnormal",
       localization: [],
       k: DEFAULT_K,
     });

@@ -414,7 +414,20 @@ SCHEMAS = {
             "layer_type": STR_OR_NULL,
             "raw": NUM_OR_NULL,
             "score": NUM_OR_NULL,
-            "detail": nullable(obj({"from": STR, "from_type": STR, "to_type": STR, "probability": NUM})),
+            "detail": nullable(
+                {
+                    "anyOf": [
+                        obj(
+                            {"from": STR, "from_type": STR, "to_type": STR, "probability": NUM},
+                            description="structural: the rarest incoming transition",
+                        ),
+                        obj(
+                            {"measure": STR, "value": NUM_OR_NULL, "score": NUM, "step": INT},
+                            description="abnormal: the indicator that drove the score, its value and step",
+                        ),
+                    ]
+                }
+            ),
         }
     ),
     "LayerScore": obj(

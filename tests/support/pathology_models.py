@@ -212,3 +212,18 @@ class VAE(keras.Model):
         grads = tape.gradient(loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
         return {"loss": loss}
+
+
+def abnormal_layers(logdir, run):
+    """[(layer, score, driving measure)] of a run under the "abnormal" measure, most abnormal first, as
+    the `interestingness` route answers it."""
+    from innspector_tb.store import models as models_lib
+
+    with tb_readers.data_provider(logdir, "python") as provider:
+        store = run_store.RunStore(provider, logdir, ByteBudgetCache(1 << 26)).bind(tb_readers.CTX, "")
+        listed = models_lib.list_models(provider, tb_readers.CTX, "", with_metrics=False)
+        answer = routes_models.interestingness_scores(store, listed, "abnormal", runs=[run])
+    detail = {(u["run"], u["unit"]): u["detail"] for u in answer["units"]}
+    rows = [r for r in answer["layers"] if r["score"] is not None]
+    rows.sort(key=lambda r: -r["score"])
+    return [(r["layer"], r["score"], (detail.get((run, r["top_unit"])) or {}).get("measure")) for r in rows]

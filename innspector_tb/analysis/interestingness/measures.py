@@ -59,6 +59,16 @@ def _measure(id_, name, description, needs, level="unit", higher_is=MORE, normal
 
 
 MEASURES = [
+    _measure(
+        "abnormal",
+        "Anything abnormal",
+        "Every indicator of the unit (scale and scale jump of activations, saturation, dead and constant "
+        "units, zero fraction, skew, kurtosis, initialisation scale, growth, weights that never move, NaN/Inf) "
+        "against what that kind of unit shows in sound models, at its worst step up to the one scored; the "
+        "max over indicators, naming the one that drove it. Up to 0.9: inside the sound range; above: outside.",
+        ["stats", "histograms", "architecture", "reference"],
+        normalisation="reference",
+    ),
     _measure("variance", "Variance", "Variance of the unit's values at the step (std squared).", ["stats"]),
     _measure(
         "skew",
@@ -145,6 +155,11 @@ STAT_MEASURES = {
 }
 
 NORMALISATION_TEXT = {
+    "reference": (
+        "against sound models (data/abnormal_reference.json): each indicator's mid-rank percentile among "
+        "the reference quantiles of its unit family, scaled to [0, 0.9], rising towards 1 beyond the "
+        "largest reference value; NaN/Inf score 1; a unit scores its max over indicators"
+    ),
     "rank": (
         "rank-based within each variable type (layer type/unit type) over all runs "
         "requested: score = (units below + half the others tied) / (n - 1), so 1 is "

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from innspector_tb.analysis.interestingness import abnormal
 from innspector_tb.analysis.interestingness.corpus import CORPUS_PATH
 from innspector_tb.analysis.interestingness.measures import (
     AGGREGATION_TEXT,
@@ -51,6 +52,8 @@ def _minmax_scores(values):
 
 def _normalise(units, desc):
     """Fills unit["score"] from unit["raw"], per group, as the measure prescribes."""
+    if desc["normalisation"] == "reference":
+        return  # scored against the reference already
     groups: dict[str, list[dict[str, Any]]] = {}
     for u in units:
         if u["raw"] is not None:
@@ -157,6 +160,10 @@ def score(
     if measure_id == "structural":
         units, layer_types = structural_units(runs, architectures, corpus_path)
         steps, single = {}, None
+    elif measure_id == "abnormal":
+        steps, single = choose_steps(series, runs, step)
+        units = abnormal.abnormal_units([s for s in series if s.run in wanted], steps, architectures)
+        layer_types = {(u["run"], u["layer"]): u["layer_type"] for u in units}
     else:
         index = {(s.run, s.unit): s for s in series}
         steps, single = choose_steps(series, runs, step)

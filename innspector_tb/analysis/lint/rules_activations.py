@@ -424,13 +424,9 @@ def _ancestors(ctx, lid, without=None):
     return seen
 
 
-@rule(
-    "narrow-bottleneck",
-    "activations",
-    "A layer narrower than the number of classes on every path to a softmax classifier.",
-)
-def _narrow_bottleneck(ctx):
-    findings = []
+def narrow_layers(ctx):
+    """(layer, width, classifier, classes) of every layer narrower than the classes of a softmax classifier
+    on every path to it (the `narrow-bottleneck` rule; the abnormal measure's `bottleneck` indicator)."""
     for out in ctx.outputs:
         if out not in ctx.layers or ctx.activation(out) != "softmax":
             continue
@@ -444,16 +440,25 @@ def _narrow_bottleneck(ctx):
             # Only a cut: no input reaches the classifier around this layer.
             if any(_is_input(ctx, p) for p in _ancestors(ctx, out, without=lid)):
                 continue
-            findings.append(
-                Finding(
-                    "narrow-bottleneck",
-                    "warning",
-                    "'%s' has %d units but the classifier '%s' tells %d classes apart: everything it sees passes "
-                    "through a representation narrower than the classes; widen it to at least %d units"
-                    % (lid, width, out, classes, classes),
-                    lid,
-                    lid,
-                    None,
-                )
-            )
-    return findings
+            yield lid, width, out, classes
+
+
+@rule(
+    "narrow-bottleneck",
+    "activations",
+    "A layer narrower than the number of classes on every path to a softmax classifier.",
+)
+def _narrow_bottleneck(ctx):
+    return [
+        Finding(
+            "narrow-bottleneck",
+            "warning",
+            "'%s' has %d units but the classifier '%s' tells %d classes apart: everything it sees passes "
+            "through a representation narrower than the classes; widen it to at least %d units"
+            % (lid, width, out, classes, classes),
+            lid,
+            lid,
+            None,
+        )
+        for lid, width, out, classes in narrow_layers(ctx)
+    ]
