@@ -4,7 +4,8 @@
 
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
-import { expressionInterpreter } from "vega-interpreter";
+
+import { checkSequences, safeViewOptions } from "./vegaSafety";
 
 export interface RenderedChart {
   view: vega.View;
@@ -28,9 +29,10 @@ export async function renderChart(
   onClick?: (datum: Record<string, unknown>) => void,
   onHover?: (datum: Record<string, unknown> | null) => void,
 ): Promise<RenderedChart> {
+  checkSequences(spec);
   const compiled = compile(spec).spec;
   const view = new vega.View(vega.parse(compiled, undefined, { ast: true }), {
-    expr: expressionInterpreter,
+    ...safeViewOptions(),
     renderer: "svg",
     container,
     hover: true,
