@@ -57,15 +57,30 @@ export function routeUrl(route: string, params: Params = {}, base: string = impo
   return url.toString();
 }
 
+/** How many times a request answered 503 (server busy) is sent again, after the Retry-After it gives. */
+export const BUSY_RETRIES = 5;
+
+/** Milliseconds to wait for a Retry-After header (seconds; 1 s to 30 s, 2 s when absent or unreadable). */
+export function retryAfterMs(header: string | null): number {
+  const seconds = Number(header);
+  return (Number.isFinite(seconds) && header !== null && header.trim() !== "" ? Math.min(30, Math.max(1, seconds)) : 2) * 1000;
+}
+
 async function request<T>(route: string, url: string, init?: RequestInit): Promise<T> {
   const id = nextRequest++;
   setBusy(id, route);
   try {
     let response: Response;
-    try {
-      response = await fetch(url, init);
-    } catch (error) {
-      throw new ApiError(route, 0, `cannot reach TensorBoard (${(error as Error).message})`);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        response = await fetch(url, init);
+      } catch (error) {
+        throw new ApiError(route, 0, `cannot reach TensorBoard (${(error as Error).message})`);
+      }
+      // 503: the server is at its bound on concurrent heavy work; it says when to come back.
+      if (response.status !== 503 || attempt >= BUSY_RETRIES) break;
+      await response.text();
+      await new Promise((resolve) => setTimeout(resolve, retryAfterMs(response.headers.get("Retry-After"))));
     }
     const text = await response.text();
     let body: unknown;
