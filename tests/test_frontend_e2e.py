@@ -52,6 +52,29 @@ def reduced_tensorboard(tmp_path_factory):
         yield server
 
 
+@pytest.fixture(scope="module")
+def planted_tensorboard(tmp_path_factory):
+    """A tensorboard over two small models with one planted pathology each (a saturated sigmoid layer, a
+    frozen layer), trained briefly with the callback (tests/support/pathology_models.py)."""
+    import keras
+
+    from tests.support import pathology_models as pm
+
+    logdir = str(tmp_path_factory.mktemp("abnormal_e2e"))
+    x, y = pm.features()
+    validation = pm.features(128, seed=1)
+    keras.utils.set_random_seed(0)
+    saturated = keras.layers.Dense(
+        32, activation="sigmoid", bias_initializer=keras.initializers.Constant(8.0), name="culprit"
+    )
+    pm.train(logdir, "sigmoid", pm.dense_model(saturated), x, y, validation=validation)
+    frozen = keras.layers.Dense(32, activation="relu", trainable=False, name="culprit")
+    pm.train(logdir, "frozen", pm.dense_model(frozen), x, y, validation=validation)
+    with TensorBoardServer(logdir) as server:
+        wait_for_models(server.url, 2, server=server)
+        yield server
+
+
 def test_frontend_end_to_end(tensorboard):
     _run_node(_e2e_files(), tensorboard)
 
@@ -60,6 +83,12 @@ def test_reduced_data_end_to_end(reduced_tensorboard):
     """Widgets on layers the logging plan reduced show their note (frontend/e2e/reduced/, kept out of
     the demo's files: it needs its own logdir)."""
     _run_node(sorted(glob.glob(os.path.join(E2E_DIR, "reduced", "*.e2e.mjs"))), reduced_tensorboard)
+
+
+def test_anything_abnormal_end_to_end(planted_tensorboard):
+    """The default interestingness panel lists a planted culprit; a click opens the evidence widget
+    (frontend/e2e/abnormal/, its own logdir)."""
+    _run_node(sorted(glob.glob(os.path.join(E2E_DIR, "abnormal", "*.e2e.mjs"))), planted_tensorboard)
 
 
 def _run_node(files, tensorboard):

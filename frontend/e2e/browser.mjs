@@ -51,7 +51,10 @@ function trimSlash(url) {
   return url.replace(/\/+$/, "");
 }
 
-/** A state as the app saves it: the defaults of frontend/src/state.ts, overridden by `partial`. */
+/**
+ * A state as the app saves it: the defaults of frontend/src/state.ts but no measure (the app's default is
+ * "abnormal"; these tests choose one when they need it), overridden by `partial`.
+ */
 export function appState(partial = {}) {
   return {
     level: "L3",

@@ -311,8 +311,7 @@ export class App {
   /** Opens the model at the layer and the widget that shows why it is abnormal. */
   private openEvidence(entry: AbnormalEntry): void {
     this.store.update((s) => showModel(s, entry.run, `layer:${entry.layer}`));
-    const tool = this.tools.get(entry.tool);
-    if (tool && this.panel) this.panel.add(tool, entry.unit);
+    this.panel?.openMany(entry.tool, [entry.unit], entry.options);
   }
 
   private renderMeasurePanel(scores: Map<string, number | null> | null): void {

@@ -62,7 +62,9 @@ describe("the anything-abnormal top list", () => {
     const [frozen, culprit] = abnormalTop(answer, null);
     assert.equal(frozen.tool, "statistics");
     assert.deepEqual([frozen.unit.kind, frozen.unit.layer, frozen.unit.variable, frozen.unit.key], ["variable", "frozen", "kernel", "var:frozen/kernel"]);
+    assert.deepEqual(frozen.options, {});
     assert.equal(culprit.tool, "histogram");
+    assert.deepEqual(culprit.options, { step: "all" });
     assert.deepEqual([culprit.unit.kind, culprit.unit.layer, culprit.unit.key], ["layer", "culprit", "layer:culprit"]);
   });
 

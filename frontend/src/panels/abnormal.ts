@@ -3,7 +3,7 @@
 // Pure: app.ts renders the entries and opens the widget.
 
 import type { InterestingnessAnswer } from "../types";
-import type { UnitRef } from "../widgets/types";
+import type { UnitRef, WidgetOptions } from "../widgets/types";
 
 export const ABNORMAL = "abnormal";
 
@@ -38,6 +38,8 @@ export interface AbnormalEntry {
   /** The tool that shows the evidence, and the unit to open it on. */
   tool: "histogram" | "statistics";
   unit: UnitRef;
+  /** The histogram over the steps of training: where it started shows. */
+  options: WidgetOptions;
 }
 
 interface AbnormalDetail {
@@ -66,6 +68,7 @@ export function abnormalTop(answer: InterestingnessAnswer, run: string | null, n
     const indicator = typeof detail?.measure === "string" ? detail.measure : null;
     const step = typeof detail?.step === "number" ? detail.step : null;
     const name = indicator ? (INDICATOR_NAMES[indicator] ?? indicator) : "abnormal";
+    const statistics = indicator !== null && STATISTICS_INDICATORS.has(indicator);
     entries.push({
       run: layer.run,
       layer: layer.layer,
@@ -73,8 +76,9 @@ export function abnormalTop(answer: InterestingnessAnswer, run: string | null, n
       indicator,
       step,
       label: `${run === null ? `${layer.run} / ` : ""}${layer.layer}: ${name}${step === null ? "" : ` (step ${step})`}`,
-      tool: indicator && STATISTICS_INDICATORS.has(indicator) ? "statistics" : "histogram",
+      tool: statistics ? "statistics" : "histogram",
       unit: evidenceUnit(layer.run, layer.layer, layer.top_unit, top?.unit_type ?? null),
+      options: statistics ? {} : { step: "all" },
     });
   }
   entries.sort((a, b) => b.score - a.score);
