@@ -14,6 +14,9 @@ statistics, compression and writing happen on a low-priority background
 thread (or, optionally, a writer process), with a bounded number of steps in flight.
 A failure while logging is reported and skipped: it never stops training.
 
+Distributed training: only the chief logs (`distribution.py`); the callbacks of other workers
+do nothing, and replicas share one probe pass per step.
+
 One writer per run: the callback locks the run directory from train begin to train end
 (`run_lock.py`). A run that already holds steps is resumed: steps continue after them
 (`resume.py`). Training interrupted (Ctrl-C: Keras re-raises KeyboardInterrupt without
@@ -35,6 +38,7 @@ from innspector_tb.capture import architecture as architecture_lib
 from innspector_tb.capture import attribution as attribution_lib
 from innspector_tb.capture import (
     callback_options,
+    distribution,
     log_jobs,
     probe_pass,
     resume,
@@ -139,7 +143,12 @@ class InnspectorCallback(keras.callbacks.Callback):
         if precision not in step_files.PRECISIONS:
             raise errors.ConfigurationError("precision must be 'rounded' or 'exact', got %r" % (precision,))
         self.log_dir = str(log_dir)
-        callback_options.check_writable(self.log_dir)
+        # Under a multi-worker strategy only the chief writes; the others touch no file of the run.
+        self.logging = distribution.is_chief()
+        if self.logging:
+            callback_options.check_writable(self.log_dir)
+        else:
+            logger.info("iNNspector: %s is not the chief of the cluster; it logs nothing", distribution.role())
         self.header = headers_lib.validate(header) if header is not None else None
         self.freq = int(freq)
         self.freq_unit = freq_unit
@@ -175,7 +184,7 @@ class InnspectorCallback(keras.callbacks.Callback):
         self._first_step: int | None = None  # this session's first step, known at the first epoch
         # Start the writer now: its start-up (importing TensorFlow) overlaps
         # the user's own preparation instead of the first epoch.
-        self._sink = self._open_sink()
+        self._sink: Any = self._open_sink() if self.logging else None
         self._layer_ids: Any = None
         self._architecture: Any = None
         self._baseline: Any = None  # the first step's log job, made at train begin
@@ -190,6 +199,8 @@ class InnspectorCallback(keras.callbacks.Callback):
     # Keras hooks. Each is guarded: logging problems are reported, training goes on.
 
     def on_train_begin(self, logs=None):
+        if not self.logging:
+            return
         # Outside the guard: another writer on the run, or a misconfiguration, stops fit() before the
         # first batch.
         try:
@@ -206,11 +217,15 @@ class InnspectorCallback(keras.callbacks.Callback):
         self._guard("train begin", self._begin)
 
     def on_epoch_begin(self, epoch, logs=None):
+        if not self.logging:
+            return
         if self._first_step is None and self._started:
             self._guard("train begin", self._log_first, epoch)
         self._epoch_started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        if not self.logging:
+            return
         self._epochs_done += 1
         if self._epochs_done == 1 and self._seconds_per_row is not None and self._epoch_started is not None:
             # The first epoch's time sets the attribution maps' share from now on.
@@ -225,6 +240,8 @@ class InnspectorCallback(keras.callbacks.Callback):
             self._guard("epoch %d" % step, self._log_step, step)
 
     def on_train_batch_end(self, batch, logs=None):
+        if not self.logging:
+            return
         self._batches_done += 1
         if self.freq_unit != "batch" or self._batches_done % self.freq:
             return
@@ -234,6 +251,8 @@ class InnspectorCallback(keras.callbacks.Callback):
         self._guard("batch %d" % step, self._log_step, step)
 
     def on_train_end(self, logs=None):
+        if not self.logging:
+            return
         if self._first_step is None and self._started:
             self._guard("train begin", self._log_first, 0)  # no epoch ran
         final = self._step_now()
