@@ -54,7 +54,7 @@ def _custom_loop(model, strategy, data, callback, epochs, tf, keras):
             with tf.GradientTape() as tape:
                 loss = tf.nn.compute_average_loss(loss_fn(y, model(x, training=True)), global_batch_size=BATCH)
             grads = tape.gradient(loss, model.trainable_variables)
-            model.optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            model.optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
             return loss
 
         return strategy.reduce("SUM", strategy.run(replica_step, args=(x, y)), axis=None)
