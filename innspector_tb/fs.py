@@ -12,14 +12,18 @@ goes through the gfile TensorBoard itself reads the logdir with: TensorFlow's `t
 TensorFlow is already loaded in this process (the training process; it supports every filesystem
 TensorFlow has), otherwise TensorBoard's TensorFlow-free gfile (s3 with boto3, other schemes with
 fsspec). This module never imports TensorFlow itself: the serving side must stay light.
+
+Remote files are read lazily: `open_read` fetches blocks by ranged reads (`block_cache.py`).
 """
 
 from __future__ import annotations
 
-import io
 import os
 import sys
+from collections.abc import Callable
 from typing import IO, Any
+
+from innspector_tb import block_cache
 
 
 def is_local(path: str) -> bool:
@@ -88,15 +92,50 @@ def size(path: str) -> int:
 
 
 def open_read(path: str) -> IO[bytes]:
-    """A seekable binary file for reading (h5py needs seek)."""
+    """A seekable binary file for reading (h5py needs seek).
+
+    A remote file is not downloaded: it is read lazily in blocks, fetched by ranged reads and cached
+    (`block_cache.BlockCachedFile`), so reading one dataset of a step file fetches about that dataset.
+    """
     if is_local(path):
         return open(local_path(path), "rb")
+    read_range, close = _ranged_reader(path)
+    try:
+        length = size(path)
+    except BaseException:
+        close()
+        raise
+    return block_cache.BlockCachedFile(read_range, length, on_close=close, name=path)  # type: ignore[return-value]
+
+
+def _ranged_reader(path: str) -> tuple[Callable[[int, int], bytes], Callable[[], object]]:
+    """(read_range(offset, size), close) of a remote file, through the gfile TensorBoard reads it with."""
     gfile = _gfile()
-    handle = gfile.GFile(path, "rb")
-    if hasattr(handle, "seek"):
-        return handle
-    with handle:  # TensorBoard's stub gfile cannot seek: read the file once
-        return io.BytesIO(handle.read())
+    if not hasattr(gfile, "get_filesystem"):  # TensorFlow's gfile: its GFile seeks
+        handle = gfile.GFile(path, "rb")
+
+        def read_seeking(offset: int, count: int) -> bytes:
+            handle.seek(offset)
+            return bytes(handle.read(count))
+
+        return read_seeking, handle.close
+    filesystem = gfile.get_filesystem(path)
+    if type(filesystem).__name__ == "FSSpecFileSystem":
+        # TensorBoard's stub reads these schemes with fsspec: a ranged read of the same filesystem.
+        import fsspec  # type: ignore[import-untyped]
+
+        fsspec_fs, fsspec_path = fsspec.core.url_to_fs(path)
+        return (lambda offset, count: bytes(fsspec_fs.cat_file(fsspec_path, start=offset, end=offset + count))), (
+            lambda: None
+        )
+
+    def read_continuing(offset: int, count: int) -> bytes:
+        # The stub's filesystems (s3 with boto3) read `size` bytes from a continuation token.
+        token = {"byte_offset": offset, "opaque_offset": offset}
+        data, _ = filesystem.read(path, binary_mode=True, size=count, continue_from=token)
+        return bytes(data)[:count]
+
+    return read_continuing, lambda: None
 
 
 def write_bytes(path: str, data: bytes) -> None:

@@ -5,7 +5,6 @@ construction, not an hour into training.
 """
 
 import logging
-import os
 import re
 import uuid
 from typing import Any
@@ -14,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from innspector_tb import errors
+from innspector_tb import errors, fs
 from innspector_tb.capture import activations as activations_lib
 from innspector_tb.capture import attribution_setup as attribution_lib
 from innspector_tb.format import headers as headers_lib
@@ -27,7 +26,7 @@ def check_writable(log_dir):
     """Fails before training, with a clear message, if the log directory cannot be written."""
     try:
         tf.io.gfile.makedirs(log_dir)
-        probe_file = os.path.join(log_dir, ".innspector-write-test-" + uuid.uuid4().hex[:8])
+        probe_file = fs.join(log_dir, ".innspector-write-test-" + uuid.uuid4().hex[:8])
         with tf.io.gfile.GFile(probe_file, "w") as f:
             f.write("ok")
         tf.io.gfile.remove(probe_file)
