@@ -194,7 +194,18 @@ def _write_unit_stats(writer, unit, unit_type, values, step):
 def header(header_dict, step=0):
     """Writes the model's header (lineage and hyper-parameters). Works with any tf.summary writer."""
     checked = header_lib.validate(header_dict)
-    return _write_json(metadata.HEADER_TAG, Kind.HEADER, checked, _step(step))
+    written = _write_json(metadata.HEADER_TAG, Kind.HEADER, checked, _step(step))
+    _write_hparams(checked, _step(step))
+    return written
+
+
+def _write_hparams(header_dict, step):
+    """The header's hyper-parameters as an HParams session too, so TensorBoard's HParams tab lists the
+    model beside the user's other runs (the metrics there are the run's scalars, metrics/* among them)."""
+    from tensorboard.plugins.hparams import summary_v2 as hparams_summary
+
+    summary = hparams_summary.hparams_pb(header_lib.tensorboard_hparams(header_dict), trial_id=header_dict["id"])
+    tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=step)
 
 
 def architecture(model, step=0):

@@ -142,3 +142,25 @@ def to_json_safe(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return to_json_safe(value.tolist())
     return repr(value)
+
+
+def tensorboard_hparams(header_dict: Mapping[str, Any]) -> dict[str, bool | int | float | str]:
+    """The header's hyper-parameters as TensorBoard's HParams plugin takes them: flat names (nested
+    objects joined with "."), values a bool, number or string (lists and other values as JSON text;
+    null and non-finite numbers left out), plus `model`, the header's name, so runs of one lineage are
+    told apart in the HParams tab."""
+    flat: dict[str, bool | int | float | str] = {"model": str(header_dict.get("name", ""))}
+
+    def add(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for key, inner in value.items():
+                add("%s.%s" % (prefix, key) if prefix else str(key), inner)
+        elif value is None or (isinstance(value, float) and not math.isfinite(value)):
+            return
+        elif isinstance(value, (bool, int, float, str)):
+            flat[prefix] = value
+        else:
+            flat[prefix] = json.dumps(to_json_safe(value), sort_keys=True)
+
+    add("", header_dict.get("hparams") or {})
+    return flat
