@@ -20,7 +20,7 @@ import re
 import secrets
 import threading
 
-from tensorboard.backend import http_util
+from tensorboard.backend import http_util, json_util
 from werkzeug import exceptions as werkzeug_exceptions
 
 from innspector_tb import errors
@@ -28,9 +28,10 @@ from innspector_tb import errors
 logger = logging.getLogger("innspector_tb")
 
 MAX_BODY_BYTES = 1 * 2**20
-# Heavy requests (reading and transforming arrays) at once; each may hold a few hundred MB. Above it a
-# request waits up to HEAVY_WAIT_SECONDS for a slot, then is answered 503 with Retry-After.
-HEAVY_SLOTS = 4
+# Heavy requests (reading and transforming arrays) at once; each may hold a few hundred MB, and holds
+# Python's interpreter lock for much of its time (serialising a large answer), which light requests then
+# wait for. Above it a request waits up to HEAVY_WAIT_SECONDS for a slot, then is answered 503.
+HEAVY_SLOTS = 2
 HEAVY_WAIT_SECONDS = 10.0
 RETRY_AFTER_SECONDS = 2
 # An absolute path (or URL) in an error text: from the start, a space, a quote or a parenthesis.
@@ -59,6 +60,26 @@ def answer(request, compute):
         return respond_json(request, compute())
     except Exception as e:  # each error class has its status; anything else is a bug: say so, keep serving
         return error_for(request, e)
+
+
+def answer_cached(request, store, compute):
+    """answer(), with the serialised text of a successful answer cached until any run changes (keyed by
+    the request's path and query): light routes then cost a lookup, and stay fast while heavy requests
+    hold the CPU."""
+    key = ("answer", request.path, tuple(sorted(request.args.items(multi=True))))
+    try:
+        text = store.cached(key, lambda: serialize(compute()))
+    except Exception as e:  # errors are not cached: each is answered as answer() would
+        return error_for(request, e)
+    return http_util.Respond(request, text, "application/json")
+
+
+def serialize(body):
+    """The answer's JSON text, strict (no NaN; TensorBoard's cleaning is the fallback for one that slips)."""
+    try:
+        return json.dumps(body, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        return json.dumps(json_util.Cleanse(body), allow_nan=False, separators=(",", ":"))
 
 
 def error_for(request, exc):
@@ -91,11 +112,7 @@ def without_paths(message):
 
 def respond_json(request, body):
     """Serialises once, strictly; TensorBoard's Respond would walk the whole answer again to clean it."""
-    try:
-        text = json.dumps(body, allow_nan=False, separators=(",", ":"))
-    except ValueError:  # a NaN slipped through: let TensorBoard's cleaning handle it
-        return http_util.Respond(request, body, "application/json")
-    return http_util.Respond(request, text, "application/json")
+    return http_util.Respond(request, serialize(body), "application/json")
 
 
 def error(request, code, message, **extra):
