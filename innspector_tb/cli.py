@@ -2,9 +2,11 @@
 
     innspector-tb import CHECKPOINT.h5 --logdir DIR --run NAME [--step N]
                          [--header HEADER.json] [--overwrite]
+    innspector-tb link --logdir DIR CHILD_RUN PARENT_RUN
 
 Exit codes: 0 on success, 2 for bad input (unreadable checkpoint or header,
-a step that already has data, bad arguments), 1 for unexpected failures.
+a step that already has data, a run that does not exist, bad arguments), 1 for
+unexpected failures.
 """
 
 import argparse
@@ -45,6 +47,16 @@ def _parser():
     )
     imp.add_argument("--overwrite", action="store_true", help="replace data the run already has at this step")
     imp.add_argument("-q", "--quiet", action="store_true", help="do not list skipped datasets")
+    link = commands.add_parser(
+        "link",
+        help="declare a run's parent in the tree of models, without re-training",
+        description="Adds PARENT_RUN to the parents of CHILD_RUN (runs of any origin: ours, Keras' own "
+        "TensorBoard callback, a custom loop) by writing CHILD_RUN/innspector/link.json; the run's event "
+        "files are not touched, and linking twice changes nothing.",
+    )
+    link.add_argument("--logdir", required=True, help="TensorBoard's log directory")
+    link.add_argument("child", metavar="CHILD_RUN", help="the run to give a parent")
+    link.add_argument("parent", metavar="PARENT_RUN", help="its parent run")
     return parser
 
 
@@ -109,12 +121,34 @@ def _import(args):
     return EXIT_OK
 
 
+def _link(args):
+    from innspector_tb import errors
+    from innspector_tb import link as link_lib
+
+    try:
+        result = link_lib.link(args.logdir, args.child, args.parent)
+    except errors.InnspectorError as e:
+        raise _InputError(str(e)) from e
+    print(
+        "%s %s as a parent of %s (parents: %s)"
+        % (
+            "linked" if result["changed"] else "already linked:",
+            result["parent_id"],
+            result["child"],
+            ", ".join(result["parents"]),
+        )
+    )
+    return EXIT_OK
+
+
 def main(argv=None):
     parser = _parser()
     args = parser.parse_args(argv)  # bad usage exits with code 2
     try:
         if args.command == "import":
             return _import(args)
+        if args.command == "link":
+            return _link(args)
     except _InputError as e:
         print("innspector-tb %s: error: %s" % (args.command, e), file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -61,6 +61,11 @@ def _run_dir(logdir, run):
     return fs.join(logdir, run)
 
 
+def latest_header(run_dir):
+    """The newest iNNspector header in a run directory's own event files, or None."""
+    return _existing_run(run_dir)[1]
+
+
 def _existing_run(run_dir):
     """(steps holding iNNspector data, latest header or None) of a run directory."""
     from tensorboard.backend.event_processing import event_file_loader

@@ -232,8 +232,11 @@ def _glyph(layers):
     return glyph
 
 
-def latest_metrics(data_provider, ctx, experiment_id, runs):
-    """{run: {metric: {"step", "value"}}} of the last point of each metrics/ scalar."""
+def latest_metrics(data_provider, ctx, experiment_id, runs, plain_runs=frozenset()):
+    """{run: {metric: {"step", "value"}}} of the last point of each metrics/ scalar, and of every scalar of
+    the plain runs among `runs` (named by plain_runs.series_name)."""
+    from innspector_tb.store import plain_runs as plain_runs_lib
+
     listing = data_provider.list_scalars(
         ctx,
         experiment_id=experiment_id,
@@ -241,7 +244,12 @@ def latest_metrics(data_provider, ctx, experiment_id, runs):
         run_tag_filter=provider_lib.RunTagFilter(runs=runs),
     )
     tags = sorted(
-        {tag for run_tags in listing.values() for tag in run_tags if tag.startswith(metadata.METRICS_TAG_PREFIX)}
+        {
+            tag
+            for run, run_tags in listing.items()
+            for tag in run_tags
+            if run in plain_runs or tag.startswith(metadata.METRICS_TAG_PREFIX)
+        }
     )
     if not tags:
         return {}
@@ -255,10 +263,16 @@ def latest_metrics(data_provider, ctx, experiment_id, runs):
     result: dict[str, dict[str, Any]] = {}
     for run, by_tag in data.items():
         for tag, points in by_tag.items():
+            if run in plain_runs:
+                name = plain_runs_lib.series_name(run, tag)
+            elif tag.startswith(metadata.METRICS_TAG_PREFIX):
+                name = tag[len(metadata.METRICS_TAG_PREFIX) :]
+            else:
+                continue
             if points:
                 last = max(points, key=lambda p: p.step)
                 value = float(last.value)
-                result.setdefault(run, {})[tag[len(metadata.METRICS_TAG_PREFIX) :]] = {
+                result.setdefault(run, {})[name] = {
                     "step": int(last.step),
                     "value": value if np.isfinite(value) else str(value),
                 }
