@@ -65,6 +65,9 @@ def test_rules_are_registered_with_ids_and_descriptions():
         "overfitting",
         "validation-better",
         "frozen-layer",
+        "vanishing-gradients",
+        "exploding-gradients",
+        "update-ratio",
     ]
     listed = rules_json()
     assert [r["id"] for r in listed] == ids

@@ -21,6 +21,14 @@ def _relu(name="culprit", **kwargs):
     return L.Dense(32, activation="relu", name=name, **kwargs)
 
 
+def _deep(activation, initializer=None, depth=8):
+    inputs = keras.Input((pm.FEATURES,), name="features")
+    h = inputs
+    for k in range(depth):
+        h = L.Dense(32, activation=activation, kernel_initializer=initializer or "glorot_uniform", name="l%d" % k)(h)
+    return keras.Model(inputs, L.Dense(pm.CLASSES, activation="softmax", name="out")(h))
+
+
 # name -> (build the model, data options): every culprit is the layer `culprit` unless said otherwise.
 PLANTED = {
     "bad_init": lambda: pm.dense_model(_relu(kernel_initializer=keras.initializers.RandomNormal(stddev=4.0))),
@@ -46,7 +54,13 @@ PLANTED = {
     "plateau": lambda: pm.dense_model(_relu()),
     "overfit": lambda: pm.dense_model(L.Dense(256, activation="relu", name="culprit")),
     "leak": lambda: pm.dense_model(L.Dropout(0.7, name="culprit")),
+    "deep_sigmoid": lambda: _deep("sigmoid"),  # vanishing gradients
+    "high_lr": lambda: pm.dense_model(_relu()),  # SGD at 3.0
+    "low_lr": lambda: pm.dense_model(_relu()),  # Adam at 1e-7
 }
+
+
+ANY_LAYER = "any layer"
 
 # name -> [(rule, layer, step)] that must be found (a warning or an error, but validation-better below
 # 0.5x, an info: dropout alone makes the keras.io convnet's validation loss 0.7x its training loss);
@@ -64,6 +78,9 @@ EXPECTED = {
     "plateau": [("loss-plateau", None, 1)],
     "overfit": [("overfitting", None, "after the validation minimum")],
     "leak": [("validation-better", None, 5)],
+    "deep_sigmoid": [("vanishing-gradients", "l0", 0)],
+    "high_lr": [("update-ratio", ANY_LAYER, 1)],
+    "low_lr": [("update-ratio", ANY_LAYER, 1)],
 }
 
 
@@ -81,6 +98,10 @@ def _train_planted(logdir, name):
     elif name == "overfit":  # 48 samples with random labels, 30 epochs
         x, y = x[:48], np.random.default_rng(3).integers(0, pm.CLASSES, 48)
         options.update(epochs=30, batch_size=16, optimizer=keras.optimizers.Adam(3e-3))
+    elif name == "high_lr":
+        options["optimizer"] = keras.optimizers.SGD(3.0)
+    elif name == "low_lr":
+        options["optimizer"] = keras.optimizers.Adam(1e-7)
     elif name == "leak":  # dropout 0.7 in the middle: the validation loss stays well below the training loss
         options.update(epochs=8, optimizer=keras.optimizers.Adam(1e-2))
     keras.utils.set_random_seed(0)
@@ -116,7 +137,7 @@ def test_each_planted_pathology_is_named_at_its_layer_and_step(planted, name):
     found = pm.findings(planted.logdir, planted(name))
     serious = [f for f in found if f["severity"] in ("warning", "error") or f["rule"] == "validation-better"]
     for rule, layer, step in EXPECTED[name]:
-        hits = [f for f in serious if f["rule"] == rule and f["layer"] == layer]
+        hits = [f for f in serious if f["rule"] == rule and layer in (f["layer"], ANY_LAYER)]
         assert hits, "%s: no %s finding at %s among %s" % (name, rule, layer, [(f["rule"], f["layer"]) for f in found])
         if step == "after the validation minimum":
             val = _val_loss(planted.logdir, name)
@@ -280,3 +301,48 @@ def test_abnormal_unit_names_its_driving_indicator_and_nan_scores_1():
     score, detail = score_unit({"non_finite": float("inf")}, "kernel", reference)
     assert (score, detail["measure"], detail["value"]) == (1.0, "non_finite", None)
     assert score_unit({}, "activations", reference) == (None, None)
+
+
+def _gradients(rms_by_layer, step=1):
+    return {
+        "%s/kernel" % layer: {step: {"grad_norm": value * 10, "grad_rms": value, "update_ratio_per_batch": 1e-3}}
+        for layer, value in rms_by_layer.items()
+    }
+
+
+def test_exploding_gradients_from_nan_or_an_outsized_kernel():
+    arch = {"layers": [{"id": name, "type": "Dense"} for name in ("a", "b", "c", "d")]}
+    found = lint(arch, {}, {}, gradients=_gradients({"a": 0.01, "b": 0.02, "c": 0.01, "d": 5.0}))
+    assert [(f.rule, f.layer, f.step, f.severity) for f in found] == [("exploding-gradients", "d", 1, "error")]
+    found = lint(arch, {}, {}, gradients=_gradients({"a": float("nan"), "b": 0.02}))
+    assert [(f.rule, f.layer) for f in found] == [("exploding-gradients", "a")]
+    assert lint(arch, {}, {}, gradients=_gradients({"a": 0.01, "b": 0.02, "c": 0.05})) == []
+
+
+def test_attention_query_and_key_gradients_do_not_count_as_vanishing():
+    gradients = _gradients({"block/attention/query": 1e-6, "block/attention/key": 1e-6, "head": 0.02})
+    assert lint({}, {}, {}, gradients=gradients) == []
+    gradients = _gradients({"first": 1e-6, "head": 0.02})
+    assert [(f.rule, f.layer) for f in lint({}, {}, {}, gradients=gradients)] == [("vanishing-gradients", "first")]
+
+
+# ----------------------------------------------------------------- gradients at logging time
+
+
+@pytest.mark.slow
+def test_gradients_are_logged_and_served_layer_by_layer(planted):
+    """The callback's gradient pass reaches the event file and the `gradients` route (answer checked against
+    the OpenAPI document): eight sigmoid layers, the first one's gradient orders of magnitude below the last's;
+    the update ratio is NaN (null) at the first step and positive after."""
+    from tests.support.backend_app import Client
+
+    run = planted("deep_sigmoid")
+    status, answer = Client(planted.logdir).get("/gradients", run=run)
+    assert status == 200, answer
+    kernels = {v["layer"]: v["values"] for v in answer["variables"] if v["variable"] == "kernel"}
+    assert list(kernels) == ["l%d" % k for k in range(8)] + ["out"]  # the architecture's order
+    assert answer["steps"] == [0, 1, 2, 3, 4]
+    first, last = kernels["l0"]["grad_rms"][0], kernels["out"]["grad_rms"][0]
+    assert 0 < first < 1e-3 * last
+    assert kernels["l0"]["update_ratio"][0] is None and kernels["l0"]["update_ratio"][1] > 0
+    assert Client(planted.logdir).get("/gradients", run="nope")[0] == 404

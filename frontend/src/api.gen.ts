@@ -773,6 +773,81 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/data/plugin/innspector/gradients": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A model's gradients at logging time: per trainable variable and logged step, the gradient norm and root mean square on a probe batch, the weight norm and the update ratio (docs/format.md). */
+        get: {
+            parameters: {
+                query: {
+                    /** @description Run (model) name, as TensorBoard lists it. */
+                    run: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["GradientsAnswer"];
+                    };
+                };
+                /** @description Malformed request, or one over a limit (`limit` names it; `field` the part of the request at fault) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description Unknown run, layer, unit or step */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description A bug in the plugin (the route keeps serving); the answer gives an incident id, the server log the rest */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description The server is at its limit of concurrent heavy requests: retry after the `Retry-After` seconds */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/data/plugin/innspector/tools": {
         parameters: {
             query?: never;
@@ -1578,6 +1653,20 @@ export interface components {
             unit: string;
             layer: string | null;
             step: number | null;
+        };
+        GradientsAnswer: {
+            run: string;
+            steps: number[];
+            fields: string[];
+            variables: {
+                unit: string;
+                layer: string;
+                variable: string;
+                /** @description field -> one value per step (null: not logged) */
+                values: {
+                    [key: string]: (number | null)[];
+                };
+            }[];
         };
         LintRule: {
             id: string;

@@ -3,6 +3,7 @@
 import type {
   DataAnswer,
   DataRequest,
+  GradientsAnswer,
   GraphAnswer,
   InterestingnessAnswer,
   LintAllAnswer,
@@ -135,6 +136,7 @@ export const api = {
   structures: (run?: string) => get<StructuresAnswer>("structures", { run }),
   lint: (run: string) => get<LintAnswer>("lint", { run }),
   lintAll: () => get<LintAllAnswer>("lint/all"),
+  gradients: (run: string) => get<GradientsAnswer>("gradients", { run }),
   mistakes: (run: string, options: { cls?: number | null; step?: number | "last" } = {}) =>
     get<MistakesAnswer>("mistakes", { run, class: options.cls ?? undefined, step: options.step }),
   tools: () => get<ToolsAnswer>("tools"),

@@ -43,6 +43,7 @@ export type StructuresAnswer = Schemas["StructuresAnswer"];
 
 export type LintFinding = Schemas["LintFinding"];
 export type LintAnswer = Schemas["LintAnswer"];
+export type GradientsAnswer = Schemas["GradientsAnswer"];
 export type LintAllAnswer = Schemas["LintAllAnswer"];
 
 export type MetricsAnswer = Schemas["MetricsAnswer"];

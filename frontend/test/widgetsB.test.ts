@@ -35,6 +35,7 @@ import {
 } from "../src/widgets/tools/featureDistribution";
 import { projectionContent, projectionReduce, projectionRequests, projectionTool } from "../src/widgets/tools/projection";
 import { statisticsContent, statisticsRequest, statisticsTool } from "../src/widgets/tools/statistics";
+import { gradientFlowTool } from "../src/widgets/tools/gradientFlow";
 import {
   matrixRequest,
   neuronReduce,
@@ -767,7 +768,7 @@ describe("neurons × classes", () => {
 // ----------------------------------------------------------------------------------------------------
 
 describe("the tools", () => {
-  const tools: Tool[] = [histogramTool, distributionTool, kernelImagesTool, activationMapsTool, featureDistributionTool, projectionTool, statisticsTool, neuronsByClassesTool];
+  const tools: Tool[] = [histogramTool, distributionTool, kernelImagesTool, activationMapsTool, featureDistributionTool, projectionTool, statisticsTool, neuronsByClassesTool, gradientFlowTool];
 
   it("have distinct ids, a category, a description and a 24x24 icon path", () => {
     assert.equal(new Set(tools.map((t) => t.id)).size, tools.length);

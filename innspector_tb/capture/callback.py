@@ -39,6 +39,7 @@ from innspector_tb.capture import attribution as attribution_lib
 from innspector_tb.capture import (
     callback_options,
     distribution,
+    gradient_pass,
     log_jobs,
     probe_pass,
     resume,
@@ -175,6 +176,7 @@ class InnspectorCallback(keras.callbacks.Callback):
         self.seed = seed
         self.plan: plan_lib.Plan | None = None
         self._probe: Any = None
+        self._gradients: Any = None  # gradient_pass.GradientPass, made at train begin
         self._classes: list[int] | None = None
         self._log_count = 0
         # The steps of this callback carry its session id; it holds the run's lock while it trains.
@@ -323,6 +325,8 @@ class InnspectorCallback(keras.callbacks.Callback):
             if self.layer_filter(layer_id, layer)
         ]
         self._prepare_probe_pass(model, arch)
+        if self.probe_x is not None and "weights" in self.kinds:
+            self._gradients = gradient_pass.GradientPass(model, self.probe_x, self.probe_y)
         head = self.header or headers_lib.header(model.name)
         head = headers_lib.merge_hparams(head, callback_options.compiled_hparams(model, arch, self.params))
         head["hparams"].setdefault("step_unit", self.freq_unit)
@@ -406,6 +410,13 @@ class InnspectorCallback(keras.callbacks.Callback):
                 logger.warning(
                     "iNNspector: attributions at step %d failed and were skipped: %s", step, e, exc_info=True
                 )
+        gradients = None
+        if self._gradients is not None:
+            try:
+                gradients = self._gradients(weights, self._batches_done)
+            except Exception as e:  # the step's other data are still logged
+                logger.warning("iNNspector: gradients at step %d failed and were skipped: %s", step, e)
+                self._gradients = None
         runtime = None
         if "runtime" in self.kinds:
             if self.probe_x is not None and final:
@@ -436,6 +447,7 @@ class InnspectorCallback(keras.callbacks.Callback):
             probe=(probe, self._classes) if probe is not None and "activations" in self.kinds else None,
             plan=self.plan.to_json() if self.plan is not None else None,
             bulk_layers=bulk_layers,
+            gradients=gradients,
         )
 
     def _prepare_probe_pass(self, model, arch):

@@ -6,12 +6,12 @@ in a writer process that receives arrays through shared memory.
 
 kinds:
   start    header, architecture and probe samples (step 0)
-  step     weights, activations, predictions, runtime statistics and attributions of a step
+  step     weights, activations, predictions, runtime statistics, attributions and gradients of a step
   metrics  Keras logs as scalars
   labels   the probe labels, for a writer started after the start job
 """
 
-from innspector_tb.capture import probe_summary, summary
+from innspector_tb.capture import gradient_summary, probe_summary, summary
 
 
 class RunLog:
@@ -68,6 +68,8 @@ class RunLog:
             summary.runtime(meta["runtime"], step=step)
         if meta.get("attributions"):
             summary.write_attribution_arrays(self.writer, step, _unpack_attributions(meta["attributions"], arrays))
+        if meta.get("gradients"):
+            gradient_summary.write(meta["gradients"], step)
 
     def _metrics(self, meta, arrays):
         summary.metrics(meta["logs"], step=meta["step"], prefix=meta.get("prefix", "metrics/"))
@@ -113,6 +115,7 @@ def step_job(
     probe=None,
     plan=None,
     bulk_layers=None,
+    gradients=None,
 ):
     """Packs a step job from {(layer_id, variable): array}, {layer_id: [arrays]}, [arrays], an
     attribution.AttributionResult, a probe_pass.ProbeResult with its class labels, the plan's JSON and
@@ -139,6 +142,7 @@ def step_job(
         "probe": _pack_probe(probe, arrays),
         "plan": plan,
         "bulk_layers": None if bulk_layers is None else sorted(bulk_layers),
+        "gradients": gradients or None,  # {"layer/variable": format.gradients.GRADIENT_FIELDS values}
     }
     return "step", meta, arrays
 

@@ -114,6 +114,12 @@ ROUTES = {
         "parameters": [],
         "schema": ref("LintAllAnswer"),
     },
+    "/gradients": {
+        "summary": "A model's gradients at logging time: per trainable variable and logged step, the gradient "
+        "norm and root mean square on a probe batch, the weight norm and the update ratio (docs/format.md).",
+        "parameters": [_RUN],
+        "schema": ref("GradientsAnswer"),
+    },
     "/tools": {
         "summary": "The toolbox tools declared in JSON (docs/backend.md, 'JSON tools'): the built-in ones, "
         "those of the folders named by --innspector_tools or INNSPECTOR_TOOLS, and those of "

@@ -530,6 +530,23 @@ SCHEMAS = {
             "step": INT_OR_NULL,
         }
     ),
+    "GradientsAnswer": obj(
+        {
+            "run": STR,
+            "steps": INT_LIST,
+            "fields": STR_LIST,
+            "variables": array(
+                obj(
+                    {
+                        "unit": STR,
+                        "layer": STR,
+                        "variable": STR,
+                        "values": mapping(array(NUM_OR_NULL), "field -> one value per step (null: not logged)"),
+                    }
+                )
+            ),
+        }
+    ),
     "LintRule": obj({"id": STR, "kind": enum("activations", "architecture", "data", "training"), "description": STR}),
     "LintAnswer": obj({"run": STR, "findings": array(ref("LintFinding")), "rules": array(ref("LintRule"))}),
     "LintAllAnswer": obj(

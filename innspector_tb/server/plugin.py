@@ -25,6 +25,7 @@ from innspector_tb.server import (
     openapi,
     params,
     routes_data,
+    routes_gradients,
     routes_graph,
     routes_metrics,
     routes_mistakes,
@@ -136,6 +137,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
             "/structures": self._serve_structures,
             "/lint": self._serve_lint,
             "/lint/all": self._serve_lint_all,
+            "/gradients": self._serve_gradients,
             "/metrics": self._serve_metrics,
             "/tools": self._serve_tools,
             "/mistakes": self._serve_mistakes,
@@ -224,6 +226,10 @@ class InnspectorPlugin(base_plugin.TBPlugin):
     @_json_route()
     def _serve_lint_all(self, request, store):
         return routes_models.lint_all(store)
+
+    @_json_route()
+    def _serve_gradients(self, request, store):
+        return routes_gradients.gradients(store, request.args.get("run"))
 
     @_json_route(heavy=True)
     def _serve_metrics(self, request, store):

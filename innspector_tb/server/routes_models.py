@@ -181,6 +181,7 @@ def _lint_findings(store, run):
         metrics=training_inputs.metric_series(store, run),
         histograms=store.histograms(run),
         inputs=training_inputs.input_statistics(store, run, architecture),
+        gradients=training_inputs.gradient_series(store, run),
     )
     return [f.to_json() for f in findings]
 

@@ -1,5 +1,5 @@
-"""What the training-pathology rules read beside the statistics: a run's metric scalars and the
-statistics of its probe inputs, read through a `BoundRunStore` and cached with the run.
+"""What the training-pathology rules read beside the statistics: a run's metric scalars, the statistics
+of its probe inputs and its gradient summaries, read through a `BoundRunStore` and cached with the run.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from tensorboard.data import provider as provider_lib
 
 from innspector_tb import errors
+from innspector_tb.format import gradients as gradients_lib
 from innspector_tb.format import metadata
 from innspector_tb.format import stats as stats_lib
 
@@ -64,3 +65,18 @@ def input_statistics(store: BoundRunStore, run: str, architecture: Any) -> dict[
         return result
 
     return store._cached(run, ("input_statistics", tuple(names)), compute)
+
+
+def gradient_series(store: BoundRunStore, run: str) -> dict[str, dict[int, dict[str, float]]]:
+    """{"layer/variable": {step: {GRADIENT_FIELDS name: value}}} of the run's gradient summaries."""
+
+    def compute():
+        tags = store._tags(run, gradients_lib.GRADIENT_TAG_PREFIX)
+        data = store._read(run, tags) if tags else {}
+        return {
+            tag[len(gradients_lib.GRADIENT_TAG_PREFIX) :]: {int(d.step): gradients_lib.as_dict(d.numpy) for d in points}
+            for tag, points in data.items()
+        }
+
+    store.require_run(run)
+    return store._cached(run, "gradient_series", compute)

@@ -19,7 +19,8 @@ one module per kind, whose docstring describes each rule:
                        statistics and histograms of layer outputs, kernels and inputs)
   rules_training       loss-non-finite, loss-divergence, loss-plateau, overfitting,
                        validation-better, frozen-layer (the metric scalars, weights that
-                       never move)
+                       never move), vanishing-gradients, exploding-gradients, update-ratio
+                       (the gradient summaries)
 
 ``registry`` holds ``Finding``, ``Rule`` and the ``rule`` decorator that fills
 ``RULES``; ``context`` reads the inputs once, defensively, for every rule.
@@ -98,14 +99,15 @@ def rules_json():
     return [rule.to_json() for rule in RULES]
 
 
-def lint(architecture, header, unit_stats, metrics=None, histograms=None, inputs=None):
+def lint(architecture, header, unit_stats, metrics=None, histograms=None, inputs=None, gradients=None):
     """Runs every rule; returns the findings, errors first. Never raises.
 
     metrics: {name: {step: value}} of the run's metric scalars (``loss``, ``val_loss``, ...);
-    histograms: {unit: {step: [bins, 3]}}; inputs: {input layer id: statistics of the probe inputs}.
+    histograms: {unit: {step: [bins, 3]}}; inputs: {input layer id: statistics of the probe inputs};
+    gradients: {"layer/variable": {step: {format.gradients.GRADIENT_FIELDS name: value}}}.
     """
     try:
-        ctx = Context(architecture, header, unit_stats, metrics, histograms, inputs)
+        ctx = Context(architecture, header, unit_stats, metrics, histograms, inputs, gradients)
     except Exception:  # pragma: no cover - Context is defensive itself
         LOGGER.warning("lint: could not read the model's data", exc_info=True)
         return []

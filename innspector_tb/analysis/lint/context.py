@@ -105,7 +105,7 @@ def loss_key(name):
 class Context:
     """The model's data, read defensively once, with graph lookups."""
 
-    def __init__(self, architecture, header, unit_stats, metrics=None, histograms=None, inputs=None):
+    def __init__(self, architecture, header, unit_stats, metrics=None, histograms=None, inputs=None, gradients=None):
         arch = as_dict(architecture)
         self.arch = arch
         self.layers: dict[str, dict[str, Any]] = {}
@@ -160,6 +160,12 @@ class Context:
                 self.metrics[name] = dict(sorted(series.items()))
         # {unit: {step: [bins, 3] rows of (left, right, count)}}: the HISTOGRAM summaries.
         self.histograms = {u: h for u, h in as_dict(histograms).items() if isinstance(u, str) and isinstance(h, dict)}
+        # {"layer/variable": {step: {field: value}}}: the gradient summaries (format/gradients.py).
+        self.gradients: dict[str, dict[int, dict[str, float]]] = {}
+        for unit, steps in as_dict(gradients).items():
+            clean = {int(k): v for k, v in as_dict(steps).items() if isinstance(v, dict) and str(k).isdigit()}
+            if isinstance(unit, str) and clean:
+                self.gradients[unit] = dict(sorted(clean.items()))
         # {input layer id: {field: value}}: statistics of the probe inputs (None when unknown).
         self.inputs = {k: v for k, v in as_dict(inputs).items() if isinstance(k, str) and isinstance(v, dict)}
 

@@ -15,6 +15,15 @@ the weights move (docs/pathologies.md gives the thresholds and their sources).
   frozen-layer         a layer whose weights are exactly as they were at the first logged step while
                        other layers' weights moved: warning (info when most layers are frozen, as in
                        fine-tuning).
+  vanishing-gradients  kernels whose gradient on the probe batch (root mean square) is below 1/1000
+                       of the model's largest, at some step: warning naming the weakest. Attention's
+                       query and key projections are left out (tiny gradients while attention is
+                       near uniform, in sound transformers too).
+  exploding-gradients  a kernel's gradient NaN/Inf, or above 1 and 100x the model's median kernel
+                       gradient, at some step: error.
+  update-ratio         kernels whose update per training batch (|W_t - W_prev| / |W_t| over the batches
+                       between logged steps, median over the steps) is above 3e-2 or below 1e-5, where
+                       about 1e-3 is healthy: warning.
 """
 
 import math
@@ -239,6 +248,159 @@ def _frozen_layer(ctx):
                 lid,
                 lid,
                 first_steps[lid],
+            )
+        )
+    return findings
+
+
+# -- gradients (format/gradients.py: the callback's gradient pass on a probe batch at each logged step)
+
+VANISHING_RATIO = 1e-3
+EXPLODING_RATIO = 100.0
+EXPLODING_RMS = 1.0
+UPDATE_HIGH = 3e-2
+UPDATE_LOW = 1e-5
+ATTENTION_SCORES = frozenset(("query", "key"))  # the projections of MultiHeadAttention that make the scores
+
+
+def _kernel_gradients(ctx):
+    """{step: [(layer, grad_rms)]} of the kernel-like variables, in the architecture's layer order."""
+    order = {lid: i for i, lid in enumerate(ctx.layers)}
+    by_step: dict[int, list[tuple[str, float]]] = {}
+    for unit, steps in ctx.gradients.items():
+        layer, _, variable = unit.rpartition("/")
+        if "kernel" not in variable and variable != "embeddings":
+            continue
+        if layer.rpartition("/")[2] in ATTENTION_SCORES:
+            continue  # query/key projections: tiny gradients while attention is near uniform, by design
+        for step, values in steps.items():
+            rms_value = _number_or_nan(values.get("grad_rms"))
+            by_step.setdefault(step, []).append((layer, rms_value))
+    for rows in by_step.values():
+        rows.sort(key=lambda row: order.get(row[0], len(order)))
+    return dict(sorted(by_step.items()))
+
+
+def _number_or_nan(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+@rule(
+    "vanishing-gradients",
+    "training",
+    "Kernels whose gradient (root mean square, on a probe batch) is below 1/1000 of the model's largest: "
+    "the first layers barely learn.",
+)
+def _vanishing_gradients(ctx):
+    for step, rows in _kernel_gradients(ctx).items():
+        finite_rows = [(layer, value) for layer, value in rows if math.isfinite(value)]
+        if len(finite_rows) < 2:
+            continue
+        top_layer, top = max(finite_rows, key=lambda row: row[1])
+        if top <= 0:
+            continue
+        weak = [(layer, value) for layer, value in finite_rows if 0 < value < VANISHING_RATIO * top]
+        if not weak:
+            continue
+        layer, value = min(weak, key=lambda row: row[1])
+        names = ", ".join("'%s'" % name for name, _ in weak)
+        return [
+            Finding(
+                "vanishing-gradients",
+                "warning",
+                "vanishing gradients at step %d: the kernels of %s get gradients below 1/%d of '%s''s (%.3g), "
+                "down to %.3g in '%s'; use ReLU-like activations, He initialisation, normalisation or skip "
+                "connections" % (step, names, round(1 / VANISHING_RATIO), top_layer, top, value, layer),
+                layer + "/kernel",
+                layer,
+                step,
+            )
+        ]
+    return []
+
+
+@rule(
+    "exploding-gradients",
+    "training",
+    "A kernel's gradient is NaN/Inf, or above 100x the model's median and above 1 (root mean square): error.",
+)
+def _exploding_gradients(ctx):
+    for step, rows in _kernel_gradients(ctx).items():
+        bad = [layer for layer, value in rows if not math.isfinite(value)]
+        values = sorted(value for _, value in rows if math.isfinite(value))
+        median = statistics.median(values) if values else math.nan
+        huge = [
+            (layer, value)
+            for layer, value in rows
+            if math.isfinite(value) and value > EXPLODING_RMS and median > 0 and value > EXPLODING_RATIO * median
+        ]
+        if not bad and not huge:
+            continue
+        layer = bad[0] if bad else max(huge, key=lambda row: row[1])[0]
+        what = (
+            "NaN/Inf gradients in %s" % ", ".join("'%s'" % name for name in bad)
+            if bad
+            else "gradient root mean square %.3g in '%s', %.0fx the median kernel's %.3g"
+            % (max(v for _, v in huge), layer, max(v for _, v in huge) / median, median)
+        )
+        return [
+            Finding(
+                "exploding-gradients",
+                "error",
+                "exploding gradients at step %d: %s; clip gradients (clipnorm), lower the learning rate, fix the "
+                "initialisation or add normalisation" % (step, what),
+                layer + "/kernel",
+                layer,
+                step,
+            )
+        ]
+    return []
+
+
+@rule(
+    "update-ratio",
+    "training",
+    "Kernels whose update per training batch is more than 3e-2 or less than 1e-5 of their norm (median over the "
+    "logged steps; about 1e-3 is healthy): the learning rate is too high or too low.",
+)
+def _update_ratio(ctx):
+    medians = []
+    for unit, steps in ctx.gradients.items():
+        layer, _, variable = unit.rpartition("/")
+        if "kernel" not in variable:
+            continue
+        ratios = [_number_or_nan(values.get("update_ratio_per_batch")) for values in steps.values()]
+        ratios = [r for r in ratios if math.isfinite(r) and r > 0]  # 0: frozen, frozen-layer's
+        if ratios:
+            medians.append((layer, statistics.median(ratios), min(s for s in steps if s > min(steps))))
+    if not medians:
+        return []
+    high = [m for m in medians if m[1] > UPDATE_HIGH]
+    low = [m for m in medians if m[1] < UPDATE_LOW]
+    findings = []
+    for rows, fast in ((high, True), (low, False)):
+        if not rows:
+            continue
+        layer, ratio, step = max(rows, key=lambda m: m[1]) if fast else min(rows, key=lambda m: m[1])
+        findings.append(
+            Finding(
+                "update-ratio",
+                "warning",
+                "each training batch changes the kernels of %s by %.2g of their norm (median; '%s': %.2g), "
+                "where about 1e-3 is healthy: the learning rate is too %s"
+                % (
+                    ", ".join("'%s'" % m[0] for m in rows),
+                    statistics.median(m[1] for m in rows),
+                    layer,
+                    ratio,
+                    "high" if fast else "low",
+                ),
+                layer + "/kernel",
+                layer,
+                step,
             )
         )
     return findings

@@ -8,6 +8,7 @@ import { classProbabilitiesTool } from "./classProbabilities";
 import { confusionMatrixTool } from "./confusionMatrix";
 import { distributionTool } from "./distribution";
 import { featureDistributionTool } from "./featureDistribution";
+import { gradientFlowTool } from "./gradientFlow";
 import { histogramTool } from "./histogram";
 import { inputReconstructionTool } from "./inputReconstruction";
 import { kernelImagesTool } from "./kernelImages";
@@ -30,6 +31,7 @@ export const builtinTools: Tool[] = [
   histogramTool,
   distributionTool,
   statisticsTool,
+  gradientFlowTool,
   kernelImagesTool,
   activationMapsTool,
   featureDistributionTool,
