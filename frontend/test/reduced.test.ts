@@ -78,7 +78,7 @@ const ARCH: Architecture = {
 
 const MODEL: Model = {
   run: RUN, id: RUN, name: RUN, label: RUN, parents: [], hparams: {}, steps: [0, 1, 2, 3], params: null, runtime: null,
-  layer_count: 6, classes: CLASS_NAMES, glyph: [], attributions: null, latest_metrics: {}, errors: [],
+  layer_count: 6, classes: CLASS_NAMES, glyph: [], attributions: null, latest_metrics: {}, errors: [], plain: false, series_runs: [RUN],
   plan: {
     reduced: true,
     notes: ["2 layers: activations pooled per unit (mean over positions) for all 40 probe samples (wide_conv, proj)"],

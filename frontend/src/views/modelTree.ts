@@ -60,6 +60,9 @@ function modelTooltip(model: Model): HTMLElement {
   const box = html("div");
   html("b", {}, box, model.label);
   html("div", {}, box, `run ${model.run} · id ${model.id ?? "?"}`);
+  if (model.plain) {
+    html("div", {}, box, `plain run (no iNNspector data): its metrics only, from ${model.series_runs.join(", ")}`);
+  }
   if (model.params) html("div", {}, box, `parameters: ${formatCount(model.params.trainable)} trainable, ${formatCount(model.params.non_trainable)} fixed`);
   html("div", {}, box, `${model.layer_count ?? "?"} layers · steps ${model.steps.length ? `${model.steps[0]}–${model.steps[model.steps.length - 1]}` : "none"}`);
   for (const [name, metric] of Object.entries(model.latest_metrics).slice(0, 6)) {
@@ -115,7 +118,10 @@ export function renderModels(ctx: ViewContext, tree: TreeAnswer, models: Model[]
     const rect = svg("rect", { width: MODEL_BOX.width, height: MODEL_BOX.height, rx: 6, class: "inn-model-box" }, g);
     svg("rect", { width: 6, height: MODEL_BOX.height, rx: 3, fill: color, class: "inn-model-color" }, g);
     svgText(g, 14, 16, ellipsis(model.label, 30), { class: "inn-model-label" });
-    svgText(g, 14, 31, `${model.run} · ${(model.id ?? "").slice(0, 8)}`, { class: "inn-model-name" });
+    svgText(g, 14, 31, model.plain ? `${model.run} · plain run` : `${model.run} · ${(model.id ?? "").slice(0, 8)}`, {
+      class: "inn-model-name",
+    });
+    if (model.plain) g.classList.add("inn-plain");
     const glyph = svg("g", { class: "inn-glyph", transform: `translate(14, ${MODEL_BOX.height - 8})` }, g);
     for (const bar of glyphBars(model.glyph ?? [], MODEL_BOX.width - 28, 30)) {
       svg("rect", { x: bar.x, y: -bar.height, width: bar.width, height: bar.height, fill: bar.color }, glyph);
@@ -127,6 +133,7 @@ export function renderModels(ctx: ViewContext, tree: TreeAnswer, models: Model[]
     g.addEventListener("dblclick", (e) => {
       e.stopPropagation();
       ctx.tooltip.hide();
+      if (model.plain) return; // no architecture to open: its metrics are in the toolbox's Performance tools
       ctx.store.update((s) => showModel(s, model.run));
     });
     units.set(key, { key, ...box, element: g, shape: rect, baseFill: "#ffffff" });

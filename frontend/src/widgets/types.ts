@@ -113,6 +113,8 @@ export interface Tool {
    * asynchronously when it needs the architecture (`ctx.graph`).
    */
   appliesTo(unit: UnitRef, ctx: ToolContext): boolean | Promise<boolean>;
+  /** Whether it works on plain runs (no iNNspector data: metrics only); other tools are greyed out there. */
+  plainRuns?: boolean;
   /** Whether its data follows the class selector. */
   classDependent: boolean;
   /** Loads the data through the backend routes and maps it to a widget. */

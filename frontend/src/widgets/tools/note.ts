@@ -156,6 +156,7 @@ function noteBody(content: WidgetContent, host: WidgetHost): HTMLElement {
 
 export const noteTool: Tool = {
   id: "note",
+  plainRuns: true,
   name: "Note",
   category: "Notes",
   description: "A markdown note on the unit, saved with the workspace.",

@@ -279,6 +279,7 @@ export function mergePerformanceMetrics(parts: { unit: UnitRef; content: WidgetC
 
 export const performanceMetricsTool: Tool = {
   id: "performance-metrics",
+  plainRuns: true,
   name: "Performance Metrics",
   category: "Performance",
   description:

@@ -61,3 +61,8 @@ export function appliesToModels(unit: UnitRef): boolean {
 export function appliesToClassifier(unit: UnitRef, ctx: Pick<ToolContext, "models">): boolean {
   return unit.kind === "model" && unit.runs.length === 1 && isClassifier(ctx.models.get(unit.runs[0]));
 }
+
+/** Whether a unit stands for a plain run (no iNNspector data, store/plain_runs.py): only its metrics. */
+export function onPlainRuns(unit: UnitRef, ctx: ToolContext): boolean {
+  return unit.runs.some((run) => ctx.models.get(run)?.plain === true);
+}
