@@ -193,10 +193,13 @@ describe("reduced data: what the plan keeps", () => {
 describe("reduced data: which tools apply", () => {
   it("greys out per-sample tools on a layer with statistics only, not the statistics", () => {
     const { ctx } = context(() => LABELS);
-    for (const tool of [histogramTool, distributionTool, projectionTool, featureDistributionTool]) {
+    for (const tool of [distributionTool, projectionTool, featureDistributionTool]) {
       assert.equal(tool.appliesTo(unit("activation", "add"), ctx), false, tool.id);
       assert.equal(tool.appliesTo(unit("activation", "wide_conv"), ctx), true, tool.id);
     }
+    // The histogram of a statistics-only layer is the event file's logged one.
+    assert.equal(histogramTool.appliesTo(unit("activation", "add"), ctx), true);
+    assert.equal(histogramTool.appliesTo(unit("layer", "add"), ctx), true);
     assert.equal(statisticsTool.appliesTo(unit("activation", "add"), ctx), true);
     assert.equal(neuronsByClassesTool.appliesTo(unit("layer", "add"), ctx), true, "class means are in the event file");
     assert.equal(histogramTool.appliesTo(unit("variable", "add", { variable: "kernel" }), ctx), true);
@@ -227,6 +230,42 @@ describe("reduced data: which tools apply", () => {
     assert.equal(activationMapsTool.appliesTo(unit("layer", "proj"), ctx), false);
     assert.equal(activationMapsTool.appliesTo(unit("layer", "add"), ctx), false);
     assert.equal(activationMapsTool.appliesTo(unit("layer", "conv_1"), ctx), true);
+  });
+});
+
+describe("reduced data: logged histograms", () => {
+  const logged = (steps: number[]): DataAnswer => ({
+    run: RUN,
+    unit: { kind: "histogram", unit: "add/activations" },
+    steps,
+    result: Object.fromEntries(
+      steps.map((s) => [
+        steps.length > 1 ? `value_${s}` : "value",
+        { shape: [3, 3], dtype: "float64", data: [[-1, 0, 4 + s], [0, 1, 10], [1, 2.5, 2]] },
+      ]),
+    ),
+  });
+
+  it("a statistics-only layer's histogram is read from the event file, not binned from arrays", async () => {
+    const { ctx, requests } = context(() => logged([3]));
+    const content = await histogramTool.load(unit("layer", "add"), ctx, {}, host);
+    assert.deepEqual(requests.map((r) => r.unit), [{ kind: "histogram", unit: "add/activations" }]);
+    assert.deepEqual(
+      content.rows.map((r) => [r.lo, r.hi, r.count]),
+      [[-1, 0, 7], [0, 1, 10], [1, 2.5, 2]],
+    );
+    assert.deepEqual(content.extents, { x: [-1, 2.5], y: [0, 10] });
+    assert.match(content.notes?.[0] ?? "", /logged histogram/);
+    await render(content);
+  });
+
+  it("over the steps of training: a heatmap of each step's own bins", async () => {
+    const { ctx, requests } = context(() => logged([0, 3]));
+    const content = await histogramTool.load(unit("layer", "add"), ctx, { step: "all" }, host);
+    assert.equal(requests[0].steps, "all");
+    assert.deepEqual([...new Set(content.rows.map((r) => r.step))], [0, 3]);
+    assert.equal(content.rows.length, 6);
+    await render(content);
   });
 });
 

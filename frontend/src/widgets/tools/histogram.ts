@@ -4,15 +4,16 @@
 import type { TopLevelSpec } from "vega-lite";
 import type { DataAnswer, DataRequest } from "../../types";
 import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
-import { answerSteps, column, opResult } from "./shared/answers";
+import { answerSteps, column, flatValues, opResult } from "./shared/answers";
 import { classesCaption } from "./shared/classes";
 import { stepControl } from "./shared/controls";
 import { dataSource, sourceRequest } from "./shared/dataSource";
-import { mergedNotes, withNotes } from "./shared/reduced";
+import { hasSampleVectors, mergedNotes, reductionOf, withNotes } from "./shared/reduced";
 import { colorOf, seriesColorScale, seriesOf } from "./shared/seriesColors";
 import { CHART_CONFIG, extentOf, scaleWith } from "./shared/spec";
 import { evenSample, singleStep, withStepBudget } from "./shared/steps";
 import { unitHasData } from "./shared/unitPredicates";
+import type { ToolContext } from "../types";
 
 type Json = Record<string, unknown>;
 
@@ -208,6 +209,70 @@ export function mergeHistograms(parts: { unit: UnitRef; content: WidgetContent }
   return { spec, rows, seriesField: "series", extents, caption: `${labels.length} histograms: ${labels.join("; ")}`, notes: mergedNotes(parts) };
 }
 
+/**
+ * Whether a layer's (or its activations') histogram comes from the event file's logged histograms: its
+ * logging plan keeps only statistics (reduced data), so there are no arrays to bin, but the callback logs
+ * a histogram of every layer output at every step (docs/format.md).
+ */
+export function usesLoggedHistogram(unit: UnitRef, ctx: Pick<ToolContext, "models">): boolean {
+  if ((unit.kind !== "layer" && unit.kind !== "activation") || !unit.layer || !unit.runs.length) return false;
+  return !hasSampleVectors(reductionOf(ctx, unit.runs[0], unit.layer));
+}
+
+/** Request of a layer's logged histograms (the event file's, [bins, 3]: left edge, right edge, count). */
+export function loggedHistogramRequest(unit: UnitRef, steps: number | "last" | "all"): DataRequest {
+  return { run: unit.runs[0], unit: { kind: "histogram", unit: `${unit.layer}/activations` }, steps } as DataRequest;
+}
+
+/** The logged histograms of an answer as HistogramResults, one per answered step. */
+export function loggedHistograms(answer: DataAnswer): HistogramResult[] {
+  const steps = answerSteps(answer);
+  const names = steps.length > 1 ? steps.map((s) => `value_${s}`) : ["value"];
+  return names.map((name) => {
+    const bins = flatValues(column(answer, name)) as number[];
+    const edges: number[] = [];
+    const counts: number[] = [];
+    for (let i = 0; i + 2 < bins.length; i += 3) {
+      if (!edges.length) edges.push(bins[i]);
+      edges.push(bins[i + 1]);
+      counts.push(bins[i + 2]);
+    }
+    return { edges, counts };
+  });
+}
+
+/** A widget of logged histograms: bars at one step, a heatmap step x bin over several (bins may differ per step). */
+export function loggedHistogramContent(answer: DataAnswer, unit: UnitRef, options: WidgetOptions, inputs: HistogramInputs): WidgetContent {
+  const steps = answerSteps(answer);
+  const hs = loggedHistograms(answer);
+  const note = "the logged histogram of every probe sample (the logging plan keeps only statistics of this layer; the class selection does not apply)";
+  if (steps.length > 1) {
+    const series = inputs.series ?? inputs.run;
+    const rows = hs.flatMap((h, i) => histogramRows(h, { series, run: inputs.run, step: steps[i], color: inputs.color, mode: "steps" }));
+    const x = extentOf(hs.flatMap((h) => (h.edges.length ? [h.edges[0], h.edges[h.edges.length - 1]] : [])));
+    return {
+      spec: heatmapSpec(options, false),
+      rows,
+      seriesField: "series",
+      extents: x ? { x } : undefined,
+      caption: `steps ${steps[0]}–${steps[steps.length - 1]}: ${unit.layer} activations`,
+      notes: [note],
+    };
+  }
+  const h = hs[0];
+  if (!h || !h.edges.length) throw new Error("the logged histogram is empty");
+  const step = steps[steps.length - 1];
+  const series = inputs.series ?? `${inputs.run} step ${step}`;
+  return {
+    spec: barsSpec(options, seriesColorScale([{ name: series, color: inputs.color }]), false),
+    rows: histogramRows(h, { series, run: inputs.run, step, color: inputs.color, mode: "step" }),
+    seriesField: "series",
+    extents: { x: [h.edges[0], h.edges[h.edges.length - 1]], y: [0, Math.max(0, ...h.counts)] },
+    caption: `step ${step}: ${unit.layer} activations`,
+    notes: [note],
+  };
+}
+
 export const histogramTool: Tool = {
   id: "histogram",
   name: "Histogram",
@@ -216,10 +281,18 @@ export const histogramTool: Tool = {
   icon: "M3 21h18v-1.5H3zM4 19V13h3v6zM8.5 19V6h3v13zM13 19V9h3v10zM17.5 19v-4h3v4z",
   classDependent: true,
   appliesTo(unit, ctx) {
-    return unitHasData(unit, ctx, ["variable", "activation", "layer", "neuron"]);
+    return unitHasData(unit, ctx, ["variable", "activation", "layer", "neuron"]) || usesLoggedHistogram(unit, ctx);
   },
   async load(unit, ctx, options, host) {
     const run = unit.runs[0];
+    if (usesLoggedHistogram(unit, ctx)) {
+      const modelSteps = ctx.models.get(run)?.steps ?? [];
+      const steps = options.step === "all" ? "all" : singleStep(options);
+      const answer = await ctx.api.data(loggedHistogramRequest(unit, steps as number | "last" | "all"));
+      const content = loggedHistogramContent(answer, unit, options, { run, color: colorOf(ctx, run) });
+      const html = stepControl(modelSteps, options.step, host, true);
+      return html ? { ...content, html } : content;
+    }
     const source = dataSource(unit);
     if (!source) throw new Error(`no data for ${unit.label}`);
     const modelSteps = ctx.models.get(run)?.steps ?? [];
