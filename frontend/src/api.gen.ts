@@ -1165,6 +1165,10 @@ export interface components {
             };
             errors: string[];
             plan?: components["schemas"]["PlanSummary"];
+            /** @description A run without iNNspector data (Keras' own TensorBoard callback, a custom loop's tf.summary calls), listed with a synthesized header: its metrics, no architecture or step files. */
+            plain: boolean;
+            /** @description The TensorBoard runs whose scalars are the model's metric series (a Keras callback's train and validation sub-runs folded into one model). */
+            series_runs: string[];
         };
         ModelsAnswer: {
             models: components["schemas"]["Model"][];

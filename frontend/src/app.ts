@@ -23,6 +23,7 @@ import { WidgetPanel } from "./widgets/panel";
 import { loadTools } from "./widgets/registry";
 import { renderToolbox } from "./widgets/toolbox";
 import type { Tool, ToolContext, UnitRef } from "./widgets/types";
+import { onPlainRuns } from "./widgets/tools/shared/unitPredicates";
 import { unitFromKey } from "./widgets/units";
 
 function storage(): Storage | null {
@@ -488,7 +489,7 @@ export class App {
         if (tool) {
           const unit = unitFromKey(box.key, { level: state.level, run: state.run, experiments: this.tree?.experiments ?? [] });
           try {
-            applicable = !!unit && (await tool.appliesTo(unit, ctx));
+            applicable = !!unit && (await tool.appliesTo(unit, ctx)) && (tool.plainRuns || !onPlainRuns(unit, ctx));
           } catch {
             applicable = false;
           }

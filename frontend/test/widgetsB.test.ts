@@ -116,7 +116,7 @@ const CNN_SKIP: Architecture = {
 function model(run: string, steps: number[]): Model {
   return {
     run, id: run, name: run, label: run, parents: [], hparams: {}, steps, params: null, runtime: null, layer_count: 8,
-    classes: CLASS_NAMES, glyph: [], attributions: null, latest_metrics: {}, errors: [],
+    classes: CLASS_NAMES, glyph: [], attributions: null, latest_metrics: {}, errors: [], plain: false, series_runs: [run],
   };
 }
 

@@ -158,6 +158,16 @@ SCHEMAS = {
             "latest_metrics": mapping(ref("LatestMetric")),
             "errors": STR_LIST,
             "plan": ref("PlanSummary"),
+            "plain": {
+                "type": "boolean",
+                "description": "A run without iNNspector data (Keras' own TensorBoard callback, a custom loop's "
+                "tf.summary calls), listed with a synthesized header: its metrics, no architecture or step files.",
+            },
+            "series_runs": array(
+                STR,
+                description="The TensorBoard runs whose scalars are the model's metric series (a Keras "
+                "callback's train and validation sub-runs folded into one model).",
+            ),
         },
         optional=["plan"],
     ),

@@ -32,7 +32,7 @@ from innspector_tb.server import (
     routes_models,
 )
 from innspector_tb.store import models as models_lib
-from innspector_tb.store import run_store
+from innspector_tb.store import plain_runs, run_store
 from innspector_tb.store.cache import ByteBudgetCache
 
 _STATIC_DIR = resources.STATIC_DIR
@@ -83,11 +83,13 @@ class InnspectorLoader(base_plugin.TBLoader):
 _application: Callable[..., Any] = wrappers.Request.application
 
 
-def _json_route(method="GET", heavy=False):
+def _json_route(method="GET", heavy=False, cached=False):
     """Wraps a handler(self, request, store) -> dict into a werkzeug app answering JSON (errors too).
 
     A heavy handler (it reads and computes on arrays) runs in one of the plugin's bounded work slots
-    (http.WorkSlots): many at once wait, then get 503, instead of each taking its memory.
+    (http.WorkSlots): many at once wait, then get 503, instead of each taking its memory. A cached
+    handler's answer text is kept until any run changes (http.answer_cached): for light routes that
+    depend on nothing but the runs' data and the query.
     """
 
     def decorate(handler):
@@ -100,6 +102,8 @@ def _json_route(method="GET", heavy=False):
             store = self._store.bind(ctx, plugin_util.experiment_id(request.environ))
             if heavy:
                 return http.answer(request, lambda: self._heavy.run(lambda: handler(self, request, store)))
+            if cached:
+                return http.answer_cached(request, store, lambda: handler(self, request, store))
             return http.answer(request, lambda: handler(self, request, store))
 
         return app
@@ -173,13 +177,14 @@ class InnspectorPlugin(base_plugin.TBPlugin):
         return routes_models.listed_models(
             self._models(request, store),
             functools.partial(models_lib.latest_metrics, self._data_provider, ctx, experiment),
+            store.runs(),
         )
 
     @_json_route()
     def _serve_tree(self, request, store):
         return routes_models.tree(store, self._models(request, store))
 
-    @_json_route()
+    @_json_route(cached=True)
     def _serve_graph(self, request, store):
         return routes_graph.graph(store, request.args.get("run"))
 
@@ -211,23 +216,23 @@ class InnspectorPlugin(base_plugin.TBPlugin):
             runs=params.list_param(args.get("runs"), "runs"),
         )
 
-    @_json_route()
+    @_json_route(cached=True)
     def _serve_measures(self, request, store):
         return routes_models.measures()
 
-    @_json_route()
+    @_json_route(cached=True)
     def _serve_structures(self, request, store):
         return routes_models.structures(store, self._models(request, store), request.args.get("run"))
 
-    @_json_route()
+    @_json_route(cached=True)
     def _serve_lint(self, request, store):
         return routes_models.lint(store, request.args.get("run"))
 
-    @_json_route()
+    @_json_route(cached=True)
     def _serve_lint_all(self, request, store):
         return routes_models.lint_all(store)
 
-    @_json_route()
+    @_json_route(cached=True)
     def _serve_gradients(self, request, store):
         return routes_gradients.gradients(store, request.args.get("run"))
 
@@ -239,6 +244,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
             store,
             functools.partial(routes_metrics.read_scalars, self._data_provider, ctx, experiment),
             params.list_param(request.args.get("runs"), "runs"),
+            self._models(request, store),
         )
 
     @_json_route()
@@ -265,6 +271,16 @@ class InnspectorPlugin(base_plugin.TBPlugin):
         experiment = plugin_util.experiment_id(request.environ)
         store = store or self._store.bind(ctx, experiment)
         # Cached until any run's iNNspector data changes; metrics are added fresh by /models.
+        # Plain runs (no iNNspector data) are models too (store/plain_runs.py): the key holds every run's
+        # name, so a plain run appearing shows at once (the version of ours covers only our own runs).
+        every_run = sorted(r.run_name for r in self._data_provider.list_runs(ctx, experiment_id=experiment))
         return store.cached(
-            "models", lambda: models_lib.list_models(self._data_provider, ctx, experiment, with_metrics=False)
+            ("models", tuple(every_run), plain_runs.link_versions(self._logdir, every_run)),
+            lambda: plain_runs.with_plain_models(
+                models_lib.list_models(self._data_provider, ctx, experiment, with_metrics=False),
+                self._data_provider,
+                ctx,
+                experiment,
+                self._logdir,
+            ),
         )

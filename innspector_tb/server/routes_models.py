@@ -17,15 +17,23 @@ from innspector_tb.store.run_store import BoundRunStore
 Model = dict[str, Any]  # a model of the listing (store.models.list_models)
 
 
-def listed_models(models: list[Model], latest_metrics: Callable[[list[str]], dict[str, Any]]) -> dict[str, Any]:
-    """The `models` route: each model with the latest value of its metrics.
+def listed_models(
+    models: list[Model], latest_metrics: Callable[[list[str], set[str]], dict[str, Any]], our_runs: Sequence[str]
+) -> dict[str, Any]:
+    """The `models` route: each model with the latest value of its metrics (over its series runs: a
+    plain model's, or one of ours with the plain sub-runs folded into it).
 
-    latest_metrics(runs) -> {run: {metric: value}}, read fresh on every request (the list is cached).
+    latest_metrics(runs, plain_runs) -> {run: {metric: value}}, read fresh on every request (the list is
+    cached).
     """
     models = [dict(m) for m in models]
-    metrics = latest_metrics([m["run"] for m in models])
+    runs = sorted({r for m in models for r in m.get("series_runs") or [m["run"]]})
+    metrics = latest_metrics(runs, {r for r in runs if r not in set(our_runs)})
     for model in models:
-        model["latest_metrics"] = metrics.get(model["run"], {})
+        merged: dict[str, Any] = {}
+        for run in model.get("series_runs") or [model["run"]]:
+            merged.update(metrics.get(run, {}))
+        model["latest_metrics"] = merged
     return {"models": models}
 
 
@@ -50,7 +58,8 @@ def tree(store: BoundRunStore, models: list[Model]) -> dict[str, Any]:
         result["models"] = [{"run": m["run"], "id": m["id"], "errors": m["errors"]} for m in models]
         return result
 
-    return store.cached("tree", compute)
+    # Keyed by the models too: plain runs (store/plain_runs.py) are not in the version of our runs.
+    return store.cached(("tree", tuple((m["run"], m["id"]) for m in models)), compute)
 
 
 def _run_of_id(models):
