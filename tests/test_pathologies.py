@@ -346,3 +346,22 @@ def test_gradients_are_logged_and_served_layer_by_layer(planted):
     assert 0 < first < 1e-3 * last
     assert kernels["l0"]["update_ratio"][0] is None and kernels["l0"]["update_ratio"][1] > 0
     assert Client(planted.logdir).get("/gradients", run="nope")[0] == 404
+
+
+def test_the_gradient_pass_fits_the_time_budget_by_halving_its_samples():
+    from innspector_tb.capture.gradient_pass import MIN_SAMPLES, GradientPass
+
+    x, y = pm.features(128)
+    model = pm.dense_model(_relu())
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    gradients = GradientPass(model, x, y)
+    assert gradients.samples() == 64
+    gradients.seconds = 1.0
+    assert gradients.fit_to(2.0) is None and gradients.samples() == 64
+    assert gradients.fit_to(0.3) == "gradients on 16 probe samples instead of 64"
+    assert gradients.samples() == 16 and len(gradients.y) == 16
+    gradients.seconds = 1.0  # measured again on 16 samples
+    assert gradients.fit_to(0.01).startswith("gradients off: a pass on %d samples" % MIN_SAMPLES)
+    assert gradients({}, 3) == {}
+    unlabelled = GradientPass(model, x, None)
+    assert not unlabelled.ready and unlabelled({}, 0) == {}

@@ -232,6 +232,8 @@ class InnspectorCallback(keras.callbacks.Callback):
         if self._epochs_done == 1 and self._seconds_per_row is not None and self._epoch_started is not None:
             # The first epoch's time sets the attribution maps' share from now on.
             self._guard("time budget", self._fit_attributions, time.perf_counter() - self._epoch_started)
+        if self._epochs_done == 1 and self._gradients is not None and self._epoch_started is not None:
+            self._guard("time budget", self._fit_gradients, time.perf_counter() - self._epoch_started)
         step = self._step_now()
         if "metrics" in self.kinds and logs:
             # With batch steps, the epoch's averages would collide with the last
@@ -574,6 +576,18 @@ class InnspectorCallback(keras.callbacks.Callback):
             timings.append((rows, time.perf_counter() - start))
         (rows_a, seconds_a), (rows_b, seconds_b) = timings[1], timings[2]
         return max((seconds_b - seconds_a) / (rows_b - rows_a), 1e-7)
+
+    def _fit_gradients(self, epoch_seconds):
+        """Fits the gradient pass into the time budget (the attribution maps' share, on its own)."""
+        if self.time_budget is None:
+            return
+        budget = time_budget_lib.budget_for(epoch_seconds, float(self.time_budget))
+        note = self._gradients.fit_to(budget)
+        if note:
+            print(
+                "iNNspector: gradients fitted to the time budget (%.0f%% of a %.1f s epoch): %s"
+                % (100 * self.time_budget, epoch_seconds, note)
+            )
 
     def _fit_attributions(self, epoch_seconds):
         """Fits the configured attribution maps into the time budget; says what it reduced, once."""

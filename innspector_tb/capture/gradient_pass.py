@@ -2,8 +2,9 @@
 compiled pass, and the update of every variable since the previous logged step.
 
 The pass costs one forward and backward pass over at most `max_samples` probe samples (64 by default) per
-logged step, about one training batch: within the time budget of a logged step (capture/time_budget.py)
-for any model that trains more than a handful of batches per logged step. The update ratio
+logged step, about one training batch. After the first epoch the callback fits it into the time budget
+(`fit_to`: the same share of an epoch as the attribution maps get, capture/time_budget.py), halving the
+samples down to 8, or turning it off. The update ratio
 |W_t - W_prev| / |W_t| is computed from the weights the step logs anyway (one copy of the previous step's
 kept). Models without a compiled loss (a custom train_step, such as keras.io's VAE) get no gradients.
 """
@@ -11,6 +12,7 @@ kept). Models without a compiled loss (a custom train_step, such as keras.io's V
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,7 @@ from innspector_tb.format import gradients as gradients_lib
 logger = logging.getLogger("innspector_tb")
 
 MAX_SAMPLES = 64
+MIN_SAMPLES = 8
 
 
 class GradientPass:
@@ -44,6 +47,7 @@ class GradientPass:
             self._compiled = tf.function(self._norms)
         self.previous: dict[tuple[str, str], np.ndarray] = {}
         self.batches_at_previous: int | None = None
+        self.seconds: float | None = None  # the last pass's time (the compiled pass only)
 
     def _norms(self, x, y):
         with tf.GradientTape() as tape:
@@ -56,7 +60,11 @@ class GradientPass:
         """{"layer/variable": GRADIENT_FIELDS values} at this step; {} when the model has no loss."""
         if not self.ready or not self.variables:
             return {}
+        if self.seconds is None:
+            self._compiled(self.x, self.y)  # the first call traces: time the second
+        started = time.perf_counter()
         norms = [float(n) for n in self._compiled(self.x, self.y)]
+        self.seconds = time.perf_counter() - started
         batches = None if self.batches_at_previous is None else batches_done - self.batches_at_previous
         result = {}
         for (layer_id, name), variable, norm in zip(self.units, self.variables, norms, strict=True):
@@ -74,6 +82,35 @@ class GradientPass:
             self.previous[(layer_id, name)] = np.array(current, copy=True)
         self.batches_at_previous = batches_done
         return result
+
+    def samples(self) -> int:
+        """The probe samples of the pass (the first input's rows)."""
+        first = self.x
+        if isinstance(first, dict):
+            first = next(iter(first.values()), None)
+        elif isinstance(first, (list, tuple)):
+            first = first[0] if first else None
+        return 0 if first is None else len(first)
+
+    def fit_to(self, seconds_allowed: float) -> str | None:
+        """Halves the probe batch (down to MIN_SAMPLES) until the last pass's time, scaled, fits the
+        allowance, or turns the pass off; says what it reduced, None when nothing."""
+        if not self.ready or self.seconds is None:
+            return None
+        before = n = self.samples()
+        while n > MIN_SAMPLES and self.seconds * n / before > seconds_allowed:
+            n = max(MIN_SAMPLES, n // 2)
+        if self.seconds * n / before > seconds_allowed:
+            self.ready = False
+            return "gradients off: a pass on %d samples takes %.2f s, over the %.2f s allowed" % (
+                n,
+                self.seconds * n / before,
+                seconds_allowed,
+            )
+        if n == before:
+            return None
+        self.x, self.y = _head(self.x, n), _head(self.y, n)
+        return "gradients on %d probe samples instead of %d" % (n, before)
 
 
 def _head(values: Any, n: int) -> Any:
