@@ -95,7 +95,7 @@ def test_plain_models_are_in_the_tree_and_other_routes_keep_answering(mixed_logd
     for route, params in [("/interestingness", {"measure": "variance"}), ("/structures", {}), ("/lint/all", {})]:
         status, answer = client.get(route, **params)
         assert status == 200, (route, answer)
-    status, answer = client.get("/graph", run="stock_keras")
+    status, answer = client.get("/neurons", run="stock_keras", layer="dense")
     assert status == 404 and "stock_keras" in answer["error"]
 
 
@@ -153,3 +153,35 @@ def test_link_refuses_what_it_cannot_do(mixed_logdir, child, parent, fragment):
     logdir, _ = mixed_logdir
     result = _link(logdir, child, parent)
     assert result.returncode == 2 and fragment in result.stderr, result.stderr
+
+
+def test_a_keras_callback_run_opens_as_a_graph_from_its_logged_config(mixed_logdir):
+    logdir, _ = mixed_logdir
+    client = Client(logdir)
+    stock = _models(client)["stock_keras"]
+    assert stock["layer_count"] == 2 and [g["type"] for g in stock["glyph"]] == ["Flatten", "Dense"]
+    status, answer = client.get("/graph", run="stock_keras")
+    assert status == 200, answer
+    layers = {layer["id"]: layer for layer in answer["architecture"]["layers"]}
+    assert layers["dense"]["type"] == "Dense" and [v["name"] for v in layers["dense"]["variables"]] == [
+        "kernel",
+        "bias",
+    ]
+    assert [(e["from"], e["to"]) for e in answer["architecture"]["edges"]][-1] == ("flatten", "dense")
+    status, answer = client.get("/graph", run="custom_loop")
+    assert status == 404 and "no Keras model config" in answer["error"]
+
+
+def test_a_plain_variable_s_histograms_are_its_logged_ones(mixed_logdir):
+    logdir, _ = mixed_logdir
+    client = Client(logdir)
+    body = {"run": "stock_keras", "unit": {"kind": "histogram", "unit": "dense/kernel"}, "steps": "all"}
+    status, answer = client.post("/data", body)
+    assert status == 200, answer
+    assert answer["steps"] == [0, 1, 2]
+    bins = np.asarray(answer["result"]["value_2"]["data"])
+    assert bins.shape[1] == 3 and bins[:, 2].sum() == pytest.approx(int(np.prod((36, 3))))  # every weight counted
+    status, one = client.post("/data", {**body, "steps": 1})
+    assert status == 200 and one["steps"] == [1]
+    status, answer = client.post("/data", {"run": "stock_keras", "unit": {"kind": "activations", "layer": "dense"}})
+    assert status == 404 and "only its scalars and logged histograms" in answer["error"]

@@ -30,6 +30,7 @@ from innspector_tb.server import (
     routes_metrics,
     routes_mistakes,
     routes_models,
+    routes_plain,
 )
 from innspector_tb.store import models as models_lib
 from innspector_tb.store import plain_runs, run_store
@@ -186,7 +187,12 @@ class InnspectorPlugin(base_plugin.TBPlugin):
 
     @_json_route(cached=True)
     def _serve_graph(self, request, store):
-        return routes_graph.graph(store, request.args.get("run"))
+        run = request.args.get("run")
+        plain = routes_plain.plain_model(self._models(request, store), run)
+        if plain is not None:
+            ctx = plugin_util.context(request.environ)
+            return routes_plain.graph(self._data_provider, ctx, plugin_util.experiment_id(request.environ), plain)
+        return routes_graph.graph(store, run)
 
     @_json_route(heavy=True)
     def _serve_neurons(self, request, store):
@@ -203,7 +209,14 @@ class InnspectorPlugin(base_plugin.TBPlugin):
 
     @_json_route(method="POST", heavy=True)
     def _serve_data(self, request, store):
-        return routes_data.data(store, http.json_body(request))
+        body = http.json_body(request)
+        plain = (
+            routes_plain.plain_model(self._models(request, store), body.get("run")) if isinstance(body, dict) else None
+        )
+        if plain is not None:
+            ctx = plugin_util.context(request.environ)
+            return routes_plain.data(self._data_provider, ctx, plugin_util.experiment_id(request.environ), plain, body)
+        return routes_data.data(store, body)
 
     @_json_route(heavy=True)
     def _serve_interestingness(self, request, store):

@@ -156,7 +156,7 @@ def _model_entry(run, series_by_tag, data, metrics):
                 layer for layer in arch.get("layers", []) if isinstance(layer, dict) and not layer.get("is_input")
             ]
             entry["layer_count"] = len(layers)
-            entry["glyph"] = _glyph(layers)
+            entry["glyph"] = glyph_of(layers)
             entry["params"] = arch.get("params")
         except (ValueError, UnicodeDecodeError) as e:
             entry["errors"].append("unreadable architecture: %s" % e)
@@ -214,7 +214,7 @@ def _attributions(manifests):
     return None
 
 
-def _glyph(layers):
+def glyph_of(layers):
     """The abstract architecture drawn in a model's box: layer types and sizes, at most GLYPH_LENGTH."""
     if len(layers) > GLYPH_LENGTH:
         # Evenly spaced samples keep the shape of a long model (where the convolutions are, where dense).

@@ -61,7 +61,22 @@ def plain_models(
     )
     hparams = _session_hparams(data_provider, ctx, experiment_id, [r for members in plain.values() for r in members])
     entries = [_entry(key, members, scalars, hparams) for key, members in sorted(plain.items())]
+    for entry in entries:
+        _add_graph_summary(entry, data_provider, ctx, experiment_id)
     return entries, dict(sorted(folded.items()))
+
+
+def _add_graph_summary(entry, data_provider, ctx, experiment_id):
+    """layer_count and glyph of a plain model whose runs logged a Keras model config (its graph opens)."""
+    from innspector_tb.store import keras_config
+    from innspector_tb.store import models as models_lib
+
+    architecture = keras_config.read_keras_architecture(data_provider, ctx, experiment_id, entry["series_runs"])
+    if architecture is None:
+        return
+    layers = [layer for layer in architecture["layers"] if not layer.get("is_input")]
+    entry["layer_count"] = len(layers)
+    entry["glyph"] = models_lib.glyph_of(layers)
 
 
 def _entry(key, members, scalars, hparams):
