@@ -120,3 +120,25 @@ def _run_node(files, tensorboard):
         tensorboard.stderr_tail(),
     )
     assert "ℹ pass " in output and "ℹ pass 0\n" not in output, "no end-to-end test passed:\n%s" % output
+
+
+@pytest.fixture(scope="module")
+def plain_tensorboard(tmp_path_factory):
+    """A tensorboard over a run of Keras' own TensorBoard callback, a custom loop's tf.summary run and one
+    of ours, the two plain runs linked under ours (innspector-tb link) so the three form one experiment."""
+    from innspector_tb import link
+    from tests.test_plain_runs import write_mixed_logdir
+
+    logdir = str(tmp_path_factory.mktemp("plain_e2e"))
+    write_mixed_logdir(logdir)
+    link.link(logdir, "stock_keras", "ours")
+    link.link(logdir, "custom_loop", "ours")
+    with TensorBoardServer(logdir) as server:
+        wait_for_models(server.url, 3, server=server)
+        yield server
+
+
+def test_plain_runs_end_to_end(plain_tensorboard):
+    """Plain runs beside ours: Performance Metrics side by side and merged, a plain run's logged histogram
+    on a common scale with ours (frontend/e2e/plain/, its own logdir)."""
+    _run_node(sorted(glob.glob(os.path.join(E2E_DIR, "plain", "*.e2e.mjs"))), plain_tensorboard)

@@ -23,7 +23,11 @@ pytestmark = pytest.mark.slow
 def _stock_keras_run(logdir):
     x, y = tm.images()
     model = keras.Sequential(
-        [keras.Input(x.shape[1:]), keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax", name="dense")]
+        [
+            keras.Input(x.shape[1:]),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(3, activation="softmax", name="dense"),
+        ]
     )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     callback = keras.callbacks.TensorBoard(log_dir=os.path.join(logdir, "stock_keras"), histogram_freq=1)
@@ -38,13 +42,17 @@ def _custom_loop_run(logdir):
             tf.summary.histogram("dense/kernel", np.random.default_rng(step).normal(size=100), step=step)
 
 
+def write_mixed_logdir(logdir):
+    """A Keras callback's run, a custom loop's run and one of ours; returns our header."""
+    _stock_keras_run(logdir)
+    _custom_loop_run(logdir)
+    return tm.train(logdir, "ours", tm.sequential(), epochs=2)["header"]
+
+
 @pytest.fixture(scope="module")
 def mixed_logdir(tmp_path_factory):
     logdir = str(tmp_path_factory.mktemp("mixed"))
-    _stock_keras_run(logdir)
-    _custom_loop_run(logdir)
-    ours = tm.train(logdir, "ours", tm.sequential(), epochs=2)
-    return logdir, ours["header"]
+    return logdir, write_mixed_logdir(logdir)
 
 
 def _models(client):

@@ -378,6 +378,13 @@ export class App {
   private async renderPanels(): Promise<void> {
     const state = this.store.get();
     const run = state.level === "L3" ? null : state.run;
+    if (run !== null && this.models.find((m) => m.run === run)?.plain) {
+      // A plain run has no iNNspector data to localize structures in or lint: say so, quietly.
+      const note = `${run} is a plain run (no iNNspector data): no localization or lint.`;
+      this.el.localization.replaceChildren(html("div", { class: "inn-small inn-muted" }, undefined, note));
+      renderLint(this.el.lint, this.store, [], []);
+      return;
+    }
     try {
       renderLocalization(this.el.localization, this.store, await api.structures(run ?? undefined), run);
     } catch (error) {

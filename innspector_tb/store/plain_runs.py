@@ -60,7 +60,10 @@ def plain_models(
         ctx, experiment_id=experiment_id, plugin_name="scalars", run_tag_filter=provider_lib.RunTagFilter(runs=runs)
     )
     hparams = _session_hparams(data_provider, ctx, experiment_id, [r for members in plain.values() for r in members])
-    entries = [_entry(key, members, scalars, hparams) for key, members in sorted(plain.items())]
+    steps = _logged_steps(
+        data_provider, ctx, experiment_id, scalars, [r for members in plain.values() for r in members]
+    )
+    entries = [_entry(key, members, steps, hparams) for key, members in sorted(plain.items())]
     for entry in entries:
         _add_graph_summary(entry, data_provider, ctx, experiment_id)
     return entries, dict(sorted(folded.items()))
@@ -79,8 +82,27 @@ def _add_graph_summary(entry, data_provider, ctx, experiment_id):
     entry["glyph"] = models_lib.glyph_of(layers)
 
 
-def _entry(key, members, scalars, hparams):
-    steps = sorted({int(series.max_step) for run in members for series in scalars.get(run, {}).values()})
+MAX_LISTED_STEPS = 1000
+
+
+def _logged_steps(data_provider, ctx, experiment_id, scalars, runs):
+    """{run: steps} of the plain runs, from the points of one scalar tag per run (downsampled to
+    MAX_LISTED_STEPS): the steps the step selectors offer."""
+    first_tags = {run: sorted(scalars[run])[0] for run in runs if scalars.get(run)}
+    if not first_tags:
+        return {}
+    data = data_provider.read_scalars(
+        ctx,
+        experiment_id=experiment_id,
+        plugin_name="scalars",
+        downsample=MAX_LISTED_STEPS,
+        run_tag_filter=provider_lib.RunTagFilter(runs=sorted(first_tags), tags=sorted(set(first_tags.values()))),
+    )
+    return {run: sorted({int(p.step) for p in data.get(run, {}).get(tag, [])}) for run, tag in first_tags.items()}
+
+
+def _entry(key, members, logged_steps, hparams):
+    steps = sorted({step for run in members for step in logged_steps.get(run, [])})
     values: dict[str, Any] = {}
     for run in members:
         values.update(hparams.get(run, {}))
@@ -91,7 +113,7 @@ def _entry(key, members, scalars, hparams):
         "label": key,
         "parents": [],
         "hparams": values,
-        "steps": steps[-1:] if steps else [],
+        "steps": steps,
         "params": None,
         "runtime": None,
         "layer_count": None,

@@ -133,7 +133,7 @@ export function renderModels(ctx: ViewContext, tree: TreeAnswer, models: Model[]
     g.addEventListener("dblclick", (e) => {
       e.stopPropagation();
       ctx.tooltip.hide();
-      if (model.plain) return; // no architecture to open: its metrics are in the toolbox's Performance tools
+      if (model.plain && model.layer_count === null) return; // no graph logged: only its metrics, in the toolbox
       ctx.store.update((s) => showModel(s, model.run));
     });
     units.set(key, { key, ...box, element: g, shape: rect, baseFill: "#ffffff" });

@@ -12,7 +12,7 @@ import { hasSampleVectors, mergedNotes, reductionOf, withNotes } from "./shared/
 import { colorOf, seriesColorScale, seriesOf } from "./shared/seriesColors";
 import { CHART_CONFIG, extentOf, scaleWith } from "./shared/spec";
 import { evenSample, singleStep, withStepBudget } from "./shared/steps";
-import { unitHasData } from "./shared/unitPredicates";
+import { onPlainRuns, unitHasData } from "./shared/unitPredicates";
 import type { ToolContext } from "../types";
 
 type Json = Record<string, unknown>;
@@ -219,9 +219,13 @@ export function usesLoggedHistogram(unit: UnitRef, ctx: Pick<ToolContext, "model
   return !hasSampleVectors(reductionOf(ctx, unit.runs[0], unit.layer));
 }
 
-/** Request of a layer's logged histograms (the event file's, [bins, 3]: left edge, right edge, count). */
+/**
+ * Request of logged histograms (the event file's, [bins, 3]: left edge, right edge, count): a layer's
+ * activations, or on a plain run (store/plain_runs.py) a variable's `tf.summary.histogram` data.
+ */
 export function loggedHistogramRequest(unit: UnitRef, steps: number | "last" | "all"): DataRequest {
-  return { run: unit.runs[0], unit: { kind: "histogram", unit: `${unit.layer}/activations` }, steps } as DataRequest;
+  const what = unit.kind === "variable" ? unit.variable : "activations";
+  return { run: unit.runs[0], unit: { kind: "histogram", unit: `${unit.layer}/${what}` }, steps } as DataRequest;
 }
 
 /** The logged histograms of an answer as HistogramResults, one per answered step. */
@@ -245,7 +249,11 @@ export function loggedHistograms(answer: DataAnswer): HistogramResult[] {
 export function loggedHistogramContent(answer: DataAnswer, unit: UnitRef, options: WidgetOptions, inputs: HistogramInputs): WidgetContent {
   const steps = answerSteps(answer);
   const hs = loggedHistograms(answer);
-  const note = "the logged histogram of every probe sample (the logging plan keeps only statistics of this layer; the class selection does not apply)";
+  const note =
+    unit.kind === "variable"
+      ? "the histogram the run logged of this variable (tf.summary.histogram; its own bins at each step)"
+      : "the logged histogram of every probe sample (the logging plan keeps only statistics of this layer; the class selection does not apply)";
+  const what = unit.kind === "variable" ? `${unit.layer}/${unit.variable}` : `${unit.layer} activations`;
   if (steps.length > 1) {
     const series = inputs.series ?? inputs.run;
     const rows = hs.flatMap((h, i) => histogramRows(h, { series, run: inputs.run, step: steps[i], color: inputs.color, mode: "steps" }));
@@ -255,7 +263,7 @@ export function loggedHistogramContent(answer: DataAnswer, unit: UnitRef, option
       rows,
       seriesField: "series",
       extents: x ? { x } : undefined,
-      caption: `steps ${steps[0]}–${steps[steps.length - 1]}: ${unit.layer} activations`,
+      caption: `steps ${steps[0]}–${steps[steps.length - 1]}: ${what}`,
       notes: [note],
     };
   }
@@ -268,7 +276,7 @@ export function loggedHistogramContent(answer: DataAnswer, unit: UnitRef, option
     rows: histogramRows(h, { series, run: inputs.run, step, color: inputs.color, mode: "step" }),
     seriesField: "series",
     extents: { x: [h.edges[0], h.edges[h.edges.length - 1]], y: [0, Math.max(0, ...h.counts)] },
-    caption: `step ${step}: ${unit.layer} activations`,
+    caption: `step ${step}: ${what}`,
     notes: [note],
   };
 }
@@ -280,12 +288,15 @@ export const histogramTool: Tool = {
   description: "Distribution of a variable's values or a layer's (or neuron's) activations at one step, or over the steps of training.",
   icon: "M3 21h18v-1.5H3zM4 19V13h3v6zM8.5 19V6h3v13zM13 19V9h3v10zM17.5 19v-4h3v4z",
   classDependent: true,
+  plainRuns: true,
   appliesTo(unit, ctx) {
+    // A plain run has the histograms it logged of its variables, nothing else.
+    if (onPlainRuns(unit, ctx)) return unitHasData(unit, ctx, ["variable"]);
     return unitHasData(unit, ctx, ["variable", "activation", "layer", "neuron"]) || usesLoggedHistogram(unit, ctx);
   },
   async load(unit, ctx, options, host) {
     const run = unit.runs[0];
-    if (usesLoggedHistogram(unit, ctx)) {
+    if (usesLoggedHistogram(unit, ctx) || onPlainRuns(unit, ctx)) {
       const modelSteps = ctx.models.get(run)?.steps ?? [];
       const steps = options.step === "all" ? "all" : singleStep(options);
       const answer = await ctx.api.data(loggedHistogramRequest(unit, steps as number | "last" | "all"));

@@ -1,0 +1,130 @@
+// Plain runs beside ours end to end (issue "Existing TensorBoard set-ups", item 1): a run of Keras' own
+// TensorBoard callback, a custom loop's tf.summary run and one of ours, in headless Chromium on a real
+// TensorBoard (tests/test_frontend_e2e.py::test_plain_runs_end_to_end writes the logdir and links the two
+// plain runs under ours, so the three are one experiment).
+//
+//   TENSORBOARD_URL=http://127.0.0.1:6006 SCREENSHOT_DIR=test-output/screenshots \
+//     node --test --test-reporter=spec frontend/e2e/plain/plain_runs.e2e.mjs
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+
+import { launchBrowser, waitForPaint } from "../browser.mjs";
+import { applyTool, closePage, getJson as pagesGetJson, openPage, TIMEOUT } from "../pages.mjs";
+
+const url = process.env.TENSORBOARD_URL;
+const screenshots = process.env.SCREENSHOT_DIR || "test-output/screenshots";
+
+let browser;
+let tree;
+
+const getJson = (route, body) => pagesGetJson(url, route, body);
+const open = (state) => openPage(browser, url, state);
+
+async function axisLabels(container, which) {
+  return container.evaluate((el, prefix) => {
+    const axis = [...el.querySelectorAll("g.role-axis")].find((g) => g.getAttribute("aria-label")?.startsWith(`${prefix}-axis`));
+    return axis ? [...axis.querySelectorAll("g.role-axis-label text")].map((t) => t.textContent) : [];
+  }, which);
+}
+
+before(async () => {
+  assert.ok(url, "set TENSORBOARD_URL to a running TensorBoard (tests/test_frontend_e2e.py does)");
+  mkdirSync(screenshots, { recursive: true });
+  browser = await launchBrowser();
+  tree = await getJson("tree");
+});
+after(async () => {
+  await browser?.close();
+});
+
+describe("plain runs beside ours", () => {
+  it("the three models side by side in one Performance Metrics widget", async () => {
+    const page = await open({});
+    try {
+      await waitForPaint(page, "L3");
+      assert.equal(await page.locator(".inn-model.inn-plain").count(), 2, "the two plain runs are drawn as plain");
+      // Tools that need iNNspector data are greyed out on a plain run.
+      await page.click("[data-tool='confusion-matrix']");
+      await page.waitForSelector("[data-unit='model:stock_keras'].inn-inapplicable", { timeout: TIMEOUT });
+      await page.click("[data-tool='confusion-matrix']");
+      const experiment = tree.experiments.find((e) => e.runs.includes("stock_keras"));
+      assert.deepEqual([...experiment.runs].sort(), ["custom_loop", "ours", "stock_keras"]);
+      const all = await applyTool(page, "performance-metrics", `experiment:${experiment.id}`);
+      const text = await all.textContent();
+      for (const run of experiment.runs) assert.ok(text.includes(run), `${run} missing from the widget`);
+      assert.equal(await all.locator(".inn-chart svg").count(), 1);
+      await page.screenshot({ path: join(screenshots, "plain-runs-metrics.png") });
+    } finally {
+      await closePage(page);
+    }
+  });
+
+  it("a plain run's loss curves merge with ours", async () => {
+    const page = await open({});
+    try {
+      await waitForPaint(page, "L3");
+      const first = await applyTool(page, "performance-metrics", "model:stock_keras");
+      const second = await applyTool(page, "performance-metrics", "model:ours");
+      await second.locator(".inn-widget-head").dragTo(first.locator(".inn-widget-head"));
+      const group = page.locator(".inn-group-card");
+      await group.waitFor({ timeout: TIMEOUT });
+      await group.locator(".inn-open-group").click();
+      await page.waitForSelector("#inn-overlay .inn-overlay-cell svg", { timeout: TIMEOUT });
+      await page.check("#inn-merge");
+      const merged = page.locator("#inn-overlay [data-merged='true']");
+      await merged.locator("svg").waitFor({ timeout: TIMEOUT });
+      const legend = await merged.textContent();
+      assert.ok(legend.includes("stock_keras") && legend.includes("ours"), legend);
+      await page.screenshot({ path: join(screenshots, "plain-runs-merged.png") });
+    } finally {
+      await closePage(page);
+    }
+  });
+
+  it("the Keras run's dense/kernel histogram at two steps, on a common scale with ours", async () => {
+    const page = await open({ level: "L2", run: "ours" });
+    try {
+      let count = await waitForPaint(page, "L2");
+      await applyTool(page, "histogram", "var:out/kernel");
+      await page.click("#inn-crumbs [data-level='L3']");
+      count = await waitForPaint(page, "L3", { after: count });
+      assert.equal(await page.locator(".inn-widget").count(), 1, "the widget stays while the view changes");
+      await page.dblclick("[data-unit='model:stock_keras'] .inn-model-box");
+      await waitForPaint(page, "L2", { after: count });
+      assert.equal(await page.locator(".inn-widget").count(), 1, "the widget stays on the plain run's graph");
+      const last = await applyTool(page, "histogram", "var:dense/kernel");
+      assert.match(await last.textContent(), /step 2/);
+      assert.equal(await page.locator(".inn-widget").count(), 2);
+      const first = await applyTool(page, "histogram", "var:dense/kernel");
+      await first.locator(".inn-widget-control select").first().selectOption("0");
+      await page.waitForFunction(
+        (el) => el.dataset.state === "ready" && /step 0(?!\d)/.test(el.querySelector(".inn-caption")?.textContent ?? ""),
+        await first.elementHandle(),
+        { timeout: TIMEOUT },
+      );
+      // By widget id: grouping moves cards, so positions change under the drags.
+      const ids = await page.$$eval(".inn-widget", (cards) => cards.map((c) => c.getAttribute("data-widget")));
+      assert.equal(ids.length, 3);
+      const head = (id) => page.locator(`.inn-widget[data-widget='${id}'] .inn-widget-head`);
+      await head(ids[2]).dragTo(head(ids[0]));
+      await head(ids[1]).dragTo(head(ids[0]));
+      const group = page.locator(".inn-group-card");
+      await group.waitFor({ timeout: TIMEOUT });
+      assert.equal(await group.locator(".inn-widget").count(), 3);
+      await group.locator(".inn-open-group").click();
+      await page.waitForFunction(() => document.querySelectorAll("#inn-overlay .inn-overlay-cell svg").length === 3, null, { timeout: TIMEOUT });
+      await page.check("#inn-common-scale");
+      await page.waitForFunction(() => document.querySelectorAll("#inn-overlay .inn-overlay-cell svg").length === 3, null, { timeout: TIMEOUT });
+      const cells = page.locator("#inn-overlay .inn-overlay-cell");
+      const x = [await axisLabels(cells.nth(0), "X"), await axisLabels(cells.nth(1), "X"), await axisLabels(cells.nth(2), "X")];
+      assert.ok(x[0].length > 1, "no axis labels found");
+      assert.deepEqual(x[1], x[0], "the common scale gives the plain run's histogram the x axis of ours");
+      assert.deepEqual(x[2], x[0]);
+      await page.screenshot({ path: join(screenshots, "plain-runs-histograms.png") });
+    } finally {
+      await closePage(page);
+    }
+  });
+});
