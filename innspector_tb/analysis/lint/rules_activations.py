@@ -81,6 +81,13 @@ def _saturated_at(ctx, lid, step):
     return fraction is not None and fraction > SATURATED_FRACTION
 
 
+def blocks_gradients(ctx, lid, step):
+    """True when a layer's output had collapsed (half its units constant) or saturated at `step`: little
+    gradient passes it (vanishing-gradients leaves such a case to saturation and constant-units)."""
+    values = activation_steps(ctx, lid).get(step)
+    return bool(values) and (collapsed(values) or _saturated_at(ctx, lid, step))
+
+
 def _fed_by_collapse(ctx, lid, step):
     """True when every producer of `lid` with statistics had collapsed or saturated at `step`: the cause is
     upstream, and is reported there."""

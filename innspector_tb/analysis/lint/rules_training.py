@@ -18,7 +18,8 @@ the weights move (docs/pathologies.md gives the thresholds and their sources).
   vanishing-gradients  kernels whose gradient on the probe batch (root mean square) is below 1/1000
                        of the model's largest, at some step: warning naming the weakest. Attention's
                        query and key projections are left out (tiny gradients while attention is
-                       near uniform, in sound transformers too).
+                       near uniform, in sound transformers too); not when a saturated or collapsed
+                       layer explains it (saturation / constant-units name that layer).
   exploding-gradients  a kernel's gradient NaN/Inf, or above 1 and 100x the model's median kernel
                        gradient, at some step: error.
   update-ratio         kernels whose update per training batch (|W_t - W_prev| / |W_t| over the batches
@@ -31,6 +32,7 @@ import statistics
 
 from innspector_tb.analysis.lint.context import as_dict, as_list, finite
 from innspector_tb.analysis.lint.registry import Finding, rule
+from innspector_tb.analysis.lint.rules_activations import blocks_gradients
 
 DIVERGENCE_FACTOR = 1.5
 PLATEAU_STEPS = 3
@@ -305,6 +307,8 @@ def _vanishing_gradients(ctx):
         weak = [(layer, value) for layer, value in finite_rows if 0 < value < VANISHING_RATIO * top]
         if not weak:
             continue
+        if any(blocks_gradients(ctx, lid, step) for lid in ctx.layers):
+            return []  # a saturated or collapsed layer stops them: saturation / constant-units say where
         layer, value = min(weak, key=lambda row: row[1])
         names = ", ".join("'%s'" % name for name, _ in weak)
         return [
