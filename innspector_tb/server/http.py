@@ -28,10 +28,12 @@ from innspector_tb import errors
 logger = logging.getLogger("innspector_tb")
 
 MAX_BODY_BYTES = 1 * 2**20
-# Heavy requests (reading and transforming arrays) at once; each may hold a few hundred MB, and holds
-# Python's interpreter lock for much of its time (serialising a large answer), which light requests then
-# wait for. Above it a request waits up to HEAVY_WAIT_SECONDS for a slot, then is answered 503.
-HEAVY_SLOTS = 2
+# Heavy requests (reading and transforming arrays) at once. Each may hold a few hundred MB, and holds
+# Python's interpreter lock for much of its time (numpy's tolist, serialising a large answer), which light
+# requests then wait for: bench/load.py measured light p95 520 ms with 1 slot against 1,320 ms with 2 and
+# the same answers per second (on 2 cores the lock serialises heavy work anyway). Above it a request waits
+# up to HEAVY_WAIT_SECONDS for the slot, then is answered 503.
+HEAVY_SLOTS = 1
 HEAVY_WAIT_SECONDS = 10.0
 RETRY_AFTER_SECONDS = 2
 # An absolute path (or URL) in an error text: from the start, a space, a quote or a parenthesis.
