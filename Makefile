@@ -63,7 +63,7 @@ types: $(STAMP) $(NODE_STAMP)
 	$(PY) -m innspector_tb.server.openapi frontend/openapi.json
 	cd frontend && node types.mjs
 
-# bench/codec.py measures the demo's step files: the demo is trained first if $(DEMO_LOGDIR) is missing.
+# bench/codec.py and bench/load.py use the demo logs: the demo is trained first if $(DEMO_LOGDIR) is missing.
 bench: $(STAMP) $(NODE_STAMP)
 	$(PY) bench/import_cost.py
 	$(PY) bench/logging_overhead.py
@@ -74,6 +74,7 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(PY) bench/widgets.py
 	test -d $(DEMO_LOGDIR) || $(PY) -m demo.train --logdir $(DEMO_LOGDIR) --no-serve
 	$(PY) bench/codec.py $(DEMO_LOGDIR)
+	$(PY) bench/load.py $(DEMO_LOGDIR)
 
 clean:
 	rm -rf $(VENV) $(DEMO_LOGDIR) build *.egg-info frontend/node_modules frontend/build
