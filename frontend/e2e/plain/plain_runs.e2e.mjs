@@ -45,6 +45,13 @@ describe("plain runs beside ours", () => {
     try {
       await waitForPaint(page, "L3");
       assert.equal(await page.locator(".inn-model.inn-plain").count(), 2, "the two plain runs are drawn as plain");
+      // The tree coloured by a final metric all three report: three fills, a legend.
+      await page.selectOption("#inn-color-by", "metric:loss");
+      const fills = await page.$$eval("[data-unit^='model:'] .inn-model-box", (rects) => rects.map((r) => r.getAttribute("fill")));
+      assert.equal(new Set(fills).size, 3, `fills ${fills}`);
+      assert.match(await page.textContent("#inn-color-by-legend"), /blue .* red/);
+      await page.screenshot({ path: join(screenshots, "plain-runs-colour-by.png") });
+      await page.selectOption("#inn-color-by", "");
       // Tools that need iNNspector data are greyed out on a plain run.
       await page.click("[data-tool='confusion-matrix']");
       await page.waitForSelector("[data-unit='model:stock_keras'].inn-inapplicable", { timeout: TIMEOUT });

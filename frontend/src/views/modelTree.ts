@@ -8,6 +8,7 @@ import { showModel } from "../state";
 import { formatCount, formatNumber, html, svg, svgText } from "../svg";
 import type { Model, TreeAnswer, TreeEdge } from "../types";
 import type { RenderedView, UnitBox, ViewContext } from "./view";
+import { colorByOptions, colorsBy, tint } from "./colorBy";
 
 /** Colours of the glyph's bars by layer family. */
 export function glyphColor(type: string): string {
@@ -148,7 +149,42 @@ export function renderModels(ctx: ViewContext, tree: TreeAnswer, models: Model[]
     svgText(g, 8, 31, id.slice(MISSING_PREFIX.length, MISSING_PREFIX.length + 8), {});
   }
 
-  return { width: laid.width, height: laid.height, units, minimap };
+  const control = renderColorBy(ctx, models, units);
+  return { width: laid.width, height: laid.height, units, minimap, dispose: () => control?.remove() };
+}
+
+// The "colour by" choice outlives a redraw of the tree (it is a way of looking, not a state to share).
+let colorByKey = "";
+
+/** The "colour by" control over the tree (top right of the stage): model boxes filled by a hyper-parameter
+ * or final metric. Returns the control (removed with the view). */
+function renderColorBy(ctx: ViewContext, models: Model[], units: Map<string, UnitBox>): HTMLElement | null {
+  const options = colorByOptions(models);
+  const stage = ctx.side.parentElement;
+  if (!options.length || !stage) return null;
+  const box = html("div", { class: "inn-color-by inn-small" }, stage);
+  const label = html("label", {}, box, "Colour models by ");
+  const select = html("select", { id: "inn-color-by" }, label) as HTMLSelectElement;
+  html("option", { value: "" }, select, "nothing");
+  for (const option of options) html("option", { value: option.key }, select, option.label);
+  if (!options.some((o) => o.key === colorByKey)) colorByKey = "";
+  select.value = colorByKey;
+  const legend = html("div", { class: "inn-muted", id: "inn-color-by-legend" }, box);
+  const apply = () => {
+    colorByKey = select.value;
+    const coloured = colorByKey ? colorsBy(models, colorByKey) : null;
+    legend.textContent = coloured?.legend ?? "";
+    for (const model of models) {
+      const unit = units.get(`model:${model.run}`);
+      if (!unit) continue;
+      const fill = coloured?.fills.get(model.run);
+      unit.baseFill = fill ? tint(fill) : "#ffffff";
+      unit.shape.setAttribute("fill", unit.baseFill);
+    }
+  };
+  select.addEventListener("change", apply);
+  apply();
+  return box;
 }
 
 function ellipsis(text: string, max: number): string {
