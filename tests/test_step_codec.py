@@ -108,8 +108,10 @@ def test_float16_storage_is_not_rounded_further(tmp_path):
 
 def test_merging_into_a_rounded_file_says_rounded(tmp_path):
     data = RNG.normal(size=(100, 30)).astype(np.float32)
-    step_writer.StepFileWriter(str(tmp_path)).write("innspector/s.h5", {"a": data})
-    manifest = step_writer.StepFileWriter(str(tmp_path), precision="exact").write("innspector/s.h5", {"b": data})
+    # One logging session (a file of another session is never merged into: test_resume_and_faults.py).
+    step_writer.StepFileWriter(str(tmp_path), session="one").write("innspector/s.h5", {"a": data})
+    exact = step_writer.StepFileWriter(str(tmp_path), precision="exact", session="one")
+    manifest = exact.write("innspector/s.h5", {"b": data})
     assert manifest["precision"] == "rounded" and manifest["mantissa_bits"] == 10
     with step_files.open_file(str(tmp_path / "innspector/s.h5")) as f:
         assert f.attrs["precision"] == "rounded"
@@ -135,10 +137,11 @@ def test_version_1_files_written_with_gzip_still_read(tmp_path):
     read, _, step = step_files.run_dir_reader(str(tmp_path))
     assert step == 3
     np.testing.assert_array_equal(read("layers/d/weights/kernel"), data)
-    # Logging the same step again merges the old gzip datasets into a version 2 file.
-    step_writer.StepFileWriter(str(tmp_path)).write(step_files.step_file(3), {"layers/d/weights/bias": data[0]})
+    # A new logging session does not merge into the old file (no session of its own): refused, file unchanged.
+    with pytest.raises(step_files.StepFileError, match="earlier writer"):
+        step_writer.StepFileWriter(str(tmp_path)).write(step_files.step_file(3), {"layers/d/weights/bias": data[0]})
     with step_files.open_file(str(path)) as f:
-        assert f.attrs["format_version"] == 2 and f.attrs["precision"] == "rounded"
+        assert f.attrs["format_version"] == 1 and "layers/d/weights/bias" not in f
         np.testing.assert_array_equal(f["layers/d/weights/kernel"][()], data)
 
 
