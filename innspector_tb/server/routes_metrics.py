@@ -15,7 +15,6 @@ from tensorboard.data import provider as provider_lib
 
 from innspector_tb.analysis import classification
 from innspector_tb.errors import BadRequest, NotFound
-from innspector_tb.format import metadata
 from innspector_tb.server.params import json_number
 from innspector_tb.store import plain_runs as plain_runs_lib
 from innspector_tb.store.run_store import BoundRunStore
@@ -91,36 +90,8 @@ def read_scalars(
     """{run: {metric: [[step, value], ...]}}: our runs' metrics/ scalars, and every scalar of a plain
     run, named as Keras names its logs (store/plain_runs.series_name: epoch_loss of a validation run is
     val_loss)."""
-    if not runs:
-        return {}
-    listing = data_provider.list_scalars(
-        ctx, experiment_id=experiment, plugin_name="scalars", run_tag_filter=provider_lib.RunTagFilter(runs=runs)
-    )
-    tags = sorted(
-        {
-            t
-            for run, by_tag in listing.items()
-            for t in by_tag
-            if run in plain_runs or t.startswith(metadata.METRICS_TAG_PREFIX)
-        }
-    )
-    if not tags:
-        return {}
-    data = data_provider.read_scalars(
-        ctx,
-        experiment_id=experiment,
-        plugin_name="scalars",
-        downsample=MAX_SCALAR_POINTS,
-        run_tag_filter=provider_lib.RunTagFilter(runs=runs, tags=tags),
-    )
-    result: dict[str, dict[str, list[list[Any]]]] = {}
-    for run, by_tag in data.items():
-        for tag, points in by_tag.items():
-            if run in plain_runs:
-                name = plain_runs_lib.series_name(run, tag)
-            elif tag.startswith(metadata.METRICS_TAG_PREFIX):
-                name = tag[len(metadata.METRICS_TAG_PREFIX) :]
-            else:
-                continue
-            result.setdefault(run, {})[name] = [[int(p.step), json_number(p.value)] for p in points]
-    return result
+    by_run = plain_runs_lib.read_metric_points(data_provider, ctx, experiment, runs, plain_runs, MAX_SCALAR_POINTS)
+    return {
+        run: {name: [[int(p.step), json_number(p.value)] for p in points] for name, points in metrics.items()}
+        for run, metrics in by_run.items()
+    }

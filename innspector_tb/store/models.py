@@ -237,38 +237,9 @@ def latest_metrics(data_provider, ctx, experiment_id, runs, plain_runs=frozenset
     the plain runs among `runs` (named by plain_runs.series_name)."""
     from innspector_tb.store import plain_runs as plain_runs_lib
 
-    listing = data_provider.list_scalars(
-        ctx,
-        experiment_id=experiment_id,
-        plugin_name="scalars",
-        run_tag_filter=provider_lib.RunTagFilter(runs=runs),
-    )
-    tags = sorted(
-        {
-            tag
-            for run, run_tags in listing.items()
-            for tag in run_tags
-            if run in plain_runs or tag.startswith(metadata.METRICS_TAG_PREFIX)
-        }
-    )
-    if not tags:
-        return {}
-    data = data_provider.read_scalars(
-        ctx,
-        experiment_id=experiment_id,
-        plugin_name="scalars",
-        downsample=1,
-        run_tag_filter=provider_lib.RunTagFilter(runs=runs, tags=tags),
-    )
     result: dict[str, dict[str, Any]] = {}
-    for run, by_tag in data.items():
-        for tag, points in by_tag.items():
-            if run in plain_runs:
-                name = plain_runs_lib.series_name(run, tag)
-            elif tag.startswith(metadata.METRICS_TAG_PREFIX):
-                name = tag[len(metadata.METRICS_TAG_PREFIX) :]
-            else:
-                continue
+    for run, metrics in plain_runs_lib.read_metric_points(data_provider, ctx, experiment_id, runs, plain_runs).items():
+        for name, points in metrics.items():
             if points:
                 last = max(points, key=lambda p: p.step)
                 value = float(last.value)

@@ -43,6 +43,46 @@ def series_name(run: str, tag: str) -> str:
     return SPLITS.get(posixpath.basename(run), "") + name
 
 
+def read_metric_points(data_provider, ctx, experiment_id, runs, plain_runs=frozenset(), downsample=1):
+    """{run: {metric: [ScalarDatum, ...]}}: our runs' metrics/ scalars, and every scalar of the plain runs
+    among `runs`, named as Keras names its logs (series_name: epoch_loss of a validation run is val_loss)."""
+    from innspector_tb.format import metadata
+
+    if not runs:
+        return {}
+    listing = data_provider.list_scalars(
+        ctx, experiment_id=experiment_id, plugin_name="scalars", run_tag_filter=provider_lib.RunTagFilter(runs=runs)
+    )
+    tags = sorted(
+        {
+            tag
+            for run, by_tag in listing.items()
+            for tag in by_tag
+            if run in plain_runs or tag.startswith(metadata.METRICS_TAG_PREFIX)
+        }
+    )
+    if not tags:
+        return {}
+    data = data_provider.read_scalars(
+        ctx,
+        experiment_id=experiment_id,
+        plugin_name="scalars",
+        downsample=downsample,
+        run_tag_filter=provider_lib.RunTagFilter(runs=runs, tags=tags),
+    )
+    result: dict[str, dict[str, Any]] = {}
+    for run, by_tag in data.items():
+        for tag, points in by_tag.items():
+            if run in plain_runs:
+                name = series_name(run, tag)
+            elif tag.startswith(metadata.METRICS_TAG_PREFIX):
+                name = tag[len(metadata.METRICS_TAG_PREFIX) :]
+            else:
+                continue
+            result.setdefault(run, {})[name] = points
+    return result
+
+
 def plain_models(
     data_provider: provider_lib.DataProvider, ctx: Any, experiment_id: str, our_runs: list[str]
 ) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
