@@ -53,7 +53,8 @@ def _variables(class_name: str, config: dict[str, Any]) -> list[str]:
 def _config_object(class_name: str, config: dict[str, Any]) -> Any:
     """An object of a class named like the layer's, its config's values as attributes: what the inner op
     builders (format/inner_ops.py) read of a layer. A name and plain values, nothing imported."""
-    attributes = {str(k): v for k, v in config.items() if str(k).isidentifier()}
+    # Plain names only: "__init__" or "__class__" from a crafted config would change how the object behaves.
+    attributes = {str(k): v for k, v in config.items() if str(k).isidentifier() and not str(k).startswith("_")}
     return type(str(class_name), (), attributes)()
 
 
@@ -176,6 +177,6 @@ def read_keras_architecture(data_provider: Any, ctx: Any, experiment_id: str, ru
         try:
             raw = data_provider.read_blob(ctx, blob_key=points[-1].values[0].blob_key)
             return architecture_from_keras_config(strict_json.loads(raw.decode("utf-8")))
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, TypeError, UnicodeDecodeError):  # not a model config we can read: no graph
             continue
     return None
