@@ -63,3 +63,11 @@ export async function applyTool(page, tool, unit) {
   await waitReady(card);
   return card;
 }
+
+/** The tick labels of a chart's "X" or "Y" axis inside a container (Vega's SVG). */
+export async function axisLabels(container, which) {
+  return container.evaluate((el, prefix) => {
+    const axis = [...el.querySelectorAll("g.role-axis")].find((g) => g.getAttribute("aria-label")?.startsWith(`${prefix}-axis`));
+    return axis ? [...axis.querySelectorAll("g.role-axis-label text")].map((t) => t.textContent) : [];
+  }, which);
+}

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import { launchBrowser, waitForPaint } from "./browser.mjs";
-import { applyTool, closePage, getJson as pagesGetJson, openPage, TIMEOUT, waitReady } from "./pages.mjs";
+import { applyTool, axisLabels, closePage, getJson as pagesGetJson, openPage, TIMEOUT, waitReady } from "./pages.mjs";
 
 const url = process.env.TENSORBOARD_URL;
 const screenshots = process.env.SCREENSHOT_DIR || "test-output/screenshots";
@@ -22,13 +22,6 @@ const close = closePage;
 const apply = applyTool;
 
 /** The texts of a chart's x- or y-axis labels (Vega's SVG). */
-async function axisLabels(container, which) {
-  return container.evaluate((el, prefix) => {
-    const axis = [...el.querySelectorAll("g.role-axis")].find((g) => g.getAttribute("aria-label")?.startsWith(`${prefix}-axis`));
-    return axis ? [...axis.querySelectorAll("g.role-axis-label text")].map((t) => t.textContent) : [];
-  }, which);
-}
-
 before(async () => {
   assert.ok(url, "set TENSORBOARD_URL to a running TensorBoard (tests/test_frontend_e2e.py does)");
   mkdirSync(screenshots, { recursive: true });
