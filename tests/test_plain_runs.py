@@ -30,7 +30,9 @@ def _stock_keras_run(logdir):
         ]
     )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    callback = keras.callbacks.TensorBoard(log_dir=os.path.join(logdir, "stock_keras"), histogram_freq=1)
+    callback = keras.callbacks.TensorBoard(
+        log_dir=os.path.join(logdir, "stock_keras"), histogram_freq=1, write_images=True
+    )
     model.fit(x, y, validation_split=0.25, epochs=3, batch_size=16, verbose=0, callbacks=[callback])
 
 
@@ -40,6 +42,16 @@ def _custom_loop_run(logdir):
         for step in range(4):
             tf.summary.scalar("loss", 1.0 / (step + 1), step=step)
             tf.summary.histogram("dense/kernel", np.random.default_rng(step).normal(size=100), step=step)
+            tf.summary.image("samples", logged_samples(step), step=step, max_outputs=2)
+
+
+def logged_samples(step):
+    """The two 8x6 RGB images the custom loop logs at a step (uint8: written to PNG as they are)."""
+    images = np.zeros((2, 8, 6, 3), np.uint8)
+    images[0, :, :, 0] = 40 * step + 10  # red grows with the step
+    images[1, :4, :, 2] = 255  # blue top half
+    images[1, :, :, 1] = np.arange(6, dtype=np.uint8) * 40 + step
+    return images
 
 
 def write_mixed_logdir(logdir):
@@ -193,3 +205,46 @@ def test_a_plain_variable_s_histograms_are_its_logged_ones(mixed_logdir):
     assert status == 200 and one["steps"] == [1]
     status, answer = client.post("/data", {"run": "stock_keras", "unit": {"kind": "activations", "layer": "dense"}})
     assert status == 404 and "only its scalars and logged histograms" in answer["error"]
+
+
+def test_a_plain_run_s_logged_images_are_listed_and_served_as_logged(mixed_logdir):
+    logdir, _ = mixed_logdir
+    client = Client(logdir)
+    models = _models(client)
+    assert models["custom_loop"]["image_tags"] == ["samples"]
+    assert models["stock_keras"]["image_tags"]  # Keras' write_images: the kernel drawn as an image
+    assert "image_tags" not in models["ours"]
+    status, listing = client.get("/images", run="custom_loop")
+    assert status == 200, listing
+    assert listing["images"] == [{"tag": "samples", "series_run": "custom_loop", "steps": [0, 1, 2, 3], "samples": 2}]
+    for step, sample in ((1, 0), (3, 1)):
+        response = client.get_raw("/image", run="custom_loop", tag="samples", step=step, sample=sample)
+        assert response.status_code == 200, response.get_data()[:200]
+        assert response.headers["Content-Type"] == "image/png"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        decoded = tf.io.decode_png(response.get_data()).numpy()
+        np.testing.assert_array_equal(decoded, logged_samples(step)[sample])
+    # The last step by default; Keras' kernel image from its train sub-run, found without naming it.
+    last = client.get_raw("/image", run="custom_loop", tag="samples")
+    np.testing.assert_array_equal(tf.io.decode_png(last.get_data()).numpy(), logged_samples(3)[0])
+    status, stock = client.get("/images", run="stock_keras")
+    assert status == 200 and [s["series_run"] for s in stock["images"]] == ["stock_keras/train"] * len(stock["images"])
+    kernel_tag = next(s["tag"] for s in stock["images"] if "kernel" in s["tag"])
+    kernel = client.get_raw("/image", run="stock_keras", tag=kernel_tag)
+    assert kernel.status_code == 200 and kernel.headers["Content-Type"] == "image/png"
+    assert tf.io.decode_png(kernel.get_data()).shape[:2] in ((36, 3), (3, 36))  # the dense kernel's shape
+    # What is not there: a clear 404 or 400 in JSON, never bytes.
+    for params, status_code, fragment in (
+        ({"run": "custom_loop", "tag": "nope"}, 404, "no images with tag"),
+        ({"run": "custom_loop", "tag": "samples", "step": 7}, 404, "steps: 0, 1, 2, 3"),
+        ({"run": "custom_loop", "tag": "samples", "sample": 2}, 404, "has 2 image(s)"),
+        ({"run": "custom_loop", "tag": "samples", "sample": -1}, 400, "sample"),
+        ({"run": "nobody", "tag": "samples"}, 404, "no model"),
+        ({"run": "custom_loop"}, 400, "'tag' is required"),
+        ({"run": "custom_loop", "tag": "samples", "series_run": "ours"}, 404, "not one of"),
+    ):
+        response = client.get_raw("/image", **params)
+        assert response.status_code == status_code and response.mimetype == "application/json", params
+        assert fragment in response.get_json()["error"], (params, response.get_json())
+    status, answer = client.get("/images", run="ours")
+    assert status == 200 and answer == {"run": "ours", "images": []}

@@ -1005,6 +1005,166 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/data/plugin/innspector/images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The images a model's runs logged with TensorBoard's own image summaries (tf.summary.image, Keras' TensorBoard callback with write_images=True): per tag and TensorBoard run, the steps TensorBoard kept and the most images one step holds. Empty when the runs logged none. */
+        get: {
+            parameters: {
+                query: {
+                    /** @description Run (model) name, as TensorBoard lists it. */
+                    run: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ImagesAnswer"];
+                    };
+                };
+                /** @description Malformed request, or one over a limit (`limit` names it; `field` the part of the request at fault) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description Unknown run, layer, unit or step */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description A bug in the plugin (the route keeps serving); the answer gives an incident id, the server log the rest */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description The server is at its limit of concurrent heavy requests: retry after the `Retry-After` seconds */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/data/plugin/innspector/image": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One logged image's bytes as logged, served only when they are a PNG, JPEG or GIF (by their magic bytes; else 400) of at most 16 MiB, with its content type and X-Content-Type-Options: nosniff. */
+        get: {
+            parameters: {
+                query: {
+                    /** @description Run (model) name, as TensorBoard lists it. */
+                    run: string;
+                    /** @description Image tag, from /images. */
+                    tag: string;
+                    /** @description Step, or 'last' (default). */
+                    step?: string;
+                    /** @description Which image of the step (default 0). */
+                    sample?: number;
+                    /** @description The model's TensorBoard run holding the tag (default: the first that does). */
+                    series_run?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "image/png": string;
+                        "image/jpeg": string;
+                        "image/gif": string;
+                    };
+                };
+                /** @description Malformed request, or one over a limit (`limit` names it; `field` the part of the request at fault) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description Unknown run, layer, unit or step */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description A bug in the plugin (the route keeps serving); the answer gives an incident id, the server log the rest */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description The server is at its limit of concurrent heavy requests: retry after the `Retry-After` seconds */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/data/plugin/innspector/metrics": {
         parameters: {
             query?: never;
@@ -1169,6 +1329,8 @@ export interface components {
             plain: boolean;
             /** @description The TensorBoard runs whose scalars are the model's metric series (a Keras callback's train and validation sub-runs folded into one model). */
             series_runs: string[];
+            /** @description The tags of the images the model's runs logged with TensorBoard's image summaries (tf.summary.image, Keras' callback with write_images); absent when there are none. */
+            image_tags?: string[];
         };
         ModelsAnswer: {
             models: components["schemas"]["Model"][];
@@ -1657,6 +1819,19 @@ export interface components {
             unit: string;
             layer: string | null;
             step: number | null;
+        };
+        ImageSeries: {
+            tag: string;
+            /** @description The TensorBoard run of the model holding the tag. */
+            series_run: string;
+            /** @description The steps TensorBoard kept of the tag (at most 1000, the newest). */
+            steps: number[];
+            /** @description The most images one step of the tag holds. */
+            samples: number;
+        };
+        ImagesAnswer: {
+            run: string;
+            images: components["schemas"]["ImageSeries"][];
         };
         GradientsAnswer: {
             run: string;

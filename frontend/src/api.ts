@@ -5,6 +5,7 @@ import type {
   DataRequest,
   GradientsAnswer,
   GraphAnswer,
+  ImagesAnswer,
   InterestingnessAnswer,
   LintAllAnswer,
   LintAnswer,
@@ -137,6 +138,9 @@ export const api = {
   lint: (run: string) => get<LintAnswer>("lint", { run }),
   lintAll: () => get<LintAllAnswer>("lint/all"),
   gradients: (run: string) => get<GradientsAnswer>("gradients", { run }),
+  images: (run: string) => get<ImagesAnswer>("images", { run }),
+  /** The address of one logged image's bytes (an <img> loads it; not JSON). */
+  imageUrl: (params: { run: string; tag: string; step: number; sample: number; series_run: string }) => routeUrl("image", params),
   mistakes: (run: string, options: { cls?: number | null; step?: number | "last" } = {}) =>
     get<MistakesAnswer>("mistakes", { run, class: options.cls ?? undefined, step: options.step }),
   tools: () => get<ToolsAnswer>("tools"),

@@ -44,6 +44,8 @@ export type StructuresAnswer = Schemas["StructuresAnswer"];
 export type LintFinding = Schemas["LintFinding"];
 export type LintAnswer = Schemas["LintAnswer"];
 export type GradientsAnswer = Schemas["GradientsAnswer"];
+export type ImagesAnswer = Schemas["ImagesAnswer"];
+export type ImageSeries = Schemas["ImageSeries"];
 export type LintAllAnswer = Schemas["LintAllAnswer"];
 
 export type MetricsAnswer = Schemas["MetricsAnswer"];

@@ -18,6 +18,7 @@ from innspector_tb.version import VERSION
 
 PREFIX = "/data/plugin/innspector"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif")  # what /image serves (store/logged_images.py)
 
 
 def _param(name, description, required=False, schema=None):
@@ -148,6 +149,25 @@ ROUTES = {
         ],
         "schema": ref("MistakesAnswer"),
     },
+    "/images": {
+        "summary": "The images a model's runs logged with TensorBoard's own image summaries (tf.summary.image, "
+        "Keras' TensorBoard callback with write_images=True): per tag and TensorBoard run, the steps "
+        "TensorBoard kept and the most images one step holds. Empty when the runs logged none.",
+        "parameters": [_RUN],
+        "schema": ref("ImagesAnswer"),
+    },
+    "/image": {
+        "summary": "One logged image's bytes as logged, served only when they are a PNG, JPEG or GIF (by their "
+        "magic bytes; else 400) of at most 16 MiB, with its content type and X-Content-Type-Options: nosniff.",
+        "parameters": [
+            _RUN,
+            _param("tag", "Image tag, from /images.", required=True),
+            _param("step", "Step, or 'last' (default)."),
+            _param("sample", "Which image of the step (default 0).", schema=INT),
+            _param("series_run", "The model's TensorBoard run holding the tag (default: the first that does)."),
+        ],
+        "content": {kind: {"schema": {"type": "string", "contentMediaType": kind}} for kind in IMAGE_TYPES},
+    },
     "/metrics": {
         "summary": "Metric series from the runs' TensorBoard scalars, and per step the confusion matrix "
         "and per-class precision and recall from the logged predictions and labels.",
@@ -177,7 +197,8 @@ def _json_content(schema):
 def document():
     paths = {}
     for route, spec in ROUTES.items():
-        responses = {"200": {"description": "OK", "content": _json_content(spec["schema"])}}
+        content = spec["content"] if "content" in spec else _json_content(spec["schema"])
+        responses = {"200": {"description": "OK", "content": content}}
         for status, description in ERRORS.items():
             responses[status] = {"description": description, "content": _json_content(ref("ErrorAnswer"))}
         operation = {"summary": spec["summary"], "parameters": spec["parameters"], "responses": responses}

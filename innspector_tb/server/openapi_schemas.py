@@ -168,8 +168,13 @@ SCHEMAS = {
                 description="The TensorBoard runs whose scalars are the model's metric series (a Keras "
                 "callback's train and validation sub-runs folded into one model).",
             ),
+            "image_tags": array(
+                STR,
+                description="The tags of the images the model's runs logged with TensorBoard's image summaries "
+                "(tf.summary.image, Keras' callback with write_images); absent when there are none.",
+            ),
         },
-        optional=["plan"],
+        optional=["plan", "image_tags"],
     ),
     "ModelsAnswer": obj({"models": array(ref("Model"))}),
     "Experiment": obj(
@@ -540,6 +545,15 @@ SCHEMAS = {
             "step": INT_OR_NULL,
         }
     ),
+    "ImageSeries": obj(
+        {
+            "tag": STR,
+            "series_run": {"type": "string", "description": "The TensorBoard run of the model holding the tag."},
+            "steps": array(INT, description="The steps TensorBoard kept of the tag (at most 1000, the newest)."),
+            "samples": {"type": "integer", "description": "The most images one step of the tag holds."},
+        }
+    ),
+    "ImagesAnswer": obj({"run": STR, "images": array(ref("ImageSeries"))}),
     "GradientsAnswer": obj(
         {
             "run": STR,

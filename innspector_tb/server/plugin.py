@@ -27,6 +27,7 @@ from innspector_tb.server import (
     routes_data,
     routes_gradients,
     routes_graph,
+    routes_images,
     routes_metrics,
     routes_mistakes,
     routes_models,
@@ -146,6 +147,8 @@ class InnspectorPlugin(base_plugin.TBPlugin):
             "/metrics": self._serve_metrics,
             "/tools": self._serve_tools,
             "/mistakes": self._serve_mistakes,
+            "/images": self._serve_images,
+            "/image": self._serve_image,
         }
 
     def is_active(self):
@@ -278,6 +281,27 @@ class InnspectorPlugin(base_plugin.TBPlugin):
             beta=args.get("beta"),
             iterations=args.get("iterations"),
         )
+
+    @_json_route()
+    def _serve_images(self, request, store):
+        ctx = plugin_util.context(request.environ)
+        model = routes_images.model_named(self._models(request, store), request.args.get("run"))
+        return routes_images.images(self._data_provider, ctx, plugin_util.experiment_id(request.environ), model)
+
+    @_application
+    def _serve_image(self, request):
+        """The bytes of one logged image, as logged (PNG, JPEG or GIF, checked), with its content type;
+        TensorBoard's Respond adds `X-Content-Type-Options: nosniff`. Errors answer JSON as elsewhere."""
+        if request.method != "GET":
+            return http.error(request, 405, "use GET for this route")
+        ctx = plugin_util.context(request.environ)
+        experiment = plugin_util.experiment_id(request.environ)
+        try:
+            model = routes_images.model_named(self._models(request), request.args.get("run"))
+            data, content_type = routes_images.image(self._data_provider, ctx, experiment, model, request.args)
+        except Exception as e:  # each error class has its status, as http.answer maps them
+            return http.error_for(request, e)
+        return http_util.Respond(request, data, content_type)
 
     def _models(self, request, store=None):
         ctx = plugin_util.context(request.environ)

@@ -6,7 +6,8 @@ directory holding its `train` and `validation` sub-runs, folded into one model),
 `plain:<key>`, name and label from the path, hyper-parameters from TensorBoard's HParams data when the
 run has them. `series_runs` are the TensorBoard runs whose scalars are the model's metric series. A key
 that is also one of our runs (the header `innspector-tb link` writes) keeps that header and takes its
-sub-runs as series.
+sub-runs as series. A model whose runs logged images (tf.summary.image) lists their tags in
+`image_tags` (read by store/logged_images.py).
 """
 
 from __future__ import annotations
@@ -229,10 +230,23 @@ def with_plain_models(
             model["errors"] = [e for e in model["errors"] if "header" in e]  # no architecture is expected
         result.append(model)
     models = sorted(result + plain, key=lambda m: m["run"])
+    _add_image_tags(models, data_provider, ctx, experiment_id)
     if logdir:
         for model in models:
             _add_linked_parents(model, logdir)
     return models
+
+
+def _add_image_tags(models, data_provider, ctx, experiment_id):
+    """`image_tags` of each model whose runs logged images (tf.summary.image): the Logged Images tool's."""
+    from innspector_tb.store import logged_images
+
+    runs = sorted({run for model in models for run in model["series_runs"]})
+    tags = logged_images.image_tags(data_provider, ctx, experiment_id, runs)
+    for model in models:
+        found = sorted({tag for run in model["series_runs"] for tag in tags.get(run, [])})
+        if found:
+            model["image_tags"] = found
 
 
 def link_versions(logdir: str | None, runs: list[str]) -> tuple[Any, ...]:

@@ -31,6 +31,10 @@ class Client:
         response = self._client.post(BASE + route, data=data, content_type="application/json")
         return check_answer(route, "post", response.status_code, _json(response))
 
+    def get_raw(self, route, **params):
+        """The werkzeug response itself (status, headers, bytes): for answers that are not JSON (/image)."""
+        return self._client.get(BASE + route, query_string=params)
+
 
 def check_answer(route, method, status, answer):
     """(status, answer), once the answer is checked against the OpenAPI document (AssertionError if off)."""

@@ -83,6 +83,45 @@ describe("plain runs beside ours", () => {
     }
   });
 
+  it("a plain run's logged images: a tag, a step on the slider, and two models side by side", async () => {
+    const page = await open({});
+    try {
+      await waitForPaint(page, "L3");
+      // Offered where images were logged, greyed out on ours (no tf.summary.image).
+      await page.click("[data-tool='logged-images']");
+      await page.waitForSelector("[data-unit='model:ours'].inn-inapplicable", { timeout: TIMEOUT });
+      await page.click("[data-tool='logged-images']");
+      const card = await applyTool(page, "logged-images", "model:custom_loop");
+      const loaded = (el) =>
+        [...el.querySelectorAll("img.inn-logged-image")].length > 0 &&
+        [...el.querySelectorAll("img.inn-logged-image")].every((img) => img.complete && img.naturalWidth > 0);
+      await page.waitForFunction(loaded, await card.elementHandle(), { timeout: TIMEOUT });
+      const sizes = await card.locator("img.inn-logged-image").evaluateAll((imgs) => imgs.map((img) => [img.naturalWidth, img.naturalHeight]));
+      assert.deepEqual(sizes, [[6, 8], [6, 8]], "the two 8x6 samples of the last step, as logged");
+      assert.match(await card.locator(".inn-caption").textContent(), /samples, step 3/);
+      // The slider to the first step: the widget reloads with step 0's images.
+      await card.locator("input[type=range]").evaluate((slider) => {
+        slider.value = "0";
+        slider.dispatchEvent(new Event("change"));
+      });
+      await page.waitForFunction(
+        (el) => el.dataset.state === "ready" && /step 0(?!\d)/.test(el.querySelector(".inn-caption")?.textContent ?? ""),
+        await card.elementHandle(),
+        { timeout: TIMEOUT },
+      );
+      await page.waitForFunction(loaded, await card.elementHandle(), { timeout: TIMEOUT });
+      assert.match(await card.locator("img.inn-logged-image").first().getAttribute("src"), /step=0/);
+      // Applied to the experiment: one column per model that logged images, side by side.
+      const experiment = tree.experiments.find((e) => e.runs.includes("custom_loop"));
+      const both = await applyTool(page, "logged-images", `experiment:${experiment.id}`);
+      const columns = await both.locator(".inn-image-column").evaluateAll((cols) => cols.map((c) => c.dataset.model));
+      assert.deepEqual([...columns].sort(), ["custom_loop", "stock_keras"]);
+      await page.screenshot({ path: join(screenshots, "plain-runs-logged-images.png") });
+    } finally {
+      await closePage(page);
+    }
+  });
+
   it("the Keras run's dense/kernel histogram at two steps, on a common scale with ours", async () => {
     const page = await open({ level: "L2", run: "ours" });
     try {

@@ -12,6 +12,7 @@ import { gradientFlowTool } from "./gradientFlow";
 import { histogramTool } from "./histogram";
 import { inputReconstructionTool } from "./inputReconstruction";
 import { kernelImagesTool } from "./kernelImages";
+import { loggedImagesTool } from "./loggedImages";
 import { mistakeNeuronsTool } from "./mistakeNeurons";
 import { modelSaveSizeTool } from "./modelSaveSize";
 import { neuronsByClassesTool } from "./neuronsByClasses";
@@ -41,6 +42,7 @@ export const builtinTools: Tool[] = [
   suggestionsTool,
   attributionTool,
   mistakeNeuronsTool,
+  loggedImagesTool,
   noteTool,
   branchModelTool,
 ];
