@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from keras import layers
 
+from innspector_tb.capture import tracing
 from innspector_tb.capture.architecture import (
     extract_architecture,
     iter_leaf_layers,
@@ -112,7 +113,7 @@ class BrokenConfig(layers.Layer):
 
 
 class Sub(keras.Model):
-    """A subclassed model: no functional graph."""
+    """A subclassed model: no functional graph of its own, a traced one."""
 
     def __init__(self):
         super().__init__(name="sub")
@@ -417,17 +418,46 @@ def test_keras_op_on_symbolic_tensors():
     assert op_id not in [lid for lid, _ in iter_leaf_layers(model)]
 
 
-def test_subclassed_model_degrades_with_note(caplog):
+class Branching(Sub):
+    """A subclassed model whose call branches on a value: it cannot be traced."""
+
+    def call(self, x, training=False):
+        if keras.ops.sum(x) > 0:
+            return self.d2(self.d1(x))
+        return self.d2(self.drop(self.d1(x), training=training))
+
+
+def test_subclassed_model_is_traced():
+    # Built by a call on (2, 3) inputs: traced on Inputs of shape (None, 3), the build shape.
     model = Sub()
     model(np.zeros((2, 3), dtype="float32"))
+    arch = extract_architecture(model)
+    check_common(arch, model)
+
+    assert arch["model"] == {"name": "sub", "class": "Sub", "functional": True, "traced": True, "notes": []}
+    assert [layer["id"] for layer in arch["layers"]] == ["input", "s_d1", "s_drop", "s_d2"]
+    assert edge_set(arch) == {("input", "s_d1", 0), ("s_d1", "s_drop", 0), ("s_drop", "s_d2", 0)}
+    assert arch["inputs"] == ["input"] and arch["outputs"] == [{"layer": "s_d2", "output_index": 0}]
+    assert by_id(arch)["s_d2"]["output_shapes"] == [[None, 2]]
+    assert [lid for lid, _ in iter_leaf_layers(model)] == ["s_d1", "s_drop", "s_d2"]
+    d1, d2 = 3 * 5 + 5, 5 * 2 + 2
+    assert arch["params"] == {"trainable": d1 + d2, "non_trainable": 0}
+
+
+def test_untraceable_subclassed_model_degrades_with_note(caplog):
+    model = Branching()
+    tracing.prepare(model, np.ones((2, 3), dtype="float32"))  # as the callback does, with its probe
     with caplog.at_level(logging.WARNING, logger="innspector_tb"):
         arch = extract_architecture(model)
     check_common(arch, model)
 
-    note = "Sub is a subclassed model without a functional graph: showing its 3 layers without data-flow edges"
-    assert note in arch["model"]["notes"]
-    assert note in caplog.text
-    assert arch["model"]["functional"] is False and arch["model"]["class"] == "Sub"
+    note = "Branching is a subclassed model without a functional graph: showing its 3 layers without data-flow edges"
+    notes = [n for n in arch["model"]["notes"] if n.startswith(note)]
+    assert len(notes) == 1
+    assert "could not be traced" in notes[0] and "cannot be used as a boolean" in notes[0]
+    assert notes[0] in caplog.text
+    assert arch["model"]["functional"] is False and arch["model"]["class"] == "Branching"
+    assert "traced" not in arch["model"]
     assert [layer["id"] for layer in arch["layers"]] == ["s_d1", "s_drop", "s_d2"]
     assert arch["edges"] == [] and arch["inputs"] == [] and arch["outputs"] == []
     assert by_id(arch)["s_d2"]["output_shapes"] == []
@@ -454,9 +484,18 @@ def test_subclassed_model_with_functional_part_and_own_weight():
     arch = extract_architecture(model)
     check_common(arch, model)
 
-    assert arch["model"]["functional"] is False
-    assert edge_set(arch) == {("enc/w_in", "enc/w_dense", 0)}
+    # Traced: the nested model, the custom layer and the raw multiply by the model's own weight.
+    assert arch["model"]["functional"] is True and arch["model"]["traced"] is True
+    (multiply,) = [layer["id"] for layer in arch["layers"] if layer["module"] == "keras.ops"]
+    assert edge_set(arch) == {
+        ("input", "enc/w_in", 0),
+        ("enc/w_in", "enc/w_dense", 0),
+        ("enc/w_dense", "odd", 0),
+        ("odd", multiply, 0),
+    }
+    assert arch["outputs"] == [{"layer": multiply, "output_index": 0}]
     assert [ns["id"] for ns in arch["namespaces"]] == ["enc"]
+    assert "1 model variables belong to no layer: wrapper/gain" in arch["model"]["notes"]
     odd = by_id(arch)["odd"]
     assert odd["config"] == {}
     assert any(n.startswith("odd: could not read config") for n in arch["model"]["notes"])

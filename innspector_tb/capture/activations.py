@@ -2,8 +2,10 @@
 
 Runs the model's own functional graph node by node and records each layer's
 outputs, descending into nested models, so the ids match the architecture's
-("encoder/dense_1"). A subclassed model has no graph to walk: it yields no
-layer activations (the caller notes it), never an error.
+("encoder/dense_1"). Subclassed models and custom layers with sub-layers are
+walked through their traced functional view (`tracing.py`); a subclassed model
+that cannot be traced has no graph to walk: it yields no layer activations
+(the caller notes it), never an error.
 """
 
 import logging
@@ -11,6 +13,8 @@ import logging
 import keras
 import numpy as np
 import tensorflow as tf
+
+from innspector_tb.capture import tracing
 
 logger = logging.getLogger("innspector_tb")
 
@@ -21,7 +25,8 @@ def functional_graph(model):
         return getattr(model, "_functional", None)
     if hasattr(model, "_nodes_by_depth") and hasattr(model, "_run_through_graph"):
         return model
-    return None
+    trace = tracing.trace_of(model)
+    return None if trace is None else trace.functional
 
 
 def _as_input_tensors(graph, x):
@@ -41,6 +46,9 @@ def _walk(graph, inputs, prefix, record):
     """Runs `graph` on `inputs`, calling record(layer_id, outputs) for every layer call."""
 
     def call(op, *args, **kwargs):
+        trace = tracing.trace_of(op)
+        if trace is not None:  # a custom layer or a subclassed model inside the graph
+            return _walk(trace.functional, trace.inputs_of_call(args, kwargs), prefix + op.name + "/", record)
         nested = functional_graph(op) if isinstance(op, keras.Model) else None
         if nested is not None:
             outputs = _walk(

@@ -3,9 +3,11 @@
 Pure extraction: reads the model's layer objects and Keras' graph bookkeeping
 (inbound nodes, tensor histories) and never calls or evaluates anything.
 Nested models become namespaces whose leaf layers are wired directly to the
-outer graph; subclassed models without a functional graph degrade to a plain
-layer list with a note. See ``extract_architecture`` for the output schema
-(format version 1).
+outer graph. Subclassed models and custom layers holding sub-layers are read
+through their traced functional view (`tracing.py`): a custom layer becomes a
+namespace like a nested model. What cannot be traced degrades with a note: a
+subclassed model to a plain layer list, a custom layer to one opaque layer.
+See ``extract_architecture`` for the output schema (format version 1).
 """
 
 import dataclasses
@@ -13,7 +15,7 @@ import logging
 
 import keras
 
-from innspector_tb.capture import layer_details
+from innspector_tb.capture import layer_details, tracing
 from innspector_tb.format.architecture import FORMAT_VERSION
 from innspector_tb.format.inner_ops import build_inner_graph
 
@@ -74,12 +76,14 @@ def _is_functional(obj):
 
 
 def _graph_of(model):
-    """The Functional holding `model`'s data-flow graph, or None."""
+    """The Functional holding `model`'s data-flow graph (traced for a subclassed model or a custom
+    layer with sub-layers), or None."""
     if _is_functional(model):
         return model
     if isinstance(model, keras.Sequential):
         return getattr(model, "_functional", None)  # None until built
-    return None
+    trace = tracing.trace_of(model)
+    return None if trace is None else trace.functional
 
 
 def _own_node_indices(graph, op):
@@ -214,6 +218,9 @@ class _Walker:
 
     def _register_calls(self, graph, op, scope):
         leaf = self._add_leaf(op, scope)
+        reason = tracing.why_not(op)
+        if reason is not None and leaf.first_node is None:
+            self.notes.append(f"custom layer '{leaf.id}' ({type(op).__name__}) is shown as one layer: {reason}")
         for index in _own_node_indices(graph, op):
             if leaf.first_node is None:
                 leaf.first_node = op._inbound_nodes[index]
@@ -258,10 +265,12 @@ class _Walker:
                 self._enter_namespace(layer, scope)
             else:
                 self._add_leaf(layer, scope)
+        reason = tracing.why_not(model)
         self.notes.append(
             f"{type(model).__name__} is a subclassed model without a functional "
             f"graph: showing its {len(layers)} layers without data-flow edges"
             + (f" (namespace '{scope.id}')" if scope.id else "")
+            + (f"; it could not be traced: {reason}" if reason else "")
         )
 
     # -- edges
@@ -338,6 +347,7 @@ class _Assembler:
                 "name": str(getattr(model, "name", "")),
                 "class": type(model).__name__,
                 "functional": graph is not None,
+                **_traced_flag(model),
                 "notes": self.notes,
             },
             "inputs": [lid for lid in walk.root.inputs if lid is not None],
@@ -405,6 +415,7 @@ class _Assembler:
             "parent": ns.parent,
             "type": type(ns.model).__name__,
             "functional": ns.functional,
+            **_traced_flag(ns.model),
             "layers": ns.layers,
             "inputs": [i for i in ns.inputs if i is not None],
             "outputs": [o for o in ns.outputs if o is not None],
@@ -447,6 +458,11 @@ class _Assembler:
 
 
 # ------------------------------------------------------------------ per layer
+
+
+def _traced_flag(obj):
+    """{"traced": True} for a graph read from a traced view; nothing otherwise (older logs have none)."""
+    return {"traced": True} if tracing.trace_of(obj) is not None else {}
 
 
 def _variables(layer_id, layer):

@@ -46,6 +46,7 @@ from innspector_tb.capture import (
     run_lock,
     runtime_stats,
     summary,
+    tracing,
     writer_process,
 )
 from innspector_tb.capture import plan as plan_lib
@@ -320,6 +321,7 @@ class InnspectorCallback(keras.callbacks.Callback):
                 self._submit(log_jobs.labels_job(self.probe_y))
             return
         self._started = True
+        tracing.prepare(model, self.probe_x)  # a subclassed model is traced on inputs shaped like the probe
         arch = architecture_lib.extract_architecture(model)
         self._layer_ids = [
             layer_id

@@ -1,0 +1,256 @@
+"""Subclassed models and custom layers read through their traced functional view (capture/tracing.py).
+
+The keras.io VAE and transformer text classifier (tests/support/keras_io_models.py, the examples' model
+code) are trained briefly with the callback and read back through TensorBoard's app and our routes: the
+graph's data flow and namespaces, and the inner layers' activations against a forward pass computed here
+with the layer objects themselves. A subclassed model with data-dependent Python control flow falls back
+with a note.
+"""
+
+import logging
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import layers
+
+from innspector_tb.capture.callback import InnspectorCallback
+from innspector_tb.format import rounding, step_files
+from tests.support import keras_io_models as kio
+from tests.support.backend_app import Client
+
+# Step files keep float32 rounded to 10 mantissa bits (samples.h5 exactly).
+STORED_RTOL = rounding.relative_error_bound(step_files.MANTISSA_BITS) + 1e-5
+EPOCHS = 2
+PROBE = 32
+
+
+class BranchingModel(keras.Model):
+    """A subclassed model whose call branches on a tensor's value, written with a TensorFlow op."""
+
+    def __init__(self):
+        super().__init__(name="branching")
+        self.hidden = layers.Dense(8, activation="relu", name="hidden")
+        self.head = layers.Dense(2, activation="softmax", name="head")
+
+    def call(self, x):
+        if tf.reduce_sum(x) > 0:
+            x = x * 2.0
+        return self.head(self.hidden(x))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    logdir = str(tmp_path_factory.mktemp("traced"))
+    x, y = kio.blob_images(64)
+    vae = kio.VAE(kio.vae_encoder(), kio.vae_decoder())
+    vae.compile(optimizer=keras.optimizers.Adam())
+    callback = InnspectorCallback(os.path.join(logdir, "vae"), probe=(x[:PROBE], y[:PROBE]))
+    vae.fit(x, epochs=EPOCHS, batch_size=32, verbose=0, callbacks=[callback])
+
+    tokens, labels = kio.token_task(128)
+    classifier = kio.text_classifier()
+    classifier.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    callback = InnspectorCallback(os.path.join(logdir, "transformer"), probe=(tokens[:PROBE], labels[:PROBE]))
+    classifier.fit(tokens, labels, epochs=EPOCHS, batch_size=32, verbose=0, callbacks=[callback])
+    return logdir, {"vae": vae, "transformer": classifier}
+
+
+@pytest.fixture(scope="module")
+def client(trained):
+    return Client(trained[0])
+
+
+def _ok(client, route, body=None, **params):
+    status, answer = client.post(route, body) if body is not None else client.get(route, **params)
+    assert status == 200, answer
+    return answer
+
+
+def _activations(client, run, layer):
+    body = {"run": run, "unit": {"kind": "activations", "layer": layer}, "steps": "last"}
+    value = _ok(client, "/data", body)["result"]["value"]
+    return np.asarray(value["data"], dtype=np.float32).reshape(value["shape"])
+
+
+def _probe_x(logdir, run):
+    with step_files.open_file(os.path.join(logdir, run, step_files.SAMPLES_FILE)) as f:
+        return f["data_samples/x"][()]
+
+
+def _edges(arch):
+    return {(e["from"], e["to"], e["to_input"]) for e in arch["edges"]}
+
+
+def _reachable(arch, start):
+    reached, frontier = {start}, [start]
+    while frontier:
+        here = frontier.pop()
+        for e in arch["edges"]:
+            if e["from"] == here and e["to"] not in reached:
+                reached.add(e["to"])
+                frontier.append(e["to"])
+    return reached
+
+
+def _close(logged, expected):
+    np.testing.assert_allclose(logged, np.asarray(expected), rtol=STORED_RTOL, atol=1e-5)
+
+
+# ------------------------------------------------------------------ the VAE
+
+
+@pytest.mark.slow
+def test_vae_graph_connects_encoder_sampling_decoder(client, trained):
+    arch = _ok(client, "/graph", run="vae")["architecture"]
+    assert arch["model"]["class"] == "VAE"
+    assert arch["model"]["functional"] is True and arch["model"]["traced"] is True
+    spaces = {ns["id"]: ns for ns in arch["namespaces"]}
+    assert set(spaces) == {"encoder", "decoder"} and spaces["encoder"]["parent"] == ""
+
+    by_id = {layer["id"]: layer for layer in arch["layers"]}
+    (sampling,) = [lid for lid, layer in by_id.items() if layer["type"] == "Sampling"]
+    (decoder_input,) = [lid for lid, layer in by_id.items() if layer["namespace"] == "decoder" and layer["is_input"]]
+    (encoder_input,) = [lid for lid, layer in by_id.items() if layer["namespace"] == "encoder" and layer["is_input"]]
+    assert sampling.startswith("encoder/")
+    edges = _edges(arch)
+    assert (arch["inputs"][0], encoder_input, 0) in edges
+    assert {("encoder/z_mean", sampling, 0), ("encoder/z_log_var", sampling, 1), (sampling, decoder_input, 0)} <= edges
+    (output,) = arch["outputs"]
+    assert by_id[output["layer"]]["namespace"] == "decoder"
+    assert output["layer"] in _reachable(arch, arch["inputs"][0])
+    assert sum(arch["params"].values()) == trained[1]["vae"].count_params()
+    assert not [n for n in arch["model"]["notes"] if "trace" in n]
+
+
+@pytest.mark.slow
+def test_vae_latent_activations_are_on_the_probe(client, trained):
+    logdir, models = trained
+    encoder = models["vae"].encoder
+    x = _probe_x(logdir, "vae")
+    z_mean, z_log_var, _ = encoder(x, training=False)
+    _close(_activations(client, "vae", "encoder/z_mean"), z_mean)
+    _close(_activations(client, "vae", "encoder/z_log_var"), z_log_var)
+    # The decoder's layers have activations too: the traced view runs encoder -> sampling -> decoder.
+    arch = _ok(client, "/graph", run="vae")["architecture"]
+    last = arch["outputs"][0]["layer"]
+    assert _activations(client, "vae", last).shape == (len(x), 28, 28, 1)
+
+
+# ------------------------------------------------------------------ the transformer
+
+
+def _block(arch):
+    (block,) = [ns for ns in arch["namespaces"] if ns["type"] == "TransformerBlock"]
+    return block
+
+
+@pytest.mark.slow
+def test_transformer_block_opens_as_a_namespace(client):
+    arch = _ok(client, "/graph", run="transformer")["architecture"]
+    block = _block(arch)
+    assert block["parent"] == "" and block["traced"] is True and block["functional"] is True
+    by_id = {layer["id"]: layer for layer in arch["layers"]}
+    inside = {lid: by_id[lid]["type"] for lid in block["layers"]}
+    assert sorted(t for t in inside.values() if t not in ("InputLayer", "Add")) == [
+        "Dropout",
+        "Dropout",
+        "LayerNormalization",
+        "LayerNormalization",
+        "MultiHeadAttention",
+    ]
+    (ffn,) = [ns for ns in arch["namespaces"] if ns["parent"] == block["id"]]
+    assert ffn["type"] == "Sequential"
+    assert [by_id[lid]["type"] for lid in ffn["layers"] if not by_id[lid]["is_input"]] == ["Dense", "Dense"]
+
+    (attention,) = [lid for lid, t in inside.items() if t == "MultiHeadAttention"]
+    (block_input,) = block["inputs"]
+    (block_output,) = block["outputs"]
+    edges = _edges(arch)
+    assert {(block_input, attention, 0), (block_input, attention, 1)} <= edges  # query and value
+    norms = sorted(lid for lid, t in inside.items() if t == "LayerNormalization")
+    assert block_output in norms
+    dense = [lid for lid in ffn["layers"] if by_id[lid]["type"] == "Dense"]
+    assert {attention, *norms, *dense} <= _reachable(arch, block_input)
+    # The embedding feeds the block; the block's last normalisation feeds the pooling.
+    (embedding,) = [lid for lid, layer in by_id.items() if layer["type"] == "TokenAndPositionEmbedding"]
+    (pooling,) = [lid for lid, layer in by_id.items() if layer["type"] == "GlobalAveragePooling1D"]
+    assert (embedding, block_input, 0) in edges and (block_output, pooling, 0) in edges
+    # TokenAndPositionEmbedding calls its position embedding on constants: it stays whole, with a note.
+    notes = [n for n in arch["model"]["notes"] if n.startswith("custom layer '%s'" % embedding)]
+    assert len(notes) == 1 and "not called on the data flow of its inputs" in notes[0]
+    assert by_id[embedding]["variables"] and by_id[embedding]["custom"] is True
+
+
+@pytest.mark.slow
+def test_transformer_block_sub_layers_have_activations_and_weights(client, trained):
+    logdir, models = trained
+    classifier = models["transformer"]
+    embedding_layer, block = classifier.layers[1], classifier.layers[2]
+    arch = _ok(client, "/graph", run="transformer")["architecture"]
+    ns = _block(arch)
+    by_type = {}
+    for lid in ns["layers"]:
+        by_type.setdefault(next(layer["type"] for layer in arch["layers"] if layer["id"] == lid), []).append(lid)
+    ffn = next(n for n in arch["namespaces"] if n["parent"] == ns["id"])
+    dense_ids = [lid for lid in ffn["layers"] if not lid.split("/")[-1].startswith("input")]
+
+    # The block's inside computed here with its own layer objects, in inference mode.
+    x = _probe_x(logdir, "transformer")
+    embedded = embedding_layer(x)
+    attended = block.att(embedded, embedded)
+    out1 = block.layernorm1(embedded + attended)
+    hidden = block.ffn.layers[0](out1)
+    out2 = block.layernorm2(out1 + block.ffn.layers[1](hidden))
+    _close(_activations(client, "transformer", by_type["MultiHeadAttention"][0]), attended)
+    last_norm = ns["outputs"][0]
+    (first_norm,) = [lid for lid in by_type["LayerNormalization"] if lid != last_norm]
+    _close(_activations(client, "transformer", first_norm), out1)
+    _close(_activations(client, "transformer", last_norm), out2)
+    _close(_activations(client, "transformer", dense_ids[0]), hidden)
+
+    # The attention's weights are logged under its id, like any layer's.
+    mha = next(layer for layer in arch["layers"] if layer["id"] == by_type["MultiHeadAttention"][0])
+    variable = mha["variables"][0]
+    body = {"run": "transformer", "unit": {"kind": "weights", "layer": mha["id"], "variable": variable["name"]}}
+    value = _ok(client, "/data", {**body, "steps": "last"})["result"]["value"]
+    logged = np.asarray(value["data"], dtype=np.float32).reshape(value["shape"])
+    _close(logged, block.att.weights[0].numpy())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", ["vae", "transformer"])
+def test_no_error_level_lint(client, run):
+    findings = _ok(client, "/lint", run=run)["findings"]
+    assert [f for f in findings if f["severity"] == "error"] == []
+
+
+# ------------------------------------------------------------------ what cannot be traced
+
+
+@pytest.mark.slow
+def test_data_dependent_control_flow_degrades_with_a_note(tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    model = BranchingModel()
+    # A Python `if` on a tensor also needs eager training (no graph of fit's train step either).
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", run_eagerly=True)
+    callback = InnspectorCallback(str(tmp_path / "branching"), probe=(x[:PROBE], y[:PROBE]))
+    with caplog.at_level(logging.WARNING, logger="innspector_tb"):
+        model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[callback])
+    logged = [r.getMessage() for r in caplog.records if "could not be traced" in r.getMessage()]
+    assert len(logged) == 1 and "KerasTensor cannot be used as input to a TensorFlow function" in logged[0]
+    assert not [r for r in caplog.records if "failed and was skipped" in r.getMessage()]
+
+    client = Client(str(tmp_path))
+    arch = _ok(client, "/graph", run="branching")["architecture"]
+    assert arch["model"]["functional"] is False and "traced" not in arch["model"]
+    assert logged[0] in arch["model"]["notes"]
+    assert [layer["id"] for layer in arch["layers"]] == ["hidden", "head"] and arch["edges"] == []
+    # Weights and predictions are still logged.
+    body = {"run": "branching", "unit": {"kind": "weights", "layer": "head", "variable": "kernel"}, "steps": "last"}
+    value = _ok(client, "/data", body)["result"]["value"]
+    _close(np.asarray(value["data"], dtype=np.float32).reshape(value["shape"]), model.head.kernel.numpy())
