@@ -16,6 +16,8 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
+from innspector_tb.capture.activations import layer_activations
+from innspector_tb.capture.architecture import extract_architecture, iter_leaf_layers
 from innspector_tb.capture.callback import InnspectorCallback
 from innspector_tb.format import rounding, step_files
 from tests.support import keras_io_models as kio
@@ -39,6 +41,64 @@ class BranchingModel(keras.Model):
         if tf.reduce_sum(x) > 0:
             x = x * 2.0
         return self.head(self.hidden(x))
+
+
+class Inner(layers.Layer):
+    """A custom layer inside a custom layer."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.norm = layers.LayerNormalization(name="norm")
+        self.proj = layers.Dense(units, name="proj")
+
+    def call(self, x):
+        return self.proj(self.norm(x))
+
+
+class Residual(layers.Layer):
+    """A sub-layer called twice, a residual sum, a nested custom layer."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = layers.Dense(units, activation="tanh", name="twice")
+        self.inner = Inner(units, name="inner")
+
+    def call(self, x):
+        return self.inner(self.dense(self.dense(x)) + x)
+
+
+class Gated(layers.Layer):
+    """A custom layer with a sub-layer and a variable of its own: kept whole."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = layers.Dense(4, name="gated_dense")
+
+    def build(self, input_shape):
+        self.gate = self.add_weight(shape=(4,), initializer="ones", name="gate")
+
+    def call(self, x):
+        return self.dense(x) * self.gate
+
+
+class Head(keras.Model):
+    """A subclassed model called inside a functional model."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = layers.Dense(3, activation="relu", name="head_hidden")
+        self.out = layers.Dense(2, name="head_out")
+
+    def call(self, x):
+        return self.out(self.hidden(x))
+
+
+def shared_block_model():
+    x = keras.Input((4,), name="x")
+    block = Residual(4, name="block")
+    h = block(block(x))  # the custom layer shared: called twice
+    g = Gated(name="gated")(h)
+    return keras.Model(x, Head(name="head")(g), name="shared_block")
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +157,75 @@ def _reachable(arch, start):
 
 def _close(logged, expected):
     np.testing.assert_allclose(logged, np.asarray(expected), rtol=STORED_RTOL, atol=1e-5)
+
+
+# ------------------------------------------------------------------ depth, sharing, several calls
+
+
+def test_nested_shared_and_repeated_custom_layers():
+    model = shared_block_model()
+    arch = extract_architecture(model)
+    by_id = {layer["id"]: layer for layer in arch["layers"]}
+    spaces = {ns["id"]: (ns["type"], ns["parent"], ns.get("traced")) for ns in arch["namespaces"]}
+    assert spaces == {
+        "block": ("Residual", "", True),
+        "block/inner": ("Inner", "block", True),
+        "head": ("Head", "", True),
+    }
+    (add,) = [lid for lid, layer in by_id.items() if layer["module"] == "keras.ops"]
+    assert add.startswith("block/")
+    edges = _edges(arch)
+    assert {
+        ("x", "block/input", 0),
+        ("block/inner/proj", "block/input", 0),  # the block's second call takes its first call's output
+        ("block/input", "block/twice", 0),
+        ("block/twice", "block/twice", 0),  # the sub-layer's second call takes its first call's output
+        ("block/twice", add, 0),
+        ("block/input", add, 1),
+        (add, "block/inner/input", 0),
+        ("block/inner/input", "block/inner/norm", 0),
+        ("block/inner/norm", "block/inner/proj", 0),
+        ("block/inner/proj", "gated", 0),
+        ("gated", "head/input", 0),
+        ("head/input", "head/head_hidden", 0),
+        ("head/head_hidden", "head/head_out", 0),
+    } == edges
+    assert by_id["block/input"]["calls"] == 2 and by_id["block/twice"]["calls"] == 2
+    assert arch["outputs"] == [{"layer": "head/head_out", "output_index": 0}]
+    # The layer with a variable of its own stays one layer, with all its variables and a note.
+    assert [v["name"] for v in by_id["gated"]["variables"]] == ["gate", "kernel", "bias"]
+    assert any(
+        n.startswith("custom layer 'gated' (Gated) is shown as one layer: it holds variables of its own")
+        for n in arch["model"]["notes"]
+    )
+    assert sum(arch["params"].values()) == model.count_params()
+    assert [lid for lid, _ in iter_leaf_layers(model)] == [
+        "block/twice",
+        "block/inner/norm",
+        "block/inner/proj",
+        "gated",
+        "head/head_hidden",
+        "head/head_out",
+    ]
+
+
+def test_activations_of_traced_layers_match_their_own_layers():
+    model = shared_block_model()
+    block, gated, head = model.get_layer("block"), model.get_layer("gated"), model.get_layer("head")
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    acts = {lid: outputs[0] for lid, outputs in layer_activations(model, x).items()}
+    # First call of each layer, computed with the layer objects.
+    first = block.dense(x)
+    second = block.dense(first)
+    normed = block.inner.norm(second + x)
+    projected = block.inner.proj(normed)
+    np.testing.assert_allclose(acts["block/twice"], first, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(acts["block/inner/norm"], normed, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(acts["block/inner/proj"], projected, rtol=1e-5, atol=1e-6)
+    hidden = head.hidden(gated(block(block(x))))
+    np.testing.assert_allclose(acts["head/head_hidden"], hidden, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(acts["head/head_out"], model(x), rtol=1e-5, atol=1e-6)
+    assert "block" not in acts and "gated" in acts
 
 
 # ------------------------------------------------------------------ the VAE
