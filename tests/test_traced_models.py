@@ -228,6 +228,19 @@ def test_activations_of_traced_layers_match_their_own_layers():
     assert "block" not in acts and "gated" in acts
 
 
+def test_a_custom_layer_fed_a_mask_stays_whole():
+    # Keras hands the embedding's mask on inside the layer's call; a traced view would drop it.
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    embedded = layers.Embedding(10, 4, mask_zero=True, name="emb")(tokens)
+    hidden = Inner(4, name="masked")(embedded)
+    model = keras.Model(tokens, layers.GlobalAveragePooling1D(name="pool")(hidden))
+    arch = extract_architecture(model)
+    assert arch["namespaces"] == [] and "masked" in {layer["id"] for layer in arch["layers"]}
+    assert "custom layer 'masked' (Inner) is shown as one layer: its inputs carry a Keras mask" in " ".join(
+        arch["model"]["notes"]
+    )
+
+
 # ------------------------------------------------------------------ the VAE
 
 
