@@ -70,20 +70,23 @@ class Subclassed(keras.Model):
         return self.out(self.hidden(self.flatten(x)))
 
 
-def test_subclassed_model_degrades_to_its_layer_list(tmp_path, caplog):
+def test_subclassed_model_is_traced_and_logged_like_a_functional_one(tmp_path, caplog):
+    # Its call uses layers only: traced on inputs shaped like the probe (capture/tracing.py).
     with caplog.at_level(logging.WARNING, logger="innspector_tb"):
         history, _ = _fit(Subclassed(), str(tmp_path / "run"), probe=tm.images())
     assert len(history.history["loss"]) == 2
-    assert "no functional graph" in caplog.text
+    assert "no functional graph" not in caplog.text and "failed" not in caplog.text
     with tb_readers.data_provider(str(tmp_path), "python") as provider:
         data = tb_readers.read_all(provider, "run", [metadata.ARCHITECTURE_TAG])
     arch = tb_readers.json_of(data[metadata.ARCHITECTURE_TAG][0])
-    assert arch["model"]["functional"] is False
-    assert arch["edges"] == []
-    assert any("functional graph" in note for note in arch["model"]["notes"])
+    assert arch["model"]["functional"] is True and arch["model"]["traced"] is True
+    chain = [layer["id"] for layer in arch["layers"]]
+    assert chain[0] == "input" and len(chain) == 4
+    assert [(e["from"], e["to"]) for e in arch["edges"]] == list(zip(chain, chain[1:], strict=False))
     with step_files.open_file(str(tmp_path / "run" / step_files.step_file(2))) as f:
         kernel_groups = [name for name in f["layers"] if "weights" in f["layers"][name]]
         assert len(kernel_groups) == 2  # both Dense layers' weights
+        assert f["layers"][chain[2]]["activations"].shape == (96, 5)  # the hidden layer's, on the probe
         assert f["data_samples/y_prediction"].shape == (96, tm.CLASSES)  # probe_size > data: all
 
 
