@@ -1298,6 +1298,8 @@ export interface components {
             probe_size: number | null;
             subset_size: number;
             weights_every: number;
+            /** @description Logged every this many due steps: steps that cost more than the time budget are paced (1: every step `freq` makes due). */
+            log_every: number;
             /** @description layer id -> what is kept (layers absent: full) */
             reduced_layers: {
                 [key: string]: components["schemas"]["ReducedLayer"];

@@ -85,6 +85,7 @@ const MODEL: Model = {
     probe_size: 40,
     subset_size: 6,
     weights_every: 2,
+    log_every: 1,
     reduced_layers: {
       wide_conv: { activations: "pooled", sample_maps: true, class_maps: false },
       proj: { activations: "pooled", sample_maps: false, class_maps: false },

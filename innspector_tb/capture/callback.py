@@ -45,6 +45,7 @@ from innspector_tb.capture import (
     resume,
     run_lock,
     runtime_stats,
+    step_pacing,
     summary,
     tracing,
     writer_process,
@@ -104,6 +105,15 @@ class InnspectorCallback(keras.callbacks.Callback):
         classes), `layer` (the Grad-CAM convolution: id or name; default the last one), `score`
         ("logit", the default, or "output"), `smoothgrad_samples` (16), `smoothgrad_noise` (0.15),
         `ig_steps` (32), `ig_baseline` (0.0), `batch_size` (rows per gradient call).
+      budget_bytes: raw float32 bytes of bulk arrays per logged step (default 64 MB); a model over it
+        gets a logging plan (capture/plan.py) that keeps statistics of every unit and reduces the bulk.
+        None: everything in full.
+      full_layers: layer ids kept in full whatever the budget.
+      time_budget: the share of training time logged steps may take on average (default 0.10). The
+        attribution maps and the gradient pass each get half of it per logged step (fewer samples and
+        steps, measured at the first epoch); a logged step that still costs more is logged every k-th
+        time `freq` makes it due (capture/step_pacing.py; the last step is always logged). Each
+        reduction is printed once. None: no limit.
     """
 
     def __init__(
@@ -126,7 +136,7 @@ class InnspectorCallback(keras.callbacks.Callback):
         attributions=None,
         budget_bytes=plan_lib.DEFAULT_BUDGET_BYTES,
         full_layers=None,
-        time_budget=time_budget_lib.DEFAULT_FRACTION,
+        time_budget=step_pacing.DEFAULT_SHARE,
     ):
         super().__init__()
         if budget_bytes is not None and (not isinstance(budget_bytes, int) or budget_bytes < 1):
@@ -169,6 +179,9 @@ class InnspectorCallback(keras.callbacks.Callback):
         if time_budget is not None and not (isinstance(time_budget, (int, float)) and 0 < time_budget <= 1):
             raise errors.ConfigurationError("time_budget must be a fraction in (0, 1] or None, got %r" % (time_budget,))
         self.time_budget = time_budget
+        # Logged steps that cost more than their share of training are logged less often.
+        self._pacer = step_pacing.Pacer(time_budget)
+        self._last_step_end: float | None = None  # training-thread clock at the end of the last logged step
         self._schedule = None  # attribution maps fitted into the time budget (None: as configured)
         self._seconds_per_row: float | None = None
         self._attribution_steps = 0
@@ -225,6 +238,8 @@ class InnspectorCallback(keras.callbacks.Callback):
         if self._first_step is None and self._started:
             self._guard("train begin", self._log_first, epoch)
         self._epoch_started = time.perf_counter()
+        if self._last_step_end is None:
+            self._last_step_end = self._epoch_started  # training starts: the first step's interval begins
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.logging:
@@ -241,7 +256,7 @@ class InnspectorCallback(keras.callbacks.Callback):
             # batch's values at the same step: they get their own tags.
             prefix = "metrics/" if self.freq_unit == "epoch" else "metrics/epoch_"
             self._guard("metrics", self._submit_metrics, dict(logs), step, prefix)
-        if self.freq_unit == "epoch" and self._epochs_done % self.freq == 0:
+        if self.freq_unit == "epoch" and self._epochs_done % self.freq == 0 and self._pacer.due():
             self._guard("epoch %d" % step, self._log_step, step)
 
     def on_train_batch_end(self, batch, logs=None):
@@ -253,7 +268,8 @@ class InnspectorCallback(keras.callbacks.Callback):
         step = self._step_now()
         if "metrics" in self.kinds and logs:
             self._guard("metrics", self._submit_metrics, dict(logs), step)
-        self._guard("batch %d" % step, self._log_step, step)
+        if self._pacer.due():
+            self._guard("batch %d" % step, self._log_step, step)
 
     def on_train_end(self, logs=None):
         if not self.logging:
@@ -391,8 +407,19 @@ class InnspectorCallback(keras.callbacks.Callback):
             self._submit(baseline)
 
     def _log_step(self, step, final=False):
-        """Copies what the step needs on the training thread; the worker does the rest."""
+        """Copies what the step needs on the training thread; the worker does the rest.
+
+        The time this takes (the writer's queue included: a full queue waits) against the training
+        time since the previous logged step paces the next steps (capture/step_pacing.py).
+        """
+        started = time.perf_counter()
         self._submit(self._step_job(step, final))
+        ended = time.perf_counter()
+        if self._last_step_end is not None and not final:
+            note = self._pacer.observe(ended - started, started - self._last_step_end, self.freq_unit)
+            if note:
+                print(note)
+        self._last_step_end = ended
 
     def _step_job(self, step, final=False):
         """The log job of a step, from the live model (the training thread's share of the work)."""
@@ -449,10 +476,20 @@ class InnspectorCallback(keras.callbacks.Callback):
             runtime,
             attributions,
             probe=(probe, self._classes) if probe is not None and "activations" in self.kinds else None,
-            plan=self.plan.to_json() if self.plan is not None else None,
+            plan=self._plan_json(),
             bulk_layers=bulk_layers,
             gradients=gradients,
         )
+
+    def _plan_json(self):
+        """The plan stored with a step: the logging plan, and the cadence when steps are paced."""
+        if self.plan is None:
+            return None
+        plan = self.plan.to_json()
+        if self._pacer.every > 1:
+            plan["log_every"] = self._pacer.every
+            plan["notes"] = list(plan["notes"]) + [self._pacer.note]
+        return plan
 
     def _prepare_probe_pass(self, model, arch):
         """Makes the logging plan and the probe pass; says once what the plan reduces."""
@@ -583,18 +620,18 @@ class InnspectorCallback(keras.callbacks.Callback):
         """Fits the gradient pass into the time budget (the attribution maps' share, on its own)."""
         if self.time_budget is None:
             return
-        budget = time_budget_lib.budget_for(epoch_seconds, float(self.time_budget))
-        note = self._gradients.fit_to(budget)
+        share = float(self.time_budget) * step_pacing.PART_SHARE
+        note = self._gradients.fit_to(time_budget_lib.budget_for(epoch_seconds, share))
         if note:
             print(
                 "iNNspector: gradients fitted to the time budget (%.0f%% of a %.1f s epoch): %s"
-                % (100 * self.time_budget, epoch_seconds, note)
+                % (100 * share, epoch_seconds, note)
             )
 
     def _fit_attributions(self, epoch_seconds):
         """Fits the configured attribution maps into the time budget; says what it reduced, once."""
         config = self._attr_config
-        fraction = float(self.time_budget or 0.0)
+        fraction = float(self.time_budget or 0.0) * step_pacing.PART_SHARE
         budget = time_budget_lib.budget_for(epoch_seconds, fraction)
         schedule = time_budget_lib.fit(
             budget,

@@ -131,6 +131,11 @@ SCHEMAS = {
             "probe_size": INT_OR_NULL,
             "subset_size": INT,
             "weights_every": INT,
+            "log_every": dict(
+                INT,
+                description="Logged every this many due steps: steps that cost more than the time budget are "
+                "paced (1: every step `freq` makes due).",
+            ),
             "reduced_layers": mapping(ref("ReducedLayer"), "layer id -> what is kept (layers absent: full)"),
         },
         description='The newest logging plan of a run that has one (docs/format.md, "Reduced data"); absent '

@@ -95,6 +95,7 @@ def _plan_summary(datum):
             "class_maps": bool(entry.get("class_maps")),
         }
     every = plan.get("weights_every")
+    log_every = plan.get("log_every")  # steps paced into the time budget (capture/step_pacing.py)
     probe = plan.get("probe_size")
     subset = plan.get("subset")
     return {
@@ -105,6 +106,7 @@ def _plan_summary(datum):
         "probe_size": probe if isinstance(probe, int) else None,
         "subset_size": len(subset) if isinstance(subset, list) else 0,
         "weights_every": every if isinstance(every, int) and every > 0 else 1,
+        "log_every": log_every if isinstance(log_every, int) and log_every > 0 else 1,
         "reduced_layers": reduced_layers,
     }
 

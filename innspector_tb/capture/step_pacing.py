@@ -1,0 +1,91 @@
+"""Pacing logged steps: a slower cadence when a logged step costs more than its share of training.
+
+The callback times each logged step's work on the training thread (probe pass, attribution maps,
+gradients, the weights copy, the hand-over to the writer) and the training time since the previous
+logged step. When a step costs more than `share` of the training it covers, the callback logs only
+every k-th step that `freq` makes due, k the smallest that brings the average cost back within the
+share. A step may always take MIN_SECONDS, so small models (the demo's) are never paced, and the last
+step of a training is always logged (on_train_end), so the final state is never lost.
+
+Why: the statistics of a ResNet50 on a 512-sample probe take seconds; on an epoch of 2,048 samples
+that is a third of the epoch, on a CIFAR-10 epoch (50,000 samples) one percent. Logging every epoch of
+a short epoch is the case to slow down, and only that case is.
+
+Pure Python: the callback measures, this module decides.
+"""
+
+from __future__ import annotations
+
+import math
+
+DEFAULT_SHARE = 0.10  # of the training time, for logged steps on average (time_budget=)
+# The attribution maps and the gradient pass are each fitted into this part of the share per logged step
+# (capture/time_budget.py, gradient_pass.fit_to): they shrink first, pacing covers what remains.
+PART_SHARE = 0.5
+MIN_SECONDS = 1.0  # a logged step may always take this long
+MAX_EVERY = 16  # at least every 16th due step is logged
+_LOWER_MARGIN = 0.8  # a slower cadence is relaxed only with this margin (no flip-flopping)
+
+
+_NOTE = (
+    "logged every %s %s: a logged step takes %.1f s on the training thread, %.0f%% of the %.1f s of training"
+    " per %s (time_budget %.0f%%)"
+)
+
+
+class Pacer:
+    """Decides which due steps are logged, from the measured cost of logged steps.
+
+    Args:
+      share: the share of training time logged steps may take on average; None: every due step.
+    """
+
+    def __init__(self, share: float | None = DEFAULT_SHARE) -> None:
+        self.share = share
+        self.every = 1
+        self.note: str | None = None
+        self._due = 0
+
+    def due(self) -> bool:
+        """Whether the step `freq` made due now is logged (counts it)."""
+        index, self._due = self._due, self._due + 1
+        return index % self.every == 0
+
+    def observe(self, step_seconds: float, interval_seconds: float, unit: str = "epoch") -> str | None:
+        """Takes a logged step's cost and the training time since the previous logged step.
+
+        Returns a note to print when the cadence changed, else None.
+        """
+        if self.share is None or not (interval_seconds > 0 and step_seconds >= 0):
+            return None
+        per_due = interval_seconds / self.every  # training time between two due steps
+        allowance = max(self.share * per_due, MIN_SECONDS)
+        needed = min(MAX_EVERY, max(1, math.ceil(step_seconds / allowance)))
+        if needed > self.every:
+            every = needed
+        elif needed < self.every and step_seconds / (needed * per_due) <= self.share * _LOWER_MARGIN:
+            every = needed
+        else:
+            return None
+        self.every = every
+        if every == 1:
+            self.note = None
+            return "iNNspector: logging every %s again (a logged step takes %.1f s)" % (unit, step_seconds)
+        self.note = _NOTE % (
+            _ordinal(every),
+            unit,
+            step_seconds,
+            100 * step_seconds / per_due,
+            per_due,
+            unit,
+            100 * self.share,
+        )
+        return "iNNspector: %s; the last %s is always logged" % (self.note, unit)
+
+    def to_json(self) -> dict:
+        return {"every": self.every, "note": self.note}
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return "%d%s" % (n, suffix)

@@ -1,0 +1,95 @@
+"""Pacing logged steps into the time budget (capture/step_pacing.py), alone and in a real training."""
+
+import pytest
+
+from innspector_tb.capture import step_pacing
+
+
+def _logged(pacer, due_steps):
+    return [i for i in range(due_steps) if pacer.due()]
+
+
+def test_a_cheap_step_is_logged_every_time():
+    pacer = step_pacing.Pacer(0.1)
+    assert pacer.observe(0.5, 2.0) is None  # 25% of the interval, but under MIN_SECONDS
+    assert pacer.every == 1 and pacer.note is None
+    assert _logged(pacer, 5) == [0, 1, 2, 3, 4]
+
+
+def test_an_expensive_step_slows_the_cadence_to_fit_the_share_and_says_so():
+    pacer = step_pacing.Pacer(0.1)
+    note = pacer.observe(3.0, 10.0)  # 30% of a 10 s epoch, 10% allowed: every 3rd epoch
+    assert pacer.every == 3
+    assert note.startswith("iNNspector: logged every 3rd epoch") and "30%" in note and "10%" in note
+    assert "3rd epoch" in pacer.note and pacer.to_json() == {"every": 3, "note": pacer.note}
+    assert _logged(pacer, 7) == [0, 3, 6]
+
+
+def test_the_interval_of_a_paced_step_covers_several_due_steps():
+    pacer = step_pacing.Pacer(0.1)
+    pacer.observe(3.0, 10.0)
+    # Three epochs of 10 s passed between two logged steps: the same cost needs no change.
+    assert pacer.observe(3.0, 30.0) is None and pacer.every == 3
+    # The step got more expensive: slower still.
+    assert pacer.observe(5.0, 30.0) is not None and pacer.every == 5
+
+
+def test_the_cadence_relaxes_only_with_a_margin_and_is_capped():
+    pacer = step_pacing.Pacer(0.1)
+    pacer.observe(3.0, 10.0)
+    assert pacer.observe(2.6, 30.0) is None and pacer.every == 3  # 2 would mean 13%: over the share
+    assert pacer.observe(1.5, 30.0) is not None and pacer.every == 2  # 7.5% at every 2nd: within 80%
+    assert pacer.observe(0.5, 20.0) is not None and pacer.every == 1 and pacer.note is None
+    capped = step_pacing.Pacer(0.01)
+    capped.observe(100.0, 10.0)
+    assert capped.every == step_pacing.MAX_EVERY
+
+
+def test_no_budget_and_nonsense_measurements_change_nothing():
+    for pacer, args in (
+        (step_pacing.Pacer(None), (100.0, 1.0)),
+        (step_pacing.Pacer(0.1), (100.0, 0.0)),
+        (step_pacing.Pacer(0.1), (float("nan"), 10.0)),
+    ):
+        assert pacer.observe(*args) is None and pacer.every == 1
+
+
+def test_ordinals():
+    assert [step_pacing._ordinal(n) for n in (2, 3, 4, 11, 12, 13, 21, 22)] == [
+        "2nd",
+        "3rd",
+        "4th",
+        "11th",
+        "12th",
+        "13th",
+        "21st",
+        "22nd",
+    ]
+
+
+@pytest.mark.slow
+def test_a_training_whose_steps_cost_too_much_is_paced_and_keeps_its_last_step(tmp_path, monkeypatch, capsys):
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from innspector_tb.format import step_files
+    from tests.support import backend_app
+    from tests.support import trained_models as tm
+
+    # Any logged step is expensive against a share of 1e-6 once the one-second allowance is gone.
+    monkeypatch.setattr(step_pacing, "MIN_SECONDS", 0.0)
+    monkeypatch.setattr(step_pacing, "MAX_EVERY", 3)
+    result = tm.train(str(tmp_path), "paced", tm.functional_skip(), epochs=7, time_budget=1e-6, attributions=False)
+    printed = capsys.readouterr().out
+    assert "logged every 3rd epoch" in printed and "the last epoch is always logged" in printed
+    run = tmp_path / "paced"
+    steps = sorted(step_files.list_step_files(str(run)))
+    # Step 0, epoch 1 (measured: every 3rd from then on), epoch 4, epoch 7 (also the last).
+    assert steps == [0, 1, 4, 7], steps
+    assert result["callback"]._pacer.every == 3
+    # The tab says so: the run's plan (stored with every step) carries the cadence and its note.
+    status, models = backend_app.Client(str(tmp_path)).get("/models")
+    assert status == 200
+    (entry,) = [m for m in models["models"] if m["run"] == "paced"]
+    assert entry["plan"]["log_every"] == 3
+    assert any("logged every 3rd epoch" in note for note in entry["plan"]["notes"])
