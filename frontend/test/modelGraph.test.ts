@@ -294,6 +294,15 @@ describe("buildModelGraph with namespaces", () => {
     assert.deepEqual([...graph.top].sort(), ["decoder", "encoder", "head", "image", "sampling"]);
   });
 
+  it("says what a traced namespace is; a nested model and an older log's namespace say nothing", () => {
+    const arch = nestedArchitecture();
+    arch.namespaces[1] = { ...arch.namespaces[1], type: "TransformerBlock", traced: true } as unknown as (typeof arch.namespaces)[number];
+    const traced = buildModelGraph(arch);
+    assert.equal(traced.groups.get("encoder/inner")!.detail, "TransformerBlock (traced)");
+    assert.equal(traced.groups.get("encoder")!.detail, undefined);
+    assert.equal(graph.groups.get("encoder/inner")!.detail, undefined);
+  });
+
   it("records each layer's innermost group", () => {
     assert.equal(graph.groupOf.get("image"), null);
     assert.equal(graph.groupOf.get("encoder/dense_1"), "encoder");

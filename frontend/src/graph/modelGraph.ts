@@ -12,6 +12,8 @@ export interface Group {
   members: string[];
   /** Layers anywhere under the group. */
   layerCount: number;
+  /** What a namespace is, when not a nested model: a traced custom layer or subclassed model ("TransformerBlock (traced)"). */
+  detail?: string;
 }
 
 export interface ModelGraph {
@@ -107,7 +109,10 @@ export function buildModelGraph(arch: Architecture, max = MAX_MEMBERS): ModelGra
   const namespaceIds = new Set(arch.namespaces.map((ns) => ns.id));
   for (const ns of arch.namespaces) {
     const parent = typeof ns.parent === "string" && namespaceIds.has(ns.parent) ? ns.parent : null;
-    groups.set(ns.id, { id: ns.id, label: String(ns.name ?? ns.id), kind: "namespace", parent, members: [], layerCount: 0 });
+    // Written by capture/tracing.py, open in the schema: older logs have no `traced`.
+    const traced = "traced" in ns && ns.traced === true;
+    const detail = traced ? `${ns.type ?? "custom layer"} (traced)` : undefined;
+    groups.set(ns.id, { id: ns.id, label: String(ns.name ?? ns.id), kind: "namespace", parent, members: [], layerCount: 0, detail });
     containers.set(parent ?? "", [...(containers.get(parent ?? "") ?? []), ns.id]);
   }
   for (const layer of arch.layers) {

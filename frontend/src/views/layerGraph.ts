@@ -139,7 +139,7 @@ export async function renderModel(ctx: ViewContext, graph: ModelGraph, run: stri
     const g = svg("g", { class: `inn-group inn-${group.kind}${node.open ? " inn-open" : ""}`, "data-unit": key, transform: `translate(${p.x},${p.y})` }, parent);
     const rect = svg("rect", { width: p.width, height: node.open ? p.height : CLOSED_GROUP.height, rx: 8, class: "inn-group-box" }, g);
     const toggle = svgText(g, 10, 15, node.open ? "−" : "+", { class: "inn-toggle" });
-    const info = `${group.kind === "namespace" ? "nested model" : "block"} · ${group.layerCount} layers`;
+    const info = `${group.kind === "namespace" ? (group.detail ?? "nested model") : "block"} · ${group.layerCount} layers`;
     if (node.open) {
       // One header line when open: the members start right below it.
       svgText(g, 24, 15, `${group.label} · ${info}`, { class: "inn-group-label" });
