@@ -207,7 +207,7 @@ def test_smoothgrad_is_the_mean_of_noisy_saliencies(digits_cnn):
 def test_attribute_computes_every_method_for_both_targets_once_per_distinct_class(digits_cnn):
     model, x, y = digits_cnn
     result = attribution.attribute(model, x, y)
-    assert list(result) == list(attribution.METHODS)
+    assert list(result) == list(attribution.DEFAULT_METHODS)
     assert result.score == "logit" and result.grad_cam_layer == "conv_2" and result.skipped == {}
     predicted = attribution.attributor(model).scores(x).argmax(axis=1)
     np.testing.assert_array_equal(result.classes["predicted"], predicted)
@@ -253,6 +253,9 @@ def test_models_without_convolutions_or_with_several_outputs():
 
 
 # The callback.
+
+# What the callback logs by default for tm.sequential(): the default methods but LRP (see its BN).
+LOGGED_BY_SEQ = tuple(m for m in attribution.DEFAULT_METHODS if not m.startswith("lrp_"))
 
 
 def _read_attributions(run_dir, step):
@@ -319,17 +322,21 @@ def test_the_callback_stores_attributions_at_every_step_of_an_image_classifier(l
         # Balanced over the three classes of the probe.
         assert sorted(np.bincount(probe_labels[sample])) == [10, 11, 11]
         np.testing.assert_array_equal(arrays["class/true"], probe_labels[sample])
-        for method in attribution.METHODS:
+        for method in LOGGED_BY_SEQ:
             for target in attribution.TARGETS:
                 expected = (32, 4, 4) if method == "grad_cam" else (32, 6, 6, 1)
                 assert arrays["%s/%s" % (method, target)].shape == expected, (step, method)
         assert arrays["grad_cam/true"].min() >= 0
         assert attrs["score"] == "logit" and attrs["grad_cam_layer"] == "conv"
-        assert json.loads(attrs["skipped"]) == {} and json.loads(attrs["options"])["ig_steps"] == 32
+        assert json.loads(attrs["methods"]) == list(LOGGED_BY_SEQ)
+        # Its BatchNormalization follows the convolution's ReLU: no linear layer to fold it into, no LRP.
+        reason = "BatchNormalization 'bn' cannot be folded into a linear layer: 'conv' before it has an activation"
+        assert json.loads(attrs["skipped"]) == {"lrp_epsilon": reason, "lrp_epsilon_plus_flat": reason}
+        assert json.loads(attrs["options"])["ig_steps"] == 32
     # The last step is the trained model: recomputing gives the logged maps.
     x = run["callback"].probe_x[sample]
     recomputed = attribution.attribute(run["model"], x, probe_labels[sample])
-    for method in attribution.METHODS:
+    for method in LOGGED_BY_SEQ:
         np.testing.assert_allclose(arrays[method + "/true"], recomputed[method]["true"], rtol=1e-3, atol=1e-5)
     np.testing.assert_array_equal(arrays["class/predicted"], recomputed.classes["predicted"])
 
@@ -393,7 +400,7 @@ def test_the_data_route_reads_attributions_with_classes(logged):
     status, listing = client.get("/models")
     by_run = {m["run"]: m["attributions"] for m in listing["models"]}
     assert by_run["seq"] == {
-        "methods": list(attribution.METHODS),
+        "methods": list(LOGGED_BY_SEQ),
         "targets": ["predicted", "true"],
         "samples": 32,
         "step": tm.EPOCHS,
@@ -491,6 +498,7 @@ def test_the_summary_op_for_custom_loops(tmp_path):
 
 def test_the_route_s_tables_agree_with_the_computation():
     assert routes_data.ATTRIBUTION_METHODS == attribution.METHODS == models._ATTRIBUTION_METHODS
+    assert set(attribution.DEFAULT_METHODS) < set(attribution.METHODS)
     assert routes_data.ATTRIBUTION_TARGETS == attribution.TARGETS
     assert "attributions" in routes_data.DATA_KINDS and "attributions" in json_tools.CLASS_KINDS
     tool = {
@@ -538,10 +546,10 @@ def test_the_demo_classifiers_log_attributions_and_the_answers_follow_the_openap
     assert status == 200 and openapi_check.validate(listing, openapi.ROUTES["/models"]["schema"]) == []
     by_run = {m["run"]: m["attributions"] for m in listing["models"]}
     for run in ("cnn_small", "cnn_wide", "cnn_bn_dropout", "cnn_rebalanced", "cnn_skip", "cnn_nested"):
-        assert by_run[run]["methods"] == list(attribution.METHODS), run
+        assert by_run[run]["methods"] == list(attribution.DEFAULT_METHODS), run
     assert "grad_cam" not in by_run["dense_baseline"]["methods"]
     assert all(by_run[run] is None for run in by_run if run.startswith("vae"))
-    for method in attribution.METHODS:
+    for method in attribution.DEFAULT_METHODS:
         for target in attribution.TARGETS:
             body = {
                 "run": "cnn_nested",

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from innspector_tb.capture import time_budget
 
 ALL = ("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "grad_cam")
+EXTENDED = ALL + ("lrp_epsilon", "lrp_epsilon_plus_flat", "guided_backprop", "guided_grad_cam", "occlusion")
 DEFAULTS = {"smoothgrad_samples": 16, "ig_steps": 32}
 
 
@@ -32,6 +33,20 @@ def test_reductions_come_in_order_and_are_said():
     assert tiny is None or "integrated_gradients" not in tiny.methods
 
 
+def test_occlusion_goes_first_and_the_relevance_methods_are_counted():
+    # Per pair: the base row (+ Guided Grad-CAM's Grad-CAM), 16 + 32, one each for the two LRP methods and
+    # Guided Backprop (which Guided Grad-CAM reuses); occlusion: 49 positions + the sample, half a row each.
+    rows = time_budget.rows(32, 2, EXTENDED, DEFAULTS, occlusion_positions=49)
+    assert rows == 32 * 2 * (1 + 16 + 32 + 3) + 32 * 50 * time_budget.FORWARD_ROW
+    assert time_budget.rows(32, 2, EXTENDED, DEFAULTS) < rows
+    fitted = time_budget.fit(rows - 1, 1.0, 32, 2, EXTENDED, DEFAULTS, occlusion_positions=49)
+    assert fitted.methods == tuple(m for m in EXTENDED if m != "occlusion") and fitted.options == DEFAULTS
+    assert fitted.notes == ("left out: occlusion",) and fitted.size == 32
+    # Far less: the LRP methods and Guided Grad-CAM are left out before the plain gradients.
+    tiny = time_budget.fit(rows / 5000, 1.0, 32, 2, EXTENDED, DEFAULTS, occlusion_positions=49)
+    assert tiny is None or not {"lrp_epsilon", "occlusion", "guided_grad_cam"} & set(tiny.methods)
+
+
 def test_a_budget_nothing_fits_turns_attributions_off():
     assert time_budget.fit(1e-9, 1.0, 32, 2, ALL, DEFAULTS) is None
 
@@ -44,17 +59,21 @@ def test_a_budget_nothing_fits_turns_attributions_off():
     targets=st.integers(1, 2),
     ig=st.integers(1, 64),
     sg=st.integers(1, 32),
+    methods=st.sampled_from([ALL, EXTENDED]),
+    positions=st.integers(0, 200),
 )
-def test_a_fitted_schedule_is_within_budget_and_never_asks_for_more(budget, per_row, size, targets, ig, sg):
+def test_a_fitted_schedule_is_within_budget_and_never_asks_for_more(
+    budget, per_row, size, targets, ig, sg, methods, positions
+):
     options = {"smoothgrad_samples": sg, "ig_steps": ig}
-    schedule = time_budget.fit(budget, per_row, size, targets, ALL, options)
+    schedule = time_budget.fit(budget, per_row, size, targets, methods, options, occlusion_positions=positions)
     if schedule is None:
         return
-    cost = time_budget.rows(schedule.size, targets, schedule.methods, schedule.options) * per_row / schedule.every
-    assert cost <= budget * (1 + 1e-9)
-    assert schedule.size <= size and set(schedule.methods) <= set(ALL)
+    rows = time_budget.rows(schedule.size, targets, schedule.methods, schedule.options, positions)
+    assert rows * per_row / schedule.every <= budget * (1 + 1e-9)
+    assert schedule.size <= size and set(schedule.methods) <= set(methods)
     assert schedule.options["ig_steps"] <= ig and schedule.options["smoothgrad_samples"] <= sg
-    assert schedule == time_budget.fit(budget, per_row, size, targets, ALL, options)
+    assert schedule == time_budget.fit(budget, per_row, size, targets, methods, options, occlusion_positions=positions)
 
 
 def test_step_zero_has_an_allowance_and_later_steps_a_fraction_of_the_epoch():

@@ -17,7 +17,10 @@ Methods (the ones of iNNvestigate-GUI):
                         default), alpha_k the mean over positions of d score_c / d A_k: non-negative,
                         with the convolution's spatial shape
 
-for the class the model predicts ("predicted") and for the true class ("true").
+for the class the model predicts ("predicted") and for the true class ("true"). Relevance propagation
+(LRP-0/ε/γ/αβ/z⁺/w²/flat and the composites EpsilonPlusFlat, EpsilonGammaBox, DeepTaylor), Guided
+Backprop, DeconvNet, Guided Grad-CAM and occlusion come from `innspector_tb.capture.relevance`, called
+here through the same interface (`methods`, a `skipped` reason for a model a method cannot have).
 
 **The score** is the class's pre-softmax logit when the model ends in a softmax (or sigmoid), whether a
 Dense/Conv layer's activation or a Softmax/Activation layer: as iNNvestigate (whose analyzers run on
@@ -49,8 +52,10 @@ from innspector_tb.capture import activations as activations_lib
 from innspector_tb.capture.attribution_setup import (  # noqa: F401 (the module's public names)
     _CONV_CLASSES,
     _STRIPPED_ACTIVATIONS,
+    DEFAULT_METHODS,
     DEFAULT_OPTIONS,
     DEFAULT_SIZE,
+    GRADIENT_METHODS,
     METHODS,
     SCORES,
     TARGETS,
@@ -70,6 +75,7 @@ from innspector_tb.capture.attribution_setup import (  # noqa: F401 (the module'
     is_convolution,
     output_activation,
 )
+from innspector_tb.capture.relevance import maps as relevance_maps
 from innspector_tb.format import stats
 
 logger = logging.getLogger("innspector_tb")
@@ -155,6 +161,7 @@ class Attributor:
             self.grad_cam_reason = "the model has no functional graph to take a convolution's output from"
         self._channels_first = getattr(self._cam_layer, "data_format", "channels_last") == "channels_first"
         self._compiled = None
+        self._extra = relevance_maps.ExtraMaps(self)  # LRP, guided gradients, occlusion
         if compile:
             spec = [
                 tf.TensorSpec((None,) + self.input_shape, tf.as_dtype(self.dtype)),
@@ -253,7 +260,9 @@ class Attributor:
 
     # Attribution.
 
-    def __call__(self, x, y=None, methods=METHODS, targets=TARGETS, predicted=None, seed=0, batch_size=None, **options):
+    def __call__(
+        self, x, y=None, methods=DEFAULT_METHODS, targets=TARGETS, predicted=None, seed=0, batch_size=None, **options
+    ):
         """Returns an AttributionResult of x (one input array [n, ...]) for the methods and targets.
 
         Args:
@@ -281,6 +290,8 @@ class Attributor:
         if "grad_cam" in methods and self._cam_layer is None:
             result.skipped["grad_cam"] = self.grad_cam_reason
             methods = tuple(m for m in methods if m != "grad_cam")
+        result.skipped.update(self._extra.skipped(methods))
+        methods = tuple(m for m in methods if m not in result.skipped)
         classes = {}
         if "predicted" in targets:
             if predicted is None:
@@ -302,7 +313,13 @@ class Attributor:
         result.classes = classes
         if not classes or not methods:
             return result
-        maps = self._maps(x, classes, methods, options, seed, batch_size)
+        gradient_methods = tuple(m for m in methods if m in GRADIENT_METHODS)
+        if "guided_grad_cam" in methods and "grad_cam" not in gradient_methods:
+            gradient_methods += ("grad_cam",)  # Guided Grad-CAM is Guided Backprop times the Grad-CAM map
+        maps = self._maps(x, classes, gradient_methods, options, seed, batch_size) if gradient_methods else {}
+        extra = tuple(m for m in methods if m not in GRADIENT_METHODS)
+        if extra:
+            maps.update(self._extra(x, classes, extra, options, batch_size, grad_cam=maps.get("grad_cam")))
         for method in methods:
             result[method] = maps[method]
         return result
@@ -401,7 +418,7 @@ def attributor(model, grad_cam_layer=None, score="logit"):
 # The plain functions.
 
 
-def attribute(model, x, y=None, methods=METHODS, targets=TARGETS, grad_cam_layer=None, score="logit", **kwargs):
+def attribute(model, x, y=None, methods=DEFAULT_METHODS, targets=TARGETS, grad_cam_layer=None, score="logit", **kwargs):
     """{method: {target: array [n, ...]}} (an AttributionResult) of a Keras classifier on x.
 
     `kwargs`: `predicted`, `seed`, `batch_size` and the method options of Attributor.__call__.

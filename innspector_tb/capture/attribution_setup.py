@@ -12,12 +12,26 @@ import numpy as np
 from innspector_tb import errors
 from innspector_tb.capture import activations as activations_lib
 from innspector_tb.capture import architecture as architecture_lib
+from innspector_tb.capture import relevance
+from innspector_tb.format import attribution_methods
 
-METHODS = ("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "grad_cam")
+# Methods of plain gradients (attribution.py), then LRP, modified gradients and occlusion (relevance/).
+GRADIENT_METHODS = attribution_methods.GRADIENT_METHODS
+METHODS = attribution_methods.METHODS
+# Computed when the callback is not told which: the gradient methods, the LRP of the user study (ε) and
+# of Zennit's recommendation (EpsilonPlusFlat), Guided Backprop, and occlusion (the time budget drops
+# it first).
+DEFAULT_METHODS = GRADIENT_METHODS + ("lrp_epsilon", "lrp_epsilon_plus_flat", "guided_backprop", "occlusion")
 TARGETS = ("predicted", "true")
 SCORES = ("logit", "output")
 DEFAULT_SIZE = 32
-DEFAULT_OPTIONS = {"smoothgrad_samples": 16, "smoothgrad_noise": 0.15, "ig_steps": 32, "ig_baseline": 0.0}
+DEFAULT_OPTIONS = {
+    "smoothgrad_samples": 16,
+    "smoothgrad_noise": 0.15,
+    "ig_steps": 32,
+    "ig_baseline": 0.0,
+    **relevance.DEFAULT_OPTIONS,
+}
 
 _STRIPPED_ACTIVATIONS = ("softmax", "sigmoid")
 _CONV_CLASSES = {
@@ -105,6 +119,22 @@ def check_options(options):
             "smoothgrad_noise must be a number from 0 to 10 (a fraction of the input range), got %r" % (noise,)
         )
     result["smoothgrad_noise"] = float(noise)
+    for key in ("lrp_epsilon", "lrp_gamma"):
+        value = result[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not 0 <= value <= 1e6:
+            raise AttributionError("%s must be a number from 0 to 1e6, got %r" % (key, value))
+        result[key] = float(value)
+    for key in ("occlusion_patch", "occlusion_stride"):
+        value = result[key]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= 100_000:
+            raise AttributionError("%s must be an integer from 0 (automatic) to 100000, got %r" % (key, value))
+        result[key] = int(value)
+    baseline = result["occlusion_baseline"]
+    if baseline != "grey" and (
+        isinstance(baseline, bool) or not isinstance(baseline, (int, float, np.number)) or not np.isfinite(baseline)
+    ):
+        raise AttributionError('occlusion_baseline must be "grey" or a finite number, got %r' % (baseline,))
+    result["occlusion_baseline"] = baseline if baseline == "grey" else float(baseline)
     return result
 
 

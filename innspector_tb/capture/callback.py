@@ -52,6 +52,7 @@ from innspector_tb.capture import (
 )
 from innspector_tb.capture import plan as plan_lib
 from innspector_tb.capture import time_budget as time_budget_lib
+from innspector_tb.capture.relevance import occlusion
 from innspector_tb.format import headers as headers_lib
 from innspector_tb.format import stats, step_files
 
@@ -96,15 +97,19 @@ class InnspectorCallback(keras.callbacks.Callback):
         TensorFlow, ~3 s to start; worth it for long runs with Python-heavy
         training loops). Falls back to "thread" if the process cannot start.
       seed: seed of the balanced probe selection.
-      attributions: attribution maps of a subset of the probe at every logged step (saliency,
-        gradient x input, SmoothGrad, integrated gradients, Grad-CAM; for the predicted and the true
-        class; see innspector_tb.capture.attribution). None (default): on for image classifiers (one 4-D
-        input, one softmax or crossentropy output with a score per class, a probe with class labels),
-        off otherwise. False: off. True: on with the defaults. A dict: on, with any of `methods`
-        (default all), `targets` (("predicted", "true")), `size` (32 probe samples, balanced over
-        classes), `layer` (the Grad-CAM convolution: id or name; default the last one), `score`
-        ("logit", the default, or "output"), `smoothgrad_samples` (16), `smoothgrad_noise` (0.15),
-        `ig_steps` (32), `ig_baseline` (0.0), `batch_size` (rows per gradient call).
+      attributions: attribution maps of a subset of the probe at every logged step (by default
+        saliency, gradient x input, SmoothGrad, integrated gradients, Grad-CAM, LRP-ε, LRP
+        EpsilonPlusFlat, Guided Backprop and occlusion; for the predicted and the true class; see
+        innspector_tb.capture.attribution and innspector_tb.capture.relevance). None (default): on
+        for image classifiers (one 4-D input, one softmax or crossentropy output with a score per
+        class, a probe with class labels), off otherwise. False: off. True: on with the defaults. A
+        dict: on, with any of `methods` (default attribution_setup.DEFAULT_METHODS; any of
+        attribution_setup.METHODS), `targets` (("predicted", "true")), `size` (32 probe samples,
+        balanced over classes), `layer` (the Grad-CAM convolution: id or name; default the last
+        one), `score` ("logit", the default, or "output"), `smoothgrad_samples` (16),
+        `smoothgrad_noise` (0.15), `ig_steps` (32), `ig_baseline` (0.0), `lrp_epsilon` (0.1),
+        `lrp_gamma` (0.25), `occlusion_patch`, `occlusion_stride` (0: automatic),
+        `occlusion_baseline` ("grey"), `batch_size` (rows per gradient call).
       budget_bytes: raw float32 bytes of bulk arrays per logged step (default 64 MB); a model over it
         gets a logging plan (capture/plan.py) that keeps statistics of every unit and reduces the bulk.
         None: everything in full.
@@ -640,6 +645,7 @@ class InnspectorCallback(keras.callbacks.Callback):
             len(config["targets"]),
             config["methods"],
             config["options"],
+            occlusion_positions=occlusion.positions(config["x"].shape[1:], config["options"]),
         )
         previous = self._schedule
         self._schedule = schedule or time_budget_lib.Schedule(0, (), {}, 1, ("off: not even one map fits",))

@@ -56,7 +56,7 @@ def attribution_config(value, probe_x, probe_y, seed):
             "unknown attributions option(s) %s; options: %s" % (unknown, ", ".join(_ATTRIBUTION_KEYS))
         )
     try:
-        methods = attribution_lib.check_methods(value.get("methods", attribution_lib.METHODS))
+        methods = attribution_lib.check_methods(value.get("methods", attribution_lib.DEFAULT_METHODS))
         targets = attribution_lib.check_targets(value.get("targets", attribution_lib.TARGETS))
         options = attribution_lib.check_options(
             {k: v for k, v in value.items() if k in attribution_lib.DEFAULT_OPTIONS}

@@ -424,7 +424,7 @@ def attributions(
       size: attribute this many samples of the probe, balanced over classes (default 32, chosen
         reproducibly with `seed`, the same at every step); `sample` instead names the probe rows.
       methods, targets, grad_cam_layer, score, options: see `innspector_tb.capture.attribution.Attributor`
-        (default: every method, for the predicted and the true class).
+        (default: attribution_setup.DEFAULT_METHODS, for the predicted and the true class).
     Returns the AttributionResult written.
     """
     from innspector_tb.capture import attribution as attribution_lib
@@ -454,7 +454,7 @@ def attributions(
                 model_or_result,
                 xs[0] if len(xs) == 1 else xs,
                 None if labels is None else labels[sample],
-                methods=methods or attribution_lib.METHODS,
+                methods=methods or attribution_lib.DEFAULT_METHODS,
                 targets=targets or attribution_lib.TARGETS,
                 grad_cam_layer=grad_cam_layer,
                 score=score,

@@ -5,7 +5,9 @@ that is as much compute as an epoch of 2,048 samples. The callback measures what
 costs and how long an epoch takes, and this module decides, deterministically, how much of the
 requested work fits: fewer integration steps and SmoothGrad copies first (the maps stay of the same
 samples, a little coarser), then fewer samples, then a slower cadence (every k-th logged step), and
-only then fewer methods. Every reduction is said in `notes`. Pure Python: no TensorFlow here.
+only then fewer methods. Occlusion (one forward pass per patch position and sample) is the exception:
+it is left out first, before anything else is reduced. Every reduction is said in `notes`. Pure
+Python: no TensorFlow here.
 """
 
 from __future__ import annotations
@@ -23,8 +25,28 @@ MIN_IG_STEPS = 8
 MIN_SMOOTHGRAD_SAMPLES = 4
 MAX_EVERY = 16
 # Methods that share the plain gradient rows (one row per sample and class).
-_BASE_METHODS = ("saliency", "gradient_x_input", "grad_cam")
-_DROP_ORDER = ("integrated_gradients", "smoothgrad")
+_BASE_METHODS = ("saliency", "gradient_x_input", "grad_cam", "guided_grad_cam")
+# Methods of one backward pass of their own per sample and class: each LRP method's walk (a forward pass
+# and one local gradient per layer: about one gradient row), Guided Backprop, DeconvNet.
+_OWN_ROW_METHODS = (
+    "lrp_z",
+    "lrp_epsilon",
+    "lrp_gamma",
+    "lrp_alpha1_beta0",
+    "lrp_alpha2_beta1",
+    "lrp_z_plus",
+    "lrp_w_square",
+    "lrp_flat",
+    "lrp_epsilon_plus_flat",
+    "lrp_epsilon_gamma_box",
+    "deep_taylor",
+    "guided_backprop",
+    "deconvnet",
+)
+FORWARD_ROW = 0.5  # a forward pass (occlusion) against a gradient row (forward and backward)
+_DROP_ORDER = ("integrated_gradients", "smoothgrad", "guided_grad_cam", "deconvnet") + tuple(
+    reversed(_OWN_ROW_METHODS[:-2])
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,14 +61,24 @@ class Schedule:
         return log_index % self.every == 0
 
 
-def rows(size: int, targets: int, methods: Sequence[str], options: Mapping[str, Any]) -> int:
-    """Gradient rows of one attribution call (an upper bound: a sample whose classes agree counts once)."""
+def rows(
+    size: int, targets: int, methods: Sequence[str], options: Mapping[str, Any], occlusion_positions: int = 0
+) -> float:
+    """Gradient rows of one attribution call (an upper bound: a sample whose classes agree counts once).
+
+    `occlusion_positions`: patch positions per sample (relevance.occlusion.positions); each is a forward
+    pass of every sample, counted as FORWARD_ROW of a gradient row.
+    """
     per_pair = 1 if any(m in _BASE_METHODS for m in methods) else 0
     if "smoothgrad" in methods:
         per_pair += int(options.get("smoothgrad_samples", 16))
     if "integrated_gradients" in methods:
         per_pair += int(options.get("ig_steps", 32))
-    return size * max(targets, 1) * per_pair
+    per_pair += sum(1 for m in methods if m in _OWN_ROW_METHODS)
+    if "guided_grad_cam" in methods and "guided_backprop" not in methods:
+        per_pair += 1
+    forward = size * (int(occlusion_positions) + 1) * FORWARD_ROW if "occlusion" in methods else 0
+    return size * max(targets, 1) * per_pair + forward
 
 
 def fit(
@@ -56,6 +88,7 @@ def fit(
     targets: int,
     methods: Sequence[str],
     options: Mapping[str, Any],
+    occlusion_positions: int = 0,
 ) -> Schedule | None:
     """The largest schedule whose average cost per logged step is within `budget_seconds`, or None."""
     size, methods, options = int(size), tuple(methods), dict(options)
@@ -63,9 +96,12 @@ def fit(
     every = 1
 
     def cost():
-        return rows(size, targets, methods, options) * seconds_per_row / every
+        return rows(size, targets, methods, options, occlusion_positions) * seconds_per_row / every
 
     while cost() > budget_seconds:
+        if "occlusion" in methods:
+            methods = tuple(m for m in methods if m != "occlusion")
+            continue
         ig, sg = int(options.get("ig_steps", 32)), int(options.get("smoothgrad_samples", 16))
         if "integrated_gradients" in methods and ig > MIN_IG_STEPS and ig >= sg:
             options["ig_steps"] = max(MIN_IG_STEPS, ig // 2)

@@ -7,6 +7,7 @@ passed through from the logs (the architecture, hyper-parameters, runtime statis
 config) stay open, as the log format allows more than the routes read.
 """
 
+from innspector_tb.format import attribution_methods
 from innspector_tb.server import tool_schema
 
 STR = {"type": "string"}
@@ -345,7 +346,7 @@ SCHEMAS = {
             obj(
                 {
                     "kind": enum("attributions"),
-                    "method": enum("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "grad_cam"),
+                    "method": enum(*attribution_methods.METHODS),
                     "target": enum("predicted", "true"),
                 },
                 optional=["target"],

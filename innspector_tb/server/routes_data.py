@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from innspector_tb.errors import BadRequest, NotFound
+from innspector_tb.format import attribution_methods
 from innspector_tb.server.params import class_selection, int_param, require_str
 from innspector_tb.store.run_store import BoundRunStore
 
@@ -30,8 +31,8 @@ DATA_KINDS = (
 )
 MAX_STEPS_PER_REQUEST = 1000
 MAX_DATA_ELEMENTS = 50_000_000  # read from the manifests before anything is read
-ATTRIBUTION_METHODS = ("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "grad_cam")
-ATTRIBUTION_TARGETS = ("predicted", "true")
+ATTRIBUTION_METHODS = attribution_methods.METHODS
+ATTRIBUTION_TARGETS = attribution_methods.TARGETS
 
 
 def data(store: BoundRunStore, body: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from tensorboard.data import provider as provider_lib
 
-from innspector_tb.format import log_checks, metadata
+from innspector_tb.format import attribution_methods, log_checks, metadata
 
 # Read every point of the few small tags a listing needs.
 _ALL_POINTS = 1 << 30
@@ -183,8 +183,7 @@ def _model_entry(run, series_by_tag, data, metrics):
 
 
 GLYPH_LENGTH = 48
-# innspector_tb.capture.attribution.METHODS (not imported: it loads TensorFlow).
-_ATTRIBUTION_METHODS = ("saliency", "gradient_x_input", "smoothgrad", "integrated_gradients", "grad_cam")
+_ATTRIBUTION_METHODS = attribution_methods.METHODS
 
 
 def _known_first(known):
