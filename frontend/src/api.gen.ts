@@ -315,7 +315,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Any stored array of a unit of analysis at one step or across steps, with a class selection and a transform pipeline (innspector_tb.analysis.transforms). POST a JSON body: {run, unit: {kind: weights|activations|class_means|samples|labels|predictions|statistics|histogram|attributions|unit_statistics, layer, variable, unit, output, method, target, form}, steps: int|'last'|'all'|[int], classes: [labels], transform: [operations]}. Attributions (method: saliency|gradient_x_input|smoothgrad|integrated_gradients|grad_cam, target: predicted|true) answer the columns value, sample (probe row), target (class attributed) and label. When the logging plan reduced a layer, activations answer what is stored (full, else pooled per unit, else the maps of the sample subset; unit.form asks for one) and say so in `reduced`; weights a step's file lacks come from the newest earlier step (`from_step`, `note`). */
+        /** Any stored array of a unit of analysis at one step or across steps, with a class selection and a transform pipeline (innspector_tb.analysis.transforms). POST a JSON body: {run, unit: {kind: weights|activations|class_means|samples|labels|predictions|statistics|histogram|attributions|unit_statistics, layer, variable, unit, output, method, target, form}, steps: int|'last'|'all'|[int], classes: [labels], transform: [operations]}. Attributions (method: saliency|gradient_x_input|smoothgrad|integrated_gradients|grad_cam|lrp_*|deep_taylor|guided_backprop|deconvnet|guided_grad_cam|occlusion, target: predicted|true) answer the columns value, sample (probe row), target (class attributed) and label. When the logging plan reduced a layer, activations answer what is stored (full, else pooled per unit, else the maps of the sample subset; unit.form asks for one) and say so in `reduced`; weights a step's file lacks come from the newest earlier step (`from_step`, `note`). */
         post: {
             parameters: {
                 query?: never;
@@ -1571,7 +1571,7 @@ export interface components {
             /** @enum {string} */
             kind: "attributions";
             /** @enum {string} */
-            method: "saliency" | "gradient_x_input" | "smoothgrad" | "integrated_gradients" | "grad_cam";
+            method: "saliency" | "gradient_x_input" | "smoothgrad" | "integrated_gradients" | "grad_cam" | "lrp_z" | "lrp_epsilon" | "lrp_gamma" | "lrp_alpha1_beta0" | "lrp_alpha2_beta1" | "lrp_z_plus" | "lrp_w_square" | "lrp_flat" | "lrp_epsilon_plus_flat" | "lrp_epsilon_gamma_box" | "deep_taylor" | "guided_backprop" | "deconvnet" | "guided_grad_cam" | "occlusion";
             /** @enum {string} */
             target?: "predicted" | "true";
         };
