@@ -59,6 +59,8 @@ def test_rules_are_registered_with_ids_and_descriptions():
         "input-scale",
         "constant-units",
         "narrow-bottleneck",
+        "correlated-units",
+        "rank-collapse",
         "loss-non-finite",
         "loss-divergence",
         "loss-plateau",

@@ -21,6 +21,22 @@ def _relu(name="culprit", **kwargs):
     return L.Dense(32, activation="relu", name=name, **kwargs)
 
 
+class TiedColumns(keras.constraints.Constraint):
+    """Every column of the kernel set to their mean after each update: the units become copies."""
+
+    def __call__(self, w):
+        return keras.ops.repeat(keras.ops.mean(w, axis=1, keepdims=True), w.shape[1], axis=1)
+
+
+class RankOne(keras.constraints.Constraint):
+    """The kernel projected to rank 1 (outer product of its row and column means, same norm) after each
+    update: the layer sees one direction of its input."""
+
+    def __call__(self, w):
+        r = keras.ops.mean(w, axis=1, keepdims=True) * keras.ops.mean(w, axis=0, keepdims=True)
+        return r * keras.ops.sqrt(keras.ops.sum(w * w)) / (keras.ops.sqrt(keras.ops.sum(r * r)) + 1e-12)
+
+
 def _deep(activation, initializer=None, depth=8):
     inputs = keras.Input((pm.FEATURES,), name="features")
     h = inputs
@@ -54,6 +70,10 @@ PLANTED = {
     "plateau": lambda: pm.dense_model(_relu()),
     "overfit": lambda: pm.dense_model(L.Dense(256, activation="relu", name="culprit")),
     "leak": lambda: pm.dense_model(L.Dropout(0.7, name="culprit")),
+    "copies": lambda: pm.dense_model(_relu(use_bias=False, kernel_constraint=TiedColumns())),
+    "rank_one": lambda: pm.dense_model(
+        _relu(kernel_constraint=RankOne(), bias_initializer=keras.initializers.RandomNormal(stddev=1.0))
+    ),
     "deep_sigmoid": lambda: _deep("sigmoid"),  # vanishing gradients
     "high_lr": lambda: pm.dense_model(_relu()),  # SGD at 3.0
     "low_lr": lambda: pm.dense_model(_relu()),  # Adam at 1e-7
@@ -78,6 +98,9 @@ EXPECTED = {
     "plateau": [("loss-plateau", None, 1)],
     "overfit": [("overfitting", None, "after the validation minimum")],
     "leak": [("validation-better", None, 5)],
+    # The constraints act after the first update: step 0 (before training) is sound.
+    "copies": [("correlated-units", "culprit", 1)],
+    "rank_one": [("rank-collapse", "culprit", 1)],
     "deep_sigmoid": [("vanishing-gradients", "l0", 0)],
     "high_lr": [("update-ratio", ANY_LAYER, 1)],
     "low_lr": [("update-ratio", ANY_LAYER, 1)],
@@ -173,7 +196,7 @@ def test_anything_abnormal_puts_each_planted_culprit_in_its_models_top_3(planted
 @pytest.mark.slow
 def test_planted_culprits_are_not_blamed_on_their_neighbours(planted):
     """A consequence downstream (dead units behind a saturated or constant layer) is not reported."""
-    for name in ("sigmoid", "constant", "bottleneck"):
+    for name in ("sigmoid", "constant", "bottleneck", "copies", "rank_one"):
         layers_blamed = {
             f["layer"]
             for f in pm.findings(planted.logdir, planted(name))

@@ -180,6 +180,7 @@ def _lint_findings(store, run):
         header = store.header(run)
     except NotFound:
         header = {}
+    from innspector_tb.server import lint_representations
     from innspector_tb.store import training_inputs
 
     architecture = store.architecture(run)
@@ -191,6 +192,7 @@ def _lint_findings(store, run):
         histograms=store.histograms(run),
         inputs=training_inputs.input_statistics(store, run, architecture),
         gradients=training_inputs.gradient_series(store, run),
+        representations=lint_representations.reader(store, run, architecture),
     )
     return [f.to_json() for f in findings]
 

@@ -17,6 +17,8 @@ one module per kind, whose docstring describes each rule:
   rules_activations    activation-scale, init-scale, saturation, dying-relu, input-scale,
                        constant-units, narrow-bottleneck (training pathologies in the
                        statistics and histograms of layer outputs, kernels and inputs)
+  rules_collapse       correlated-units, rank-collapse (a representation that loses its
+                       dimensions: the `representations` summaries of the activations)
   rules_training       loss-non-finite, loss-divergence, loss-plateau, overfitting,
                        validation-better, frozen-layer (the metric scalars, weights that
                        never move), vanishing-gradients, exploding-gradients, update-ratio
@@ -36,7 +38,7 @@ import logging
 from innspector_tb.analysis.lint import rules_architecture, rules_data  # noqa: F401
 
 # isort: split
-from innspector_tb.analysis.lint import rules_activations, rules_training  # noqa: F401
+from innspector_tb.analysis.lint import rules_activations, rules_collapse, rules_training  # noqa: F401
 from innspector_tb.analysis.lint.context import (
     ACTIVATION_LAYER_TYPES,
     LINEAR,
@@ -99,15 +101,26 @@ def rules_json():
     return [rule.to_json() for rule in RULES]
 
 
-def lint(architecture, header, unit_stats, metrics=None, histograms=None, inputs=None, gradients=None):
+def lint(
+    architecture,
+    header,
+    unit_stats,
+    metrics=None,
+    histograms=None,
+    inputs=None,
+    gradients=None,
+    representations=None,
+):
     """Runs every rule; returns the findings, errors first. Never raises.
 
     metrics: {name: {step: value}} of the run's metric scalars (``loss``, ``val_loss``, ...);
     histograms: {unit: {step: [bins, 3]}}; inputs: {input layer id: statistics of the probe inputs};
-    gradients: {"layer/variable": {step: {format.gradients.GRADIENT_FIELDS name: value}}}.
+    gradients: {"layer/variable": {step: {format.gradients.GRADIENT_FIELDS name: value}}};
+    representations: a function (layer id, step) -> the analysis.representation_rank summary of the
+    layer's activations at the step (of the probe inputs for an input layer), or None when unknown.
     """
     try:
-        ctx = Context(architecture, header, unit_stats, metrics, histograms, inputs, gradients)
+        ctx = Context(architecture, header, unit_stats, metrics, histograms, inputs, gradients, representations)
     except Exception:  # pragma: no cover - Context is defensive itself
         LOGGER.warning("lint: could not read the model's data", exc_info=True)
         return []

@@ -105,7 +105,17 @@ def loss_key(name):
 class Context:
     """The model's data, read defensively once, with graph lookups."""
 
-    def __init__(self, architecture, header, unit_stats, metrics=None, histograms=None, inputs=None, gradients=None):
+    def __init__(
+        self,
+        architecture,
+        header,
+        unit_stats,
+        metrics=None,
+        histograms=None,
+        inputs=None,
+        gradients=None,
+        representations=None,
+    ):
         arch = as_dict(architecture)
         self.arch = arch
         self.layers: dict[str, dict[str, Any]] = {}
@@ -168,6 +178,23 @@ class Context:
                 self.gradients[unit] = dict(sorted(clean.items()))
         # {input layer id: {field: value}}: statistics of the probe inputs (None when unknown).
         self.inputs = {k: v for k, v in as_dict(inputs).items() if isinstance(k, str) and isinstance(v, dict)}
+        # (layer, step) -> summary of analysis/representation_rank.py, read on demand (the caller reads
+        # activations from the step files); asked once per layer and step.
+        self._representations = representations if callable(representations) else None
+        self._representation_memo: dict[tuple[str, int], Any] = {}
+
+    def representation(self, lid, step):
+        """The representation summary of a layer (or input layer) at a step, or None when unknown."""
+        if self._representations is None:
+            return None
+        key = (lid, step)
+        if key not in self._representation_memo:
+            try:
+                value = self._representations(lid, step)
+            except Exception:  # unreadable activations: no summary, as for a run without step files
+                value = None
+            self._representation_memo[key] = value if isinstance(value, dict) else None
+        return self._representation_memo[key]
 
     # -- layers
 
