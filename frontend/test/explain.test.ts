@@ -8,7 +8,7 @@ import { expressionInterpreter } from "vega-interpreter";
 import { compile, type TopLevelSpec } from "vega-lite";
 
 import type { MistakesAnswer } from "../src/types";
-import { attributionSpec, pixelRows, toMap } from "../src/widgets/tools/attribution";
+import { attributionSpec, chooseMethod, loggedMethods, METHODS, pixelRows, toMap } from "../src/widgets/tools/attribution";
 import { analysedClass, mistakeRows, mistakeSpec } from "../src/widgets/tools/mistakeNeurons";
 import { histogramSpec, missRows, samplesInBin, scatterSpec, suggestionRows } from "../src/widgets/tools/suggestions";
 
@@ -104,6 +104,20 @@ describe("attributions", () => {
     assert.equal(items(view, "rect").length, 8);
     const gradcam = await render(attributionSpec("Grad-CAM", false, 1), pixelRows([[0]], [[0.2]], 0));
     assert.equal(items(gradcam, "rect").length, 2);
+  });
+
+  it("offers the methods the model logged, in the tool's order, and picks one of them", () => {
+    const logged = ["occlusion", "saliency", "lrp_epsilon", "not_a_method"];
+    const offered = loggedMethods(logged);
+    assert.deepEqual(offered.map((m) => m.id), ["saliency", "lrp_epsilon", "occlusion"]);
+    assert.equal(offered.find((m) => m.id === "lrp_epsilon")?.label, "LRP-ε");
+    assert.equal(chooseMethod("lrp_epsilon", offered), "lrp_epsilon");
+    // A method this model did not log (LRP unavailable, a group synced from another model): the first logged.
+    assert.equal(chooseMethod("deep_taylor", offered), "saliency");
+    assert.equal(chooseMethod(undefined, loggedMethods(["grad_cam", "integrated_gradients"])), "integrated_gradients");
+    // Unknown what the model logged (an older models answer): every method.
+    assert.equal(loggedMethods(null), METHODS);
+    assert.equal(METHODS.length, new Set(METHODS.map((m) => m.id)).size);
   });
 });
 

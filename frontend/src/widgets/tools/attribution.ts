@@ -19,8 +19,42 @@ export const METHODS: { id: Method; label: string }[] = [
   { id: "smoothgrad", label: "SmoothGrad" },
   { id: "integrated_gradients", label: "integrated gradients" },
   { id: "grad_cam", label: "Grad-CAM" },
+  { id: "lrp_z", label: "LRP-z" },
+  { id: "lrp_epsilon", label: "LRP-ε" },
+  { id: "lrp_gamma", label: "LRP-γ" },
+  { id: "lrp_alpha1_beta0", label: "LRP-α1β0" },
+  { id: "lrp_alpha2_beta1", label: "LRP-α2β1" },
+  { id: "lrp_z_plus", label: "LRP-z⁺" },
+  { id: "lrp_w_square", label: "LRP-w²" },
+  { id: "lrp_flat", label: "LRP-flat" },
+  { id: "lrp_epsilon_plus_flat", label: "LRP EpsilonPlusFlat" },
+  { id: "lrp_epsilon_gamma_box", label: "LRP EpsilonGammaBox" },
+  { id: "deep_taylor", label: "Deep Taylor" },
+  { id: "guided_backprop", label: "Guided Backprop" },
+  { id: "deconvnet", label: "DeconvNet" },
+  { id: "guided_grad_cam", label: "Guided Grad-CAM" },
+  { id: "occlusion", label: "occlusion" },
 ];
 export const TARGETS = ["predicted", "true"] as const;
+/** Maps that are never negative (a one-sided colour scale); the others are signed. */
+const NON_NEGATIVE: readonly string[] = ["grad_cam"];
+
+/** The methods a model logged (its models entry), in METHODS order; all when unknown. Pure. */
+export function loggedMethods(logged: readonly string[] | null | undefined): { id: Method; label: string }[] {
+  if (!logged?.length) return METHODS;
+  const found = METHODS.filter((m) => logged.includes(m.id));
+  return found.length ? found : METHODS;
+}
+
+/** The method a widget shows: the one asked for if logged, else integrated gradients, else the first logged. Pure. */
+export function chooseMethod(asked: unknown, offered: { id: Method }[]): Method {
+  return (
+    offered.find((m) => m.id === asked)?.id ??
+    offered.find((m) => m.id === "integrated_gradients")?.id ??
+    offered[0]?.id ??
+    "integrated_gradients"
+  );
+}
 
 export interface PixelRow {
   image: "input" | "attribution";
@@ -94,7 +128,8 @@ export async function loadAttribution(unit: UnitRef, ctx: ToolContext, options: 
   const run = unit.runs[0];
   const model = ctx.models.get(run);
   const classNames = model?.classes ?? [];
-  const method = METHODS.find((m) => m.id === options.method)?.id ?? "integrated_gradients";
+  const offered = loggedMethods(model?.attributions?.methods);
+  const method = chooseMethod(options.method, offered);
   const target = options.target === "true" ? "true" : "predicted";
   // The maps of every attributed sample (32 by default, a few kB): the row of the chosen one is picked here.
   const attributed: DataAnswer = await ctx.api.data({ run, unit: { kind: "attributions", method, target }, steps: "last" });
@@ -111,7 +146,7 @@ export async function loadAttribution(unit: UnitRef, ctx: ToolContext, options: 
   const sampleChoices = subset.map((s) => ({ value: String(s), label: `#${s}` }));
   if (row < 0) sampleChoices.unshift({ value: String(wanted), label: `#${wanted} (no attributions)` });
   const controlsList = [
-    selectControl("method", METHODS.map((m) => ({ value: m.id, label: m.label })), method, (v) => pick({ method: v })),
+    selectControl("method", offered.map((m) => ({ value: m.id, label: m.label })), method, (v) => pick({ method: v })),
     selectControl("class", TARGETS.map((t) => ({ value: t, label: t })), target, (v) => pick({ target: v })),
     selectControl("sample", sampleChoices, String(wanted), (v) => host.selectSample(Number(v))),
   ];
@@ -129,7 +164,7 @@ export async function loadAttribution(unit: UnitRef, ctx: ToolContext, options: 
   ]);
   const inputMap = toMap((input.data as unknown[])[0]);
   const attributionMap = toMap((column(attributed).data as unknown[])[row]);
-  const signed = method !== "grad_cam";
+  const signed = !NON_NEGATIVE.includes(method);
   const values = attributionMap.flat().filter((v): v is number => v !== null);
   const maxAbs = Math.max(0, ...values.map(Math.abs));
   const topk = top.result.value as { values: { data: number[][] }; indices: { data: number[][] } };
@@ -144,7 +179,7 @@ export async function loadAttribution(unit: UnitRef, ctx: ToolContext, options: 
     rows: pixelRows(inputMap, attributionMap, wanted),
     sampleField: "sample",
     html: wrap(controls, facts),
-    caption: `${target} class, last step; ${signed ? "blue negative, red positive" : "Grad-CAM at the last convolution, upsampled by the grid"}`,
+    caption: `${target} class, last step; ${signed ? "blue negative, red positive" : "Grad-CAM at the last convolution, upsampled by the grid"}${method === "occlusion" ? "; the score's drop when a patch is greyed out" : ""}`,
   };
 }
 
@@ -159,7 +194,7 @@ export const attributionTool: Tool = {
   name: "Attribution",
   category: "Explain",
   description:
-    "What in the input a class score depends on: gradient, gradient × input, SmoothGrad, integrated gradients or Grad-CAM, for the predicted or the true class, logged at each step for a subset of the probe. Widgets follow the selected sample, in sync across models.",
+    "What in the input a class score depends on: gradient, gradient × input, SmoothGrad, integrated gradients, Grad-CAM, relevance propagation (LRP-z, ε, γ, αβ, z⁺, w², flat, EpsilonPlusFlat, EpsilonGammaBox, Deep Taylor), Guided Backprop, DeconvNet, Guided Grad-CAM or occlusion (those the model logged), for the predicted or the true class, logged at each step for a subset of the probe. Widgets follow the selected sample, in sync across models.",
   icon: "M4 4h7v7H4zM13 13h7v7h-7zM13 4h7v7h-7M4 13h7v7H4M15 6l3 3M6 15l3 3",
   classDependent: false,
   appliesTo: (unit, ctx) => unit.kind === "model" && isClassifier(ctx.models.get(unit.runs[0])),
