@@ -19,6 +19,7 @@ import logging
 import re
 import secrets
 import threading
+import time
 
 from tensorboard.backend import http_util, json_util
 from werkzeug import exceptions as werkzeug_exceptions
@@ -74,6 +75,74 @@ def answer_cached(request, store, compute):
     except Exception as e:  # errors are not cached: each is answered as answer() would
         return error_for(request, e)
     return http_util.Respond(request, text, "application/json")
+
+
+def answer_heavy(request, slots, compute):
+    """answer() for heavy work: computing and serialising both happen in one of `slots`, and the answer is
+    serialised in slices (serialize_in_slices), so one big answer never holds the interpreter lock long
+    while light requests wait for it."""
+    try:
+        text = slots.run(lambda: serialize_in_slices(compute()))
+    except Exception as e:
+        return error_for(request, e)
+    return http_util.Respond(request, text, "application/json")
+
+
+# Leaf values (numbers, strings) serialised at once by the C encoder between two chances for other threads.
+SLICE_VALUES = 8192
+_YIELD_SECONDS = 0.002
+
+
+def serialize_in_slices(body):
+    """serialize()'s text, made in slices of about SLICE_VALUES leaf values.
+
+    json.dumps of a 50 MB answer runs in C for half a second without letting any other thread run; light
+    routes then wait that long. Between slices this lets others run (at most every 2 ms).
+    """
+    parts: list[str] = []
+    last_yield = [time.perf_counter()]
+
+    def pause():
+        now = time.perf_counter()
+        if now - last_yield[0] >= _YIELD_SECONDS:
+            time.sleep(0)  # gives the interpreter lock to a waiting thread
+            last_yield[0] = time.perf_counter()
+
+    def encode(value):
+        if isinstance(value, dict) and value and all(isinstance(key, str) for key in value):
+            parts.append("{")
+            for i, (key, item) in enumerate(value.items()):
+                parts.append(("," if i else "") + serialize(key) + ":")
+                encode(item)
+            parts.append("}")
+        elif isinstance(value, list) and _leaves(value) > SLICE_VALUES and len(value) > 1:
+            per_item = max(1, _leaves(value) // len(value))
+            step = max(1, SLICE_VALUES // per_item)
+            parts.append("[")
+            for start in range(0, len(value), step):
+                if start:
+                    parts.append(",")
+                if step == 1:
+                    encode(value[start])
+                else:
+                    parts.append(serialize(value[start : start + step])[1:-1])
+                    pause()
+            parts.append("]")
+        else:
+            parts.append(serialize(value))
+            pause()
+
+    encode(body)
+    return "".join(parts)
+
+
+def _leaves(value):
+    """About how many leaf values a nested list holds (from its first items: arrays are regular)."""
+    count = 1
+    while isinstance(value, list) and value:
+        count *= len(value)
+        value = value[0]
+    return count
 
 
 def serialize(body):

@@ -103,7 +103,7 @@ def _json_route(method="GET", heavy=False, cached=False):
             ctx = plugin_util.context(request.environ)
             store = self._store.bind(ctx, plugin_util.experiment_id(request.environ))
             if heavy:
-                return http.answer(request, lambda: self._heavy.run(lambda: handler(self, request, store)))
+                return http.answer_heavy(request, self._heavy, lambda: handler(self, request, store))
             if cached:
                 return http.answer_cached(request, store, lambda: handler(self, request, store))
             return http.answer(request, lambda: handler(self, request, store))
