@@ -75,6 +75,8 @@ PLANTED = {
         _relu(kernel_constraint=RankOne(), bias_initializer=keras.initializers.RandomNormal(stddev=1.0))
     ),
     "deep_sigmoid": lambda: _deep("sigmoid"),  # vanishing gradients
+    # A deep plain linear MLP, kernels N(0, 1) (gain ~5.7 per layer), SGD at 0.01: exploding gradients.
+    "deep_linear": lambda: _deep(None, keras.initializers.RandomNormal(stddev=1.0), depth=6),
     "high_lr": lambda: pm.dense_model(_relu()),  # SGD at 3.0
     "low_lr": lambda: pm.dense_model(_relu()),  # Adam at 1e-7
 }
@@ -102,6 +104,8 @@ EXPECTED = {
     "copies": [("correlated-units", "culprit", 1)],
     "rank_one": [("rank-collapse", "culprit", 1)],
     "deep_sigmoid": [("vanishing-gradients", "l0", 0)],
+    # The first logged step after the blow-up: every kernel's gradient is NaN, the first layer is named.
+    "deep_linear": [("exploding-gradients", "l0", 1), ("loss-non-finite", None, 1)],
     "high_lr": [("update-ratio", ANY_LAYER, 1)],
     "low_lr": [("update-ratio", ANY_LAYER, 1)],
 }
@@ -121,6 +125,8 @@ def _train_planted(logdir, name):
     elif name == "overfit":  # 48 samples with random labels, 30 epochs
         x, y = x[:48], np.random.default_rng(3).integers(0, pm.CLASSES, 48)
         options.update(epochs=30, batch_size=16, optimizer=keras.optimizers.Adam(3e-3))
+    elif name == "deep_linear":
+        options["optimizer"] = keras.optimizers.SGD(0.01)
     elif name == "high_lr":
         options["optimizer"] = keras.optimizers.SGD(3.0)
     elif name == "low_lr":

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-MAX_SAMPLES = 512  # rows used: the rank of a probe of a few hundred samples is well estimated
-MAX_UNITS = 256  # units used (evenly spaced when more): keeps the eigenproblem at 256 x 256
+MAX_SAMPLES = 256  # rows used: enough to tell one or two directions from many
+MAX_UNITS = 128  # units used (evenly spaced when more): keeps the eigenproblem at 128 x 128
 CORRELATED = 0.99
 _CONSTANT = 1e-6  # a unit whose std is below this fraction of the layer's largest |value| is constant
 
@@ -33,13 +33,14 @@ def pooled(activations: Any) -> np.ndarray:
 def summarize(matrix: Any) -> dict[str, Any] | None:
     """{samples, units, varying, participation_ratio, correlated_fraction} of a [samples, units] matrix;
     the last two are None with fewer than 2 varying units or 3 samples. None for an empty matrix."""
-    x = pooled(matrix)[:MAX_SAMPLES]
-    x = x[np.all(np.isfinite(x), axis=1)]
-    n, units = x.shape
-    if n == 0 or units == 0:
-        return None
+    x = pooled(np.asarray(matrix)[:MAX_SAMPLES])
+    units = x.shape[1]
     if units > MAX_UNITS:
         x = x[:, np.unique(np.linspace(0, units - 1, MAX_UNITS).round().astype(int))]
+    x = x[np.all(np.isfinite(x), axis=1)]
+    n = x.shape[0]
+    if n == 0 or units == 0:
+        return None
     std = x.std(axis=0)
     largest = float(np.abs(x).max())
     varying = std > _CONSTANT * largest if largest > 0 else np.zeros(x.shape[1], bool)
