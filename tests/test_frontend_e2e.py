@@ -75,6 +75,19 @@ def planted_tensorboard(tmp_path_factory):
         yield server
 
 
+@pytest.fixture(scope="module")
+def traced_tensorboard(tmp_path_factory):
+    """A tensorboard over the keras.io VAE and transformer (tests/support/keras_io_models.py), trained
+    briefly with the callback: a subclassed model and custom layers, read through their traced views."""
+    from tests.support import keras_io_models
+
+    logdir = str(tmp_path_factory.mktemp("traced_e2e"))
+    keras_io_models.train(logdir)
+    with TensorBoardServer(logdir) as server:
+        wait_for_models(server.url, 2, server=server)
+        yield server
+
+
 def test_frontend_end_to_end(tensorboard):
     _run_node(_e2e_files(), tensorboard)
 
@@ -89,6 +102,12 @@ def test_anything_abnormal_end_to_end(planted_tensorboard):
     """The default interestingness panel lists a planted culprit; a click opens the evidence widget
     (frontend/e2e/abnormal/, its own logdir)."""
     _run_node(sorted(glob.glob(os.path.join(E2E_DIR, "abnormal", "*.e2e.mjs"))), planted_tensorboard)
+
+
+def test_traced_models_end_to_end(traced_tensorboard):
+    """A traced TransformerBlock opens at L2 and a tool draws its attention's activations
+    (frontend/e2e/traced/, its own logdir)."""
+    _run_node(sorted(glob.glob(os.path.join(E2E_DIR, "traced", "*.e2e.mjs"))), traced_tensorboard)
 
 
 def _run_node(files, tensorboard):

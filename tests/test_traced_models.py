@@ -104,18 +104,7 @@ def shared_block_model():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     logdir = str(tmp_path_factory.mktemp("traced"))
-    x, y = kio.blob_images(64)
-    vae = kio.VAE(kio.vae_encoder(), kio.vae_decoder())
-    vae.compile(optimizer=keras.optimizers.Adam())
-    callback = InnspectorCallback(os.path.join(logdir, "vae"), probe=(x[:PROBE], y[:PROBE]))
-    vae.fit(x, epochs=EPOCHS, batch_size=32, verbose=0, callbacks=[callback])
-
-    tokens, labels = kio.token_task(128)
-    classifier = kio.text_classifier()
-    classifier.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    callback = InnspectorCallback(os.path.join(logdir, "transformer"), probe=(tokens[:PROBE], labels[:PROBE]))
-    classifier.fit(tokens, labels, epochs=EPOCHS, batch_size=32, verbose=0, callbacks=[callback])
-    return logdir, {"vae": vae, "transformer": classifier}
+    return logdir, kio.train(logdir, epochs=EPOCHS, probe=PROBE)
 
 
 @pytest.fixture(scope="module")

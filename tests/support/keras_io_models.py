@@ -177,3 +177,26 @@ def token_task(n=256, maxlen=20, vocab_size=40, seed=0):
         x[i, slots[:3]] = many
         x[i, slots[3:4]] = few
     return x.astype(np.int64), y.astype(np.int64)
+
+
+# ------------------------------------------------------------------ trained with the callback
+
+
+def train(logdir, epochs=2, probe=32):
+    """Both models trained briefly with the callback into <logdir>/vae and <logdir>/transformer."""
+    import os
+
+    from innspector_tb.capture.callback import InnspectorCallback
+
+    x, y = blob_images(64)
+    vae = VAE(vae_encoder(), vae_decoder())
+    vae.compile(optimizer=keras.optimizers.Adam())
+    callback = InnspectorCallback(os.path.join(logdir, "vae"), probe=(x[:probe], y[:probe]))
+    vae.fit(x, epochs=epochs, batch_size=32, verbose=0, callbacks=[callback])
+
+    tokens, labels = token_task(128)
+    classifier = text_classifier()
+    classifier.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    callback = InnspectorCallback(os.path.join(logdir, "transformer"), probe=(tokens[:probe], labels[:probe]))
+    classifier.fit(tokens, labels, epochs=epochs, batch_size=32, verbose=0, callbacks=[callback])
+    return {"vae": vae, "transformer": classifier}
