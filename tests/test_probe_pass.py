@@ -113,3 +113,19 @@ def test_with_output_counts_the_pass_is_traced_once_for_every_step(cnn):
     for ours, theirs in zip(first.outputs, expected.outputs, strict=True):
         np.testing.assert_allclose(ours.stats.histogram, theirs.stats.histogram, rtol=1e-6)
         np.testing.assert_allclose(ours.stats.stats, theirs.stats.stats, rtol=1e-6, equal_nan=True)
+
+
+def test_the_probe_batch_keeps_its_activations_within_a_bound():
+    from innspector_tb.capture import probe_pass
+
+    bound = probe_pass.BATCH_ACTIVATION_BYTES
+    assert probe_pass.batch_size_for(4 * 2**10) == probe_pass.MAX_BATCH  # the demo's models: whole batches
+    resnet50_32 = 3 * 2**20  # a ResNet50 at 32x32: about 3 MB of activations per sample
+    size = probe_pass.batch_size_for(resnet50_32)
+    assert size == 64 and size * resnet50_32 <= bound < 2 * size * resnet50_32
+    assert probe_pass.batch_size_for(150 * 2**20) == 1  # at 224x224 one sample at a time
+    assert probe_pass.batch_size_for(0) == probe_pass.MAX_BATCH
+    for sample_bytes in (1, 1000, 123457, 2**21 + 1, 10**9):
+        size = probe_pass.batch_size_for(sample_bytes)
+        assert size & (size - 1) == 0 and 1 <= size <= probe_pass.MAX_BATCH
+        assert size == 1 or size * sample_bytes <= bound

@@ -535,6 +535,7 @@ class InnspectorCallback(keras.callbacks.Callback):
             histogram_bins=self.histogram_bins,
             class_values=self._classes,
             output_counts={layer["id"]: len(layer.get("output_shapes") or [None]) for layer in arch.get("layers", [])},
+            batch_size=probe_pass.batch_size_for(sum(shape.sample_size for shape in shapes) * plan_lib.BYTES_PER_VALUE),
         )
 
     def _reserved_bytes(self, arch, n):

@@ -29,6 +29,20 @@ from innspector_tb.format import stats as stats_lib
 logger = logging.getLogger("innspector_tb")
 
 UNIT_STATISTICS_ROWS = ("mean", "std", "min", "max", "zero_fraction")
+MAX_BATCH = 256
+# The activations of every logged layer for one probe batch, float32. A ResNet50 at 32x32 has 3 MB of
+# them per sample: 256 samples at once would hold 780 MB (and more on the way through the graph), which
+# is most of the callback's peak memory. The statistics' many passes are also faster on smaller tensors.
+BATCH_ACTIVATION_BYTES = 256 * 2**20
+
+
+def batch_size_for(sample_bytes: int) -> int:
+    """Probe samples per compiled call: a power of two, at most MAX_BATCH, whose activations (all logged
+    layers, `sample_bytes` per sample) fit BATCH_ACTIVATION_BYTES; at least 1."""
+    if sample_bytes <= 0:
+        return MAX_BATCH
+    fits = max(1, BATCH_ACTIVATION_BYTES // int(sample_bytes))
+    return min(MAX_BATCH, 1 << (int(fits).bit_length() - 1))
 
 
 @dataclasses.dataclass
@@ -83,7 +97,7 @@ class ProbePass:
         plan: plan_lib.Plan | None = None,
         labels: np.ndarray | None = None,
         num_classes: int = 0,
-        batch_size: int = 256,
+        batch_size: int = MAX_BATCH,
         histogram_bins: int = stats_lib.DEFAULT_BINS,
         class_values: Sequence[int] | None = None,
         output_counts: dict[str, int] | None = None,
