@@ -518,11 +518,19 @@ export class App {
     event.preventDefault();
     const element = this.el.root.querySelector(`[data-unit="${CSS.escape(hit.key)}"]`);
     if (!hit.unit || !element?.classList.contains("inn-applicable")) {
-      this.flash(`${tool.name} does not apply to ${hit.unit?.label ?? hit.key}.`);
+      this.flash(`${tool.name} does not apply to ${hit.unit?.label ?? hit.key}${this.whyNot(tool, hit.unit)}.`);
       return;
     }
     this.panel?.add(tool, hit.unit);
     this.selectTool(null);
+  }
+
+  /** ": <reason>" for a unit the tool greys out: the tool's own, else that a plain run lacks the data. */
+  private whyNot(tool: Tool, unit: UnitRef | null): string {
+    if (!unit) return "";
+    const ctx = this.toolContext();
+    const reason = tool.whyNot?.(unit, ctx) ?? (!tool.plainRuns && onPlainRuns(unit, ctx) ? "a plain run has no iNNspector data" : undefined);
+    return reason ? `: ${reason}` : "";
   }
 
   private onStageHover(event: MouseEvent): void {

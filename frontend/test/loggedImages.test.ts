@@ -60,5 +60,7 @@ describe("the Logged Images tool", () => {
     assert.equal(loggedImagesTool.appliesTo(unit("experiment", ["bare", "loop"]), ctx), true);
     assert.equal(loggedImagesTool.appliesTo({ ...unit("layer", ["loop"]), layer: "dense" }, ctx), false);
     assert.equal(loggedImagesTool.plainRuns, true);
+    assert.match(loggedImagesTool.whyNot?.(unit("model", ["bare"]), ctx) ?? "", /no images logged/);
+    assert.equal(loggedImagesTool.whyNot?.(unit("model", ["loop"]), ctx), undefined);
   });
 });

@@ -90,7 +90,13 @@ describe("plain runs beside ours", () => {
       // Offered where images were logged, greyed out on ours (no tf.summary.image).
       await page.click("[data-tool='logged-images']");
       await page.waitForSelector("[data-unit='model:ours'].inn-inapplicable", { timeout: TIMEOUT });
-      await page.click("[data-tool='logged-images']");
+      const ours = await page.locator("[data-unit='model:ours']").first().boundingBox();
+      await page.mouse.click(ours.x + 12, ours.y + 12);
+      await page.waitForSelector(".inn-flash", { timeout: TIMEOUT });
+      assert.match(await page.textContent(".inn-flash"), /Logged Images does not apply to .*: no images logged/);
+      if (await page.locator("[data-tool='logged-images'].inn-active, [data-tool='logged-images'][aria-pressed='true']").count()) {
+        await page.click("[data-tool='logged-images']");
+      }
       const card = await applyTool(page, "logged-images", "model:custom_loop");
       const loaded = (el) =>
         [...el.querySelectorAll("img.inn-logged-image")].length > 0 &&

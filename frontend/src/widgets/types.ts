@@ -115,6 +115,8 @@ export interface Tool {
   appliesTo(unit: UnitRef, ctx: ToolContext): boolean | Promise<boolean>;
   /** Whether it works on plain runs (no iNNspector data: metrics only); other tools are greyed out there. */
   plainRuns?: boolean;
+  /** Why it does not apply to a unit it greys out, said when the unit is clicked (e.g. "no images logged"). */
+  whyNot?(unit: UnitRef, ctx: ToolContext): string | undefined;
   /** Whether its data follows the class selector. */
   classDependent: boolean;
   /** Loads the data through the backend routes and maps it to a widget. */

@@ -147,6 +147,8 @@ export const loggedImagesTool: Tool = {
   // A picture frame with a mountain and a sun.
   icon: "M3 4h18v16H3zM5 18l5-6 3 4 2-2 4 4M15 8.5a1.5 1.5 0 1 0 0.01 0",
   appliesTo: (unit, ctx) => appliesToModels(unit) && modelsWithImages(unit, ctx).length > 0,
+  whyNot: (unit, ctx) =>
+    appliesToModels(unit) && modelsWithImages(unit, ctx).length === 0 ? "no images logged (tf.summary.image, or Keras' TensorBoard callback with write_images=True)" : undefined,
   classDependent: false,
   async load(unit, ctx, options, host) {
     const models = modelsWithImages(unit, ctx);
