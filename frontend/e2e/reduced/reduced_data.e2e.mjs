@@ -40,6 +40,23 @@ after(async () => {
 });
 
 describe("widgets on reduced data", () => {
+  it("a model's tooltip says what its logging plan reduced", async () => {
+    const page = await open({ level: "L3" });
+    try {
+      await waitForPaint(page, "L3");
+      await page.hover(`[data-run='${RUN}'] .inn-model-box`);
+      const tooltip = page.locator(".inn-tooltip");
+      await tooltip.locator(".inn-reduced-note").first().waitFor({ timeout: TIMEOUT });
+      const notes = await tooltip.locator(".inn-reduced-note").allTextContents();
+      const plan = (await getJson("models")).models.find((m) => m.run === RUN).plan;
+      assert.deepEqual(notes, plan.notes);
+      assert.ok(notes.some((n) => /full weights every 2 logged steps/.test(n)), notes.join(" | "));
+    } finally {
+      await closePage(page);
+    }
+  });
+
+
   it("a projection of a pooled layer says it is pooled; activation maps show the sample subset", async () => {
     const page = await open({ level: "L2", run: RUN });
     try {

@@ -71,6 +71,8 @@ function modelTooltip(model: Model): HTMLElement {
     const value = typeof metric.value === "number" ? formatNumber(metric.value) : metric.value;
     html("div", {}, box, `${name}: ${value} (step ${metric.step})`);
   }
+  // What the logging plan reduced or paced ("logged every 3rd epoch: ..."), as the callback printed it.
+  for (const note of model.plan?.notes ?? []) html("div", { class: "inn-reduced-note inn-small" }, box, note);
   for (const error of model.errors) html("div", { class: "inn-error-text" }, box, error);
   return box;
 }
