@@ -81,6 +81,25 @@ describe("suggestions and attributions", () => {
       );
       await settled(page);
       await page.screenshot({ path: join(screenshots, "explain-attributions.png") });
+
+      // Relevance propagation (issue 14): the method menu offers what the model logged; LRP-ε redraws the map.
+      const first = widgets.first();
+      const methodMenu = first.locator(".inn-widget-control select").first();
+      const offered = await methodMenu.locator("option").evaluateAll((els) => els.map((e) => e.value));
+      const firstRun = (await first.locator(".inn-widget-unit").textContent()).trim();
+      const logged = (await getJson("models")).models.find((m) => m.run === firstRun).attributions.methods;
+      assert.ok(offered.includes("lrp_epsilon") && offered.includes("guided_backprop"), `offered: ${offered}`);
+      assert.ok(!offered.includes("deep_taylor"), "deep_taylor is offered though no model logged it");
+      assert.ok(offered.every((m) => logged.includes(m)), `offered ${offered}, logged ${logged}`);
+      await methodMenu.selectOption("lrp_epsilon");
+      await page.waitForFunction(
+        (el) => el.querySelector(".inn-chart svg")?.textContent.includes("LRP-ε"),
+        await first.elementHandle(),
+        { timeout: TIMEOUT },
+      );
+      await settled(page);
+      assert.equal(await first.locator(".inn-attribution-facts").getAttribute("data-sample"), String(other), "the sample stays");
+      await page.screenshot({ path: join(screenshots, "explain-attributions-lrp.png") });
     } finally {
       await close(page);
     }

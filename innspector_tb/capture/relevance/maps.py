@@ -50,6 +50,8 @@ class ExtraMaps:
                 result[method] = "the model has no functional graph to modify the ReLUs of"
             elif method == "guided_grad_cam" and a._cam_layer is None:
                 result[method] = "no Grad-CAM: %s" % a.grad_cam_reason
+            elif method == "guided_grad_cam" and len(occlusion.spatial_shape(a.input_shape)) > 2:
+                result[method] = "Guided Grad-CAM resizes maps of 1-D and 2-D inputs only"
         return result
 
     def _function(self, method, options):
