@@ -388,3 +388,20 @@ def test_the_callback_logs_the_relevance_methods_and_the_route_serves_them(logge
     assert status == 404 and answer["error"].endswith(
         "BatchNormalization 'bn' cannot be folded into a linear layer: 'conv' before it has an activation"
     ), answer
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        ({"lrp_epsilon": -1}, "lrp_epsilon must be a number from 0"),
+        ({"lrp_gamma": "big"}, "lrp_gamma must be a number"),
+        ({"occlusion_patch": 2.5}, "occlusion_patch must be an integer"),
+        ({"occlusion_stride": -1}, "occlusion_stride must be an integer"),
+        ({"occlusion_baseline": "black"}, 'occlusion_baseline must be "grey" or a finite number'),
+        ({"occlusion_baseline": float("nan")}, 'occlusion_baseline must be "grey" or a finite number'),
+    ],
+)
+def test_bad_options_are_refused_with_their_name(options, fragment):
+    with pytest.raises(attribution.AttributionError, match=fragment):
+        attribution.check_options(options)
+    assert attribution.check_options({"occlusion_baseline": 0})["occlusion_baseline"] == 0.0
