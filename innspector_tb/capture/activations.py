@@ -47,8 +47,9 @@ def _walk(graph, inputs, prefix, record):
 
     def call(op, *args, **kwargs):
         trace = tracing.trace_of(op)
-        if trace is not None:  # a custom layer or a subclassed model inside the graph
-            return _walk(trace.functional, trace.inputs_of_call(args, kwargs), prefix + op.name + "/", record)
+        inputs = None if trace is None else trace.inputs_of_call(args, kwargs)
+        if trace is not None and inputs is not None:  # a custom layer or a subclassed model inside the graph
+            return _walk(trace.functional, inputs, prefix + op.name + "/", record)
         nested = functional_graph(op) if isinstance(op, keras.Model) else None
         if nested is not None:
             outputs = _walk(

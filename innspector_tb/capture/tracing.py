@@ -49,11 +49,15 @@ class Trace:
 
     functional: Any
     positions: tuple[int, ...] | None = None
+    arguments: int = 0  # flattened arguments of the traced call
 
-    def inputs_of_call(self, args: tuple, kwargs: dict) -> list:
-        """The Functional's inputs taken from the arguments of one call of the traced object."""
+    def inputs_of_call(self, args: tuple, kwargs: dict) -> list | None:
+        """The Functional's inputs taken from the arguments of one call of the traced object; None for a
+        call whose arguments are laid out unlike the traced one's (then the object is called whole)."""
         flat = keras.tree.flatten((args, kwargs))
-        return [flat[i] for i in self.positions or range(len(self.functional.inputs))]
+        if self.positions is None:
+            return flat
+        return [flat[i] for i in self.positions] if len(flat) == self.arguments else None
 
 
 _TRACES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # object -> Trace | Untraceable
@@ -162,7 +166,7 @@ def _trace_call(obj: Any, arguments: Any) -> Trace:
     ids = [id(t) for t in tensors]
     positions = tuple(next(i for i, value in enumerate(flat) if id(value) == wanted) for wanted in ids)
     _check(obj, functional, [_zeros(t) for t in inputs])
-    return Trace(functional, positions)
+    return Trace(functional, positions, len(flat))
 
 
 def _trace_model(model: Any) -> Trace:
