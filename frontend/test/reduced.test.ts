@@ -13,7 +13,7 @@ import { compile, type TopLevelSpec } from "vega-lite";
 import type { Architecture, DataAnswer, DataRequest, Model } from "../src/types";
 import { jsonTool } from "../src/widgets/jsonTool";
 import { activationMapsContent, activationMapsRequests, activationMapsTool } from "../src/widgets/tools/activationMaps";
-import { distributionTool } from "../src/widgets/tools/distribution";
+import { distributionTool, histogramQuantiles } from "../src/widgets/tools/distribution";
 import { featureDistributionTool } from "../src/widgets/tools/featureDistribution";
 import { histogramTool, mergeHistograms } from "../src/widgets/tools/histogram";
 import { kernelImagesTool } from "../src/widgets/tools/kernelImages";
@@ -194,13 +194,15 @@ describe("reduced data: what the plan keeps", () => {
 describe("reduced data: which tools apply", () => {
   it("greys out per-sample tools on a layer with statistics only, not the statistics", () => {
     const { ctx } = context(() => LABELS);
-    for (const tool of [distributionTool, projectionTool, featureDistributionTool]) {
+    for (const tool of [projectionTool, featureDistributionTool]) {
       assert.equal(tool.appliesTo(unit("activation", "add"), ctx), false, tool.id);
       assert.equal(tool.appliesTo(unit("activation", "wide_conv"), ctx), true, tool.id);
     }
-    // The histogram of a statistics-only layer is the event file's logged one.
-    assert.equal(histogramTool.appliesTo(unit("activation", "add"), ctx), true);
-    assert.equal(histogramTool.appliesTo(unit("layer", "add"), ctx), true);
+    // The histogram and distribution of a statistics-only layer come from the event file's logged histograms.
+    for (const tool of [histogramTool, distributionTool]) {
+      assert.equal(tool.appliesTo(unit("activation", "add"), ctx), true, tool.id);
+      assert.equal(tool.appliesTo(unit("layer", "add"), ctx), true, tool.id);
+    }
     assert.equal(statisticsTool.appliesTo(unit("activation", "add"), ctx), true);
     assert.equal(neuronsByClassesTool.appliesTo(unit("layer", "add"), ctx), true, "class means are in the event file");
     assert.equal(histogramTool.appliesTo(unit("variable", "add", { variable: "kernel" }), ctx), true);
@@ -266,6 +268,35 @@ describe("reduced data: logged histograms", () => {
     assert.equal(requests[0].steps, "all");
     assert.deepEqual([...new Set(content.rows.map((r) => r.step))], [0, 3]);
     assert.equal(content.rows.length, 6);
+    await render(content);
+  });
+});
+
+describe("reduced data: distribution from logged histograms", () => {
+  it("quantiles interpolate within the bins", () => {
+    // 10 values in [0, 1), 30 in [1, 2), 60 in [2, 4].
+    const q = histogramQuantiles([0, 1, 2, 4], [10, 30, 60], [0.05, 0.1, 0.25, 0.5, 1]);
+    assert.deepEqual(q, [0.5, 1, 1.5, 2 + (10 / 60) * 2, 4]);
+    assert.deepEqual(histogramQuantiles([0, 1], [0]), [null, null, null, null, null]);
+    assert.deepEqual(histogramQuantiles([0, 1, 2], [5]), [null, null, null, null, null], "edges and counts disagree");
+  });
+
+  it("a statistics-only layer's bands over the steps of training, from each step's logged histogram", async () => {
+    const answer = (steps: number[]): DataAnswer => ({
+      run: RUN,
+      unit: { kind: "histogram", unit: "add/activations" },
+      steps,
+      result: Object.fromEntries(
+        steps.map((s) => [`value_${s}`, { shape: [2, 3], dtype: "float64", data: [[0, 1, 50], [1, 1 + s, 50]] }]),
+      ),
+    });
+    const { ctx, requests } = context(() => answer([0, 2]));
+    const content = await distributionTool.load(unit("layer", "add"), ctx, {}, host);
+    assert.deepEqual(requests.map((r) => [r.unit, r.steps]), [[{ kind: "histogram", unit: "add/activations" }, "all"]]);
+    assert.deepEqual(content.rows.map((r) => r.step), [0, 2]);
+    assert.deepEqual(content.rows.map((r) => r.q50), [1, 1]);
+    assert.deepEqual(content.rows.map((r) => r.q95), [1, 1 + 0.9 * 2]);
+    assert.match(content.notes?.[0] ?? "", /interpolated within the bins/);
     await render(content);
   });
 });

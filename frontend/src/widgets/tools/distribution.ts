@@ -1,5 +1,7 @@
 // Distribution over training: quantile bands of a variable's values or a layer's (or neuron's)
-// activations at every step (5–95 %, 25–75 %, the median), computed on the server.
+// activations at every step (5–95 %, 25–75 %, the median), computed on the server; for a layer the
+// logging plan keeps statistics of only, and a plain run's tf.summary.histogram data, interpolated in
+// the histograms logged at every step.
 
 import type { TopLevelSpec } from "vega-lite";
 import type { DataAnswer, DataRequest } from "../../types";
@@ -7,11 +9,12 @@ import type { Tool, UnitRef, WidgetContent, WidgetOptions } from "../types";
 import { answerSteps, column } from "./shared/answers";
 import { classesCaption } from "./shared/classes";
 import { dataSource, sourceRequest } from "./shared/dataSource";
+import { loggedHistogramRequest, loggedHistograms, usesLoggedHistogram } from "./histogram";
 import { mergedNotes, withNotes } from "./shared/reduced";
 import { colorOf, seriesColorScale, seriesOf } from "./shared/seriesColors";
 import { CHART_CONFIG, extentOf, scaleWith } from "./shared/spec";
 import { evenSample, halfOf, overElementLimit, withStepBudget } from "./shared/steps";
-import { unitHasData } from "./shared/unitPredicates";
+import { onPlainRuns, unitHasData } from "./shared/unitPredicates";
 
 export const QUANTILES = [0.05, 0.25, 0.5, 0.75, 0.95];
 /** Above this many steps, an even sample of them is read (each step is a whole array). */
@@ -64,12 +67,48 @@ function bandsSpec(options: WidgetOptions, colors: { domain: string[]; range: st
   return spec as unknown as TopLevelSpec;
 }
 
+/**
+ * Quantiles of the values a histogram counts, [edges, counts], each interpolated linearly within its bin
+ * (values spread evenly in a bin, as the histogram cannot say more); null for an empty histogram.
+ */
+export function histogramQuantiles(edges: number[], counts: number[], qs: number[] = QUANTILES): (number | null)[] {
+  const total = counts.reduce((sum, c) => sum + Math.max(0, c), 0);
+  if (!(total > 0) || edges.length !== counts.length + 1) return qs.map(() => null);
+  return qs.map((q) => {
+    const target = q * total;
+    let below = 0;
+    for (let i = 0; i < counts.length; i++) {
+      const count = Math.max(0, counts[i]);
+      if (count > 0 && below + count >= target) return edges[i] + ((target - below) / count) * (edges[i + 1] - edges[i]);
+      below += count;
+    }
+    return edges[edges.length - 1];
+  });
+}
+
+/** Quantile rows of the histograms an answer of logged histograms holds, [5, S] like the server's. */
+export function loggedQuantiles(answer: DataAnswer): (number | null)[][] {
+  const perStep = loggedHistograms(answer).map((h) => histogramQuantiles(h.edges, h.counts));
+  return QUANTILES.map((_, k) => perStep.map((row) => row[k]));
+}
+
 /** Quantiles [5, S] over steps to rows {step, q05, q25, q50, q75, q95} and a band chart. */
 export function distributionContent(answer: DataAnswer, unit: UnitRef, options: WidgetOptions, inputs: DistributionInputs): WidgetContent {
   const steps = answerSteps(answer);
   const q = column(answer).data as (number | null)[][] | (number | null)[];
   // One step gives [5] (shape of the quantiles without the steps axis), several give [5, S].
   const matrix = Array.isArray(q[0]) ? (q as (number | null)[][]) : (q as (number | null)[]).map((v) => [v]);
+  return bandsContent(steps, matrix, unit, options, inputs);
+}
+
+function bandsContent(
+  steps: number[],
+  matrix: (number | null)[][],
+  unit: UnitRef,
+  options: WidgetOptions,
+  inputs: DistributionInputs,
+  what = dataSource(unit)?.what ?? "",
+): WidgetContent {
   if (matrix.length !== QUANTILES.length) throw new Error(`expected ${QUANTILES.length} quantiles, got ${matrix.length}`);
   const rows = steps.map((step, i) => ({
     series: inputs.run,
@@ -86,7 +125,6 @@ export function distributionContent(answer: DataAnswer, unit: UnitRef, options: 
   const y = extentOf(rows.flatMap((r) => [r.q05, r.q95]));
   const sampled = inputs.totalSteps && inputs.totalSteps > steps.length ? ` (${steps.length} of ${inputs.totalSteps} steps)` : "";
   const classNote = inputs.classes !== undefined && unit.kind !== "variable" ? `; ${classesCaption(inputs.classes)}` : "";
-  const what = dataSource(unit)?.what ?? "";
   return {
     spec: bandsSpec(options, seriesColorScale([{ name: inputs.run, color: inputs.color }]), false),
     rows,
@@ -122,11 +160,21 @@ export const distributionTool: Tool = {
   description: "Quantile bands (5–95 %, 25–75 %, median) of a variable's values or a layer's activations over the steps of training.",
   icon: "M2 18 C6 16 8 8 12 8 S18 12 22 6 V12 C18 16 16 13 12 14 S6 20 2 21Z",
   classDependent: true,
+  plainRuns: true,
   appliesTo(unit, ctx) {
-    return unitHasData(unit, ctx, ["variable", "activation", "layer", "neuron"]);
+    // A plain run has the histograms it logged of its variables; a reduced layer its logged histograms.
+    if (onPlainRuns(unit, ctx)) return unitHasData(unit, ctx, ["variable"]);
+    return unitHasData(unit, ctx, ["variable", "activation", "layer", "neuron"]) || usesLoggedHistogram(unit, ctx);
   },
   async load(unit, ctx, options) {
     const run = unit.runs[0];
+    if (usesLoggedHistogram(unit, ctx) || onPlainRuns(unit, ctx)) {
+      const answer = await ctx.api.data(loggedHistogramRequest(unit, "all"));
+      const what = unit.kind === "variable" ? `${unit.layer}/${unit.variable}` : `${unit.layer} activations`;
+      const content = bandsContent(answerSteps(answer), loggedQuantiles(answer), unit, options, { run, color: colorOf(ctx, run) }, what);
+      const source = unit.kind === "variable" ? "the histograms the run logged (tf.summary.histogram)" : "the histograms logged of every probe sample (the logging plan keeps only statistics of this layer; the class selection does not apply)";
+      return { ...content, notes: [`quantiles interpolated within the bins of ${source}`] };
+    }
     const source = dataSource(unit);
     if (!source) throw new Error(`no data for ${unit.label}`);
     const steps = ctx.models.get(run)?.steps ?? [];
