@@ -68,6 +68,20 @@ def test_ordinals():
 
 
 @pytest.mark.slow
+def test_a_model_that_fits_the_budget_is_never_paced(tmp_path, monkeypatch):
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from innspector_tb.format import step_files
+    from tests.support import trained_models as tm
+
+    monkeypatch.setattr(step_pacing, "MIN_SECONDS", 0.0)
+    result = tm.train(str(tmp_path), "small", tm.functional_skip(), epochs=4, time_budget=1e-6, attributions=False)
+    assert not result["callback"].plan.reduced and result["callback"]._pacer.every == 1
+    assert sorted(step_files.list_step_files(str(tmp_path / "small"))) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.slow
 def test_a_training_whose_steps_cost_too_much_is_paced_and_keeps_its_last_step(tmp_path, monkeypatch, capsys):
     import os
 
@@ -76,10 +90,20 @@ def test_a_training_whose_steps_cost_too_much_is_paced_and_keeps_its_last_step(t
     from tests.support import backend_app
     from tests.support import trained_models as tm
 
-    # Any logged step is expensive against a share of 1e-6 once the one-second allowance is gone.
+    # Any logged step is expensive against a share of 1e-6 once the one-second allowance is gone; only a
+    # model whose plan reduces its data is paced (a budget of 20 kB per step makes it so).
     monkeypatch.setattr(step_pacing, "MIN_SECONDS", 0.0)
     monkeypatch.setattr(step_pacing, "MAX_EVERY", 3)
-    result = tm.train(str(tmp_path), "paced", tm.functional_skip(), epochs=7, time_budget=1e-6, attributions=False)
+    result = tm.train(
+        str(tmp_path),
+        "paced",
+        tm.functional_skip(),
+        epochs=7,
+        time_budget=1e-6,
+        attributions=False,
+        budget_bytes=20_000,
+    )
+    assert result["callback"].plan.reduced
     printed = capsys.readouterr().out
     assert "logged every 3rd epoch" in printed and "the last epoch is always logged" in printed
     run = tmp_path / "paced"

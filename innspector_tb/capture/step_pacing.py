@@ -4,8 +4,10 @@ The callback times each logged step's work on the training thread (probe pass, a
 gradients, the weights copy, the hand-over to the writer) and the training time since the previous
 logged step. When a step costs more than `share` of the training it covers, the callback logs only
 every k-th step that `freq` makes due, k the smallest that brings the average cost back within the
-share. A step may always take MIN_SECONDS, so small models (the demo's) are never paced, and the last
-step of a training is always logged (on_train_end), so the final state is never lost.
+share. Only models whose logging plan reduces their data are paced (the callback decides): what a
+model that fits the budget (the demo's) logs never depends on the machine's load. A step may always take
+MIN_SECONDS, and the last step of a training is always logged (on_train_end), so the final state is
+never lost.
 
 Why: the statistics of a ResNet50 on a 512-sample probe take seconds; on an epoch of 2,048 samples
 that is a third of the epoch, on a CIFAR-10 epoch (50,000 samples) one percent. Logging every epoch of
