@@ -13,6 +13,10 @@ without weights only (Flatten, pooling, ...). Zennit gives z^B in EpsilonGammaBo
 *convolution* only; here a first Dense layer (an MLP) gets it too, as the input layer's rule. The
 bounds of z^B are the value range of the attributed samples (their minimum and maximum).
 Pooling, Add and Concatenate have their own rules whatever the method (layer_rules.py).
+
+Flat on a first *Dense* layer spreads each neuron's relevance over the whole input, so an MLP's
+EpsilonPlusFlat map is uniform (each sample's relevance, evenly spread); on a first convolution it
+spreads over the receptive field (a blurred map). For MLPs EpsilonGammaBox or ε says more.
 """
 
 from innspector_tb.capture.relevance import rules
