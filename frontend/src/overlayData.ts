@@ -3,6 +3,7 @@
 
 import { representative, type ModelGraph } from "./graph/modelGraph";
 import type { InterestingnessAnswer, StructuresAnswer } from "./types";
+import { variableKey } from "./widgets/units";
 
 /** The layer id at the start of a unit path ("encoder/dense_1/kernel" -> "encoder/dense_1"). */
 export function layerOfUnit(unit: string, layerIds: Set<string>): string | null {
@@ -54,7 +55,7 @@ export function layerScores(answer: InterestingnessAnswer, run: string, graph: M
       const hasActivation = graph.layers.get(layer)?.inner.nodes.some((n) => n.id === "activation");
       if (hasActivation) raise(`op:${layer}/activation`, unit.score);
     } else if (rest) {
-      raise(`var:${layer}/${rest}`, unit.score);
+      raise(variableKey(layer, rest), unit.score);
     }
   }
   return scores;

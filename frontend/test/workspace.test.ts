@@ -6,7 +6,7 @@ import { commonDomains } from "../src/widgets/panel";
 import { fileName, toCsv } from "../src/widgets/exports";
 import { answerRows, instantiate, jsonTool, type JsonToolDeclaration } from "../src/widgets/jsonTool";
 import type { UnitRef, WidgetContent } from "../src/widgets/types";
-import { unitFromKey } from "../src/widgets/units";
+import { unitFromKey, variableKey } from "../src/widgets/units";
 import {
   addWidget,
   dropOn,
@@ -117,6 +117,21 @@ describe("units from the inspection panel's keys", () => {
     assert.deepEqual([activation.kind, activation.layer], ["activation", "dense_hidden"]);
     const neuron = unitFromKey("neuron:features/conv_1:7", { ...where, level: "L1" })!;
     assert.deepEqual([neuron.kind, neuron.layer, neuron.neuron, neuron.level], ["neuron", "features/conv_1", 7, "L1"]);
+  });
+
+  it("keeps a variable whose name holds '/' apart from its namespaced layer (MultiHeadAttention's query/kernel)", () => {
+    for (const [layer, name] of [
+      ["block/attention", "query/kernel"],
+      ["encoder/bidirectional", "forward_lstm/lstm_cell/kernel"],
+      ["dense", "kernel"],
+      ["odd%2Flayer", "a%2Fb/c%"],
+    ]) {
+      const key = variableKey(layer, name);
+      const unit = unitFromKey(key, where)!;
+      assert.deepEqual([unit.kind, unit.layer, unit.variable, unit.key], ["variable", layer, name, key], key);
+    }
+    assert.equal(variableKey("block/attention", "query/kernel"), "var:block/attention/query%2Fkernel");
+    assert.equal(variableKey("dense", "kernel"), "var:dense/kernel", "keys of plain names are unchanged");
   });
 
   it("has no unit for groups, plain ops, unknown experiments or a missing model", () => {

@@ -4,6 +4,7 @@
 
 import type { InterestingnessAnswer } from "../types";
 import type { UnitRef, WidgetOptions } from "../widgets/types";
+import { variableKey } from "../widgets/units";
 
 export const ABNORMAL = "abnormal";
 
@@ -52,7 +53,7 @@ function evidenceUnit(run: string, layer: string, unit: string | null, unitType:
   const prefix = `${layer}/`;
   const rest = unit && unit.startsWith(prefix) ? unit.slice(prefix.length) : null;
   if (rest && !(unitType ?? "").startsWith("activations") && !rest.startsWith("activations")) {
-    return { kind: "variable", level: "L2", runs: [run], layer, variable: rest, key: `var:${layer}/${rest}`, label: `${run} / ${layer} / ${rest}` };
+    return { kind: "variable", level: "L2", runs: [run], layer, variable: rest, key: variableKey(layer, rest), label: `${run} / ${layer} / ${rest}` };
   }
   return { kind: "layer", level: "L2", runs: [run], layer, key: `layer:${layer}`, label: `${run} / ${layer}` };
 }

@@ -18,6 +18,7 @@ import { CATEGORY_COLORS, opCategory, pictogramPath } from "../pictograms";
 import { openGroupsOf, showNeurons, toggleGroup } from "../state";
 import { formatCount, formatShape, html, svg, svgText } from "../svg";
 import type { InnerNode, Layer } from "../types";
+import { variableKey } from "../widgets/units";
 import type { RenderedView, UnitBox, ViewContext } from "./view";
 
 const INITIALIZER_KEYS = ["kernel_initializer", "bias_initializer", "gamma_initializer", "beta_initializer", "embeddings_initializer"];
@@ -84,7 +85,7 @@ function drawInner(g: SVGGElement, layer: Layer, inner: ElkNode, ctx: ViewContex
       svg("circle", { cx: p.x + p.width / 2, cy: p.y + p.height / 2, r: 3, class: "inn-port" }, innerGroup);
       continue;
     }
-    const unitKey = node.kind === "variable" ? `var:${layer.id}/${node.variable ?? node.label}` : `op:${layer.id}/${node.id}`;
+    const unitKey = node.kind === "variable" ? variableKey(layer.id, node.variable ?? node.label) : `op:${layer.id}/${node.id}`;
     const ng = svg("g", { class: `inn-${node.kind}`, "data-unit": unitKey, "data-op": node.op ?? null, transform: `translate(${p.x},${p.y})` }, innerGroup);
     let shape: SVGElement;
     let fill: string;

@@ -10,6 +10,19 @@ export interface UnitLookup {
   experiments: Experiment[];
 }
 
+/**
+ * The data-unit key of a layer's variable, "var:<layer>/<variable>". Layer ids hold "/" (namespaces) and so do
+ * some variable names (MultiHeadAttention's "query/kernel", a Bidirectional's): the variable's "/" (and "%")
+ * are escaped, so the last "/" of a key always ends the layer id. Keys of variables without "/" are unchanged.
+ */
+export function variableKey(layer: string, variable: string): string {
+  return `var:${layer}/${variable.replace(/%/g, "%25").replace(/\//g, "%2F")}`;
+}
+
+function variableOfKey(escaped: string): string {
+  return escaped.replace(/%2F/g, "/").replace(/%25/g, "%");
+}
+
 /** A UnitRef for a data-unit key, or null for what tools do not apply to (groups, plain ops). Pure. */
 export function unitFromKey(key: string, where: UnitLookup): UnitRef | null {
   const colon = key.indexOf(":");
@@ -30,7 +43,7 @@ export function unitFromKey(key: string, where: UnitLookup): UnitRef | null {
       const slash = rest.lastIndexOf("/");
       if (!run || slash < 0) return null;
       const layer = rest.slice(0, slash);
-      const variable = rest.slice(slash + 1);
+      const variable = variableOfKey(rest.slice(slash + 1));
       return { kind: "variable", level: "L2", runs: [run], layer, variable, key, label: `${run} / ${layer} / ${variable}` };
     }
     case "op": {
