@@ -187,6 +187,7 @@ ABNORMAL_CULPRITS = {
     "bottleneck": "culprit",
     "dead_bias": "culprit",
     "constant": "culprit",
+    "deep_sigmoid": "l0",  # its gradient, 1e-5 of the output layer's (gradient_deficit)
 }
 
 
@@ -346,6 +347,21 @@ def test_exploding_gradients_from_nan_or_an_outsized_kernel():
     found = lint(arch, {}, {}, gradients=_gradients({"a": float("nan"), "b": 0.02}))
     assert [(f.rule, f.layer) for f in found] == [("exploding-gradients", "a")]
     assert lint(arch, {}, {}, gradients=_gradients({"a": 0.01, "b": 0.02, "c": 0.05})) == []
+
+
+def test_abnormal_indicators_read_a_kernel_s_gradient_against_the_model_s_largest():
+    from innspector_tb.analysis.interestingness.abnormal import Indicators
+
+    arch = {"layers": [{"id": name, "type": "Dense"} for name in ("a", "b", "c", "d")]}
+    stats = {"%s/kernel" % name: {1: {"mean": 0.0, "std": 0.1}} for name in "abcd"}
+    gradients = _gradients({"a": 1e-6, "b": 0.01, "c": 0.01, "d": 0.04})
+    computer = Indicators(arch, stats, {}, gradients)
+    assert computer.of("a/kernel", "a", "kernel", 1)["gradient_deficit"] == pytest.approx(np.log10(4e4))
+    assert computer.of("d/kernel", "d", "kernel", 1)["gradient_deficit"] == pytest.approx(0.0)
+    assert computer.of("b/kernel", "b", "kernel", 1)["update_ratio"] == pytest.approx(-3.0)
+    nan = Indicators(arch, stats, {}, _gradients({"a": float("nan"), "b": 0.01}))
+    assert nan.of("a/kernel", "a", "kernel", 1)["non_finite"] == float("inf")
+    assert "gradient_deficit" not in Indicators(arch, stats, {}).of("a/kernel", "a", "kernel", 1)
 
 
 def test_attention_query_and_key_gradients_do_not_count_as_vanishing():

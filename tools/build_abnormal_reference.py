@@ -65,7 +65,10 @@ def indicator_values(logdir):
             runs.append(run)
             series = routes_models.unit_series(store, run)
             computer = abnormal.Indicators(
-                store.architecture(run), {s.unit: s.stats for s in series}, {s.unit: s.histograms for s in series}
+                store.architecture(run),
+                {s.unit: s.stats for s in series},
+                {s.unit: s.histograms for s in series},
+                {s.unit: s.gradients for s in series if s.gradients},
             )
             for s in series:
                 for step in s.stats:

@@ -87,8 +87,11 @@ def unit_series(store: BoundRunStore, run: str) -> list[Any]:
         type_of_layer[layer.get("id")] = layer.get("type")
         for variable in layer.get("variables", []):
             layer_of_unit["%s/%s" % (layer.get("id"), variable.get("name"))] = layer.get("id")
+    from innspector_tb.store import training_inputs
+
     unit_types = store.unit_types(run)
     histograms = store.histograms(run)
+    gradients = training_inputs.gradient_series(store, run)
     series = []
     for unit, by_step in store.unit_stats(run).items():
         unit_type = unit_types.get(unit) or unit.rpartition("/")[2]
@@ -104,6 +107,7 @@ def unit_series(store: BoundRunStore, run: str) -> list[Any]:
                 layer_type=type_of_layer.get(layer),
                 stats=by_step,
                 histograms=histograms.get(unit, {}),
+                gradients=gradients.get(unit, {}),
             )
         )
     return series

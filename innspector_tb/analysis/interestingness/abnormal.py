@@ -29,6 +29,7 @@ from innspector_tb.analysis.lint.rules_activations import (
     saturated_fraction,
 )
 from innspector_tb.analysis.lint.rules_activations import _fans as kernel_fans
+from innspector_tb.analysis.lint.rules_training import ATTENTION_SCORES
 
 REFERENCE_PATH = os.path.join(resources.DATA_DIR, "abnormal_reference.json")
 INSIDE = 0.9  # the score of the largest value seen in sound models
@@ -50,6 +51,8 @@ INDICATORS: dict[str, tuple[str, float, bool]] = {
     "init_scale": ("log10 of a kernel's initial std over He's sqrt(2 / fan_in)", 0.1, True),
     "frozen": ("-log10 of the weights' largest relative change since the first step (12: never moved)", 0.5, False),
     "growth": ("log10 of the weights' L2 norm now over at the first step", 0.1, True),
+    "gradient_deficit": ("orders of magnitude a kernel's gradient is below the model's largest kernel's", 0.1, False),
+    "update_ratio": ("log10 of a kernel's update per training batch relative to its norm", 0.1, True),
 }
 _NORMAL_ONLY_ZERO = [0.0]  # an indicator no sound model showed: zero is normal, anything above is not
 
@@ -114,8 +117,17 @@ def _relative_change(first, last):
 class Indicators:
     """Computes the indicators of the units of one run from its statistics, histograms and architecture."""
 
-    def __init__(self, architecture: Any, stats: Mapping[str, Mapping[int, Mapping[str, float]]], histograms: Any):
-        self.ctx = Context(architecture, {}, stats, histograms=histograms)
+    def __init__(
+        self,
+        architecture: Any,
+        stats: Mapping[str, Mapping[int, Mapping[str, float]]],
+        histograms: Any,
+        gradients: Any = None,
+    ):
+        self.ctx = Context(architecture, {}, stats, histograms=histograms, gradients=gradients)
+        # {step: the largest gradient root mean square of the model's kernels}: vanishing is relative to it,
+        # as in the lint's vanishing-gradients (a deep sigmoid stack's first kernel gets 1e-5 of it).
+        self.largest_gradient = _largest_kernel_gradients(self.ctx.gradients)
         self.stats = self.ctx.stats
         moved = {}
         for unit, steps in self.stats.items():
@@ -189,11 +201,44 @@ class Indicators:
             change = _relative_change(first, values) or 0.0
             result["frozen"] = min(_NEVER_MOVED, -math.log10(change)) if change > 0 else _NEVER_MOVED
         if family(unit_type) == "kernel":
+            self._gradients(result, unit, step)
             fans = kernel_fans(self.ctx, layer, unit_type)
             std = finite(first.get("std"))
             if fans and std is not None:
                 ratio = _log_ratio(std, math.sqrt(2.0 / fans[0]))
                 result["init_scale"] = ratio if ratio is not None else _NEVER_MOVED
+
+    def _gradients(self, result, unit, step):
+        values = as_dict(self.ctx.gradients.get(unit, {}).get(step))
+        rms_value = _number(values.get("grad_rms"))
+        if rms_value is not None and not math.isfinite(rms_value):
+            result["non_finite"] = math.inf
+            return
+        below = _log_ratio(self.largest_gradient.get(step), rms_value)
+        if below is not None and unit.rpartition("/")[0].rpartition("/")[2] not in ATTENTION_SCORES:
+            result["gradient_deficit"] = below  # query/key: tiny while attention is near uniform, by design
+        update = finite(values.get("update_ratio_per_batch"))
+        if update is not None and update > 0:
+            result["update_ratio"] = math.log10(update)
+
+
+def _number(value):
+    try:
+        return None if value is None or isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _largest_kernel_gradients(gradients):
+    by_step: dict[int, list[float]] = {}
+    for unit, steps in gradients.items():
+        if family(unit.rsplit("/", 1)[-1]) != "kernel":
+            continue
+        for step, values in steps.items():
+            value = finite(as_dict(values).get("grad_rms"))
+            if value is not None and value > 0:
+                by_step.setdefault(step, []).append(value)
+    return {step: max(values) for step, values in by_step.items()}
 
 
 def score_unit(indicators: Mapping[str, float], unit_type: str, reference=None) -> tuple[float | None, dict | None]:
@@ -225,7 +270,8 @@ def abnormal_units(series: Iterable[Any], steps: Mapping[str, int | None], archi
     for run, members in by_run.items():
         stats = {s.unit: s.stats for s in members}
         histograms = {s.unit: s.histograms for s in members}
-        computer = Indicators(as_dict(architectures).get(run), stats, histograms)
+        gradients = {s.unit: s.gradients for s in members if getattr(s, "gradients", None)}
+        computer = Indicators(as_dict(architectures).get(run), stats, histograms, gradients)
         step = steps.get(run)
         for s in members:
             score, detail = None, None

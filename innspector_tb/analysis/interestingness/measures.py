@@ -14,6 +14,7 @@ class UnitSeries:
 
     stats: {step: {STAT_FIELDS name: value}} (``stats.as_dict`` of each vector)
     histograms: {step: float64 [bins, 3] of (left, right, count)}
+    gradients: {step: {GRADIENT_FIELDS name: value}} of a trainable variable, {} without gradient summaries
     layer_type: the Keras class of the layer ("Dense"), None if unknown.
     """
 
@@ -24,6 +25,8 @@ class UnitSeries:
     layer_type: str | None = None
     stats: dict = dataclasses.field(default_factory=dict)
     histograms: dict = dataclasses.field(default_factory=dict)
+    # {step: {format.gradients.GRADIENT_FIELDS name: value}} of a trainable variable (gradients at logging time)
+    gradients: dict = dataclasses.field(default_factory=dict)
 
     @property
     def variable_type(self):
@@ -63,7 +66,8 @@ MEASURES = [
         "abnormal",
         "Anything abnormal",
         "Every indicator of the unit (scale and scale jump of activations, saturation, dead and constant "
-        "units, zero fraction, skew, kurtosis, initialisation scale, growth, weights that never move, NaN/Inf) "
+        "units, zero fraction, skew, kurtosis, initialisation scale, growth, weights that never move, a "
+        "kernel's gradient below the model's largest, its update ratio, NaN/Inf) "
         "against what that kind of unit shows in sound models, at its worst step up to the one scored; the "
         "max over indicators, naming the one that drove it. Up to 0.9: inside the sound range; above: outside.",
         ["stats", "histograms", "architecture", "reference"],
