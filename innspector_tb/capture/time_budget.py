@@ -17,6 +17,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from innspector_tb.format import attribution_methods
+
 DEFAULT_FRACTION = 0.05  # of an epoch's time, for the attribution maps of one logged step
 STEP_ZERO_SECONDS = 2.0  # before the first epoch there is no epoch time: step 0 gets this much
 MIN_SECONDS = 0.5  # whatever the epoch, a logged step's maps may take this long (small models keep all)
@@ -28,21 +30,7 @@ MAX_EVERY = 16
 _BASE_METHODS = ("saliency", "gradient_x_input", "grad_cam", "guided_grad_cam")
 # Methods of one backward pass of their own per sample and class: each LRP method's walk (a forward pass
 # and one local gradient per layer: about one gradient row), Guided Backprop, DeconvNet.
-_OWN_ROW_METHODS = (
-    "lrp_z",
-    "lrp_epsilon",
-    "lrp_gamma",
-    "lrp_alpha1_beta0",
-    "lrp_alpha2_beta1",
-    "lrp_z_plus",
-    "lrp_w_square",
-    "lrp_flat",
-    "lrp_epsilon_plus_flat",
-    "lrp_epsilon_gamma_box",
-    "deep_taylor",
-    "guided_backprop",
-    "deconvnet",
-)
+_OWN_ROW_METHODS = attribution_methods.LRP_METHODS + ("guided_backprop", "deconvnet")
 FORWARD_ROW = 0.5  # a forward pass (occlusion) against a gradient row (forward and backward)
 _DROP_ORDER = ("integrated_gradients", "smoothgrad", "guided_grad_cam", "deconvnet") + tuple(
     reversed(_OWN_ROW_METHODS[:-2])
