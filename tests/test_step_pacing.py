@@ -9,38 +9,63 @@ def _logged(pacer, due_steps):
     return [i for i in range(due_steps) if pacer.due()]
 
 
+def _train(pacer, epochs, epoch_seconds, step_seconds):
+    """Due steps at every epoch's end; a logged one costs step_seconds(epoch). Returns the logged epochs."""
+    logged, since = [], 0.0
+    for epoch in range(1, epochs + 1):
+        since += epoch_seconds
+        if pacer.due():
+            pacer.observe(step_seconds(epoch), since)
+            logged.append(epoch)
+            since = 0.0
+    return logged
+
+
 def test_a_cheap_step_is_logged_every_time():
     pacer = step_pacing.Pacer(0.1)
-    assert pacer.observe(0.5, 2.0) is None  # 25% of the interval, but under MIN_SECONDS
+    assert _train(pacer, 5, 2.0, lambda epoch: 0.5) == [1, 2, 3, 4, 5]  # 25% of an epoch, under MIN_SECONDS
     assert pacer.every == 1 and pacer.note is None
-    assert _logged(pacer, 5) == [0, 1, 2, 3, 4]
 
 
 def test_an_expensive_step_slows_the_cadence_to_fit_the_share_and_says_so():
     pacer = step_pacing.Pacer(0.1)
+    assert pacer.due()
     note = pacer.observe(3.0, 10.0)  # 30% of a 10 s epoch, 10% allowed: every 3rd epoch
     assert pacer.every == 3
     assert note.startswith("iNNspector: logged every 3rd epoch") and "30%" in note and "10%" in note
     assert "3rd epoch" in pacer.note and pacer.to_json() == {"every": 3, "note": pacer.note}
-    assert _logged(pacer, 7) == [0, 3, 6]
+    assert _logged(pacer, 7) == [2, 5]  # due steps 1..7 after the logged step 0: every 3rd
 
 
-def test_the_interval_of_a_paced_step_covers_several_due_steps():
+def test_the_interval_of_a_paced_step_covers_the_due_steps_since_the_last_one():
     pacer = step_pacing.Pacer(0.1)
-    pacer.observe(3.0, 10.0)
-    # Three epochs of 10 s passed between two logged steps: the same cost needs no change.
-    assert pacer.observe(3.0, 30.0) is None and pacer.every == 3
-    # The step got more expensive: slower still.
-    assert pacer.observe(5.0, 30.0) is not None and pacer.every == 5
+    # 3 s steps on 10 s epochs: every 3rd epoch from the first logged one on, and it stays so.
+    assert _train(pacer, 10, 10.0, lambda epoch: 3.0) == [1, 4, 7, 10] and pacer.every == 3
+    # The step got more expensive: slower still (5 s against 1 s allowed per epoch).
+    assert _train(pacer, 10, 10.0, lambda epoch: 5.0)[:1] and pacer.every == 5
+
+
+def test_a_cadence_changed_midway_counts_from_the_last_logged_step():
+    pacer = step_pacing.Pacer(0.1)
+    # 1.5 s at epoch 1: every 2nd epoch; 3.5 s at epoch 3: every 4th, counted from epoch 3 (not epoch 5,
+    # as a cadence counted from the first due step would give), and the 40 s it covers keep it there.
+    logged = _train(pacer, 11, 10.0, lambda epoch: 1.5 if epoch == 1 else 3.5)
+    assert logged == [1, 3, 7, 11] and pacer.every == 4
 
 
 def test_the_cadence_relaxes_only_with_a_margin_and_is_capped():
     pacer = step_pacing.Pacer(0.1)
-    pacer.observe(3.0, 10.0)
-    assert pacer.observe(2.6, 30.0) is None and pacer.every == 3  # 2 would mean 13%: over the share
-    assert pacer.observe(1.5, 30.0) is not None and pacer.every == 2  # 7.5% at every 2nd: within 80%
-    assert pacer.observe(0.5, 20.0) is not None and pacer.every == 1 and pacer.note is None
+    assert _train(pacer, 4, 10.0, lambda epoch: 3.0) == [1, 4] and pacer.every == 3
+    # 2.6 s over three epochs: every 2nd would be 13%, over the share: no change.
+    assert pacer.due() is False and pacer.due() is False and pacer.due() is True
+    assert pacer.observe(2.6, 30.0) is None and pacer.every == 3
+    for _ in range(2):
+        pacer.due()
+    assert pacer.due() and pacer.observe(1.5, 30.0) is not None and pacer.every == 2  # 7.5% at every 2nd
+    pacer.due()
+    assert pacer.due() and pacer.observe(0.5, 20.0) is not None and pacer.every == 1 and pacer.note is None
     capped = step_pacing.Pacer(0.01)
+    capped.due()
     capped.observe(100.0, 10.0)
     assert capped.every == step_pacing.MAX_EVERY
 

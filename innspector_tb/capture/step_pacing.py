@@ -46,12 +46,18 @@ class Pacer:
         self.share = share
         self.every = 1
         self.note: str | None = None
-        self._due = 0
+        self._due = 0  # due steps so far
+        self._last: int | None = None  # the index of the last logged one
+        self._span = 1  # due steps the last logged one stands for (the interval it covers)
 
     def due(self) -> bool:
-        """Whether the step `freq` made due now is logged (counts it)."""
+        """Whether the step `freq` made due now is logged (counts it): `every` due steps after the last."""
         index, self._due = self._due, self._due + 1
-        return index % self.every == 0
+        if self._last is not None and index - self._last < self.every:
+            return False
+        self._span = 1 if self._last is None else index - self._last
+        self._last = index
+        return True
 
     def observe(self, step_seconds: float, interval_seconds: float, unit: str = "epoch") -> str | None:
         """Takes a logged step's cost and the training time since the previous logged step.
@@ -60,7 +66,7 @@ class Pacer:
         """
         if self.share is None or not (interval_seconds > 0 and step_seconds >= 0):
             return None
-        per_due = interval_seconds / self.every  # training time between two due steps
+        per_due = interval_seconds / self._span  # training time between two due steps
         allowance = max(self.share * per_due, MIN_SECONDS)
         needed = min(MAX_EVERY, max(1, math.ceil(step_seconds / allowance)))
         if needed > self.every:
