@@ -39,6 +39,18 @@ const PATHS: Record<string, string> = {
   dropout: "M-7,-7h3v3h-3zM4,-7h3v3h-3zM-2,-1h3v3h-3zM-7,4h3v3h-3zM4,4h3v3h-3z",
   gather: "M-8,-7h16M-8,-2h16M-8,3h16M4,-9l4,2l-4,2",
   recurrent: "M-6,0a6,6 0 1 1 6,6M-2,8l2,-2l-2,-2",
+  // attention: scores as a small grid of dots, their softmax as bars, the weighted sum as a sigma
+  attention_scores: "M-7,-7h14v14h-14zM-3,-3h1M2,-3h1M-3,2h1M2,2h1",
+  attention_softmax: "M-8,6v-4M-4,6v-9M0,6v-3M4,6v-6M8,6v-2",
+  attention_sum: "M6,-7h-12l7,7l-7,7h12",
+  // recurrent cells: a gate as a valve, the state as a loop, time as an arrow along steps
+  gate: "M-8,0h5M3,0h5M-3,-5v10M3,-5v10M-3,0l6,-4",
+  state: "M-6,0a6,6 0 1 1 6,6M-2,8l2,-2l-2,-2",
+  interpolate: "M-8,6l16,-12M-8,-2h4M4,2h4",
+  last_step: "M-9,0h14M2,-4l4,4l-4,4M8,-6v12",
+  reverse: "M8,-3h-14M-3,-7l-4,4l4,4M-8,3h14M3,-1l4,4l-4,4",
+  time_steps: "M-9,6h18M-6,6v-8M0,6v-8M6,6v-8",
+  pack: "M-8,-7h6v14h-6zM2,-7h6v14h-6z",
   call: "M-7,-4h14v8h-14z",
 };
 
@@ -73,6 +85,8 @@ export function opCategory(op: string | undefined): string {
   if (op === "flatten" || op === "reshape") return "reshape";
   if (["concatenate", "add", "subtract", "multiply", "average", "maximum", "minimum"].includes(op)) return "merge";
   if (op === "bias_add") return "bias";
+  if (op.startsWith("attention_")) return "attention";
+  if (op === "gate" || op === "state" || op === "interpolate" || op === "recurrent") return "recurrent";
   return "other";
 }
 
@@ -84,5 +98,7 @@ export const CATEGORY_COLORS: Record<string, string> = {
   reshape: "#eeeeee",
   merge: "#fff3bf",
   bias: "#f3e6e6",
+  attention: "#fbe0ef",
+  recurrent: "#def3f1",
   other: "#f5f5f5",
 };

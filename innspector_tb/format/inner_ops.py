@@ -25,6 +25,7 @@ class InnerGraph:
         self.edges = []
         self._shapes = dict(variables)
         self._used = set()
+        self.feed = None
 
     def _node(self, node_id, kind, label, **fields):
         base, n = node_id, 1
@@ -77,9 +78,10 @@ def snake_case(name):
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def activation_name(layer, default="linear"):
-    """The name of a layer's activation function (for labels)."""
-    fn = getattr(layer, "activation", None)
+def activation_name(layer, default="linear", attribute="activation"):
+    """The name of a layer's activation function (for labels); `attribute` names another one, such as a
+    recurrent layer's `recurrent_activation`."""
+    fn = getattr(layer, attribute, None)
     if fn is None:
         return default
     if isinstance(fn, str):
@@ -98,6 +100,8 @@ def _window(value):
 
 
 def _inputs(graph, n_inputs):
+    if graph.feed is not None:  # a wrapper (TimeDistributed) feeds the wrapped layer's graph
+        return [graph.feed]
     if n_inputs <= 1:
         return [graph.input()]
     return [graph.input(i) for i in range(n_inputs)]
@@ -218,13 +222,179 @@ def _embedding(graph, layer, n_inputs):
 
 
 def _recurrent(graph, layer, n_inputs):
+    """Recurrent layers without a cell graph below (ConvLSTM, a plain RNN of a custom cell): one op."""
     label = snake_case(type(layer).__name__)
-    inner = getattr(layer, "forward_layer", None)  # Bidirectional
-    if inner is not None:
-        label = f"{label} {snake_case(type(inner).__name__)}"
     # A recurrent op reads all its weights; attach them all (in order).
     node = graph.op("recurrent", _inputs(graph, n_inputs), label=label, variables=list(graph.unused_variables()))
     return node
+
+
+# ---------------------------------------------------------------- composite layers
+# Layers that are small graphs themselves: attention, recurrent cells and wrappers. Their inner graph shows
+# the steps of the computation; ops that are internal to them (the attention softmax, the gates) get op names
+# of their own, so that the lint and structure search never take them for the layer's output activation.
+
+
+def config_object(class_name, config):
+    """An object of a class named like a layer, its config's values as attributes: what the builders read of
+    a layer logged only as a Keras config. A name and plain values, nothing imported."""
+    # Plain names only: "__init__" or "__class__" from a crafted config would change how the object behaves.
+    attributes = {str(k): v for k, v in config.items() if str(k).isidentifier() and not str(k).startswith("_")}
+    return type(str(class_name), (), attributes)()
+
+
+def _wrapped(value):
+    """A wrapper's inner layer: the layer object, or (from a Keras config) a config object of it."""
+    if isinstance(value, dict) and isinstance(value.get("config"), dict):
+        return config_object(value.get("class_name", "Unknown"), value["config"])
+    return value
+
+
+def _projection(graph, source, label, prefix):
+    node = graph.op("einsum", [source], label=label, variables=graph.present([f"{prefix}/kernel"]))
+    if graph.present([f"{prefix}/bias"]):
+        node = graph.op("bias_add", [node], variables=[f"{prefix}/bias"])
+    return node
+
+
+def _multi_head_attention(graph, layer, n_inputs):
+    """Query/key/value projections, scaled scores, softmax, dropout, weighted sum, output projection.
+    Called as (query, value) or (query, value, key); self-attention passes the same tensor twice."""
+    inputs = _inputs(graph, max(n_inputs, 1))
+    query, value = inputs[0], inputs[1 % len(inputs)]
+    key = inputs[2] if len(inputs) > 2 else value
+    heads, key_dim = getattr(layer, "num_heads", None), getattr(layer, "key_dim", None)
+    shape = f" {heads}x{key_dim}" if heads is not None and key_dim is not None else ""
+    q = _projection(graph, query, f"query{shape}", "query")
+    k = _projection(graph, key, f"key{shape}", "key")
+    v = _projection(graph, value, "value", "value")
+    scores = graph.op("attention_scores", [q, k], label="q·kᵀ / √d")
+    node = graph.op("attention_softmax", [scores], label="softmax")
+    rate = getattr(layer, "dropout", 0)
+    if isinstance(rate, (int, float)) and rate > 0:
+        node = graph.op("dropout", [node], label=f"dropout {rate:g}")
+    node = graph.op("attention_sum", [node, v], label="weights · v")
+    return _projection(graph, node, "output projection", "attention_output")
+
+
+def _cell_names(graph, prefix):
+    """The names of a cell's kernel, recurrent kernel and bias among the layer's variables."""
+    names = ("kernel", "recurrent_kernel", "bias")
+    if not prefix:
+        return names
+    found: dict[str, str] = {}
+    for variable in graph.unused_variables():
+        head, _, tail = variable.rpartition("/")
+        if tail in names and (head == prefix or head.startswith(prefix + "/")):
+            found.setdefault(tail, variable)
+    return tuple(found.get(name, name) for name in names)
+
+
+def _cell_inputs(graph, x, layer, prefix, linear):
+    """x·W + h(t−1)·U + b: the pre-activations every recurrent cell starts from."""
+    kernel, recurrent_kernel, bias = _cell_names(graph, prefix)
+    state = graph.op("state", [], label="h(t−1)")
+    wx = graph.op(linear, [x], label="input " + linear, variables=graph.present([kernel]))
+    uh = graph.op(linear, [state], label="recurrent " + linear, variables=graph.present([recurrent_kernel]))
+    node = graph.op("add", [wx, uh])
+    if getattr(layer, "use_bias", True) and graph.present([bias]):
+        node = graph.op("bias_add", [node], variables=[bias])
+    return node, state
+
+
+def _gate(graph, source, name, layer):
+    act = activation_name(layer, "sigmoid", "recurrent_activation")
+    return graph.op("gate", [source], label=f"{name} gate {act}", activation=act)
+
+
+def _tanh(graph, source, layer, label):
+    act = activation_name(layer, "tanh")
+    return graph.op("activation", [source], label=f"{label} {act}".strip(), activation=act)
+
+
+def _lstm_cell(graph, x, layer, prefix="", linear="matmul"):
+    pre, _ = _cell_inputs(graph, x, layer, prefix, linear)
+    i, f, o = (_gate(graph, pre, name, layer) for name in ("input", "forget", "output"))
+    candidate = _tanh(graph, pre, layer, "candidate")
+    carry = graph.op("state", [], label="c(t−1)")
+    kept = graph.op("multiply", [f, carry], label="forget · c(t−1)")
+    added = graph.op("multiply", [i, candidate], label="input · candidate")
+    cell = graph.op("add", [kept, added], label="c(t)")
+    return graph.op("multiply", [o, _tanh(graph, cell, layer, "")], label="h(t)")
+
+
+def _gru_cell(graph, x, layer, prefix=""):
+    pre, state = _cell_inputs(graph, x, layer, prefix, "matmul")
+    update, reset = _gate(graph, pre, "update", layer), _gate(graph, pre, "reset", layer)
+    gated = graph.op("multiply", [reset, pre], label="reset · recurrent")
+    candidate = _tanh(graph, gated, layer, "candidate")
+    return graph.op("interpolate", [update, state, candidate], label="h(t) = z·h(t−1) + (1−z)·candidate")
+
+
+def _simple_rnn_cell(graph, x, layer, prefix=""):
+    pre, _ = _cell_inputs(graph, x, layer, prefix, "matmul")
+    act = activation_name(layer, "tanh")
+    return graph.op("activation", [pre], label=f"h(t) {act}", activation=act)
+
+
+_CELLS = {
+    "LSTM": _lstm_cell,
+    "GRU": _gru_cell,
+    "SimpleRNN": _simple_rnn_cell,
+}
+
+
+def _sequence_output(graph, node, layer):
+    if getattr(layer, "return_sequences", False):
+        return node
+    return graph.op("last_step", [node], label="last step")
+
+
+def _recurrent_cell_layer(graph, layer, n_inputs):
+    cell = _CELLS[type(layer).__name__]
+    node = cell(graph, _inputs(graph, n_inputs)[0], layer)
+    return _sequence_output(graph, node, layer)
+
+
+def _conv_lstm(graph, layer, n_inputs):
+    node = _lstm_cell(graph, _inputs(graph, n_inputs)[0], layer, linear="conv")
+    return _sequence_output(graph, node, layer)
+
+
+_MERGES = {"concat": "concatenate", "sum": "add", "mul": "multiply", "ave": "average"}
+
+
+def _bidirectional(graph, layer, n_inputs):
+    """The forward cell over the sequence, the backward one over the reversed sequence, then the merge."""
+    forward = _wrapped(getattr(layer, "forward_layer", None) or getattr(layer, "layer", None))
+    backward = _wrapped(getattr(layer, "backward_layer", None)) or forward
+    cell = _CELLS.get(type(forward).__name__)
+    if cell is None:
+        return _recurrent(graph, layer, n_inputs)
+    x = _inputs(graph, n_inputs)[0]
+    ahead = _sequence_output(graph, cell(graph, x, forward, getattr(forward, "name", "") or ""), forward)
+    reversed_x = graph.op("reverse", [x], label="reverse time")
+    behind = cell(graph, reversed_x, backward, getattr(backward, "name", "") or "")
+    if getattr(backward, "return_sequences", False):
+        behind = graph.op("reverse", [behind], label="reverse time")
+    else:
+        behind = _sequence_output(graph, behind, backward)
+    merge = getattr(layer, "merge_mode", "concat")
+    if merge not in _MERGES:  # None: the two outputs are returned as a list
+        return graph.op("pack", [ahead, behind], label="both directions")
+    return graph.op(_MERGES[merge], [ahead, behind], label=_MERGES[merge])
+
+
+def _time_distributed(graph, layer, n_inputs):
+    """The wrapped layer's own inner graph, applied at every time step."""
+    inner = _wrapped(getattr(layer, "layer", None))
+    builder = BUILDERS.get(type(inner).__name__, generic_call)
+    x = _inputs(graph, n_inputs)[0]
+    graph.feed = graph.op("time_steps", [x], label="each time step")
+    try:
+        return builder(graph, inner, 1)
+    finally:
+        graph.feed = None
 
 
 def generic_call(graph, layer, n_inputs):
@@ -277,8 +447,14 @@ def _registry():
     )
     for name in ("Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise"):
         reg[name] = _dropout
-    for name in ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"):
-        reg[name] = _recurrent
+    reg["RNN"] = _recurrent
+    for name in _CELLS:
+        reg[name] = _recurrent_cell_layer
+    for name in ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"):
+        reg[name] = _conv_lstm
+    reg["Bidirectional"] = _bidirectional
+    reg["TimeDistributed"] = _time_distributed
+    reg["MultiHeadAttention"] = _multi_head_attention
     return reg
 
 

@@ -50,14 +50,6 @@ def _variables(class_name: str, config: dict[str, Any]) -> list[str]:
     return []
 
 
-def _config_object(class_name: str, config: dict[str, Any]) -> Any:
-    """An object of a class named like the layer's, its config's values as attributes: what the inner op
-    builders (format/inner_ops.py) read of a layer. A name and plain values, nothing imported."""
-    # Plain names only: "__init__" or "__class__" from a crafted config would change how the object behaves.
-    attributes = {str(k): v for k, v in config.items() if str(k).isidentifier() and not str(k).startswith("_")}
-    return type(str(class_name), (), attributes)()
-
-
 def _history_sources(value: Any, depth: int = 0) -> list[str]:
     """The layer names of the `keras_history` entries in a functional layer's inbound nodes."""
     if depth > 20:
@@ -94,7 +86,8 @@ def architecture_from_keras_config(model_config: Any) -> dict[str, Any]:
         variables = _variables(class_name, layer_config)
         is_input = class_name == "InputLayer"
         # Shapes are unknown (the config logs none): [] where the format asks for one.
-        inner = inner_ops.build_inner_graph(_config_object(class_name, layer_config), [(v, []) for v in variables])
+        layer_object = inner_ops.config_object(class_name, layer_config)
+        inner = inner_ops.build_inner_graph(layer_object, [(v, []) for v in variables])
         layers.append(
             {
                 "id": name,
