@@ -353,7 +353,11 @@ def test_attributions_are_off_when_asked_and_for_models_that_are_not_image_class
 def test_callback_options_choose_methods_size_targets_and_layer(logged):
     logdir, _ = logged
     arrays, attrs = _read_attributions(os.path.join(logdir, "seq_some"), tm.EPOCHS)
-    assert sorted(arrays) == ["class/true", "grad_cam/true", "saliency/true", "sample"]
+    maps = sorted(n for n in arrays if not n.startswith("deletion/"))
+    assert maps == ["class/true", "grad_cam/true", "saliency/true", "sample"]
+    # Each map's deletion curves, and the random ranking's (tests/test_deletion.py).
+    curves = ["deletion/fractions", "deletion/grad_cam/true", "deletion/random/true", "deletion/saliency/true"]
+    assert sorted(n for n in arrays if n.startswith("deletion/")) == curves
     assert arrays["saliency/true"].shape == (6, 6, 6, 1) and arrays["grad_cam/true"].shape == (6, 4, 4)
     assert json.loads(attrs["methods"]) == ["saliency", "grad_cam"] and json.loads(attrs["targets"]) == ["true"]
 
@@ -483,15 +487,22 @@ def test_the_summary_op_for_custom_loops(tmp_path):
     assert sorted(arrays) == [
         "class/predicted",
         "class/true",
+        "deletion/fractions",
+        "deletion/integrated_gradients/predicted",
+        "deletion/integrated_gradients/true",
+        "deletion/random/predicted",
+        "deletion/random/true",
         "integrated_gradients/predicted",
         "integrated_gradients/true",
         "sample",
     ]
+    assert arrays["deletion/random/true"].shape == (9, 16)
     assert arrays["sample"].shape == (9,) and sorted(np.bincount(y[arrays["sample"]])) == [3, 3, 3]
     np.testing.assert_array_equal(arrays["class/true"], y[arrays["sample"]])
     arrays, _ = _read_attributions(run_dir, 2)
     np.testing.assert_array_equal(arrays["sample"], rows)
     np.testing.assert_array_equal(arrays["grad_cam/true"], rounding.round_mantissa(done["grad_cam"]["true"]))  # rounded
+    assert not any(n.startswith("deletion/") for n in arrays)  # a result without curves is written without
     with pytest.raises(summary.SummaryError, match="needs an iNNspector writer"):
         summary.attributions(model, x, y, step=0)
 

@@ -66,6 +66,7 @@ class AttributionResult(dict):
       score: "logit" (pre-softmax) or "output".
       grad_cam_layer: the id of the Grad-CAM layer, or None.
       options: the method options used.
+      deletion: the maps' deletion curves (capture/deletion.py: a DeletionResult), or None.
     """
 
     def __init__(self, *args, **kwargs):
@@ -76,6 +77,7 @@ class AttributionResult(dict):
         self.score = "output"
         self.grad_cam_layer = None
         self.options = {}
+        self.deletion = None
 
 
 def check_methods(methods):

@@ -38,6 +38,7 @@ from innspector_tb.capture import architecture as architecture_lib
 from innspector_tb.capture import attribution as attribution_lib
 from innspector_tb.capture import (
     callback_options,
+    deletion,
     distribution,
     gradient_pass,
     log_jobs,
@@ -109,7 +110,8 @@ class InnspectorCallback(keras.callbacks.Callback):
         one), `score` ("logit", the default, or "output"), `smoothgrad_samples` (16),
         `smoothgrad_noise` (0.15), `ig_steps` (32), `ig_baseline` (0.0), `lrp_epsilon` (0.1),
         `lrp_gamma` (0.25), `occlusion_patch`, `occlusion_stride` (0: automatic),
-        `occlusion_baseline` ("grey"), `batch_size` (rows per gradient call).
+        `occlusion_baseline` ("grey"), `batch_size` (rows per gradient call), `deletion_steps` (16
+        points of each map's deletion curve, capture/deletion.py; 0: none).
       budget_bytes: raw float32 bytes of bulk arrays per logged step (default 64 MB); a model over it
         gets a logging plan (capture/plan.py) that keeps statistics of every unit and reduces the bulk.
         None: everything in full.
@@ -650,6 +652,7 @@ class InnspectorCallback(keras.callbacks.Callback):
             config["methods"],
             config["options"],
             occlusion_positions=occlusion.positions(config["x"].shape[1:], config["options"]),
+            deletion_steps=config["deletion_steps"],
         )
         previous = self._schedule
         self._schedule = schedule or time_budget_lib.Schedule(0, (), {}, 1, ("off: not even one map fits",))
@@ -686,7 +689,13 @@ class InnspectorCallback(keras.callbacks.Callback):
             **(config["options"] if schedule is None else schedule.options),
         )
         result.sample = index
-        return result
+        steps = config["deletion_steps"] if schedule is None else schedule.deletion_steps
+        if config["deletion_steps"] and not steps:
+            result.skipped["deletion"] = "left out by the time budget"
+        options = config["options"] if schedule is None else schedule.options
+        return deletion.add_to(
+            result, self._attributor.scores, config["x"][:size], steps, options["ig_baseline"], config["seed"]
+        )
 
     def _submit_metrics(self, logs, step, prefix="metrics/"):
         if self._sink is not None:

@@ -16,6 +16,7 @@ import tensorflow as tf
 from innspector_tb import errors, fs
 from innspector_tb.capture import activations as activations_lib
 from innspector_tb.capture import attribution_setup as attribution_lib
+from innspector_tb.format import deletion as deletion_format
 from innspector_tb.format import headers as headers_lib
 from innspector_tb.format import stats
 
@@ -34,7 +35,7 @@ def check_writable(log_dir):
         raise errors.ConfigurationError("iNNspector cannot write to log_dir %r: %s" % (log_dir, e)) from None
 
 
-_ATTRIBUTION_KEYS = ("methods", "targets", "size", "layer", "score", "batch_size") + tuple(
+_ATTRIBUTION_KEYS = ("methods", "targets", "size", "layer", "score", "batch_size", "deletion_steps") + tuple(
     attribution_lib.DEFAULT_OPTIONS
 )
 
@@ -71,6 +72,16 @@ def attribution_config(value, probe_x, probe_y, seed):
         isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1
     ):
         raise errors.ConfigurationError("attributions batch_size must be an integer >= 1, got %r" % (batch_size,))
+    deletion_steps = value.get("deletion_steps", deletion_format.DEFAULT_STEPS)
+    if (
+        isinstance(deletion_steps, bool)
+        or not isinstance(deletion_steps, (int, np.integer))
+        or not (deletion_steps == 0 or 3 <= deletion_steps <= deletion_format.MAX_STEPS)
+    ):
+        raise errors.ConfigurationError(
+            "attributions deletion_steps must be 0 (no deletion curves) or an integer from 3 to %d, got %r"
+            % (deletion_format.MAX_STEPS, deletion_steps)
+        )
     score = value.get("score", "logit")
     if score not in attribution_lib.SCORES:
         raise errors.ConfigurationError(
@@ -103,6 +114,7 @@ def attribution_config(value, probe_x, probe_y, seed):
         "score": score,
         "batch_size": batch_size,
         "seed": seed,
+        "deletion_steps": int(deletion_steps),
     }
 
 

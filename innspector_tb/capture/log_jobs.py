@@ -201,6 +201,7 @@ def _pack_attributions(result, arrays):
     if result.sample is not None:
         arrays["rs"] = result.sample
     return {
+        "deletion": _pack_deletion(result.deletion, arrays),
         "maps": maps,
         "targets": list(result.classes),
         "score": result.score,
@@ -220,7 +221,34 @@ def _unpack_attributions(meta, arrays):
     result.sample = arrays.get("rs")
     result.score, result.grad_cam_layer = meta.get("score", "output"), meta.get("grad_cam_layer")
     result.skipped, result.options = dict(meta.get("skipped") or {}), dict(meta.get("options") or {})
+    result.deletion = _unpack_deletion(meta.get("deletion"), arrays)
     return result
+
+
+def _pack_deletion(result, arrays):
+    """Moves a DeletionResult's arrays into `arrays` ("rdf", "rd:<k>"); returns its meta."""
+    if result is None:
+        return None
+    arrays["rdf"] = result.fractions
+    curves: list[list[str]] = []
+    for name, by_target in result.curves.items():
+        for target, array in by_target.items():
+            arrays["rd:%d" % len(curves)] = array
+            curves.append([name, target])
+    return {"curves": curves, "undefined": result.undefined, "skipped": result.skipped, "baseline": result.baseline}
+
+
+def _unpack_deletion(meta, arrays):
+    if meta is None:
+        return None
+    from innspector_tb.capture import deletion
+
+    curves: dict = {}
+    for k, (name, target) in enumerate(meta["curves"]):
+        curves.setdefault(name, {})[target] = arrays["rd:%d" % k]
+    return deletion.DeletionResult(
+        arrays["rdf"], curves, dict(meta["undefined"]), dict(meta["skipped"]), meta["baseline"]
+    )
 
 
 def labels_job(y):

@@ -28,6 +28,7 @@ from innspector_tb import errors
 from innspector_tb.capture import activations as activations_lib
 from innspector_tb.capture import architecture as architecture_lib
 from innspector_tb.capture import step_writer
+from innspector_tb.format import deletion as deletion_format
 from innspector_tb.format import headers as header_lib
 from innspector_tb.format import metadata, stats, step_files
 from innspector_tb.format.architecture import layer_h5_name
@@ -411,10 +412,11 @@ def attributions(
     grad_cam_layer=None,
     score="logit",
     seed=0,
+    deletion_steps=deletion_format.DEFAULT_STEPS,
     **options,
 ):
     """Writes attribution maps (saliency, gradient x input, SmoothGrad, integrated gradients, Grad-CAM)
-    of probe samples to the step's checkpoint.
+    of probe samples, and their deletion curves, to the step's checkpoint.
 
         summary.attributions(model, x_probe, y_probe, step=step)          # 32 samples, balanced over classes
 
@@ -425,10 +427,18 @@ def attributions(
         reproducibly with `seed`, the same at every step); `sample` instead names the probe rows.
       methods, targets, grad_cam_layer, score, options: see `innspector_tb.capture.attribution.Attributor`
         (default: attribution_setup.DEFAULT_METHODS, for the predicted and the true class).
+      deletion_steps: points of each map's deletion curve (capture/deletion.py; 0: none). A result
+        given instead of a model is written with the curves it holds.
     Returns the AttributionResult written.
     """
     from innspector_tb.capture import attribution as attribution_lib
 
+    if isinstance(deletion_steps, bool) or not (
+        deletion_steps == 0 or 3 <= deletion_steps <= deletion_format.MAX_STEPS
+    ):
+        raise SummaryError(
+            "attributions: deletion_steps must be 0 or 3 to %d, got %r" % (deletion_format.MAX_STEPS, deletion_steps)
+        )
     writer = _writer("attributions")
     step = _step(step)
     if isinstance(model_or_result, attribution_lib.AttributionResult):
@@ -464,6 +474,16 @@ def attributions(
         except attribution_lib.AttributionError as e:
             raise SummaryError("attributions: %s" % e) from None
         result.sample = sample
+        from innspector_tb.capture import deletion
+
+        deletion.add_to(
+            result,
+            attribution_lib.attributor(model_or_result, grad_cam_layer, score).scores,
+            xs[0],
+            int(deletion_steps),
+            options.get("ig_baseline", 0.0),
+            seed,
+        )
     write_attribution_arrays(writer, step, result)
     return result
 
@@ -486,6 +506,13 @@ def write_attribution_arrays(writer, step, result):
         return 0
     sample = result.sample if result.sample is not None else np.arange(n)
     bulk["%s/sample" % ATTRIBUTIONS_GROUP] = np.asarray(sample, dtype=np.int64)
+    attrs = {ATTRIBUTIONS_GROUP: attribution_lib.attrs_of(result)}
+    if result.deletion is not None:
+        bulk[deletion_format.FRACTIONS] = np.asarray(result.deletion.fractions, dtype=np.float32)
+        for name, by_target in result.deletion.curves.items():
+            for target, curves in by_target.items():
+                bulk[deletion_format.curve_dataset(name, target)] = np.asarray(curves, dtype=np.float32)
+        attrs[deletion_format.GROUP] = deletion_format.attrs_of(result.deletion)
     _check_numeric(bulk.items())
-    writer.add_bulk(step, bulk, {ATTRIBUTIONS_GROUP: attribution_lib.attrs_of(result)})
+    writer.add_bulk(step, bulk, attrs)
     return len(bulk)

@@ -6,8 +6,10 @@ costs and how long an epoch takes, and this module decides, deterministically, h
 requested work fits: fewer integration steps and SmoothGrad copies first (the maps stay of the same
 samples, a little coarser), then fewer samples, then a slower cadence (every k-th logged step), and
 only then fewer methods. Occlusion (one forward pass per patch position and sample) is the exception:
-it is left out first, before anything else is reduced. Every reduction is said in `notes`. Pure
-Python: no TensorFlow here.
+it is left out first, before anything else is reduced. The deletion curves (capture/deletion.py:
+forward passes checking the maps, not maps) come next: fewer points (down to
+format.deletion.MIN_STEPS), then none, before any map is made coarser. Every reduction is said in
+`notes`. Pure Python: no TensorFlow here.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from innspector_tb.capture import deletion
 from innspector_tb.format import attribution_methods
+from innspector_tb.format import deletion as deletion_format
 
 DEFAULT_FRACTION = 0.05  # of an epoch's time, for the attribution maps of one logged step
 STEP_ZERO_SECONDS = 2.0  # before the first epoch there is no epoch time: step 0 gets this much
@@ -44,18 +48,25 @@ class Schedule:
     options: Mapping[str, Any]
     every: int = 1  # attribute every this many logged steps
     notes: tuple[str, ...] = ()
+    deletion_steps: int = 0  # points of the deletion curves (0: none)
 
     def due(self, log_index: int) -> bool:
         return log_index % self.every == 0
 
 
 def rows(
-    size: int, targets: int, methods: Sequence[str], options: Mapping[str, Any], occlusion_positions: int = 0
+    size: int,
+    targets: int,
+    methods: Sequence[str],
+    options: Mapping[str, Any],
+    occlusion_positions: int = 0,
+    deletion_steps: int = 0,
 ) -> float:
     """Gradient rows of one attribution call (an upper bound: a sample whose classes agree counts once).
 
     `occlusion_positions`: patch positions per sample (relevance.occlusion.positions); each is a forward
-    pass of every sample, counted as FORWARD_ROW of a gradient row.
+    pass of every sample, counted as FORWARD_ROW of a gradient row. `deletion_steps`: points of the
+    deletion curves of every method and the random ranking, forward passes too.
     """
     per_pair = 1 if any(m in _BASE_METHODS for m in methods) else 0
     if "smoothgrad" in methods:
@@ -66,6 +77,7 @@ def rows(
     if "guided_grad_cam" in methods and "guided_backprop" not in methods:
         per_pair += 1
     forward = size * (int(occlusion_positions) + 1) * FORWARD_ROW if "occlusion" in methods else 0
+    forward += deletion.forward_rows(size, targets, len(methods) + 1, int(deletion_steps)) * FORWARD_ROW
     return size * max(targets, 1) * per_pair + forward
 
 
@@ -77,18 +89,27 @@ def fit(
     methods: Sequence[str],
     options: Mapping[str, Any],
     occlusion_positions: int = 0,
+    deletion_steps: int = 0,
 ) -> Schedule | None:
     """The largest schedule whose average cost per logged step is within `budget_seconds`, or None."""
     size, methods, options = int(size), tuple(methods), dict(options)
     requested = (size, methods, dict(options))
     every = 1
+    curve_points = requested_points = int(deletion_steps)
 
     def cost():
-        return rows(size, targets, methods, options, occlusion_positions) * seconds_per_row / every
+        work = rows(size, targets, methods, options, occlusion_positions, curve_points)
+        return work * seconds_per_row / every
 
     while cost() > budget_seconds:
         if "occlusion" in methods:
             methods = tuple(m for m in methods if m != "occlusion")
+            continue
+        if curve_points > deletion_format.MIN_STEPS:
+            curve_points = max(deletion_format.MIN_STEPS, curve_points // 2)
+            continue
+        if curve_points:
+            curve_points = 0
             continue
         ig, sg = int(options.get("ig_steps", 32)), int(options.get("smoothgrad_samples", 16))
         if "integrated_gradients" in methods and ig > MIN_IG_STEPS and ig >= sg:
@@ -106,7 +127,14 @@ def fit(
             methods = tuple(m for m in methods if m != dropped)
         else:
             return None
-    return Schedule(size, methods, options, every, tuple(_notes(requested, size, methods, options, every)))
+    notes = _notes(requested, size, methods, options, every)
+    if requested_points and curve_points != requested_points:
+        notes.append(
+            "deletion curves of %d points instead of %d" % (curve_points, requested_points)
+            if curve_points
+            else "left out: deletion curves (%d forward passes per sample, class and method)" % (requested_points - 2)
+        )
+    return Schedule(size, methods, options, every, tuple(notes), curve_points)
 
 
 def _notes(requested, size, methods, options, every) -> list[str]:

@@ -203,7 +203,7 @@ def _attributions(manifests):
         methods, targets = {}, {}
         for name in datasets:
             parts = name.split("/")
-            if len(parts) == 3 and parts[0] == "attributions" and parts[1] != "class":
+            if len(parts) == 3 and parts[0] == "attributions" and parts[1] not in ("class", "deletion"):
                 methods[parts[1]] = targets[parts[2]] = True
         shape = datasets["attributions/sample"].get("shape") or [0]
         return {
