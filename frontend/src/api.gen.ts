@@ -315,7 +315,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Any stored array of a unit of analysis at one step or across steps, with a class selection and a transform pipeline (innspector_tb.analysis.transforms). POST a JSON body: {run, unit: {kind: weights|activations|class_means|samples|labels|predictions|statistics|histogram|attributions|unit_statistics, layer, variable, unit, output, method, target, form}, steps: int|'last'|'all'|[int], classes: [labels], transform: [operations]}. Attributions (method: saliency|gradient_x_input|smoothgrad|integrated_gradients|grad_cam|lrp_*|deep_taylor|guided_backprop|deconvnet|guided_grad_cam|occlusion, target: predicted|true) answer the columns value, sample (probe row), target (class attributed) and label. When the logging plan reduced a layer, activations answer what is stored (full, else pooled per unit, else the maps of the sample subset; unit.form asks for one) and say so in `reduced`; weights a step's file lacks come from the newest earlier step (`from_step`, `note`). */
+        /** Any stored array of a unit of analysis at one step or across steps, with a class selection and a transform pipeline (innspector_tb.analysis.transforms). POST a JSON body: {run, unit: {kind: weights|activations|class_means|samples|labels|predictions|statistics|histogram|attributions|unit_statistics, layer, variable, unit, output, method, target, form}, steps: int|'last'|'all'|[int], classes: [labels], transform: [operations]}. Attributions (method: saliency|gradient_x_input|smoothgrad|integrated_gradients|grad_cam|lrp_*|deep_taylor|guided_backprop|deconvnet|guided_grad_cam|occlusion, target: predicted|true) answer the columns value, sample (probe row), target (class attributed) and label, and the step's deletion curves of every method in `attribution.deletion`. When the logging plan reduced a layer, activations answer what is stored (full, else pooled per unit, else the maps of the sample subset; unit.form asks for one) and say so in `reduced`; weights a step's file lacks come from the newest earlier step (`from_step`, `note`). */
         post: {
             parameters: {
                 query?: never;
@@ -1600,6 +1600,21 @@ export interface components {
             rows?: number[];
             stored?: ("full" | "pooled" | "samples")[];
         };
+        /** @description Deletion curves at the step: the attributed score (1 at the input, 0 with every feature at the baseline) as the features a map ranks first are deleted; a lower area is a more faithful map. */
+        DeletionCurves: {
+            step: number;
+            target: string;
+            fractions: number[];
+            baseline: number | string | null;
+            /** @description Samples shown without a curve (score not above the baseline's). */
+            undefined: number;
+            curves: {
+                method: string;
+                mean: (number | null)[];
+                auc: (number | null)[];
+                model_auc: number | null;
+            }[];
+        };
         /** @description The request's run and unit, the resolved steps and classes, and the transformed columns. */
         DataAnswer: {
             run: string;
@@ -1616,6 +1631,9 @@ export interface components {
                 options: {
                     [key: string]: unknown;
                 };
+                deletion?: components["schemas"]["DeletionCurves"] | null;
+                /** @description Why the step has no deletion curves. */
+                deletion_note?: string;
             };
             reduced?: components["schemas"]["ReducedAnswer"];
             /** @description weights: the step they were read from, when not the one asked. */

@@ -77,7 +77,8 @@ ROUTES = {
         "(method: saliency|gradient_x_input|smoothgrad|integrated_gradients|grad_cam|lrp_*|deep_taylor|"
         "guided_backprop|deconvnet|guided_grad_cam|occlusion, target: "
         "predicted|true) answer the columns value, sample (probe row), target (class attributed) "
-        "and label. When the logging plan reduced a layer, activations answer what is stored (full, "
+        "and label, and the step's deletion curves of every method in `attribution.deletion`. "
+        "When the logging plan reduced a layer, activations answer what is stored (full, "
         "else pooled per unit, else the maps of the sample subset; unit.form asks for one) and say so "
         "in `reduced`; weights a step's file lacks come from the newest earlier step (`from_step`, `note`).",
         "method": "post",

@@ -381,6 +381,29 @@ SCHEMAS = {
         "positions) or `samples` (full maps of the probe rows `rows` only); `note` says it for people, `stored` "
         "lists the forms the step file holds.",
     ),
+    "DeletionCurves": obj(
+        {
+            "step": INT,
+            "target": STR,
+            "fractions": array(NUM),
+            "baseline": {"anyOf": [NUM, STR, {"type": "null"}]},
+            "undefined": {**INT, "description": "Samples shown without a curve (score not above the baseline's)."},
+            "curves": array(
+                obj(
+                    {
+                        "method": STR,
+                        "mean": array(nullable(NUM)),
+                        "auc": array(nullable(NUM)),
+                        "model_auc": nullable(NUM),
+                    },
+                    description="A method's (or `random`'s) mean curve over the samples shown, the area of "
+                    "each sample's curve (the rows of the answer's columns) and their mean.",
+                )
+            ),
+        },
+        description="Deletion curves at the step: the attributed score (1 at the input, 0 with every feature at "
+        "the baseline) as the features a map ranks first are deleted; a lower area is a more faithful map.",
+    ),
     "DataAnswer": obj(
         {
             "run": STR,
@@ -389,7 +412,16 @@ SCHEMAS = {
             "classes": array(CLASS_LABEL),
             "class_dependent": BOOL,
             "fields": STR_LIST,
-            "attribution": obj({"score": STR_OR_NULL, "grad_cam_layer": STR_OR_NULL, "options": OPEN}),
+            "attribution": obj(
+                {
+                    "score": STR_OR_NULL,
+                    "grad_cam_layer": STR_OR_NULL,
+                    "options": OPEN,
+                    "deletion": nullable(ref("DeletionCurves")),
+                    "deletion_note": {**STR, "description": "Why the step has no deletion curves."},
+                },
+                optional=["deletion", "deletion_note"],
+            ),
             "reduced": ref("ReducedAnswer"),
             "from_step": {**INT, "description": "weights: the step they were read from, when not the one asked."},
             "from_steps": {**INT_LIST, "description": "weights over several steps: the step each was read from."},

@@ -14,6 +14,7 @@ import numpy as np
 
 from innspector_tb.errors import BadRequest, NotFound
 from innspector_tb.format import attribution_methods
+from innspector_tb.server import deletion_answer
 from innspector_tb.server.params import class_selection, int_param, require_str
 from innspector_tb.store.run_store import BoundRunStore
 
@@ -184,6 +185,11 @@ def _attribution_columns(store, run, unit, steps, many, labels, classes_value, d
         keep = np.isin(sample_labels, [classes[r] for r in rows])
         description["classes"] = [classes[r] for r in rows]
         description["class_dependent"] = True
+    deletion = deletion_answer.summary(store, run, steps[-1], target, keep, info)
+    description["attribution"]["deletion"] = deletion
+    if deletion is None:
+        why = (info.get("skipped") or {}).get("deletion")
+        description["attribution"]["deletion_note"] = why or "no deletion curves were logged at step %d" % steps[-1]
     columns = {
         "value": _stack([v[keep] for v in values], many),
         "sample": samples[keep],
