@@ -1680,6 +1680,21 @@ export interface components {
                 value: number | null;
                 score: number;
                 step: number;
+            } | {
+                alpha: number;
+                verdict: string;
+                lambda_min: number;
+                tail: number;
+                ks: number;
+                sigma: number;
+                eigenvalues: number;
+                lambda_max: number;
+                matrix: string;
+                step: number;
+            } | {
+                reason: string;
+                matrix?: string;
+                step?: number;
             }) | null;
         };
         LayerScore: {

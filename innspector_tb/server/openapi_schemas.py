@@ -478,6 +478,26 @@ SCHEMAS = {
                             {"measure": STR, "value": NUM_OR_NULL, "score": NUM, "step": INT},
                             description="abnormal: the indicator that drove the score, its value and step",
                         ),
+                        obj(
+                            {
+                                "alpha": NUM,
+                                "verdict": STR,
+                                "lambda_min": NUM,
+                                "tail": INT,
+                                "ks": NUM,
+                                "sigma": NUM,
+                                "eigenvalues": INT,
+                                "lambda_max": NUM,
+                                "matrix": STR,
+                                "step": INT,
+                            },
+                            description="heavy_tail_alpha: the power-law fit of the kernel's spectrum at the step read",
+                        ),
+                        obj(
+                            {"reason": STR, "matrix": STR, "step": INT},
+                            optional=("matrix", "step"),
+                            description="heavy_tail_alpha: why α is not computed",
+                        ),
                     ]
                 }
             ),

@@ -108,9 +108,23 @@ def unit_series(store: BoundRunStore, run: str) -> list[Any]:
                 stats=by_step,
                 histograms=histograms.get(unit, {}),
                 gradients=gradients.get(unit, {}),
+                weights=_weights_reader(store, run, layer, unit, unit_type),
             )
         )
     return series
+
+
+def _weights_reader(store, run, layer, unit, unit_type):
+    """step -> (the step read, a function reading the variable's full values) for a variable, else None."""
+    if str(unit_type).startswith("activations") or not unit.startswith(layer + "/"):
+        return None
+    variable = unit[len(layer) + 1 :]
+
+    def weights(step):
+        dataset, read_step = store.weights_source(run, step, layer, variable)
+        return read_step, lambda: store.read(run, read_step, dataset)
+
+    return weights
 
 
 def measures() -> dict[str, Any]:
@@ -150,6 +164,7 @@ def interestingness_scores(
             experiments=experiments,
             architectures=_architectures(store, runs),
             runs=runs,
+            cache=store.cached,
         )
     except ValueError as e:
         raise BadRequest(str(e)) from e

@@ -4,7 +4,9 @@ Every unit of analysis (a variable such as ``conv_1/kernel`` or a layer's
 ``conv_1/activations``, in one run = one model) gets, per measure, a raw value
 computed from the small per-step summaries of the event file (the STAT_FIELDS
 vector and the ``[bins, 3]`` histogram, see docs/format.md), never from the
-bulk arrays: scoring every variable of a ResNet50 costs milliseconds. Raw
+bulk arrays: scoring every variable of a ResNet50 costs milliseconds. The
+exception is ``heavy_tail_alpha``, the eigenvalue spectrum of each kernel,
+read from the step files through ``UnitSeries.weights``. Raw
 values are normalised to a score in [0, 1] (blue to red in the UI) and
 aggregated upward, unit -> layer -> model -> experiment, with ``max``.
 
@@ -14,7 +16,8 @@ with ``json`` and nothing in it is ever executed.
 
 Layout: ``measures`` (the descriptors, UnitSeries), ``distances`` (Wasserstein),
 ``corpus`` (the structural measure's transition model), ``raw`` (a unit's raw
-value on a measure) and ``scoring`` (normalisation, aggregation, ``score``).
+value on a measure), ``spectral_tail`` and ``spectral_units`` (the heavy-tail
+α of kernels) and ``scoring`` (normalisation, aggregation, ``score``).
 
 Decisions (also reported in every ``score`` result):
 

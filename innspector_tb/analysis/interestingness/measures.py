@@ -4,6 +4,8 @@ statistics, the texts describing normalisation and aggregation, and what a unit'
 
 import dataclasses
 import math
+from collections.abc import Callable
+from typing import Any
 
 MORE, LESS = "more interesting", "less interesting"
 
@@ -27,6 +29,10 @@ class UnitSeries:
     histograms: dict = dataclasses.field(default_factory=dict)
     # {step: {format.gradients.GRADIENT_FIELDS name: value}} of a trainable variable (gradients at logging time)
     gradients: dict = dataclasses.field(default_factory=dict)
+    # step -> (the step whose file holds the variable's full values: the newest at or before the step, else
+    # the first later one; a function reading them). LookupError or ValueError, with the reason, when no
+    # step file holds them (or they do not read). None: the run has no step files.
+    weights: Callable[[int], tuple[int, Callable[[], Any]]] | None = None
 
     @property
     def variable_type(self):
@@ -134,6 +140,17 @@ MEASURES = [
         ["histograms", "previous_step"],
     ),
     _measure(
+        "heavy_tail_alpha",
+        "Heavy-tail α (WeightWatcher)",
+        "Exponent α of a power law fitted to the tail of the eigenvalue spectrum of a Dense or convolution "
+        "kernel's correlation matrix WᵀW/N (maximum likelihood, tail start by Kolmogorov-Smirnov), from its "
+        "full values in the step file; data-free. Below 2: over-fitted, 2-6: well trained, above 6: "
+        "under-trained (random-like). The lower, the more interesting.",
+        ["weights"],
+        higher_is=LESS,
+        normalisation="rank-all",
+    ),
+    _measure(
         "structural",
         "Structural rarity",
         "Rarity of the layer's incoming layer-type transitions (producer type -> "
@@ -170,6 +187,12 @@ NORMALISATION_TEXT = {
         "the most interesting unit of its type; a lone unit of its type or a group of "
         "equal values gets 0.5; units with null raw values take no part; measures "
         "where lower raw is more interesting use 1 - percentile"
+    ),
+    "rank-all": (
+        "rank-based over every unit with a value across all runs requested (α is scale-free, and its "
+        "thresholds are the same for Dense and convolution kernels, so they rank together): score = "
+        "1 - (units below + half the others tied) / (n - 1), so the lowest α scores 1; a lone unit gets 0.5; "
+        "kernels whose α is not computed (the detail says why) are null"
     ),
     "min-max": (
         "min-max across all layers shown: (raw - min) / (max - min) of the "

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from innspector_tb.analysis.interestingness import abnormal
+from innspector_tb.analysis.interestingness import abnormal, spectral_units
 from innspector_tb.analysis.interestingness.corpus import CORPUS_PATH
 from innspector_tb.analysis.interestingness.measures import (
     AGGREGATION_TEXT,
@@ -57,7 +57,7 @@ def _normalise(units, desc):
     groups: dict[str, list[dict[str, Any]]] = {}
     for u in units:
         if u["raw"] is not None:
-            groups.setdefault(u["variable_type"], []).append(u)
+            groups.setdefault("*" if desc["normalisation"] == "rank-all" else u["variable_type"], []).append(u)
     for members in groups.values():
         raws = [u["raw"] for u in members]
         if desc["normalisation"] == "min-max":
@@ -128,6 +128,7 @@ def score(
     architectures=None,
     runs=None,
     corpus_path=CORPUS_PATH,
+    cache=None,
 ):
     """Scores every unit of the requested runs on one measure and aggregates upward.
 
@@ -138,6 +139,8 @@ def score(
     {run: experiment id}. architectures: {run: architecture dict} (structural
     measure). runs: the runs to score and show (default: every run in
     `series`, plus for the structural measure every run in `architectures`).
+    cache: cache(key, compute) for what heavy_tail_alpha computes from the
+    step files (None: computed on every call).
 
     Returns {"measure", "step" (the one step used, or null), "steps" ({run:
     step}), "normalisation", "aggregation", "units": [{"run", "unit", "layer",
@@ -163,6 +166,11 @@ def score(
     elif measure_id == "abnormal":
         steps, single = choose_steps(series, runs, step)
         units = abnormal.abnormal_units([s for s in series if s.run in wanted], steps, architectures)
+        layer_types = {(u["run"], u["layer"]): u["layer_type"] for u in units}
+    elif measure_id == "heavy_tail_alpha":
+        steps, single = choose_steps(series, runs, step)
+        wanted_series = [s for s in series if s.run in wanted]
+        units = spectral_units.alpha_units(wanted_series, steps, cache or spectral_units.no_cache)
         layer_types = {(u["run"], u["layer"]): u["layer_type"] for u in units}
     else:
         index = {(s.run, s.unit): s for s in series}
