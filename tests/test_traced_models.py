@@ -352,6 +352,51 @@ def test_transformer_block_sub_layers_have_activations_and_weights(client, train
 
 
 @pytest.mark.slow
+def test_attention_scores_and_entropy_are_served(client, trained):
+    """The probe pass asks the attention layer inside the traced block for its scores: a sample's scores,
+    a class's mean and each head's entropy, against the layer object called here on the same inputs."""
+    logdir, models = trained
+    classifier = models["transformer"]
+    embedding_layer, block = classifier.layers[1], classifier.layers[2]
+    x = _probe_x(logdir, "transformer")
+    embedded = embedding_layer(x)
+    _, scores = block.att(embedded, embedded, return_attention_scores=True)
+    scores = np.asarray(scores)  # [probe, heads, queries, keys]
+    assert np.allclose(scores.sum(-1), 1.0, atol=1e-4)
+    arch = _ok(client, "/graph", run="transformer")["architecture"]
+    (layer,) = [lay["id"] for lay in arch["layers"] if lay["type"] == "MultiHeadAttention"]
+
+    def data(unit):
+        return _ok(client, "/data", {"run": "transformer", "unit": {"layer": layer, **unit}})
+
+    one = data({"kind": "attention", "sample": 5})
+    assert one["sample"] == 5
+    value = one["result"]["value"]
+    _close(np.asarray(value["data"], dtype=np.float32).reshape(value["shape"]), scores[5])
+
+    labels = np.asarray(
+        _ok(client, "/data", {"run": "transformer", "unit": {"kind": "labels"}})["result"]["value"]["data"]
+    )
+    mean = data({"kind": "attention", "class": 1})["result"]["value"]
+    _close(np.asarray(mean["data"], dtype=np.float32).reshape(mean["shape"]), scores[labels == 1].mean(0))
+
+    p = np.clip(scores, 1e-12, 1.0)
+    expected = (-(scores * np.log(p)).sum(-1)).mean(-1) / np.log(scores.shape[-1])  # [probe, heads]
+    entropy = data({"kind": "attention_entropy"})["result"]["value"]
+    _close(np.asarray(entropy["data"], dtype=np.float32).reshape(entropy["shape"]), expected)
+    assert ((expected > 0) & (expected <= 1.0 + 1e-6)).all()
+
+    # a probe row the step keeps no scores of, and a layer that is no attention layer, are named
+    status, answer = client.post(
+        "/data", {"run": "transformer", "unit": {"kind": "attention", "layer": layer, "sample": 10**6}}
+    )
+    assert status == 404 and "probe sample 1000000 has no attention scores" in answer["error"]
+    norm = next(lay["id"] for lay in arch["layers"] if lay["type"] == "LayerNormalization")
+    status, answer = client.post("/data", {"run": "transformer", "unit": {"kind": "attention", "layer": norm}})
+    assert status == 404 and "not an attention layer" in answer["error"]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("run", ["vae", "transformer"])
 def test_no_error_level_lint(client, run):
     findings = _ok(client, "/lint", run=run)["findings"]

@@ -315,7 +315,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Any stored array of a unit of analysis at one step or across steps, with a class selection and a transform pipeline (innspector_tb.analysis.transforms). POST a JSON body: {run, unit: {kind: weights|activations|class_means|samples|labels|predictions|statistics|histogram|attributions|unit_statistics, layer, variable, unit, output, method, target, form}, steps: int|'last'|'all'|[int], classes: [labels], transform: [operations]}. Attributions (method: saliency|gradient_x_input|smoothgrad|integrated_gradients|grad_cam|lrp_*|deep_taylor|guided_backprop|deconvnet|guided_grad_cam|occlusion, target: predicted|true) answer the columns value, sample (probe row), target (class attributed) and label, and the step's deletion curves of every method in `attribution.deletion`. When the logging plan reduced a layer, activations answer what is stored (full, else pooled per unit, else the maps of the sample subset; unit.form asks for one) and say so in `reduced`; weights a step's file lacks come from the newest earlier step (`from_step`, `note`). */
+        /** Any stored array of a unit of analysis at one step or across steps, with a class selection and a transform pipeline (innspector_tb.analysis.transforms). POST a JSON body: {run, unit: {kind: weights|activations|class_means|samples|labels|predictions|statistics|histogram|attributions|unit_statistics, layer, variable, unit, output, method, target, form}, steps: int|'last'|'all'|[int], classes: [labels], transform: [operations]}. Attributions (method: saliency|gradient_x_input|smoothgrad|integrated_gradients|grad_cam|lrp_*|deep_taylor|guided_backprop|deconvnet|guided_grad_cam|occlusion, target: predicted|true) answer the columns value, sample (probe row), target (class attributed) and label, and the step's deletion curves of every method in `attribution.deletion`. When the logging plan reduced a layer, activations answer what is stored (full, else pooled per unit, else the maps of the sample subset; unit.form asks for one) and say so in `reduced`; weights a step's file lacks come from the newest earlier step (`from_step`, `note`). Attention layers: attention_entropy answers each probe sample's entropy per head (averaged over queries, over log(keys)); attention the scores [heads][queries][keys] of one probe sample (unit.sample) or one class's mean (unit.class). */
         post: {
             parameters: {
                 query?: never;
@@ -1569,6 +1569,16 @@ export interface components {
             unit: string;
         } | {
             /** @enum {string} */
+            kind: "attention_entropy";
+            layer: string;
+        } | {
+            /** @enum {string} */
+            kind: "attention";
+            layer: string;
+            sample?: number;
+            class?: number;
+        } | {
+            /** @enum {string} */
             kind: "attributions";
             /** @enum {string} */
             method: "saliency" | "gradient_x_input" | "smoothgrad" | "integrated_gradients" | "grad_cam" | "lrp_z" | "lrp_epsilon" | "lrp_gamma" | "lrp_alpha1_beta0" | "lrp_alpha2_beta1" | "lrp_z_plus" | "lrp_w_square" | "lrp_flat" | "lrp_epsilon_plus_flat" | "lrp_epsilon_gamma_box" | "deep_taylor" | "guided_backprop" | "deconvnet" | "guided_grad_cam" | "occlusion";
@@ -1642,6 +1652,14 @@ export interface components {
             from_steps?: number[];
             /** @description weights read from other steps: 'kernel from step 40'. */
             note?: string;
+            /** @description attention: the probe row whose scores are answered. */
+            sample?: number;
+            /** @description attention: that sample's label. */
+            sample_label?: number;
+            /** @description attention: the class whose mean scores are answered. */
+            class?: number;
+            /** @description attention without sample or class: the probe row of each score map. */
+            rows?: number[];
             /** @description column -> an array, or an op's own object (histogram, kde, topk, pca, group_by_class) */
             result: {
                 [key: string]: components["schemas"]["DataArray"] | {
@@ -2022,12 +2040,14 @@ export interface components {
         /** @description What the data route reads: a kind and exactly its fields. */
         ToolUnit: {
             /** @enum {unknown} */
-            kind: "weights" | "activations" | "class_means" | "samples" | "labels" | "predictions" | "statistics" | "histogram" | "attributions" | "unit_statistics";
-        } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+            kind: "weights" | "activations" | "class_means" | "samples" | "labels" | "predictions" | "statistics" | "histogram" | "attributions" | "unit_statistics" | "attention" | "attention_entropy";
+        } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
         /** @description A name (layer, variable, unit, method, target) or one of the string placeholders. */
         ToolNameField: string;
         /** @description Which output of a multi-output layer or model: an integer or a placeholder (only "{neuron}" stands for an integer). */
         ToolOutputField: number | ("{neuron}" | "{run}" | "{layer}" | "{variable}");
+        /** @description A probe sample's row or a class: an integer or a placeholder (only "{neuron}" stands for an integer). */
+        ToolIndexField: number | ("{neuron}" | "{run}" | "{layer}" | "{variable}");
         ToolError: {
             source: string;
             path: string;

@@ -42,14 +42,31 @@ def _as_input_tensors(graph, x):
     ]
 
 
-def _walk(graph, inputs, prefix, record):
-    """Runs `graph` on `inputs`, calling record(layer_id, outputs) for every layer call."""
+def is_attention(layer):
+    """Keras' MultiHeadAttention (and its subclasses): its call can return the attention scores."""
+    return isinstance(layer, keras.layers.MultiHeadAttention)
+
+
+def _attend(op, args, kwargs, attend, layer_id):
+    """Calls an attention layer asking for its scores too; hands them to attend(layer_id, scores)."""
+    if kwargs.get("return_attention_scores"):  # the model asks for them itself: its graph expects the pair
+        outputs = op(*args, **kwargs)
+        attend(layer_id, outputs[1])
+        return outputs
+    outputs, scores = op(*args, **{**kwargs, "return_attention_scores": True})
+    attend(layer_id, scores)
+    return outputs
+
+
+def _walk(graph, inputs, prefix, record, attend=None):
+    """Runs `graph` on `inputs`, calling record(layer_id, outputs) for every layer call, and
+    attend(layer_id, scores) with the attention scores of every attention layer when given."""
 
     def call(op, *args, **kwargs):
         trace = tracing.trace_of(op)
         inputs = None if trace is None else trace.inputs_of_call(args, kwargs)
         if trace is not None and inputs is not None:  # a custom layer or a subclassed model inside the graph
-            return _walk(trace.functional, inputs, prefix + op.name + "/", record)
+            return _walk(trace.functional, inputs, prefix + op.name + "/", record, attend)
         nested = functional_graph(op) if isinstance(op, keras.Model) else None
         if nested is not None:
             outputs = _walk(
@@ -57,7 +74,11 @@ def _walk(graph, inputs, prefix, record):
                 list(args[0]) if isinstance(args[0], (list, tuple)) else [args[0]],
                 prefix + op.name + "/",
                 record,
+                attend,
             )
+        elif attend is not None and is_attention(op):
+            outputs = _attend(op, args, kwargs, attend, prefix + op.name)
+            record(prefix + op.name, outputs[0] if kwargs.get("return_attention_scores") else outputs)
         else:
             outputs = op(*args, **kwargs)
             record(prefix + op.name, outputs)

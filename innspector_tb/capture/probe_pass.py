@@ -22,8 +22,8 @@ import numpy as np
 import tensorflow as tf
 
 from innspector_tb.capture import activations as activations_lib
+from innspector_tb.capture import attention_scores, unit_stats
 from innspector_tb.capture import plan as plan_lib
-from innspector_tb.capture import unit_stats
 from innspector_tb.format import stats as stats_lib
 
 logger = logging.getLogger("innspector_tb")
@@ -142,12 +142,17 @@ class ProbePass:
 
     def _run(self, inputs, labels, in_subset, edges):
         records: dict[str, list] = {}
+        attended: dict[str, Any] = {}
 
         def record(layer_id, outputs):
             if layer_id not in records and layer_id in self.wanted:
                 records[layer_id] = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
-        outputs = activations_lib._walk(self.graph, list(inputs), "", record)
+        def attend(layer_id, scores):
+            if layer_id not in attended and layer_id in self.wanted:
+                attended[layer_id] = scores
+
+        outputs = activations_lib._walk(self.graph, list(inputs), "", record, attend)
         flat = activations_lib.flat_outputs(outputs)
         results = {}
         for layer_id, tensors in records.items():
@@ -168,6 +173,19 @@ class ProbePass:
                 if layer_plan.class_maps and self.num_classes and index == 0:
                     bulk["class_sum"] = _class_sums(tensor, labels, self.num_classes)
                 results[key] = (moments, bulk)
+        for layer_id, scores in attended.items():
+            key = _key(layer_id, 0)
+            if key not in results:
+                continue
+            arrays = attention_scores.device_arrays(
+                scores,
+                self.layer_plan(layer_id).activations == plan_lib.FULL,
+                in_subset if self.subset.size else None,
+                labels,
+                self.num_classes,
+                _class_sums,
+            )
+            results[key][1].update({ATTENTION_PART + part: value for part, value in arrays.items()})
         return results, flat
 
     # -- host half -------------------------------------------------------------------------------------
@@ -264,12 +282,35 @@ class ProbePass:
                 if counts[c]:
                     name = "mean_class_activations/class_%d" % self.class_values[c]
                     bulk[name] = (sums[c] / counts[c]).astype(np.float32)
+        if index == 0:
+            bulk.update(self._attention_arrays(parts, labels))
         bulk[_name("unit_statistics", index)] = np.stack(
             [stats.unit_mean, stats.unit_std, stats.unit_min, stats.unit_max, stats.unit_zero_fraction]
         ).astype(np.float32)
         return OutputResult(layer_id, index, stats, bulk)
 
+    def _attention_arrays(self, parts, labels) -> dict[str, np.ndarray]:
+        """An attention layer's datasets (capture/attention_scores.py) from its batches' parts."""
+        arrays: dict[str, np.ndarray] = {}
+        for part, name in ATTENTION_DATASETS.items():
+            if ATTENTION_PART + part in parts:
+                arrays[name] = np.concatenate(parts[ATTENTION_PART + part], axis=0).astype(np.float32)
+        if ATTENTION_PART + "class_sum" in parts:
+            sums = np.sum(parts[ATTENTION_PART + "class_sum"], axis=0)
+            counts = np.bincount(labels[labels >= 0], minlength=self.num_classes)[: self.num_classes]
+            for c in range(self.num_classes):
+                if counts[c]:
+                    name = "mean_class_attention/class_%d" % self.class_values[c]
+                    arrays[name] = (sums[c] / counts[c]).astype(np.float32)
+        return arrays
 
+
+ATTENTION_PART = "attention:"
+ATTENTION_DATASETS = {
+    "entropy": "attention_entropy",
+    "full": "attention_scores",
+    "samples": "sample_attention_scores",
+}
 _PROVISIONAL_EDGES = tf.constant([-1.0, 1.0], dtype=tf.float32)
 
 

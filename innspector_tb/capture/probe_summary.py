@@ -3,8 +3,9 @@
 The statistics were computed in the graph: this only serialises. Event file: each layer output's
 STATISTICS vector, its HISTOGRAM (fixed bins) and, with labels, its CLASS_MEANS matrix; the PLAN of the
 step. Step file: the bulk arrays the plan keeps (`layers/<layer>/activations`, `pooled_activations`,
-`sample_activations`, `mean_class_activations/class_<k>`, `unit_statistics`) and `data_samples/subset`,
-the probe rows of the sample maps. docs/format.md describes them.
+`sample_activations`, `mean_class_activations/class_<k>`, `unit_statistics`, an attention layer's
+scores: capture/attention_scores.py) and `data_samples/subset`, the probe rows of the sample maps.
+docs/format.md describes them.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def probe_outputs(
         attrs[group] = {"unit": output.layer}
         for name, array in output.bulk.items():
             bulk["%s/%s" % (group, name)] = array
-    if subset is not None and any("sample_activations" in name for name in bulk):
+    if subset is not None and any(name.rpartition("/")[2].startswith("sample_") for name in bulk):
         bulk[SUBSET_DATASET] = np.asarray(subset, dtype=np.int64)
     writer.add_bulk(step, bulk, attrs)
     return len(outputs)

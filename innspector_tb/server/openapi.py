@@ -80,7 +80,10 @@ ROUTES = {
         "and label, and the step's deletion curves of every method in `attribution.deletion`. "
         "When the logging plan reduced a layer, activations answer what is stored (full, "
         "else pooled per unit, else the maps of the sample subset; unit.form asks for one) and say so "
-        "in `reduced`; weights a step's file lacks come from the newest earlier step (`from_step`, `note`).",
+        "in `reduced`; weights a step's file lacks come from the newest earlier step (`from_step`, `note`). "
+        "Attention layers: attention_entropy answers each probe sample's entropy per head (averaged over "
+        "queries, over log(keys)); attention the scores [heads][queries][keys] of one probe sample "
+        "(unit.sample) or one class's mean (unit.class).",
         "method": "post",
         "parameters": [],
         "body": ref("DataRequest"),

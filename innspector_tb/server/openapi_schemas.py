@@ -343,6 +343,8 @@ SCHEMAS = {
             obj({"kind": enum("samples", "predictions"), "output": INT}, optional=["output"]),
             obj({"kind": enum("labels")}),
             obj({"kind": enum("statistics", "histogram"), "unit": STR}),
+            obj({"kind": enum("attention_entropy"), "layer": STR}),
+            obj({"kind": enum("attention"), "layer": STR, "sample": INT, "class": INT}, optional=["sample", "class"]),
             obj(
                 {
                     "kind": enum("attributions"),
@@ -426,6 +428,10 @@ SCHEMAS = {
             "from_step": {**INT, "description": "weights: the step they were read from, when not the one asked."},
             "from_steps": {**INT_LIST, "description": "weights over several steps: the step each was read from."},
             "note": {**STR, "description": "weights read from other steps: 'kernel from step 40'."},
+            "sample": {**INT, "description": "attention: the probe row whose scores are answered."},
+            "sample_label": {**INT, "description": "attention: that sample's label."},
+            "class": {**INT, "description": "attention: the class whose mean scores are answered."},
+            "rows": {**INT_LIST, "description": "attention without sample or class: the probe row of each score map."},
             "result": mapping(
                 {"anyOf": [ref("DataArray"), OPEN]},
                 "column -> an array, or an op's own object (histogram, kde, topk, pca, group_by_class)",
@@ -441,6 +447,10 @@ SCHEMAS = {
             "from_step",
             "from_steps",
             "note",
+            "sample",
+            "sample_label",
+            "class",
+            "rows",
         ],
         description="The request's run and unit, the resolved steps and classes, and the transformed columns.",
     ),

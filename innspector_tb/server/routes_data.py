@@ -1,6 +1,6 @@
 """The `data` route: any stored array of a unit (weights, activations, class means, samples, labels,
-predictions, statistics, histograms, attributions) at one step or across steps, classes applied, run
-through the transform grammar.
+predictions, statistics, histograms, attributions, attention scores and their entropy) at one step or
+across steps, classes applied, run through the transform grammar.
 
 `load_unit_data` turns a request body into the columns the transform starts from; `data` runs the
 transform. Sizes are checked from the manifests before anything is read. No HTTP here.
@@ -14,7 +14,7 @@ import numpy as np
 
 from innspector_tb.errors import BadRequest, NotFound
 from innspector_tb.format import attribution_methods
-from innspector_tb.server import deletion_answer
+from innspector_tb.server import deletion_answer, routes_attention
 from innspector_tb.server.params import class_selection, int_param, require_str
 from innspector_tb.store.run_store import BoundRunStore
 
@@ -29,6 +29,8 @@ DATA_KINDS = (
     "histogram",
     "attributions",
     "unit_statistics",
+    "attention",
+    "attention_entropy",
 )
 MAX_STEPS_PER_REQUEST = 1000
 MAX_DATA_ELEMENTS = 50_000_000  # read from the manifests before anything is read
@@ -83,7 +85,11 @@ def load_unit_data(store: BoundRunStore, body: Any) -> tuple[dict[str, Any], dic
         return _weight_columns(store, run, unit, steps, many, body.get("steps") == "all", description), description
     if kind == "unit_statistics":
         return _unit_statistics_columns(store, run, unit, steps, many, description), description
-    dataset = _dataset_of(store, kind, unit)
+    if kind == "attention":
+        columns, found = routes_attention.scores_columns(store, run, unit, steps, many, labels, _check_pairs)
+        description.update(found)
+        return columns, description
+    dataset = _dataset_of(store, kind, unit, run, steps)
     _check_size(store, run, steps, dataset)
     per_step = [store.read(run, step, dataset) for step in steps]
     # predictions: one row per probe sample, so classes apply.
@@ -111,7 +117,9 @@ def _steps_of(store, run, value):
     return [store.resolve_step(run, int_param(value, "steps", minimum=0))], False
 
 
-def _dataset_of(store, kind, unit):
+def _dataset_of(store, kind, unit, run=None, steps=()):
+    if kind == "attention_entropy":
+        return routes_attention.entropy_dataset(store, run, list(steps), unit)
     output = int_param(unit.get("output"), "unit.output", default=0, minimum=0, maximum=1000)
     if kind == "predictions":
         return "data_samples/y_prediction" if output == 0 else "data_samples/y_prediction_%d" % output
