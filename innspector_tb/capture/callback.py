@@ -49,6 +49,7 @@ from innspector_tb.capture import (
     step_pacing,
     summary,
     tracing,
+    visualisation_log,
     writer_process,
 )
 from innspector_tb.capture import plan as plan_lib
@@ -121,6 +122,12 @@ class InnspectorCallback(keras.callbacks.Callback):
         steps, measured at the first epoch); a logged step that still costs more is logged every k-th
         time `freq` makes it due (capture/step_pacing.py; the last step is always logged). Each
         reduction is printed once. None: no limit.
+      visualize: class-conditional feature visualisations (capture/visualisation_log.py): None (default)
+        for image classifiers, the neurons the mistake finder names for the classes with mistakes and
+        every class; True for any classifier; False off; a list of (layer, unit, class) adds those; a
+        dict sets `targets`, `mistake_neurons`, `mistake_classes`, `classes` and the optimisation's options.
+      visualize_steps: None (default) the last step only; k every k-th logged step and the last; a list of
+        steps. Fitted into `time_budget` (fewer optimisation steps, results, targets; said once).
     """
 
     def __init__(
@@ -144,6 +151,8 @@ class InnspectorCallback(keras.callbacks.Callback):
         budget_bytes=plan_lib.DEFAULT_BUDGET_BYTES,
         full_layers=None,
         time_budget=step_pacing.DEFAULT_SHARE,
+        visualize=None,
+        visualize_steps=None,
     ):
         super().__init__()
         if budget_bytes is not None and (not isinstance(budget_bytes, int) or budget_bytes < 1):
@@ -186,6 +195,10 @@ class InnspectorCallback(keras.callbacks.Callback):
         if time_budget is not None and not (isinstance(time_budget, (int, float)) and 0 < time_budget <= 1):
             raise errors.ConfigurationError("time_budget must be a fraction in (0, 1] or None, got %r" % (time_budget,))
         self.time_budget = time_budget
+        self._visualisation = visualisation_log.VisualisationLog(
+            visualisation_log.parse(visualize, visualize_steps), time_budget, seed
+        )
+        self._ending = False  # on_train_end: the last step is the one visualised by default
         # Logged steps that cost more than their share of training are logged less often.
         self._pacer = step_pacing.Pacer(time_budget)
         self._last_step_end: float | None = None  # training-thread clock at the end of the last logged step
@@ -233,6 +246,7 @@ class InnspectorCallback(keras.callbacks.Callback):
                 if self._run_state.has_samples and self.probe_x is not None:
                     resume.check_probe(self.log_dir, self.probe_index, self.probe_y)
                 self._prepare_attributions(self.model)
+                self._visualisation.check_targets(self.model)
         except BaseException:
             self.close()  # gives the lock back: nothing was logged
             raise
@@ -284,8 +298,12 @@ class InnspectorCallback(keras.callbacks.Callback):
         if self._first_step is None and self._started:
             self._guard("train begin", self._log_first, 0)  # no epoch ran
         final = self._step_now()
+        self._ending = True
         if self._sink is not None and final != self._last_logged and final != self._first_step:
             self._guard("final step", self._log_step, final, True)
+        elif self._sink is not None and self._last_logged is not None and self._last_logged != self._first_step:
+            # The last step was logged at its epoch's end: its visualisations are added to its file.
+            self._guard("feature visualisations", self._visualise_logged, self._last_logged)
         self._guard("train end", self._finish)
 
     def _step_now(self):
@@ -367,6 +385,11 @@ class InnspectorCallback(keras.callbacks.Callback):
                 model.name,
             )
         self._architecture = arch
+        try:
+            self._visualisation.prepare(model, arch, self.probe_x, stats.labels_to_classes(self.probe_y))
+        except Exception as e:  # the rest is logged as usual
+            logger.warning("iNNspector: feature visualisations are off: %s", e)
+            self._visualisation.config = None
         # The baseline's work (and the probe pass's first trace) happens here, at train begin; its step
         # number is only known at the first epoch's begin, where it is handed to the writer.
         self._baseline = self._step_job(0, True)
@@ -458,6 +481,10 @@ class InnspectorCallback(keras.callbacks.Callback):
             except Exception as e:  # the step's other data are still logged
                 logger.warning("iNNspector: gradients at step %d failed and were skipped: %s", step, e)
                 self._gradients = None
+        visualisations = None
+        # Not the baseline (made at train begin, before _first_step is known): an untrained model.
+        if self._first_step is not None and self._visualisation.due(step, self._ending):
+            visualisations = self._visualise(step)
         runtime = None
         if "runtime" in self.kinds:
             if self.probe_x is not None and final:
@@ -489,7 +516,22 @@ class InnspectorCallback(keras.callbacks.Callback):
             plan=self._plan_json(),
             bulk_layers=bulk_layers,
             gradients=gradients,
+            visualisations=visualisations,
         )
+
+    def _visualise(self, step):
+        try:
+            return self._visualisation(self.model, step, self.probe_x)
+        except Exception as e:  # the step's other data are still logged
+            logger.warning("iNNspector: feature visualisations at step %d failed and were skipped: %s", step, e)
+            return None
+
+    def _visualise_logged(self, step):
+        """Adds the visualisations of a step already written (same session: its file is merged into)."""
+        if self._visualisation.last_step != step and self._visualisation.due(step, True):
+            result = self._visualise(step)
+            if result is not None:
+                self._submit(log_jobs.step_job(step, visualisations=result))
 
     def _plan_json(self):
         """The plan stored with a step: the logging plan, and the cadence when steps are paced."""

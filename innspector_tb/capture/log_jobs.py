@@ -6,12 +6,13 @@ in a writer process that receives arrays through shared memory.
 
 kinds:
   start    header, architecture and probe samples (step 0)
-  step     weights, activations, predictions, runtime statistics, attributions and gradients of a step
+  step     weights, activations, predictions, runtime statistics, attributions, gradients and feature
+           visualisations of a step (a job of visualisations alone adds them to a step logged already)
   metrics  Keras logs as scalars
   labels   the probe labels, for a writer started after the start job
 """
 
-from innspector_tb.capture import gradient_summary, probe_summary, summary
+from innspector_tb.capture import gradient_summary, probe_summary, summary, visualisation_summary
 
 
 class RunLog:
@@ -70,6 +71,8 @@ class RunLog:
             summary.write_attribution_arrays(self.writer, step, _unpack_attributions(meta["attributions"], arrays))
         if meta.get("gradients"):
             gradient_summary.write(meta["gradients"], step)
+        if meta.get("visualisations"):
+            visualisation_summary.write(self.writer, step, meta["visualisations"], arrays)
 
     def _metrics(self, meta, arrays):
         summary.metrics(meta["logs"], step=meta["step"], prefix=meta.get("prefix", "metrics/"))
@@ -116,10 +119,11 @@ def step_job(
     plan=None,
     bulk_layers=None,
     gradients=None,
+    visualisations=None,
 ):
     """Packs a step job from {(layer_id, variable): array}, {layer_id: [arrays]}, [arrays], an
     attribution.AttributionResult, a probe_pass.ProbeResult with its class labels, the plan's JSON and
-    the layers whose full weights this step holds (None: all)."""
+    the layers whose full weights this step holds (None: all), and a feature_visualisation.VisualisationResult."""
     arrays = {}
     weight_keys = []
     for i, (key, value) in enumerate((weights or {}).items()):
@@ -143,6 +147,7 @@ def step_job(
         "plan": plan,
         "bulk_layers": None if bulk_layers is None else sorted(bulk_layers),
         "gradients": gradients or None,  # {"layer/variable": format.gradients.GRADIENT_FIELDS values}
+        "visualisations": visualisation_summary.pack(visualisations, arrays),
     }
     return "step", meta, arrays
 
