@@ -23,7 +23,9 @@ from innspector_tb.analysis import mistakes
 from innspector_tb.capture import architecture, visualisation_log
 from innspector_tb.capture import feature_visualisation as fv
 from innspector_tb.format import step_files
-from tests.support import trained_models
+from innspector_tb.server import openapi
+from tests.support import openapi_check, trained_models
+from tests.support.backend_app import Client
 
 MARKER = demo_data.MARKER_CLASS
 
@@ -260,3 +262,35 @@ def test_stored_values_are_what_the_model_says_of_the_stored_images(spurious):
         np.testing.assert_allclose(percentile[k], expected, atol=1.0)
         order = np.argsort(-model.predict(images[k], verbose=0), axis=1)
         assert list(rank[k]) == [int(np.flatnonzero(o == target["class"])[0]) + 1 for o in order]
+
+
+@pytest.mark.slow
+def test_the_route_serves_them(spurious):
+    client = Client(spurious["logdir"])
+    status, answer = client.get("/feature_visualisations", run="spurious_dense")
+    assert status == 200, answer
+    assert openapi_check.validate(answer, openapi.ROUTES["/feature_visualisations"]["schema"]) == []
+    assert answer["step"] == spurious["step"] and answer["steps"] == [spurious["step"]]
+    assert answer["input_shape"] == [8, 8, 1] and answer["value_range"] == [0.0, 1.0]
+    assert [(i["layer"], i["unit"], i["class"], i["source"]) for i in answer["items"]] == [
+        (t["layer"], t["unit"], t["class"], t["source"]) for t in spurious["targets"]
+    ]
+    stored = np.asarray(spurious["read"]("feature_visualisations/images"))
+    np.testing.assert_array_equal(np.asarray(answer["items"][0]["images"]), stored[0])
+    first = spurious["targets"][0]
+    status, one = client.get(
+        "/feature_visualisations", run="spurious_dense", layer=first["layer"], unit=str(first["unit"]), **{"class": "3"}
+    )
+    assert status == 200 and len(one["items"]) == 1 and one["items"][0]["unit"] == first["unit"]
+    status, classes = client.get("/feature_visualisations", run="spurious_dense", unit="-1")
+    assert status == 200 and [i["class"] for i in classes["items"]] == list(range(10))
+    status, models = client.get("/models")
+    entry = next(m for m in models["models"] if m["run"] == "spurious_dense")
+    assert entry["feature_visualisations"] == {"steps": [spurious["step"]], "targets": len(spurious["targets"])}
+    for params, code, words in (
+        ({"run": "spurious_dense", "step": "0"}, 404, "no feature visualisations at step 0"),
+        ({"run": "spurious_dense", "unit": "x"}, 400, "unit"),
+        ({"run": "nope"}, 404, "nope"),
+    ):
+        status, error = client.get("/feature_visualisations", **params)
+        assert status == code and words in error["error"], (params, status, error)

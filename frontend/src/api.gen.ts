@@ -1005,6 +1005,89 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/data/plugin/innspector/feature_visualisations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Class-conditional feature visualisations logged at a step (docs/format.md, 'Feature visualisations'): per target (a unit of a layer for a class, or a class alone: layer and unit null), its images (optimised inputs, in the probe's value range) and per image the unit's value reached, its percentile among the probe's values, the class's rank (1: top) and probability. 404 when the run logged none, or none at that step. */
+        get: {
+            parameters: {
+                query: {
+                    /** @description Run (model) name, as TensorBoard lists it. */
+                    run: string;
+                    /** @description Step, or 'last' (default: the newest step with visualisations). */
+                    step?: string;
+                    /** @description Only the targets of this layer id. */
+                    layer?: string;
+                    /** @description Only the targets of this unit (-1: class visualisations). */
+                    unit?: number;
+                    /** @description Only the targets of this class. */
+                    class?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["FeatureVisualisationsAnswer"];
+                    };
+                };
+                /** @description Malformed request, or one over a limit (`limit` names it; `field` the part of the request at fault) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description Unknown run, layer, unit or step */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description A bug in the plugin (the route keeps serving); the answer gives an incident id, the server log the rest */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description The server is at its limit of concurrent heavy requests: retry after the `Retry-After` seconds */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/data/plugin/innspector/images": {
         parameters: {
             query?: never;
@@ -1284,6 +1367,11 @@ export interface components {
             samples: number;
             step: number;
         };
+        /** @description The steps with feature visualisations and the targets of the newest; absent without any. */
+        VisualisationsAvailable: {
+            steps: number[];
+            targets: number;
+        };
         /** @description What the step files keep of a layer not kept in full: pooled per-sample vectors (or nothing), full maps of the sample subset, per-class mean maps. */
         ReducedLayer: {
             /** @enum {string} */
@@ -1331,6 +1419,7 @@ export interface components {
             plain: boolean;
             /** @description The TensorBoard runs whose scalars are the model's metric series (a Keras callback's train and validation sub-runs folded into one model). */
             series_runs: string[];
+            feature_visualisations?: components["schemas"]["VisualisationsAvailable"];
             /** @description The tags of the images the model's runs logged with TensorBoard's image summaries (tf.summary.image, Keras' callback with write_images); absent when there are none. */
             image_tags?: string[];
         };
@@ -1948,6 +2037,36 @@ export interface components {
             runs: {
                 [key: string]: components["schemas"]["RunMetrics"];
             };
+        };
+        /** @description One image's unit value (a class visualisation: the class score), its percentile among the probe's values, the class's rank (1: top) and probability. */
+        VisualisationResult: {
+            activation: number;
+            percentile: number;
+            class_rank: number;
+            class_probability: number;
+        };
+        VisualisationItem: {
+            layer: string | null;
+            unit: number | null;
+            class: number;
+            /** @enum {string} */
+            source: "user" | "mistakes" | "class";
+            /** @description One image per result, of the input's shape. */
+            images: unknown[];
+            results: components["schemas"]["VisualisationResult"][];
+        };
+        FeatureVisualisationsAnswer: {
+            run: string;
+            step: number;
+            steps: number[];
+            input_shape: number[];
+            value_range: number[] | null;
+            score: string;
+            options: {
+                [key: string]: unknown;
+            };
+            notes: string[];
+            items: components["schemas"]["VisualisationItem"][];
         };
         MistakeNeuron: {
             index: number;

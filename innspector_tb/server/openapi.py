@@ -154,6 +154,21 @@ ROUTES = {
         ],
         "schema": ref("MistakesAnswer"),
     },
+    "/feature_visualisations": {
+        "summary": "Class-conditional feature visualisations logged at a step (docs/format.md, 'Feature "
+        "visualisations'): per target (a unit of a layer for a class, or a class alone: layer and unit null), "
+        "its images (optimised inputs, in the probe's value range) and per image the unit's value reached, "
+        "its percentile among the probe's values, the class's rank (1: top) and probability. 404 when the run "
+        "logged none, or none at that step.",
+        "parameters": [
+            _RUN,
+            _param("step", "Step, or 'last' (default: the newest step with visualisations)."),
+            _param("layer", "Only the targets of this layer id."),
+            _param("unit", "Only the targets of this unit (-1: class visualisations).", schema=INT),
+            _param("class", "Only the targets of this class.", schema=INT),
+        ],
+        "schema": ref("FeatureVisualisationsAnswer"),
+    },
     "/images": {
         "summary": "The images a model's runs logged with TensorBoard's own image summaries (tf.summary.image, "
         "Keras' TensorBoard callback with write_images=True): per tag and TensorBoard run, the steps "

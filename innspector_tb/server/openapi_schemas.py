@@ -116,6 +116,10 @@ SCHEMAS = {
         {"methods": STR_LIST, "targets": STR_LIST, "samples": INT, "step": INT},
         description="What the newest step with attribution maps holds.",
     ),
+    "VisualisationsAvailable": obj(
+        {"steps": INT_LIST, "targets": INT},
+        description="The steps with feature visualisations and the targets of the newest; absent without any.",
+    ),
     "ReducedLayer": obj(
         {
             "activations": enum("pooled", "none"),
@@ -174,13 +178,14 @@ SCHEMAS = {
                 description="The TensorBoard runs whose scalars are the model's metric series (a Keras "
                 "callback's train and validation sub-runs folded into one model).",
             ),
+            "feature_visualisations": ref("VisualisationsAvailable"),
             "image_tags": array(
                 STR,
                 description="The tags of the images the model's runs logged with TensorBoard's image summaries "
                 "(tf.summary.image, Keras' callback with write_images); absent when there are none.",
             ),
         },
-        optional=["plan", "image_tags"],
+        optional=["plan", "image_tags", "feature_visualisations"],
     ),
     "ModelsAnswer": obj({"models": array(ref("Model"))}),
     "Experiment": obj(
@@ -664,6 +669,35 @@ SCHEMAS = {
         }
     ),
     "MetricsAnswer": obj({"runs": mapping(ref("RunMetrics"))}),
+    # -- feature visualisations
+    "VisualisationResult": obj(
+        {"activation": NUM, "percentile": NUM, "class_rank": INT, "class_probability": NUM},
+        description="One image's unit value (a class visualisation: the class score), its percentile among "
+        "the probe's values, the class's rank (1: top) and probability.",
+    ),
+    "VisualisationItem": obj(
+        {
+            "layer": STR_OR_NULL,
+            "unit": INT_OR_NULL,
+            "class": INT,
+            "source": enum("user", "mistakes", "class"),
+            "images": array(ANY, description="One image per result, of the input's shape."),
+            "results": array(ref("VisualisationResult")),
+        }
+    ),
+    "FeatureVisualisationsAnswer": obj(
+        {
+            "run": STR,
+            "step": INT,
+            "steps": INT_LIST,
+            "input_shape": INT_LIST,
+            "value_range": nullable(array(NUM)),
+            "score": STR,
+            "options": OPEN,
+            "notes": STR_LIST,
+            "items": array(ref("VisualisationItem")),
+        }
+    ),
     # -- mistake neurons
     "MistakeNeuron": obj(
         {

@@ -32,6 +32,7 @@ from innspector_tb.server import (
     routes_mistakes,
     routes_models,
     routes_plain,
+    routes_visualisations,
 )
 from innspector_tb.store import models as models_lib
 from innspector_tb.store import plain_runs, run_store
@@ -147,6 +148,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
             "/metrics": self._serve_metrics,
             "/tools": self._serve_tools,
             "/mistakes": self._serve_mistakes,
+            "/feature_visualisations": self._serve_feature_visualisations,
             "/images": self._serve_images,
             "/image": self._serve_image,
         }
@@ -280,6 +282,18 @@ class InnspectorPlugin(base_plugin.TBPlugin):
             alpha=args.get("alpha"),
             beta=args.get("beta"),
             iterations=args.get("iterations"),
+        )
+
+    @_json_route()
+    def _serve_feature_visualisations(self, request, store):
+        args = request.args
+        return routes_visualisations.feature_visualisations(
+            store,
+            args.get("run"),
+            step=params.step_param(args.get("step")),
+            layer=args.get("layer"),
+            unit=args.get("unit"),
+            cls=args.get("class"),
         )
 
     @_json_route()

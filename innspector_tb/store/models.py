@@ -166,6 +166,9 @@ def _model_entry(run, series_by_tag, data, metrics):
     for datum in data.get(metadata.CHECKPOINT_TAG, []):
         steps.add(int(datum.step))
     entry["attributions"] = _attributions(data.get(metadata.CHECKPOINT_TAG, []))
+    visualisations = _visualisations(data.get(metadata.CHECKPOINT_TAG, []))
+    if visualisations:
+        entry["feature_visualisations"] = visualisations
     if not steps:
         for series in series_by_tag.values():
             steps.add(int(series.max_step))
@@ -189,6 +192,22 @@ _ATTRIBUTION_METHODS = attribution_methods.METHODS
 def _known_first(known):
     """A sort key: the names of `known` in its order, then the others alphabetically."""
     return lambda name: (known.index(name) if name in known else len(known), name)
+
+
+def _visualisations(manifests):
+    """{steps, targets (of the newest)} of the steps holding feature visualisations, or None."""
+    found = {}
+    for datum in manifests:
+        try:
+            datasets = metadata.json_payload(datum).get("datasets", {})
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            continue
+        images = datasets.get("feature_visualisations/images") if isinstance(datasets, dict) else None
+        if isinstance(images, dict):
+            found[int(datum.step)] = int((images.get("shape") or [0])[0])
+    if not found:
+        return None
+    return {"steps": sorted(found), "targets": found[max(found)]}
 
 
 def _attributions(manifests):
