@@ -10,6 +10,7 @@ import { column, flatValues } from "./shared/answers";
 import { selectControl } from "./shared/controls";
 import { isClassifier } from "./shared/models";
 import { CHART_CONFIG } from "./shared/spec";
+import { areaTable, curveRows, curvesLayer } from "./deletionCurves";
 
 type Method = Extract<DataRequest["unit"], { kind: "attributions" }>["method"];
 
@@ -102,21 +103,31 @@ function heatmap(image: "input" | "attribution", title: string, color: Record<st
   };
 }
 
-export function attributionSpec(methodLabel: string, signed: boolean, maxAbs: number): TopLevelSpec {
+/** The input beside the map; below them, with `withCurves`, the deletion curves (rows of deletionCurves.curveRows). */
+export function attributionSpec(methodLabel: string, signed: boolean, maxAbs: number, withCurves = false): TopLevelSpec {
   const mapColor = signed
     ? { scale: { scheme: "redblue", reverse: true, domain: [-maxAbs || -1, maxAbs || 1] }, title: "attribution", legend: { gradientLength: 90 } }
     : { scale: { scheme: "reds", domain: [0, maxAbs || 1] }, title: "attribution", legend: { gradientLength: 90 } };
-  return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    data: { name: "table" },
-    params: [{ name: "highlight", value: null }],
+  const maps = {
     hconcat: [
       heatmap("input", "input", { scale: { scheme: "greys" }, legend: null }, 120),
       heatmap("attribution", methodLabel, mapColor, 120),
     ],
     resolve: { scale: { color: "independent" } },
+  };
+  const layout = withCurves ? { vconcat: [maps, curvesLayer(240)], resolve: { scale: { color: "independent" } } } : maps;
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    data: { name: "table" },
+    params: [{ name: "highlight", value: null }],
+    ...layout,
     config: CHART_CONFIG,
   } as unknown as TopLevelSpec;
+}
+
+/** The label of a method (its id when unknown). */
+export function methodLabel(method: string): string {
+  return METHODS.find((m) => m.id === method)?.label ?? method;
 }
 
 async function dataArray(ctx: ToolContext, body: Parameters<ToolContext["api"]["data"]>[0]): Promise<DataArray> {
@@ -174,12 +185,19 @@ export async function loadAttribution(unit: UnitRef, ctx: ToolContext, options: 
   facts.className = "inn-small inn-attribution-facts";
   facts.dataset.sample = String(wanted);
   facts.textContent = `sample #${wanted}, true class ${classNames[truth] ?? truth}; top predictions: ${predictions.join(" · ")}`;
+  // Faithfulness: the deletion curves of every logged method at this step, the areas of this sample and the model.
+  const deletion = attributed.attribution?.deletion ?? null;
+  const faithfulness = deletion ? areaTable(deletion, row, wanted, method, methodLabel) : document.createElement("div");
+  if (!deletion) {
+    faithfulness.className = "inn-small inn-deletion-note";
+    faithfulness.textContent = `No deletion curves: ${attributed.attribution?.deletion_note ?? "not logged"}.`;
+  }
   return {
-    spec: attributionSpec(METHODS.find((m) => m.id === method)!.label, signed, maxAbs),
-    rows: pixelRows(inputMap, attributionMap, wanted),
+    spec: attributionSpec(methodLabel(method), signed, maxAbs, deletion !== null),
+    rows: [...pixelRows(inputMap, attributionMap, wanted), ...(deletion ? curveRows(deletion, methodLabel, method) : [])],
     sampleField: "sample",
-    html: wrap(controls, facts),
-    caption: `${target} class, last step; ${signed ? "blue negative, red positive" : "Grad-CAM at the last convolution, upsampled by the grid"}${method === "occlusion" ? "; the score's drop when a patch is greyed out" : ""}`,
+    html: wrap(controls, facts, faithfulness),
+    caption: `${target} class, last step; ${signed ? "blue negative, red positive" : "Grad-CAM at the last convolution, upsampled by the grid"}${method === "occlusion" ? "; the score's drop when a patch is greyed out" : ""}${deletion ? "; deletion curves: a lower area is a more faithful map" : ""}`,
   };
 }
 
