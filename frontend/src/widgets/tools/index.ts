@@ -2,6 +2,7 @@
 
 import type { Tool } from "../types";
 import { activationMapsTool } from "./activationMaps";
+import { attentionTool } from "./attention";
 import { attributionTool } from "./attribution";
 import { branchModelTool } from "./branchModel";
 import { classProbabilitiesTool } from "./classProbabilities";
@@ -36,6 +37,7 @@ export const builtinTools: Tool[] = [
   kernelImagesTool,
   activationMapsTool,
   featureDistributionTool,
+  attentionTool,
   projectionTool,
   neuronsByClassesTool,
   inputReconstructionTool,
