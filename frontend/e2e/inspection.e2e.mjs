@@ -76,6 +76,34 @@ describe("L3, the tree of models", () => {
     }
   });
 
+  it("colours models, then layers, by the heavy-tail α of their kernels; a kernel without α is grey", async () => {
+    const page = await open({});
+    try {
+      let count = await waitForPaint(page, "L3");
+      await page.selectOption("#inn-measure", "heavy_tail_alpha");
+      await page.waitForFunction(() => document.querySelector(".inn-app")?.dataset.measure === "heavy_tail_alpha");
+      const answer = await getJson("interestingness?measure=heavy_tail_alpha");
+      const shown = await page.$$eval("[data-unit^='model:']", (els) =>
+        Object.fromEntries(els.map((e) => [e.getAttribute("data-run"), e.querySelector("[data-score]")?.getAttribute("data-score")])),
+      );
+      for (const model of answer.models) assert.equal(shown[model.run], model.score.toFixed(3), model.run);
+      const top = [...answer.models].sort((a, b) => b.score - a.score)[0];
+      const first = await page.locator(".inn-toplist li").first().textContent();
+      assert.ok(first.startsWith(`${top.run} (`), `top of the list ${first}, served ${top.run}`);
+      // L2 of cnn_wide: its first convolution (9 eigenvalues) has no α and is grey; its Dense layers have one.
+      await page.dblclick("[data-unit='model:cnn_wide'] .inn-model-box");
+      count = await waitForPaint(page, "L2", { after: count });
+      await page.waitForFunction(() => document.querySelector("#inn-stage [data-layer='conv_1'] [data-score]"));
+      const layerScore = (layer) => page.getAttribute(`#inn-stage [data-layer='${layer}'] [data-score]`, "data-score");
+      assert.equal(await layerScore("conv_1"), "none");
+      const served = new Map(answer.layers.filter((l) => l.run === "cnn_wide").map((l) => [l.layer, l.score]));
+      for (const layer of ["conv_2", "dense_hidden", "classifier"]) assert.equal(await layerScore(layer), served.get(layer).toFixed(3), layer);
+      await page.screenshot({ path: join(screenshots, "L2-heavy-tail-alpha.png") });
+    } finally {
+      await close(page);
+    }
+  });
+
   it("puts localization badges on the models with a skip connection", async () => {
     const page = await open({});
     try {
