@@ -157,7 +157,8 @@ def test_the_measure_ranks_the_heaviest_tail_first_across_layer_types():
 def test_the_measure_computes_each_kernel_once_per_step_read_through_the_cache():
     computed = {}
 
-    def cache(key, compute):
+    def cache(run, key, compute):
+        key = (run,) + key
         if key not in computed:
             computed[key] = compute()
         return computed[key]
@@ -168,7 +169,7 @@ def test_the_measure_computes_each_kernel_once_per_step_read_through_the_cache()
     series[0].weights = lambda step: (2, lambda: reads.append(step) or values)
     first = I.score(series, "heavy_tail_alpha", cache=cache)
     again = I.score(series, "heavy_tail_alpha", cache=cache)
-    assert first["units"] == again["units"] and list(computed) == [("heavy_tail_alpha", "r", "a/kernel", 2)]
+    assert first["units"] == again["units"] and list(computed) == [("r", "heavy_tail_alpha", "a/kernel", 2)]
     assert reads == [4]  # the array is read only when the cache has no α for it
 
 

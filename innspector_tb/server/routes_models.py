@@ -164,7 +164,7 @@ def interestingness_scores(
             experiments=experiments,
             architectures=_architectures(store, runs),
             runs=runs,
-            cache=store.cached,
+            cache=store.run_cached,
         )
     except ValueError as e:
         raise BadRequest(str(e)) from e

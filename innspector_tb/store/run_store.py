@@ -108,6 +108,10 @@ class BoundRunStore:
             raise errors.NotFound("run %r is not inside the logdir" % (run,))
         return logdir if run in (".", "") else fs.join(logdir, run)
 
+    def run_cached(self, run: str, kind: Hashable, compute: Callable[[], T]) -> T:
+        """A value computed from one run's data, cached until that run changes (others may go on logging)."""
+        return self._cached(run, kind, compute)
+
     def _cached(self, run: str, kind: Hashable, compute: Callable[[], T]) -> T:
         key = (self._eid, run, kind, self.version(run))
         value = self._cache.get(key)

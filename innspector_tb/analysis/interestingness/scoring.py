@@ -139,8 +139,8 @@ def score(
     {run: experiment id}. architectures: {run: architecture dict} (structural
     measure). runs: the runs to score and show (default: every run in
     `series`, plus for the structural measure every run in `architectures`).
-    cache: cache(key, compute) for what heavy_tail_alpha computes from the
-    step files (None: computed on every call).
+    cache: cache(run, key, compute) for what heavy_tail_alpha computes from
+    the step files (None: computed on every call).
 
     Returns {"measure", "step" (the one step used, or null), "steps" ({run:
     step}), "normalisation", "aggregation", "units": [{"run", "unit", "layer",

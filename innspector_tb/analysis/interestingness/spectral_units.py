@@ -17,11 +17,12 @@ from innspector_tb.analysis.interestingness.measures import UnitSeries
 
 KERNELS = ("kernel", "pointwise_kernel")  # a separable convolution's pointwise kernel is an ordinary one
 
-# cache(key, compute) -> compute() or the value cached under key; the default caches nothing.
-Cache = Callable[[Any, Callable[[], dict[str, Any]]], dict[str, Any]]
+# cache(run, key, compute) -> compute() or the value cached under key for the run as it is now (a step
+# logged again must be read anew); the default caches nothing.
+Cache = Callable[[str, Any, Callable[[], dict[str, Any]]], dict[str, Any]]
 
 
-def no_cache(key: Any, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def no_cache(run: str, key: Any, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return compute()
 
 
@@ -34,7 +35,8 @@ def unit_alpha(s: UnitSeries, step: int | None, cache: Cache = no_cache) -> dict
     try:
         read_step, read = s.weights(step)
         result = cache(
-            ("heavy_tail_alpha", s.run, s.unit, read_step),
+            s.run,
+            ("heavy_tail_alpha", s.unit, read_step),
             lambda: spectral_tail.kernel_alpha(read(), s.layer_type),
         )
     except (LookupError, ValueError) as e:
