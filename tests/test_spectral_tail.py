@@ -288,11 +288,14 @@ def test_a_layer_over_trained_on_tiny_data_ranks_first(over_trained):
     assert after["models"][0]["top_layer"] == "b", alphas
     assert min(alphas, key=alphas.get) == "b"
     b = next(u for u in after["units"] if u["layer"] == "b")
-    assert b["score"] == 1.0 and b["detail"]["verdict"].startswith("over-fitted"), b["detail"]
-    # Before the over-training the same layer was well trained: the over-training made its tail heavy.
+    assert b["score"] == 1.0 and b["detail"]["verdict"] == st.verdict(b["raw"]), b["detail"]
+    # Measured: b 1.91 (over-fitted), the others 4.1 to 7.5. A margin, not the threshold: α near 2 is a
+    # matter of hundredths.
+    assert b["raw"] < 2.5 and min(v for k, v in alphas.items() if k != "b") - b["raw"] > 1.0, alphas
+    # Before the over-training the same layer was well trained (3.72): the over-training made its tail heavy.
     before = {u["layer"]: u for u in _route(over_trained, step=3)["units"]}
-    assert before["b"]["raw"] > st.OVER_FITTED and before["b"]["detail"]["step"] == 3
-    assert before["b"]["raw"] - b["raw"] > 0.5
+    assert before["b"]["raw"] > 3.0 and before["b"]["detail"]["step"] == 3
+    assert before["b"]["raw"] - b["raw"] > 1.0
     # At initialisation every kernel is random-like: no layer's α is below the well-trained range.
     initial = _route(over_trained, step=0)
     assert min(u["raw"] for u in initial["units"]) > 3.0, [(u["layer"], u["raw"]) for u in initial["units"]]
