@@ -98,7 +98,7 @@ def ranks(scores, tiebreak_orders):
     rows = np.arange(scores.shape[0])[:, None]
     tiebreak[rows, tiebreak_orders] = np.arange(scores.shape[1])[None, :]  # each feature's random rank
     order = np.stack([np.lexsort((t, -s)) for s, t in zip(scores, tiebreak, strict=True)]) if len(scores) else tiebreak
-    positions = np.empty_like(order)
+    positions = np.empty(order.shape, np.int32)  # int32: the rankings of every method are held at once
     positions[rows, order] = np.arange(scores.shape[1])[None, :]
     return positions
 
@@ -171,7 +171,7 @@ def curves(
     rankings: dict[str, np.ndarray] = {}
     skipped = {}
     for method, by_target in maps.items():
-        positions = np.zeros((len(pairs), features), np.int64)
+        positions = np.zeros((len(pairs), features), np.int32)
         try:
             for target, values in by_target.items():
                 rows = [lookup[(i, int(c))] for i, c in enumerate(np.asarray(classes[target]))]
