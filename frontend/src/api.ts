@@ -3,6 +3,7 @@
 import type {
   DataAnswer,
   DataRequest,
+  FeatureVisualisationsAnswer,
   GradientsAnswer,
   GraphAnswer,
   ImagesAnswer,
@@ -143,6 +144,8 @@ export const api = {
   imageUrl: (params: { run: string; tag: string; step: number; sample: number; series_run: string }) => routeUrl("image", params),
   mistakes: (run: string, options: { cls?: number | null; step?: number | "last" } = {}) =>
     get<MistakesAnswer>("mistakes", { run, class: options.cls ?? undefined, step: options.step }),
+  featureVisualisations: (run: string, options: { layer?: string; unit?: number; cls?: number; step?: number } = {}) =>
+    get<FeatureVisualisationsAnswer>("feature_visualisations", { run, layer: options.layer, unit: options.unit, class: options.cls, step: options.step }),
   tools: () => get<ToolsAnswer>("tools"),
   metrics: (runs: string[]) => get<MetricsAnswer>("metrics", { runs: runs.join(",") }),
   data: <T = DataAnswer>(body: DataRequest) =>

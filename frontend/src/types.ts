@@ -60,4 +60,8 @@ export type ReducedAnswer = Schemas["ReducedAnswer"];
 /** The `mistakes` route: NeuroInspect's neurons responsible for a classifier's mistakes. */
 export type MistakesAnswer = Schemas["MistakesAnswer"];
 
+/** The `feature_visualisations` route: inputs optimised at logging time to raise a unit and a class. */
+export type FeatureVisualisationsAnswer = Schemas["FeatureVisualisationsAnswer"];
+export type VisualisationItem = Schemas["VisualisationItem"];
+
 export type ToolsAnswer = Schemas["ToolsAnswer"];

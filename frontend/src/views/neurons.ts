@@ -21,6 +21,7 @@ import {
   type NeuronNode,
   type WeightEdge,
 } from "./neuronLayout";
+import { appendVisualisations } from "./neuronVisualisations";
 import type { RenderedView, UnitBox, ViewContext } from "./view";
 
 export const L1_CSS = css;
@@ -229,9 +230,10 @@ function signed(v: number): string {
   return (v > 0 ? "+" : "") + formatNumber(v);
 }
 
-function neuronTooltip(node: NeuronNode, layout: NeuronLayout, answer: NeuronsAnswer): HTMLElement {
+function neuronTooltip(node: NeuronNode, layout: NeuronLayout, answer: NeuronsAnswer, run: string | null): HTMLElement {
   const tip = html("div", { class: "inn-l1-tip" });
   html("strong", {}, tip, `${node.layer} #${node.index}`);
+  appendVisualisations(tip, run, node.layer, node.index);
   const all = answer.selected_classes.length === answer.classes.length;
   html("div", {}, tip, `mean activation: ${formatNumber(node.mean)} (${all ? "all classes" : "classes " + answer.selected_classes.join(", ")})`);
   const column = layout.columns.find((c) => c.side === node.side);
@@ -281,7 +283,7 @@ function bindGraphEvents(
   const edges = new Map(layout.edges.map((e) => [e.key, e]));
   const build = (key: string): HTMLElement | null => {
     const node = nodes.get(key);
-    if (node) return neuronTooltip(node, layout, answer);
+    if (node) return neuronTooltip(node, layout, answer, ctx.state.run);
     const edge = edges.get(key);
     return edge ? edgeTooltip(edge, answer, layout.columns[1].layer) : null;
   };

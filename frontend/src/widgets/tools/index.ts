@@ -9,6 +9,7 @@ import { classProbabilitiesTool } from "./classProbabilities";
 import { confusionMatrixTool } from "./confusionMatrix";
 import { distributionTool } from "./distribution";
 import { featureDistributionTool } from "./featureDistribution";
+import { featureVisualisationTool } from "./featureVisualisation";
 import { gradientFlowTool } from "./gradientFlow";
 import { histogramTool } from "./histogram";
 import { inputReconstructionTool } from "./inputReconstruction";
@@ -44,6 +45,7 @@ export const builtinTools: Tool[] = [
   suggestionsTool,
   attributionTool,
   mistakeNeuronsTool,
+  featureVisualisationTool,
   loggedImagesTool,
   noteTool,
   branchModelTool,

@@ -1,13 +1,14 @@
 // Mistake neurons (NeuroInspect): the feature neurons a classifier's mistakes depend on, found on the
 // server by sparse counterfactual edits of the decision layer's input. The widget lists them with their
-// vote share and importance ratio; a click shows the neuron at L1 with its row of the Neurons × Classes
-// matrix.
+// vote share and importance ratio (and the feature visualisations logged for them: the analysed class's
+// first); a click shows the neuron at L1 with its row of the Neurons × Classes matrix.
 
 import type { TopLevelSpec } from "vega-lite";
-import type { MistakesAnswer } from "../../types";
+import type { FeatureVisualisationsAnswer, MistakesAnswer } from "../../types";
 import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetHost, WidgetOptions } from "../types";
 import { isClassifier } from "./shared/models";
 import { CHART_CONFIG } from "./shared/spec";
+import { imageUrl, itemsOf, resultLabel } from "./shared/visualisationImages";
 
 export interface MistakeRow {
   neuron: number;
@@ -73,7 +74,43 @@ function neuronUnit(run: string, layer: string, neuron: number): UnitRef {
   return { kind: "neuron", level: "L1", runs: [run], layer, neuron, key: `neuron:${layer}:${neuron}`, label: `${run} / ${layer} / neuron ${neuron}` };
 }
 
-function neuronList(rows: MistakeRow[], answer: MistakesAnswer, host: WidgetHost, run: string): HTMLElement {
+/** The logged feature visualisations of the feature layer, or null (none logged, or unreadable). */
+async function visualisationsOf(ctx: ToolContext, run: string, layer: string): Promise<FeatureVisualisationsAnswer | null> {
+  if (!ctx.models.get(run)?.feature_visualisations) return null;
+  try {
+    return await ctx.api.featureVisualisations(run, { layer });
+  } catch {
+    return null; // the list stands without pictures
+  }
+}
+
+/** A neuron's visualisation images (the analysed class's first), after its button. */
+function neuronImages(visuals: FeatureVisualisationsAnswer, layer: string, neuron: number, cls: number | null): HTMLElement[] {
+  const item = itemsOf(visuals, layer, neuron, cls)[0];
+  if (!item) return [];
+  const range = (visuals.value_range?.length === 2 ? visuals.value_range : [0, 1]) as [number, number];
+  return item.images.flatMap((image, r) => {
+    const url = imageUrl(image, range);
+    if (!url) return [];
+    const img = document.createElement("img");
+    img.className = "inn-fv-image";
+    img.src = url;
+    img.width = 28;
+    img.height = 28;
+    img.dataset.class = String(item.class);
+    img.title = `feature visualisation of ${layer} #${neuron} with class ${item.class} (step ${visuals.step}): ${item.results[r] ? resultLabel(item.results[r]) : ""}`;
+    img.alt = img.title;
+    return [img];
+  });
+}
+
+function neuronList(
+  rows: MistakeRow[],
+  answer: MistakesAnswer,
+  host: WidgetHost,
+  run: string,
+  visuals: FeatureVisualisationsAnswer | null = null,
+): HTMLElement {
   const box = document.createElement("div");
   box.className = "inn-mistake-list inn-small";
   for (const row of rows) {
@@ -86,6 +123,7 @@ function neuronList(rows: MistakeRow[], answer: MistakesAnswer, host: WidgetHost
     button.addEventListener("click", () => host.jump(unit));
     const line = document.createElement("div");
     line.append(button);
+    if (visuals) line.append(...neuronImages(visuals, answer.feature_layer, row.neuron, answer.class));
     box.append(line);
   }
   return box;
@@ -97,14 +135,16 @@ export async function loadMistakes(unit: UnitRef, ctx: ToolContext, options: Wid
   const cls = analysedClass(ctx, classNames);
   const answer = await ctx.api.mistakes(run, { cls, step: typeof options.step === "number" ? options.step : undefined });
   const rows = mistakeRows(answer);
+  const visuals = await visualisationsOf(ctx, run, answer.feature_layer);
   const scope = cls === null ? "every class" : `class ${classNames[cls] ?? cls}`;
   const caption =
     `step ${answer.step}, ${scope}: ${answer.mistakes} mistakes of ${answer.samples} samples, ${answer.solved} flipped by the edits of ` +
-    `${answer.feature_layer} (the input of ${answer.decision_layer})` + (answer.note ? `. ${answer.note}` : "");
+    `${answer.feature_layer} (the input of ${answer.decision_layer})` + (answer.note ? `. ${answer.note}` : "") +
+    (visuals ? `; images: the neurons' feature visualisations of step ${visuals.step}` : "");
   return {
     spec: rows.length ? mistakeSpec(rows) : null,
     rows,
-    html: neuronList(rows, answer, host, run),
+    html: neuronList(rows, answer, host, run, visuals),
     caption,
     onClick(datum) {
       const neuron = Number(datum.neuron);
