@@ -88,7 +88,7 @@ def _deletion_cost(attributor, x, y, methods, steps, forward):
     from innspector_tb.capture import deletion
 
     maps = attributor(x, y, methods=tuple(methods))
-    curves = lambda: deletion.curves(attributor.scores, x, maps, maps.classes, steps=steps)  # noqa: E731
+    curves = lambda: deletion.curves(deletion.batch_scores(attributor), x, maps, maps.classes, steps=steps)  # noqa: E731
     start = time.perf_counter()
     curves()
     first = time.perf_counter() - start

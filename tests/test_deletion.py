@@ -226,11 +226,17 @@ def test_the_logged_curves_are_those_of_the_trained_model(digits_run):
             for m in ("integrated_gradients",)
         }
     x = probe_x[sample]
-    scores = attribution.attributor(model).scores
-    again = deletion.curves(scores, x, maps, classes, steps=len(fractions), sample=sample)
-    for name in ("integrated_gradients", "random"):
-        for target in classes:
-            np.testing.assert_allclose(curves[(name, target)], again.curves[name][target], atol=0.02, equal_nan=True)
+    again = deletion.curves(attribution.attributor(model).scores, x, maps, classes, len(fractions), sample=sample)
+    for target in classes:
+        # The random ranking depends on the probe rows only: the same curves, up to the stored rounding.
+        np.testing.assert_allclose(
+            curves[("random", target)], again.curves["random"][target], atol=5e-3, equal_nan=True
+        )
+        # The maps read back are rounded: a near-tie may swap two features' places, so compare the areas.
+        logged = deletion_format.mean_auc(curves[("integrated_gradients", target)], fractions)
+        assert logged == pytest.approx(
+            deletion_format.mean_auc(again.curves["integrated_gradients"][target], fractions), abs=0.01
+        )
 
 
 def test_curves_travel_to_the_writer_process_whole():

@@ -735,9 +735,8 @@ class InnspectorCallback(keras.callbacks.Callback):
         if config["deletion_steps"] and not steps:
             result.skipped["deletion"] = "left out by the time budget"
         options = config["options"] if schedule is None else schedule.options
-        return deletion.add_to(
-            result, self._attributor.scores, config["x"][:size], steps, options["ig_baseline"], config["seed"]
-        )
+        scores = deletion.batch_scores(self._attributor)
+        return deletion.add_to(result, scores, config["x"][:size], steps, options["ig_baseline"], config["seed"])
 
     def _submit_metrics(self, logs, step, prefix="metrics/"):
         if self._sink is not None:

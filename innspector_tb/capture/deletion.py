@@ -231,6 +231,12 @@ def _scores_of_deletions(scores_of, xf, base, shape, rankings, pair_sample, pair
     return list(out.reshape(len(rankings), pairs, steps))
 
 
+def batch_scores(attributor):
+    """An Attributor's scores of a whole batch in one compiled call (`curves` bounds its batches already;
+    the Attributor's own 256-row slices would cost a call's overhead per slice)."""
+    return lambda batch: attributor.scores(batch, batch_size=max(1, len(batch)))
+
+
 def add_to(result, scores_of, x, steps, baseline=0.0, seed=0, rows_per_call=None):
     """Sets `result.deletion` (an AttributionResult's curves), or says in `result.skipped["deletion"]`
     why there are none. A failure costs the curves, never the maps."""

@@ -478,7 +478,7 @@ def attributions(
 
         deletion.add_to(
             result,
-            attribution_lib.attributor(model_or_result, grad_cam_layer, score).scores,
+            deletion.batch_scores(attribution_lib.attributor(model_or_result, grad_cam_layer, score)),
             xs[0],
             int(deletion_steps),
             options.get("ig_baseline", 0.0),
