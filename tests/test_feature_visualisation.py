@@ -294,3 +294,36 @@ def test_the_route_serves_them(spurious):
     ):
         status, error = client.get("/feature_visualisations", **params)
         assert status == code and words in error["error"], (params, status, error)
+
+
+class _StopAfter(keras.callbacks.Callback):
+    """Stops training after `epochs` epochs, as EarlyStopping would."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 >= self.epochs:
+            self.model.stop_training = True
+
+
+@pytest.mark.slow
+def test_training_stopped_early_gets_its_last_logged_step_visualised(tmp_path):
+    from innspector_tb.capture.callback import InnspectorCallback
+
+    x, y = trained_models.images()
+    model = trained_models.sequential()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    run_dir = str(tmp_path / "stopped")
+    callback = InnspectorCallback(
+        run_dir, probe=(x, y), probe_size=48, visualize={"mistake_neurons": 0, "steps": 32, "results": 2}
+    )
+    model.fit(x, y, epochs=6, batch_size=16, verbose=0, callbacks=[_StopAfter(2), callback])
+    # Step 2 was logged at its epoch's end; train end added the visualisations to its file.
+    assert _visualised(run_dir) == [2]
+    assert [t["class"] for t in _targets(run_dir, 2)] == [0, 1, 2]
+    read, _, last = step_files.run_dir_reader(run_dir)
+    assert last == 2
+    assert np.asarray(read("layers/out/activations")).shape == (48, 3), "the step's other data are kept"
+    assert np.asarray(read("feature_visualisations/images")).shape == (3, 2, 6, 6, 1)

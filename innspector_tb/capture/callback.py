@@ -198,7 +198,8 @@ class InnspectorCallback(keras.callbacks.Callback):
         self._visualisation = visualisation_log.VisualisationLog(
             visualisation_log.parse(visualize, visualize_steps), time_budget, seed
         )
-        self._ending = False  # on_train_end: the last step is the one visualised by default
+        self._ending = False  # the last step (of the last epoch, or at train end) is the one visualised by default
+        self._epoch: int | None = None
         # Logged steps that cost more than their share of training are logged less often.
         self._pacer = step_pacing.Pacer(time_budget)
         self._last_step_end: float | None = None  # training-thread clock at the end of the last logged step
@@ -251,6 +252,7 @@ class InnspectorCallback(keras.callbacks.Callback):
             self.close()  # gives the lock back: nothing was logged
             raise
         atexit.register(self._close_at_exit)
+        self._ending = False  # a second fit() ends again
         self._guard("train begin", self._begin)
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -258,6 +260,7 @@ class InnspectorCallback(keras.callbacks.Callback):
             return
         if self._first_step is None and self._started:
             self._guard("train begin", self._log_first, epoch)
+        self._epoch = int(epoch)
         self._epoch_started = time.perf_counter()
         if self._last_step_end is None:
             self._last_step_end = self._epoch_started  # training starts: the first step's interval begins
@@ -277,6 +280,9 @@ class InnspectorCallback(keras.callbacks.Callback):
             # batch's values at the same step: they get their own tags.
             prefix = "metrics/" if self.freq_unit == "epoch" else "metrics/epoch_"
             self._guard("metrics", self._submit_metrics, dict(logs), step, prefix)
+        # The last epoch's step is the one visualised by default: in its own step job, so its file is
+        # written once (train end adds them to the last logged step only when training stopped early).
+        self._ending = self._ending or epoch + 1 >= int((self.params or {}).get("epochs") or 0) > 0
         if self.freq_unit == "epoch" and self._epochs_done % self.freq == 0 and self._pacer.due():
             self._guard("epoch %d" % step, self._log_step, step)
 
@@ -286,6 +292,9 @@ class InnspectorCallback(keras.callbacks.Callback):
         self._batches_done += 1
         if self.freq_unit != "batch" or self._batches_done % self.freq:
             return
+        params = self.params or {}
+        last_epoch = self._epoch is not None and self._epoch + 1 >= int(params.get("epochs") or 0) > 0
+        self._ending = self._ending or (last_epoch and batch + 1 >= int(params.get("steps") or 0) > 0)
         step = self._step_now()
         if "metrics" in self.kinds and logs:
             self._guard("metrics", self._submit_metrics, dict(logs), step)

@@ -381,10 +381,11 @@ class Visualiser:
 
     # The call.
 
-    def __call__(self, targets, probe_x, seed=0, **options):
+    def __call__(self, targets, probe_x, seed=0, probe_values=None, **options):
         """Visualises `targets` (Targets); returns a VisualisationResult.
 
-        probe_x: the probe inputs, for the percentiles; options: see DEFAULT_OPTIONS.
+        probe_x: the probe inputs, for the percentiles (probe_values: `evaluate(probe_x)` when known
+        already: one forward of the probe less); options: see DEFAULT_OPTIONS.
         """
         options = check_options(options)
         targets = list(targets)
@@ -422,7 +423,7 @@ class Visualiser:
         ).astype(np.float32)
         # Both terms in standard deviations of the probe's values: a unit and a class score weigh alike
         # whatever their scales.
-        probe_scores, probe_reduced = self.evaluate(probe_x)
+        probe_scores, probe_reduced = self.evaluate(probe_x) if probe_values is None else probe_values
         unit_scale = np.ones(len(targets), np.float32)
         class_scale = np.ones(len(targets), np.float32)
         for i, target in enumerate(targets):

@@ -195,7 +195,8 @@ class VisualisationLog:
         visualiser = self.visualiser
         assert visualiser is not None
         x = attribution_setup._flat(probe_x)[0]
-        mistake_targets = self._mistake_targets(model, x, self._labels)
+        probe_values = visualiser.evaluate(x)  # one forward of the probe: the finder's features, the percentiles
+        mistake_targets = self._mistake_targets(model, probe_values, self._labels)
         class_targets = (
             [fv.Target(None, None, c, "class") for c in range(visualiser.classes)] if self.config["classes"] else []
         )
@@ -215,12 +216,12 @@ class VisualisationLog:
             return None
         targets, options, notes = fitted
         self._say(notes)
-        result = visualiser(targets, x, seed=self.seed, **options)
+        result = visualiser(targets, x, seed=self.seed, probe_values=probe_values, **options)
         result.notes = list(notes)
         self.last_step = int(step)
         return result
 
-    def _mistake_targets(self, model, x, labels):
+    def _mistake_targets(self, model, probe_values, labels):
         """The neurons the mistake finder says to raise, per class with mistakes (most mistakes first)."""
         if self.decision is None or labels is None or not self.config["mistake_neurons"]:
             return []
@@ -229,7 +230,7 @@ class VisualisationLog:
         decision, feature = self.decision
         visualiser = self.visualiser
         assert visualiser is not None
-        scores, reduced = visualiser.evaluate(x)
+        scores, reduced = probe_values
         features = reduced[visualiser.layer_ids.index(feature)]
         layer = attribution_setup.find_layer(model, decision)[1]
         kernel = np.asarray(layer.kernel)
