@@ -385,6 +385,11 @@ def test_attention_scores_and_entropy_are_served(client, trained):
     entropy = data({"kind": "attention_entropy"})["result"]["value"]
     _close(np.asarray(entropy["data"], dtype=np.float32).reshape(entropy["shape"]), expected)
     assert ((expected > 0) & (expected <= 1.0 + 1e-6)).all()
+    # the interestingness measure reads the same entropies: the lowest head's mean over the probe
+    measure = _ok(client, "/interestingness", measure="attention_entropy", runs="transformer")
+    (unit,) = measure["units"]
+    assert unit["layer"] == layer and unit["detail"]["lowest_head"] == int(np.argmin(expected.mean(0)))
+    assert unit["raw"] == pytest.approx(expected.mean(0).min(), rel=STORED_RTOL, abs=1e-5)
 
     # a probe row the step keeps no scores of, and a layer that is no attention layer, are named
     status, answer = client.post(

@@ -1802,6 +1802,11 @@ export interface components {
                 reason: string;
                 matrix?: string;
                 step?: number;
+            } | {
+                entropy: number;
+                per_head: (number | null)[];
+                lowest_head: number;
+                step: number;
             }) | null;
         };
         LayerScore: {

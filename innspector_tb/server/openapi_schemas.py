@@ -511,7 +511,11 @@ SCHEMAS = {
                         obj(
                             {"reason": STR, "matrix": STR, "step": INT},
                             optional=("matrix", "step"),
-                            description="heavy_tail_alpha: why α is not computed",
+                            description="heavy_tail_alpha, attention_entropy: why the value is not computed",
+                        ),
+                        obj(
+                            {"entropy": NUM, "per_head": array(NUM_OR_NULL), "lowest_head": INT, "step": INT},
+                            description="attention_entropy: the lowest head's entropy and every head's",
                         ),
                     ]
                 }

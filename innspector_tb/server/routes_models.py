@@ -109,6 +109,7 @@ def unit_series(store: BoundRunStore, run: str) -> list[Any]:
                 histograms=histograms.get(unit, {}),
                 gradients=gradients.get(unit, {}),
                 weights=_weights_reader(store, run, layer, unit, unit_type),
+                layer_datasets=_layer_datasets_reader(store, run, layer),
             )
         )
     return series
@@ -125,6 +126,18 @@ def _weights_reader(store, run, layer, unit, unit_type):
         return read_step, lambda: store.read(run, read_step, dataset)
 
     return weights
+
+
+def _layer_datasets_reader(store, run, layer):
+    """(step, name) -> the layer's dataset `name` in the step's file; LookupError naming what is missing."""
+
+    def read(step, name):
+        dataset = store.layer_dataset(layer, name)
+        if not store.has_dataset(run, step, dataset):
+            raise LookupError("step %d of run %r holds no %s of layer %r" % (step, run, name, layer))
+        return store.read(run, step, dataset)
+
+    return read
 
 
 def measures() -> dict[str, Any]:

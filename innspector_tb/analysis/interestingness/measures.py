@@ -33,6 +33,9 @@ class UnitSeries:
     # the first later one; a function reading them). LookupError or ValueError, with the reason, when no
     # step file holds them (or they do not read). None: the run has no step files.
     weights: Callable[[int], tuple[int, Callable[[], Any]]] | None = None
+    # (step, name) -> the layer's dataset `name` at the step ("attention_entropy"); LookupError, with the
+    # reason, when that step file lacks it. None: the run has no step files.
+    layer_datasets: Callable[[int, str], Any] | None = None
 
     @property
     def variable_type(self):
@@ -147,6 +150,17 @@ MEASURES = [
         "full values in the step file; data-free. Below 2: over-fitted, 2-6: well trained, above 6: "
         "under-trained (random-like). The lower, the more interesting.",
         ["weights"],
+        higher_is=LESS,
+        normalisation="rank-all",
+    ),
+    _measure(
+        "attention_entropy",
+        "Attention entropy (collapse)",
+        "For an attention layer, the entropy of each query's attention over the keys on the probe, averaged "
+        "over queries and samples and divided by log(keys), of its lowest head, from the step file: 0 when "
+        "a head puts every query on one key (attention collapse), 1 when it attends uniformly. The lower, "
+        "the more interesting; every head's value is in the detail.",
+        ["attention"],
         higher_is=LESS,
         normalisation="rank-all",
     ),

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from innspector_tb.analysis.interestingness import abnormal, spectral_units
+from innspector_tb.analysis.interestingness import abnormal, attention_units, spectral_units
 from innspector_tb.analysis.interestingness.corpus import CORPUS_PATH
 from innspector_tb.analysis.interestingness.measures import (
     AGGREGATION_TEXT,
@@ -171,6 +171,10 @@ def score(
         steps, single = choose_steps(series, runs, step)
         wanted_series = [s for s in series if s.run in wanted]
         units = spectral_units.alpha_units(wanted_series, steps, cache or spectral_units.no_cache)
+        layer_types = {(u["run"], u["layer"]): u["layer_type"] for u in units}
+    elif measure_id == "attention_entropy":
+        steps, single = choose_steps(series, runs, step)
+        units = attention_units.entropy_units([s for s in series if s.run in wanted], steps)
         layer_types = {(u["run"], u["layer"]): u["layer_type"] for u in units}
     else:
         index = {(s.run, s.unit): s for s in series}
