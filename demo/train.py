@@ -2,14 +2,16 @@
 
     python -m demo.train --logdir demo_logs
 
-Three experiments on scikit-learn's digits, with lineage between models:
+Four experiments on scikit-learn's digits and one on a synthetic token task, with lineage between models:
   (a) classifiers: a dense baseline, convolutional children, a child with
       capacity moved between two layers, a residual variant;
   (b) VAEs weighting reconstruction against KL 90:10, 50:50 and 25:75;
   (c) a VAE whose z_mean / z_log_var layers carelessly use a ReLU, and its fix;
   (d) a spurious feature: a classifier trained on digits whose 3s carry a corner
       marker that the clean test (probe) images lack, and its child whose decision
-      layer was retrained to rely less on the mistake neurons the finder names.
+      layer was retrained to rely less on the mistake neurons the finder names;
+  (e) text: the keras.io transformer text classifier (custom layers, attention) and
+      a bidirectional LSTM sibling on a token task made here (demo/text.py).
 """
 
 import argparse
@@ -28,6 +30,7 @@ import keras
 import innspector_tb
 from demo import data as data_lib
 from demo import models
+from demo import text as text_lib
 from innspector_tb.analysis import mistakes as mistakes_lib
 from innspector_tb.capture import architecture as architecture_lib
 from innspector_tb.capture import reliance as reliance_lib
@@ -38,6 +41,7 @@ _NAMESPACE = uuid.UUID("6b1d0c1e-1f4c-4c55-9a64-8b0ac1d2e3f4")
 CLASS_NAMES = [str(i) for i in range(10)]
 SPURIOUS = "spurious_feature"
 SPURIOUS_SEED = 1
+TEXT = "text"
 
 
 class Mitigation:
@@ -134,6 +138,9 @@ def experiments():
         marker_class=3,
     )
 
+    transformer = _head("transformer_text", "keras.io transformer text classifier (custom layers)", batch_size=32)
+    bilstm = _head("bilstm_text", "transformer_text's task with a bidirectional LSTM", [transformer], batch_size=32)
+
     def classifier(build):
         return lambda: models.compile_classifier(build())
 
@@ -152,6 +159,8 @@ def experiments():
         ("vae_careless", fixed, lambda: models.vae("vae_fixed", 0.5, 0.5)),
         (SPURIOUS, spurious, classifier(models.spurious_dense)),
         (SPURIOUS, mitigated, Mitigation("spurious_dense", cls=data_lib.MARKER_CLASS)),
+        (TEXT, transformer, classifier(text_lib.transformer_text)),
+        (TEXT, bilstm, classifier(text_lib.bilstm_text)),
     ]
 
 
@@ -179,6 +188,12 @@ def train_all(logdir, epochs=12, only=None, probe_size=512, verbose=True, models
                     % (head["name"], experiment, time.perf_counter() - start, ": " + note if note else ""),
                     flush=True,
                 )
+            continue
+        if experiment == TEXT:
+            _train_text(logdir, head, build, epochs, probe_size)
+            headers.append(head)
+            if verbose:
+                print("  trained %-15s (%s) in %.1fs" % (head["name"], experiment, time.perf_counter() - start))
             continue
         model = build()
         callback = InnspectorCallback(
@@ -235,6 +250,29 @@ def _train_spurious(logdir, head, build, trained, epochs, probe_size):
         callbacks=[callback],
     )
     return model, ""
+
+
+def _train_text(logdir, head, build, epochs, probe_size):
+    """The text experiment: token sequences, the held-out part as validation and probe."""
+    x_train, y_train, x_test, y_test = text_lib.split()
+    model = build()
+    callback = InnspectorCallback(
+        os.path.join(logdir, head["name"]),
+        head,
+        probe=(x_test, y_test),
+        probe_size=probe_size,
+        class_names=text_lib.CLASS_NAMES,
+    )
+    model.fit(
+        x_train,
+        y_train,
+        validation_data=(x_test, y_test),
+        epochs=epochs,
+        batch_size=head["hparams"].get("batch_size", 32),
+        verbose=0,
+        callbacks=[callback],
+    )
+    return model
 
 
 def main(argv=None):

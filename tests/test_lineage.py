@@ -58,6 +58,7 @@ def test_demo_experiments_are_the_connected_components(demo_tree):
     tree, ids = demo_tree
     groups = sorted(sorted(nodes_by_id(tree)[m]["name"] for m in e["models"]) for e in tree["experiments"])
     assert groups == [
+        ["bilstm_text", "transformer_text"],
         ["cnn_bn_dropout", "cnn_nested", "cnn_rebalanced", "cnn_skip", "cnn_small", "cnn_wide", "dense_baseline"],
         ["spurious_dense", "spurious_mitigated"],
         ["vae_25_75", "vae_50_50", "vae_90_10"],
@@ -67,7 +68,7 @@ def test_demo_experiments_are_the_connected_components(demo_tree):
         assert experiment["id"] == min(experiment["models"])  # stable: the smallest model id
         assert experiment["runs"] == [nodes_by_id(tree)[m]["run"] for m in experiment["models"]]
     roots = sorted(nodes_by_id(tree)[r]["name"] for e in tree["experiments"] for r in e["roots"])
-    assert roots == ["dense_baseline", "spurious_dense", "vae_90_10", "vae_careless"]
+    assert roots == ["dense_baseline", "spurious_dense", "transformer_text", "vae_90_10", "vae_careless"]
     assert tree["missing_parents"] == [] and tree["cycles"] == [] and tree["duplicate_ids"] == []
     json.dumps(tree, allow_nan=False)
 
@@ -90,10 +91,12 @@ def test_demo_depths(demo_tree):
         "vae_fixed": 1,
         "spurious_dense": 0,
         "spurious_mitigated": 1,
+        "transformer_text": 0,
+        "bilstm_text": 1,
     }
     experiment = {node["name"]: node["experiment"] for node in tree["nodes"]}
     assert experiment["cnn_skip"] == experiment["dense_baseline"] != experiment["vae_fixed"]
-    assert len(tree["edges"]) == 10
+    assert len(tree["edges"]) == 11
     assert {(e["from"], e["to"]) for e in tree["edges"]} >= {
         (ids["cnn_wide"], ids["cnn_rebalanced"]),
         (ids["vae_careless"], ids["vae_fixed"]),

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from demo import text as demo_text
 from innspector_tb import resources
 from innspector_tb.format import step_files
 from innspector_tb.server import openapi, routes_data
@@ -16,6 +17,8 @@ from innspector_tb.server.plugin import InnspectorPlugin
 from tests.conftest import DEMO_EPOCHS
 from tests.support import openapi_check
 from tests.support.backend_app import Client
+
+TEXT_RUNS = ("transformer_text", "bilstm_text")
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +55,14 @@ def test_models_and_tree(client, headers):
     models = _ok(client, "/models")["models"]
     assert {m["name"] for m in models} == set(headers)
     # The class selector's names come from the probe's samples summary.
-    assert all(m["classes"] == [str(c) for c in range(10)] for m in models)
+    assert all(m["classes"] == [str(c) for c in range(10)] for m in models if m["name"] not in TEXT_RUNS)
+    assert all(m["classes"] == demo_text.CLASS_NAMES for m in models if m["name"] in TEXT_RUNS)
     # The glyph of a model's box: its non-input layers in order, with their trainable parameters.
     skip = next(m for m in models if m["name"] == "cnn_skip")
     assert [g["type"] for g in skip["glyph"]][:3] == ["Conv2D", "Conv2D", "Add"]
     assert len(skip["glyph"]) == skip["layer_count"] and skip["glyph"][0]["params"] > 0
     tree = _ok(client, "/tree")
-    assert len(tree["experiments"]) == 4
+    assert len(tree["experiments"]) == 5
     edge = next(
         e
         for e in tree["edges"]
@@ -193,7 +197,7 @@ def test_interestingness_scores_every_level(client):
     assert answer["steps"] == last and last["cnn_small"] == DEMO_EPOCHS and last["spurious_mitigated"] > DEMO_EPOCHS
     assert answer["step"] is None
     assert {m["run"] for m in answer["models"]} == {m["name"] for m in _ok(client, "/models")["models"]}
-    assert len(answer["experiments"]) == 4
+    assert len(answer["experiments"]) == 5
     scores = [u["score"] for u in answer["units"] if u["score"] is not None]
     assert scores and min(scores) >= 0 and max(scores) <= 1
     structural = _ok(client, "/interestingness", measure="structural", runs="cnn_skip")
@@ -204,7 +208,11 @@ def test_interestingness_scores_every_level(client):
 def test_structures_and_lint(client):
     skip = _ok(client, "/structures", run="cnn_skip")
     assert [s["kind"] for s in skip["structures"]] == ["skip_connection"]
-    assert _ok(client, "/structures")["propagated"]["total"]["structures"]["skip_connection"] == 1
+    # cnn_skip's residual connection and the two of transformer_text's TransformerBlock
+    assert _ok(client, "/structures")["propagated"]["total"]["structures"]["skip_connection"] == 3
+    block = _ok(client, "/structures", run="transformer_text")["structures"]
+    assert [s["kind"] for s in block] == ["skip_connection"] * 2
+    assert {s["namespace"] for s in block} == {"transformer_block"}
     careless = _ok(client, "/lint", run="vae_careless")
     flagged = {f["layer"] for f in careless["findings"] if f["rule"] == "relu-on-distribution-parameter"}
     assert flagged == {"z_mean", "z_log_var"}

@@ -136,7 +136,7 @@ def test_backend_routes_answer_through_the_real_server(server, demo_headers):
     _models_when_loaded(server, len(headers), demo_headers[0])
     base = server + "/data/plugin/innspector"
     tree = json.loads(_get(base + "/tree")[2])
-    assert len(tree["experiments"]) == 4 and len(tree["nodes"]) == len(headers)
+    assert len(tree["experiments"]) == 5 and len(tree["nodes"]) == len(headers)
     graph = json.loads(_get(base + "/graph?run=cnn_skip")[2])["architecture"]
     assert any(edge["to"] == "skip_add" for edge in graph["edges"])
     neurons = json.loads(_get(base + "/neurons?run=cnn_small&layer=dense_hidden&k=3")[2])

@@ -14,6 +14,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
+from demo import text as demo_text
+
 # ------------------------------------------------------------------ generative/vae.py
 
 
@@ -114,42 +116,10 @@ def blob_images(n=128, seed=0):
 # ------------------------------------------------------------------ nlp/text_classification_with_transformer.py
 
 
-class TransformerBlock(layers.Layer):
-    def __init__(self, embed_dim, num_heads, ff_dim, rate=0.1):
-        super().__init__()
-        self.att = layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim)
-        self.ffn = keras.Sequential(
-            [
-                layers.Dense(ff_dim, activation="relu"),
-                layers.Dense(embed_dim),
-            ]
-        )
-        self.layernorm1 = layers.LayerNormalization(epsilon=1e-6)
-        self.layernorm2 = layers.LayerNormalization(epsilon=1e-6)
-        self.dropout1 = layers.Dropout(rate)
-        self.dropout2 = layers.Dropout(rate)
-
-    def call(self, inputs):
-        attn_output = self.att(inputs, inputs)
-        attn_output = self.dropout1(attn_output)
-        out1 = self.layernorm1(inputs + attn_output)
-        ffn_output = self.ffn(out1)
-        ffn_output = self.dropout2(ffn_output)
-        return self.layernorm2(out1 + ffn_output)
-
-
-class TokenAndPositionEmbedding(layers.Layer):
-    def __init__(self, maxlen, vocab_size, embed_dim):
-        super().__init__()
-        self.token_emb = layers.Embedding(input_dim=vocab_size, output_dim=embed_dim)
-        self.pos_emb = layers.Embedding(input_dim=maxlen, output_dim=embed_dim)
-
-    def call(self, x):
-        maxlen = ops.shape(x)[-1]
-        positions = ops.arange(start=0, stop=maxlen, step=1)
-        positions = self.pos_emb(positions)
-        x = self.token_emb(x)
-        return x + positions
+# TransformerBlock and TokenAndPositionEmbedding as published; the demo's text experiment uses the same
+# code (demo/text.py), whose only change is passing **kwargs (a layer name) on to keras' Layer.
+TransformerBlock = demo_text.TransformerBlock
+TokenAndPositionEmbedding = demo_text.TokenAndPositionEmbedding
 
 
 def text_classifier(maxlen=20, vocab_size=40, embed_dim=32, num_heads=2, ff_dim=32):
