@@ -92,8 +92,9 @@ describe("suggestions and attributions", () => {
       assert.ok(!offered.includes("deep_taylor"), "deep_taylor is offered though no model logged it");
       assert.ok(offered.every((m) => logged.includes(m)), `offered ${offered}, logged ${logged}`);
       await methodMenu.selectOption("lrp_epsilon");
+      // The map's title (the deletion curves' legend names LRP-ε whatever the map shows).
       await page.waitForFunction(
-        (el) => el.querySelector(".inn-chart svg")?.textContent.includes("LRP-ε"),
+        (el) => [...el.querySelectorAll(".inn-chart g.role-title text")].some((t) => t.textContent === "LRP-ε"),
         await first.elementHandle(),
         { timeout: TIMEOUT },
       );
