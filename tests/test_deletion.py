@@ -297,3 +297,33 @@ def test_the_data_route_serves_the_curves_and_their_areas(digits_run):
         "grad_cam",
         "lrp_epsilon",
     ]
+
+
+@pytest.mark.slow
+def test_the_time_budget_thins_the_curves_then_leaves_them_out_and_says_so(tmp_path, monkeypatch, capsys):
+    from innspector_tb.capture.callback import InnspectorCallback
+    from tests.support import trained_models as tm
+    from tests.support.backend_app import Client
+
+    # A gradient row said to cost 20 ms: saliency's 12 rows fit any budget; the curves' forward passes
+    # (343 at 16 points, counted as half a row each) fit step 0's 2 s at 8 points, and no later step's 0.5 s.
+    monkeypatch.setattr(InnspectorCallback, "_calibrate_attributions", lambda self: 0.02)
+    tm.train(str(tmp_path), "seq", tm.sequential(), attributions={"methods": ("saliency",), "size": 6})
+    printed = capsys.readouterr().out
+    assert "deletion curves of 8 points instead of 16" in printed and "left out: deletion curves" in printed
+    run_dir = os.path.join(str(tmp_path), "seq")
+    steps = sorted(step_files.list_step_files(run_dir))
+    curves, fractions, _ = _read_deletion(run_dir, steps[0])
+    assert fractions.shape == (8,) and curves[("saliency", "true")].shape == (6, 8)
+    with h5py.File(os.path.join(run_dir, step_files.step_file(steps[-1])), "r") as f:
+        assert "deletion" not in f["attributions"] and "saliency" in f["attributions"]
+        assert json.loads(f["attributions"].attrs["skipped"])["deletion"] == "left out by the time budget"
+    body = {"run": "seq", "unit": {"kind": "attributions", "method": "saliency"}}
+    status, answer = Client(str(tmp_path)).post("/data", body)
+    assert status == 200 and answer["attribution"]["deletion"] is None
+    assert answer["attribution"]["deletion_note"] == "left out by the time budget"
+    status, first = Client(str(tmp_path)).post("/data", dict(body, steps=steps[0]))
+    assert (
+        first["attribution"]["deletion"]["fractions"][-1] == 1.0
+        and len(first["attribution"]["deletion"]["fractions"]) == 8
+    )
