@@ -388,8 +388,10 @@ def test_attention_scores_and_entropy_are_served(client, trained):
     # the interestingness measure reads the same entropies: the lowest head's mean over the probe
     measure = _ok(client, "/interestingness", measure="attention_entropy", runs="transformer")
     (unit,) = measure["units"]
-    assert unit["layer"] == layer and unit["detail"]["lowest_head"] == int(np.argmin(expected.mean(0)))
-    assert unit["raw"] == pytest.approx(expected.mean(0).min(), rel=STORED_RTOL, abs=1e-5)
+    per_head = unit["detail"]["per_head"]
+    assert unit["layer"] == layer and per_head == pytest.approx(expected.mean(0), rel=STORED_RTOL, abs=1e-5)
+    # near-uniform heads tie once rounded for storage: the lowest is the lowest of the stored values
+    assert unit["detail"]["lowest_head"] == int(np.argmin(per_head)) and unit["raw"] == min(per_head)
 
     # a probe row the step keeps no scores of, and a layer that is no attention layer, are named
     status, answer = client.post(
