@@ -34,6 +34,11 @@ MAX_BATCH = 256
 # them per sample: 256 samples at once would hold 780 MB (and more on the way through the graph), which
 # is most of the callback's peak memory. The statistics' many passes are also faster on smaller tensors.
 BATCH_ACTIVATION_BYTES = 256 * 2**20
+# The walk and the statistics branch on Python values only (layers, shapes, the plan), so the pass needs no
+# AutoGraph, which Keras layers' calls never get inside a tf.function anyway (Keras' own training step fails
+# on a layer branching on a tensor in Python, as this pass does); converting our code cost a quarter of the
+# trace time (bench/probe_trace.py).
+AUTOGRAPH = False
 
 
 def batch_size_for(sample_bytes: int) -> int:
@@ -122,9 +127,9 @@ class ProbePass:
         self._compiled: Any = None
         if self.graph is not None:
             self._compiled = (
-                tf.function(self._run, reduce_retracing=True)
+                tf.function(self._run, reduce_retracing=True, autograph=AUTOGRAPH)
                 if self.keys is None
-                else tf.function(self._run, input_signature=self._signature())
+                else tf.function(self._run, input_signature=self._signature(), autograph=AUTOGRAPH)
             )
 
     def _signature(self):
