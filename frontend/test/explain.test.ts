@@ -7,8 +7,9 @@ import * as vega from "vega";
 import { expressionInterpreter } from "vega-interpreter";
 import { compile, type TopLevelSpec } from "vega-lite";
 
-import type { MistakesAnswer } from "../src/types";
-import { attributionSpec, chooseMethod, loggedMethods, METHODS, pixelRows, toMap } from "../src/widgets/tools/attribution";
+import type { MistakesAnswer, Model } from "../src/types";
+import type { ToolContext, UnitRef } from "../src/widgets/types";
+import { attributionSpec, attributionTool, chooseMethod, hasAttributions, loggedMethods, METHODS, pixelRows, toMap } from "../src/widgets/tools/attribution";
 import { analysedClass, mistakeRows, mistakeSpec } from "../src/widgets/tools/mistakeNeurons";
 import { histogramSpec, missRows, samplesInBin, scatterSpec, suggestionRows } from "../src/widgets/tools/suggestions";
 
@@ -163,5 +164,25 @@ describe("mistake neurons", () => {
     assert.equal(analysedClass({ classes: ["1", "2"] }, ["0", "1", "2"]), null);
     assert.equal(analysedClass({ classes: null }, ["0", "1", "2"]), null);
     assert.equal(analysedClass({ classes: ["x"] }, ["0", "1", "2"]), null);
+  });
+});
+
+describe("the Attribution tool's applicability", () => {
+  function classifier(run: string, methods: string[] | null): Model {
+    return {
+      run, id: run, name: run, label: run, parents: [], hparams: {}, steps: [0, 2], params: null, runtime: null, layer_count: 3,
+      classes: ["a", "b"], glyph: [], latest_metrics: { accuracy: { step: 2, value: 0.9 } }, errors: [], plain: false, series_runs: [run],
+      attributions: methods ? { methods, targets: ["predicted"], samples: 32, step: 2 } : null,
+    };
+  }
+  const ctx = { models: new Map([["image", classifier("image", ["saliency"])], ["text", classifier("text", null)]]) } as unknown as ToolContext;
+  const unit = (run: string): UnitRef => ({ kind: "model", level: "L3", runs: [run], key: `model:${run}`, label: run });
+
+  it("applies to a classifier that logged maps, and says why not to one that logged none (a text model)", () => {
+    assert.ok(hasAttributions(classifier("image", ["saliency"])));
+    assert.equal(attributionTool.appliesTo(unit("image"), ctx), true);
+    assert.equal(attributionTool.whyNot?.(unit("image"), ctx), undefined);
+    assert.equal(attributionTool.appliesTo(unit("text"), ctx), false);
+    assert.match(attributionTool.whyNot?.(unit("text"), ctx) ?? "", /no attribution maps logged/);
   });
 });

@@ -4,7 +4,7 @@
 // a group shows the same sample across models in sync.
 
 import type { TopLevelSpec } from "vega-lite";
-import type { DataAnswer, DataArray, DataRequest } from "../../types";
+import type { DataAnswer, DataArray, DataRequest, Model } from "../../types";
 import type { Tool, ToolContext, UnitRef, WidgetContent, WidgetHost, WidgetOptions } from "../types";
 import { column, flatValues } from "./shared/answers";
 import { selectControl } from "./shared/controls";
@@ -135,6 +135,11 @@ async function dataArray(ctx: ToolContext, body: Parameters<ToolContext["api"]["
   return column(answer);
 }
 
+/** Whether a model logged attribution maps (the models answer lists their methods). */
+export function hasAttributions(model: Model | undefined): boolean {
+  return Boolean(model?.attributions?.methods?.length);
+}
+
 export async function loadAttribution(unit: UnitRef, ctx: ToolContext, options: WidgetOptions, host: WidgetHost): Promise<WidgetContent> {
   const run = unit.runs[0];
   const model = ctx.models.get(run);
@@ -215,6 +220,12 @@ export const attributionTool: Tool = {
     "What in the input a class score depends on: gradient, gradient × input, SmoothGrad, integrated gradients, Grad-CAM, relevance propagation (LRP-z, ε, γ, αβ, z⁺, w², flat, EpsilonPlusFlat, EpsilonGammaBox, Deep Taylor), Guided Backprop, DeconvNet, Guided Grad-CAM or occlusion (those the model logged), for the predicted or the true class, logged at each step for a subset of the probe. Widgets follow the selected sample, in sync across models.",
   icon: "M4 4h7v7H4zM13 13h7v7h-7zM13 4h7v7h-7M4 13h7v7H4M15 6l3 3M6 15l3 3",
   classDependent: false,
-  appliesTo: (unit, ctx) => unit.kind === "model" && isClassifier(ctx.models.get(unit.runs[0])),
+  // Only models that logged maps: the callback logs them for image classifiers (a text model's token
+  // sequence is not attributed), so a classifier without any is greyed out with the reason.
+  appliesTo: (unit, ctx) => unit.kind === "model" && isClassifier(ctx.models.get(unit.runs[0])) && hasAttributions(ctx.models.get(unit.runs[0])),
+  whyNot: (unit, ctx) =>
+    unit.kind === "model" && isClassifier(ctx.models.get(unit.runs[0])) && !hasAttributions(ctx.models.get(unit.runs[0]))
+      ? "no attribution maps logged (the callback attributes image classifiers; see the training log for why not)"
+      : undefined,
   load: loadAttribution,
 };
