@@ -195,23 +195,16 @@ def train_all(logdir, epochs=12, only=None, probe_size=512, verbose=True, models
             if verbose:
                 print("  trained %-15s (%s) in %.1fs" % (head["name"], experiment, time.perf_counter() - start))
             continue
-        model = build()
-        callback = InnspectorCallback(
+        is_vae = experiment != "classifiers"
+        _fit_logged(
+            build(),
             os.path.join(logdir, head["name"]),
             head,
-            probe=(x_test, y_test),
-            probe_size=probe_size,
-            class_names=CLASS_NAMES,
-        )
-        is_vae = experiment != "classifiers"
-        model.fit(
-            x_train,
-            None if is_vae else y_train,
-            validation_data=(x_test, None if is_vae else y_test) if not is_vae else (x_test,),
-            epochs=epochs,
-            batch_size=head["hparams"].get("batch_size", 32),
-            verbose=0,
-            callbacks=[callback],
+            (x_train, None if is_vae else y_train),
+            (x_test,) if is_vae else (x_test, y_test),
+            (x_test, y_test),
+            probe_size,
+            epochs,
         )
         headers.append(head)
         if verbose:
@@ -238,35 +231,33 @@ def _train_spurious(logdir, head, build, trained, epochs, probe_size):
             epochs,
         )
     keras.utils.set_random_seed(SPURIOUS_SEED)  # the same model whatever else is trained
-    model = build()
-    callback = InnspectorCallback(log_dir, head, probe=(x_test, y_test), probe_size=probe_size, class_names=CLASS_NAMES)
-    model.fit(
-        x_train,
-        y_train,
-        validation_data=(x_val, y_val),
-        epochs=epochs,
-        batch_size=head["hparams"].get("batch_size", 32),
-        verbose=0,
-        callbacks=[callback],
-    )
-    return model, ""
+    train, validation, probe = (x_train, y_train), (x_val, y_val), (x_test, y_test)
+    return _fit_logged(build(), log_dir, head, train, validation, probe, probe_size, epochs), ""
 
 
 def _train_text(logdir, head, build, epochs, probe_size):
     """The text experiment: token sequences, the held-out part as validation and probe."""
     x_train, y_train, x_test, y_test = text_lib.split()
-    model = build()
-    callback = InnspectorCallback(
-        os.path.join(logdir, head["name"]),
+    log_dir = os.path.join(logdir, head["name"])
+    return _fit_logged(
+        build(),
+        log_dir,
         head,
-        probe=(x_test, y_test),
-        probe_size=probe_size,
+        (x_train, y_train),
+        (x_test, y_test),
+        (x_test, y_test),
+        probe_size,
+        epochs,
         class_names=text_lib.CLASS_NAMES,
     )
+
+
+def _fit_logged(model, log_dir, head, train, validation, probe, probe_size, epochs, class_names=CLASS_NAMES):
+    """Fits `model` on train = (x, y or None) with the callback logging into log_dir on probe = (x, y)."""
+    callback = InnspectorCallback(log_dir, head, probe=probe, probe_size=probe_size, class_names=class_names)
     model.fit(
-        x_train,
-        y_train,
-        validation_data=(x_test, y_test),
+        *train,
+        validation_data=validation,
         epochs=epochs,
         batch_size=head["hparams"].get("batch_size", 32),
         verbose=0,
