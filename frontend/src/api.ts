@@ -119,6 +119,35 @@ export function forget(): void {
   answers.clear();
 }
 
+/**
+ * Each run's class names. The class selector offers the union over every model, so models with other
+ * label sets (the demo's digits and its text task) share it: a request about one run carries only the
+ * selected classes that run has.
+ */
+const runClasses = new Map<string, string[]>();
+
+export function setRunClasses(models: { run: string; classes: string[] }[]): void {
+  runClasses.clear();
+  for (const model of models) runClasses.set(model.run, model.classes);
+}
+
+/** The selection narrowed to `run`'s classes: null when it keeps all of them; as given when it keeps none
+ * (the server then names the classes the run has) or when the run's classes are unknown. */
+export function classesForRun(run: string, selected: string[] | null | undefined): string[] | null | undefined {
+  const own = runClasses.get(run);
+  if (!selected || !own?.length) return selected;
+  const kept = selected.filter((c) => own.includes(c));
+  if (kept.length === own.length) return null;
+  return kept.length ? kept : selected;
+}
+
+function withRunClasses(body: DataRequest): DataRequest {
+  if (!body.classes) return body;
+  const classes = classesForRun(body.run, body.classes.map(String));
+  const { classes: _dropped, ...rest } = body;
+  return classes ? { ...rest, classes } : rest;
+}
+
 export const api = {
   models: () => get<ModelsAnswer>("models"),
   tree: () => get<TreeAnswer>("tree"),
@@ -130,7 +159,7 @@ export const api = {
       keep: options.keep?.length ? options.keep.join(",") : undefined,
       k: options.k,
       step: options.step,
-      classes: options.classes ? options.classes.join(",") : undefined,
+      classes: classesForRun(run, options.classes)?.join(",") || undefined,
     }),
   measures: () => get<MeasuresAnswer>("interestingness/measures"),
   interestingness: (measure: string, runs?: string[], step?: string | number) =>
@@ -152,6 +181,6 @@ export const api = {
     request<T>("data", routeUrl("data"), {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
+      body: JSON.stringify(withRunClasses(body)),
     }),
 };

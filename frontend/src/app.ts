@@ -1,7 +1,7 @@
 // The iNNspector tab: top bar (breadcrumbs, class selector, progress), toolbox and panels on the
 // left, the inspection panel in the middle (pan, zoom, minimap), the widget panel on the right.
 
-import { ApiError, api, forget, onBusyChange } from "./api";
+import { ApiError, api, forget, onBusyChange, setRunClasses } from "./api";
 import { MISSING_COLOR, divergingColor, modelColors, textColorOn } from "./colors";
 import { ancestors, buildModelGraph, type ModelGraph } from "./graph/modelGraph";
 import { warmUpLayout } from "./layout";
@@ -106,6 +106,7 @@ export class App {
     const { tools, errors } = await loadTools();
     this.tools = new Map(tools.map((t) => [t.id, t]));
     this.toolErrors = errors;
+    setRunClasses(this.models);
     this.classes = [...new Set(this.models.flatMap((m) => m.classes))].sort((a, b) => Number(a) - Number(b) || a.localeCompare(b));
     this.colors = modelColors(this.models.map((m) => m.run));
     this.store.update((s) => reconcile(s, this.models.map((m) => m.run), this.classes));

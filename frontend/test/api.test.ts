@@ -1,10 +1,10 @@
 // The client of the routes: a 503 (the server's bound on concurrent heavy work) is sent again after the
-// Retry-After it gives, a few times, then reported.
+// Retry-After it gives, a few times, then reported; the class selection goes to each run narrowed to its own classes.
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { api, BUSY_RETRIES, forget, retryAfterMs } from "../src/api";
+import { api, BUSY_RETRIES, classesForRun, forget, retryAfterMs, setRunClasses } from "../src/api";
 
 function answer(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });
@@ -52,5 +52,20 @@ describe("busy server", () => {
       globalThis.fetch = realFetch;
       forget();
     }
+  });
+});
+
+describe("the class selection per run", () => {
+  it("narrows the selection (the union over every model) to the classes of the run a request is about", () => {
+    setRunClasses([
+      { run: "digits", classes: ["0", "1", "2"] },
+      { run: "text", classes: ["after cue: 3", "after cue: 4"] },
+    ]);
+    assert.deepEqual(classesForRun("digits", ["1", "2", "after cue: 3", "after cue: 4"]), ["1", "2"]);
+    assert.equal(classesForRun("text", ["1", "2", "after cue: 3", "after cue: 4"]), null, "all of its classes: no filter");
+    assert.deepEqual(classesForRun("text", ["0", "after cue: 4"]), ["after cue: 4"]);
+    assert.deepEqual(classesForRun("text", ["0"]), ["0"], "none of its classes: as given, for the server to name");
+    assert.equal(classesForRun("digits", null), null);
+    assert.deepEqual(classesForRun("unknown", ["0"]), ["0"]);
   });
 });
