@@ -4,6 +4,7 @@
 
 import { divergingColor, legendStops, normalizer } from "../colors";
 import { setK } from "../state";
+import { rgbaDataUrl } from "../pixels";
 import { ellipsize, formatNumber, html, svg, svgText } from "../svg";
 import type { NeuronsAnswer } from "../types";
 import css from "./neurons.css";
@@ -187,21 +188,7 @@ function drawShape(parent: SVGGElement, node: NeuronNode, answer: NeuronsAnswer)
 
 /** A data: URL of the map drawn pixel by pixel (TensorBoard's CSP allows data: images only). */
 function thumbnailUrl(map: (number | null)[][]): string | null {
-  const pixels = mapToRgba(map);
-  if (!pixels.width || !pixels.height) return null;
-  const canvas = document.createElement("canvas");
-  canvas.width = pixels.width;
-  canvas.height = pixels.height;
-  const context = canvas.getContext("2d");
-  if (!context) return null;
-  const image = context.createImageData(pixels.width, pixels.height);
-  image.data.set(pixels.data);
-  context.putImageData(image, 0, 0);
-  try {
-    return canvas.toDataURL("image/png");
-  } catch {
-    return null;
-  }
+  return rgbaDataUrl(mapToRgba(map));
 }
 
 function drawLegend(parent: SVGGElement, layout: NeuronLayout): void {

@@ -3,6 +3,7 @@
 // reaches. Shared by the Feature Visualisation tool, the Mistake Neurons widget and the L1 tooltip.
 
 import type { FeatureVisualisationsAnswer, VisualisationItem } from "../../../types";
+import { rgbaDataUrl } from "../../../pixels";
 
 /**
  * RGBA pixels of one image from the probe's value range: [H, W, 3] colour (low 0, high 255); [H, W, 1], [H, W]
@@ -31,21 +32,7 @@ export function imageToRgba(image: unknown, range: [number, number]): { width: n
 /** A data: URL of one image, or null where there is no canvas. */
 export function imageUrl(image: unknown, range: [number, number]): string | null {
   if (typeof document === "undefined") return null;
-  const pixels = imageToRgba(image, range);
-  if (!pixels.width || !pixels.height) return null;
-  const canvas = document.createElement("canvas");
-  canvas.width = pixels.width;
-  canvas.height = pixels.height;
-  const context = canvas.getContext("2d");
-  if (!context) return null;
-  const data = context.createImageData(pixels.width, pixels.height);
-  data.data.set(pixels.data);
-  context.putImageData(data, 0, 0);
-  try {
-    return canvas.toDataURL("image/png");
-  } catch {
-    return null;
-  }
+  return rgbaDataUrl(imageToRgba(image, range));
 }
 
 /** What a target is, for people: "dense_hidden #7 · class 3" or "class 3 (class visualisation)". Pure. */
