@@ -20,6 +20,10 @@ CUE = 2
 ANSWERS = (3, 4, 5)
 FILLER_START = 6  # tokens 0 and 1 are unused (0: padding), 2 the cue, 3-5 the answers
 CLASS_NAMES = ["after cue: %d" % token for token in ANSWERS]
+# The token strings the views show: the answers are named by their id, as in the class names.
+VOCABULARY = (
+    ["<pad>", "<unused>", "CUE"] + ["ans%d" % t for t in ANSWERS] + ["w%d" % t for t in range(FILLER_START, VOCAB_SIZE)]
+)
 DISTRACTORS = 2
 
 

@@ -249,12 +249,17 @@ def _train_text(logdir, head, build, epochs, probe_size):
         probe_size,
         epochs,
         class_names=text_lib.CLASS_NAMES,
+        vocabulary=text_lib.VOCABULARY,
     )
 
 
-def _fit_logged(model, log_dir, head, train, validation, probe, probe_size, epochs, class_names=CLASS_NAMES):
+def _fit_logged(
+    model, log_dir, head, train, validation, probe, probe_size, epochs, class_names=CLASS_NAMES, vocabulary=None
+):
     """Fits `model` on train = (x, y or None) with the callback logging into log_dir on probe = (x, y)."""
-    callback = InnspectorCallback(log_dir, head, probe=probe, probe_size=probe_size, class_names=class_names)
+    callback = InnspectorCallback(
+        log_dir, head, probe=probe, probe_size=probe_size, class_names=class_names, vocabulary=vocabulary
+    )
     model.fit(
         *train,
         validation_data=validation,

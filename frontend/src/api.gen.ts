@@ -315,7 +315,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Any stored array of a unit of analysis at one step or across steps, with a class selection and a transform pipeline (innspector_tb.analysis.transforms). POST a JSON body: {run, unit: {kind: weights|activations|class_means|samples|labels|predictions|statistics|histogram|attributions|unit_statistics, layer, variable, unit, output, method, target, form}, steps: int|'last'|'all'|[int], classes: [labels], transform: [operations]}. Attributions (method: saliency|gradient_x_input|smoothgrad|integrated_gradients|grad_cam|lrp_*|deep_taylor|guided_backprop|deconvnet|guided_grad_cam|occlusion, target: predicted|true) answer the columns value, sample (probe row), target (class attributed) and label, and the step's deletion curves of every method in `attribution.deletion`. When the logging plan reduced a layer, activations answer what is stored (full, else pooled per unit, else the maps of the sample subset; unit.form asks for one) and say so in `reduced`; weights a step's file lacks come from the newest earlier step (`from_step`, `note`). Attention layers: attention_entropy answers each probe sample's entropy per head (averaged over queries, over log(keys)); attention the scores [heads][queries][keys] of one probe sample (unit.sample) or one class's mean (unit.class). */
+        /** Any stored array of a unit of analysis at one step or across steps, with a class selection and a transform pipeline (innspector_tb.analysis.transforms). POST a JSON body: {run, unit: {kind: weights|activations|class_means|samples|labels|predictions|statistics|histogram|attributions|unit_statistics, layer, variable, unit, output, method, target, form}, steps: int|'last'|'all'|[int], classes: [labels], transform: [operations]}. Attributions (method: saliency|gradient_x_input|smoothgrad|integrated_gradients|grad_cam|lrp_*|deep_taylor|guided_backprop|deconvnet|guided_grad_cam|occlusion; for token inputs gradient_x_embedding|integrated_gradients, one value per token; target: predicted|true) answer the columns value, sample (probe row), target (class attributed) and label, and the step's deletion curves of every method in `attribution.deletion`. When the logging plan reduced a layer, activations answer what is stored (full, else pooled per unit, else the maps of the sample subset; unit.form asks for one) and say so in `reduced`; weights a step's file lacks come from the newest earlier step (`from_step`, `note`). Attention layers: attention_entropy answers each probe sample's entropy per head (averaged over queries, over log(keys)); attention the scores [heads][queries][keys] of one probe sample (unit.sample) or one class's mean (unit.class). */
         post: {
             parameters: {
                 query?: never;
@@ -800,6 +800,81 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["GradientsAnswer"];
+                    };
+                };
+                /** @description Malformed request, or one over a limit (`limit` names it; `field` the part of the request at fault) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description Unknown run, layer, unit or step */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description A bug in the plugin (the route keeps serving); the answer gives an incident id, the server log the rest */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+                /** @description The server is at its limit of concurrent heavy requests: retry after the `Retry-After` seconds */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorAnswer"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/data/plugin/innspector/vocabulary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The vocabulary logged with a run's probe (InnspectorCallback(vocabulary=...)): the string of each token id, for showing token-id inputs as words. 404 when the run has none. */
+        get: {
+            parameters: {
+                query: {
+                    /** @description Run (model) name, as TensorBoard lists it. */
+                    run: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["VocabularyAnswer"];
                     };
                 };
                 /** @description Malformed request, or one over a limit (`limit` names it; `field` the part of the request at fault) */
@@ -1422,6 +1497,8 @@ export interface components {
             feature_visualisations?: components["schemas"]["VisualisationsAvailable"];
             /** @description The tags of the images the model's runs logged with TensorBoard's image summaries (tf.summary.image, Keras' callback with write_images); absent when there are none. */
             image_tags?: string[];
+            /** @description Tokens in the vocabulary logged with the probe (token-id inputs); absent without one. /vocabulary answers them. */
+            vocabulary_size?: number;
         };
         ModelsAnswer: {
             models: components["schemas"]["Model"][];
@@ -1670,7 +1747,7 @@ export interface components {
             /** @enum {string} */
             kind: "attributions";
             /** @enum {string} */
-            method: "saliency" | "gradient_x_input" | "smoothgrad" | "integrated_gradients" | "grad_cam" | "lrp_z" | "lrp_epsilon" | "lrp_gamma" | "lrp_alpha1_beta0" | "lrp_alpha2_beta1" | "lrp_z_plus" | "lrp_w_square" | "lrp_flat" | "lrp_epsilon_plus_flat" | "lrp_epsilon_gamma_box" | "deep_taylor" | "guided_backprop" | "deconvnet" | "guided_grad_cam" | "occlusion";
+            method: "saliency" | "gradient_x_input" | "smoothgrad" | "integrated_gradients" | "grad_cam" | "lrp_z" | "lrp_epsilon" | "lrp_gamma" | "lrp_alpha1_beta0" | "lrp_alpha2_beta1" | "lrp_z_plus" | "lrp_w_square" | "lrp_flat" | "lrp_epsilon_plus_flat" | "lrp_epsilon_gamma_box" | "deep_taylor" | "guided_backprop" | "deconvnet" | "guided_grad_cam" | "occlusion" | "gradient_x_embedding";
             /** @enum {string} */
             target?: "predicted" | "true";
         };
@@ -1979,6 +2056,11 @@ export interface components {
         ImagesAnswer: {
             run: string;
             images: components["schemas"]["ImageSeries"][];
+        };
+        /** @description The string of each token id of the run's probe vocabulary, in id order. */
+        VocabularyAnswer: {
+            run: string;
+            tokens: string[];
         };
         GradientsAnswer: {
             run: string;

@@ -247,6 +247,10 @@ class Attributor:
             parts.append(np.asarray(self._call(fn, self._scores, chunk)))
         return np.concatenate(parts) if parts else np.zeros((0, self.classes), self.dtype)
 
+    def deletion_baseline(self, options):
+        """What a deleted input feature becomes in the deletion curves: the integrated-gradients baseline."""
+        return options["ig_baseline"]
+
     def _input(self, x):
         values = _flat(x)
         if len(values) != 1:
@@ -290,6 +294,9 @@ class Attributor:
         if "grad_cam" in methods and self._cam_layer is None:
             result.skipped["grad_cam"] = self.grad_cam_reason
             methods = tuple(m for m in methods if m != "grad_cam")
+        if "gradient_x_embedding" in methods:
+            result.skipped["gradient_x_embedding"] = "a token method: the input is not token ids into an Embedding"
+        methods = tuple(m for m in methods if m != "gradient_x_embedding")
         result.skipped.update(self._extra.skipped(methods))
         methods = tuple(m for m in methods if m not in result.skipped)
         classes = {}

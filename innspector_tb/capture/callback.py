@@ -48,6 +48,7 @@ from innspector_tb.capture import (
     runtime_stats,
     step_pacing,
     summary,
+    token_attribution,
     tracing,
     visualisation_log,
     writer_process,
@@ -91,6 +92,8 @@ class InnspectorCallback(keras.callbacks.Callback):
         "exact" stores them losslessly.
       log: the kinds of data to log, a subset of DATA_KINDS.
       class_names: names of the classes, in label order, for display.
+      vocabulary: for a model of token ids, the string of each id (a list in id order, at most
+        200,000): the views show the probe's token sequences and token attributions as words.
       histogram_bins: bins of each unit's histogram summary.
       max_pending: logged steps that may wait for the writer before training waits.
       writer: "thread" (default) writes from a low-priority background thread;
@@ -143,6 +146,7 @@ class InnspectorCallback(keras.callbacks.Callback):
         precision="rounded",
         log=DATA_KINDS,
         class_names=None,
+        vocabulary=None,
         histogram_bins=stats.DEFAULT_BINS,
         max_pending=2,
         writer="thread",
@@ -185,6 +189,7 @@ class InnspectorCallback(keras.callbacks.Callback):
         self.precision = precision
         self.kinds = frozenset(log)
         self.class_names = list(class_names) if class_names is not None else None
+        self.vocabulary = callback_options.vocabulary(vocabulary)
         self.histogram_bins = histogram_bins
         self.max_pending = max_pending
         self.writer_kind = writer
@@ -430,6 +435,7 @@ class InnspectorCallback(keras.callbacks.Callback):
                 y=self.probe_y,
                 index=self.probe_index,
                 class_names=self.class_names,
+                vocabulary=self.vocabulary,
                 step=self._first_step,
             )
         )
@@ -625,14 +631,20 @@ class InnspectorCallback(keras.callbacks.Callback):
         if config is None:
             return
         labels = stats.labels_to_classes(self.probe_y)
-        if config["auto"]:
+        text = token_attribution.token_classifier_reason(model, labels) is None
+        if config["auto"] and not text:
             reason = attribution_lib.image_classifier_reason(model, labels)
             if reason is not None:
                 logger.info("iNNspector: attributions are off for %s: %s", model.name, reason)
                 self._attr_config = None
                 return
+        if text and not config["methods_given"]:
+            config["methods"] = token_attribution.TOKEN_METHODS
         try:
-            self._attributor = attribution_lib.Attributor(model, config["layer"], config["score"])
+            if text:
+                self._attributor = token_attribution.TokenAttributor(model, config["score"])
+            else:
+                self._attributor = attribution_lib.Attributor(model, config["layer"], config["score"])
         except attribution_lib.AttributionError as e:
             if config["auto"]:
                 logger.warning("iNNspector: attributions are off for %s: %s", model.name, e)
@@ -745,7 +757,8 @@ class InnspectorCallback(keras.callbacks.Callback):
             result.skipped["deletion"] = "left out by the time budget"
         options = config["options"] if schedule is None else schedule.options
         scores = deletion.batch_scores(self._attributor)
-        return deletion.add_to(result, scores, config["x"][:size], steps, options["ig_baseline"], config["seed"])
+        baseline = self._attributor.deletion_baseline(options)
+        return deletion.add_to(result, scores, config["x"][:size], steps, baseline, config["seed"])
 
     def _submit_metrics(self, logs, step, prefix="metrics/"):
         if self._sink is not None:

@@ -19,6 +19,7 @@ from innspector_tb.capture import attribution_setup as attribution_lib
 from innspector_tb.format import deletion as deletion_format
 from innspector_tb.format import headers as headers_lib
 from innspector_tb.format import stats
+from innspector_tb.format import vocabulary as vocabulary_lib
 
 logger = logging.getLogger("innspector_tb")
 
@@ -107,6 +108,7 @@ def attribution_config(value, probe_x, probe_y, seed):
     return {
         "auto": auto,
         "methods": methods,
+        "methods_given": "methods" in value,
         "targets": targets,
         "options": options,
         "index": index,
@@ -217,3 +219,13 @@ def _loss_description(loss):
             config = {}
         return {"name": type(loss).__name__, "config": config}
     return {"name": getattr(loss, "__name__", type(loss).__name__), "config": {}}
+
+
+def vocabulary(value):
+    """The checked `vocabulary` argument: None or a list of token strings."""
+    if value is None:
+        return None
+    try:
+        return vocabulary_lib.check(list(value) if not isinstance(value, (str, bytes, dict)) else value)
+    except (vocabulary_lib.VocabularyError, TypeError) as e:
+        raise errors.ConfigurationError(str(e)) from None

@@ -43,7 +43,11 @@ class RunLog:
         if meta.get("inputs"):
             x = [arrays["x:%d" % i] for i in range(meta["inputs"])]
             summary.samples(
-                x if len(x) > 1 else x[0], self.labels, index=arrays.get("index"), class_names=meta.get("class_names")
+                x if len(x) > 1 else x[0],
+                self.labels,
+                index=arrays.get("index"),
+                class_names=meta.get("class_names"),
+                vocabulary=meta.get("vocabulary"),
             )
 
     def _step(self, meta, arrays):
@@ -84,7 +88,7 @@ class RunLog:
         self.writer.close()
 
 
-def start_job(header, architecture, x=None, y=None, index=None, class_names=None, step=0):
+def start_job(header, architecture, x=None, y=None, index=None, class_names=None, step=0, vocabulary=None):
     """Packs the start job; x is an array, or a list/dict of arrays for several inputs (None: no samples
     are written, e.g. when resuming a run that has them)."""
     arrays = {}
@@ -103,6 +107,7 @@ def start_job(header, architecture, x=None, y=None, index=None, class_names=None
         "architecture": architecture,
         "inputs": inputs,
         "class_names": None if class_names is None else [str(c) for c in class_names],
+        "vocabulary": vocabulary,
         "step": int(step),
     }
     return "start", meta, arrays

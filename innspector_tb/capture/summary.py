@@ -31,6 +31,7 @@ from innspector_tb.capture import step_writer
 from innspector_tb.format import deletion as deletion_format
 from innspector_tb.format import headers as header_lib
 from innspector_tb.format import metadata, stats, step_files
+from innspector_tb.format import vocabulary as vocabulary_lib
 from innspector_tb.format.architecture import layer_h5_name
 
 logger = logging.getLogger("innspector_tb")
@@ -362,8 +363,10 @@ def predictions(y_pred, step=None):
     return len(outputs)
 
 
-def samples(x, y=None, index=None, class_names=None, step=0):
+def samples(x, y=None, index=None, class_names=None, step=0, vocabulary=None):
     """Writes the probe samples (inputs, labels, their indices in the user's data) once.
+
+    `vocabulary`: for token-id inputs, the string of each token id (format/vocabulary.py).
 
     They are constant over training, so they live in `innspector/samples.h5`
     rather than in every step's checkpoint.
@@ -393,6 +396,11 @@ def samples(x, y=None, index=None, class_names=None, step=0):
         classes=classes,
         class_names=[str(c) for c in (class_names or classes)],
     )
+    if vocabulary is not None:
+        try:
+            manifest["vocabulary"] = vocabulary_lib.check(vocabulary)
+        except vocabulary_lib.VocabularyError as e:
+            raise SummaryError("samples: %s" % e) from None
     _write_json(metadata.SAMPLES_TAG, Kind.SAMPLES, manifest, step)
     return manifest
 
@@ -459,29 +467,30 @@ def attributions(
         if sample.size and (sample.min() < 0 or sample.max() >= n):
             raise SummaryError("attributions: sample indices must be probe rows in [0, %d)" % n)
         xs = [np.asarray(v)[sample] for v in attribution_lib._flat(x)]
+        from innspector_tb.capture import deletion, token_attribution
+
         try:
-            result = attribution_lib.attribute(
-                model_or_result,
+            # A text classifier's tokens are attributed through its embedding, an image classifier's pixels.
+            found = token_attribution.attributor_for(model_or_result, grad_cam_layer, score)
+            tokens = isinstance(found, token_attribution.TokenAttributor)
+            default_methods = token_attribution.TOKEN_METHODS if tokens else attribution_lib.DEFAULT_METHODS
+            result = found(
                 xs[0] if len(xs) == 1 else xs,
                 None if labels is None else labels[sample],
-                methods=methods or attribution_lib.DEFAULT_METHODS,
+                methods=methods or default_methods,
                 targets=targets or attribution_lib.TARGETS,
-                grad_cam_layer=grad_cam_layer,
-                score=score,
                 seed=seed,
                 **options,
             )
         except attribution_lib.AttributionError as e:
             raise SummaryError("attributions: %s" % e) from None
         result.sample = sample
-        from innspector_tb.capture import deletion
-
         deletion.add_to(
             result,
-            deletion.batch_scores(attribution_lib.attributor(model_or_result, grad_cam_layer, score)),
+            deletion.batch_scores(found),
             xs[0],
             int(deletion_steps),
-            options.get("ig_baseline", 0.0),
+            found.deletion_baseline({"ig_baseline": options.get("ig_baseline", 0.0)}),
             seed,
         )
     write_attribution_arrays(writer, step, result)

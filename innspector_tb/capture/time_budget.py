@@ -31,7 +31,7 @@ MIN_IG_STEPS = 8
 MIN_SMOOTHGRAD_SAMPLES = 4
 MAX_EVERY = 16
 # Methods that share the plain gradient rows (one row per sample and class).
-_BASE_METHODS = ("saliency", "gradient_x_input", "grad_cam", "guided_grad_cam")
+_BASE_METHODS = ("saliency", "gradient_x_input", "grad_cam", "guided_grad_cam", "gradient_x_embedding")
 # Methods of one backward pass of their own per sample and class: each LRP method's walk (a forward pass
 # and one local gradient per layer: about one gradient row), Guided Backprop, DeconvNet.
 _OWN_ROW_METHODS = attribution_methods.LRP_METHODS + ("guided_backprop", "deconvnet")

@@ -23,7 +23,10 @@ LRP_METHODS = (
 # Gradients with the ReLUs' backward pass modified (capture/relevance/guided.py).
 GUIDED_METHODS = ("guided_backprop", "deconvnet", "guided_grad_cam")
 OCCLUSION_METHODS = ("occlusion",)
-METHODS = GRADIENT_METHODS + LRP_METHODS + GUIDED_METHODS + OCCLUSION_METHODS
+# Token inputs, attributed through their embedding (capture/token_attribution.py): gradient x embedding
+# here, and integrated gradients under its own name (on the embeddings, summed per token).
+TOKEN_METHODS = ("gradient_x_embedding", "integrated_gradients")
+METHODS = GRADIENT_METHODS + LRP_METHODS + GUIDED_METHODS + OCCLUSION_METHODS + ("gradient_x_embedding",)
 # Non-negative maps (the others are signed).
 NON_NEGATIVE = ("grad_cam",)
 TARGETS = ("predicted", "true")

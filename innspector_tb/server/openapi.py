@@ -75,8 +75,9 @@ ROUTES = {
         "statistics|histogram|attributions|unit_statistics, layer, variable, unit, output, method, target, "
         "form}, steps: int|'last'|'all'|[int], classes: [labels], transform: [operations]}. Attributions "
         "(method: saliency|gradient_x_input|smoothgrad|integrated_gradients|grad_cam|lrp_*|deep_taylor|"
-        "guided_backprop|deconvnet|guided_grad_cam|occlusion, target: "
-        "predicted|true) answer the columns value, sample (probe row), target (class attributed) "
+        "guided_backprop|deconvnet|guided_grad_cam|occlusion; for token inputs gradient_x_embedding|"
+        "integrated_gradients, one value per token; target: predicted|true) answer the columns value, "
+        "sample (probe row), target (class attributed) "
         "and label, and the step's deletion curves of every method in `attribution.deletion`. "
         "When the logging plan reduced a layer, activations answer what is stored (full, "
         "else pooled per unit, else the maps of the sample subset; unit.form asks for one) and say so "
@@ -125,6 +126,12 @@ ROUTES = {
         "norm and root mean square on a probe batch, the weight norm and the update ratio (docs/format.md).",
         "parameters": [_RUN],
         "schema": ref("GradientsAnswer"),
+    },
+    "/vocabulary": {
+        "summary": "The vocabulary logged with a run's probe (InnspectorCallback(vocabulary=...)): the string "
+        "of each token id, for showing token-id inputs as words. 404 when the run has none.",
+        "parameters": [_RUN],
+        "schema": ref("VocabularyAnswer"),
     },
     "/tools": {
         "summary": "The toolbox tools declared in JSON (docs/backend.md, 'JSON tools'): the built-in ones, "

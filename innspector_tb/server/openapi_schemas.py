@@ -184,8 +184,13 @@ SCHEMAS = {
                 description="The tags of the images the model's runs logged with TensorBoard's image summaries "
                 "(tf.summary.image, Keras' callback with write_images); absent when there are none.",
             ),
+            "vocabulary_size": {
+                "type": "integer",
+                "description": "Tokens in the vocabulary logged with the probe (token-id inputs); "
+                "absent without one. /vocabulary answers them.",
+            },
         },
-        optional=["plan", "image_tags", "feature_visualisations"],
+        optional=["plan", "image_tags", "feature_visualisations", "vocabulary_size"],
     ),
     "ModelsAnswer": obj({"models": array(ref("Model"))}),
     "Experiment": obj(
@@ -631,6 +636,10 @@ SCHEMAS = {
         }
     ),
     "ImagesAnswer": obj({"run": STR, "images": array(ref("ImageSeries"))}),
+    "VocabularyAnswer": obj(
+        {"run": STR, "tokens": STR_LIST},
+        description="The string of each token id of the run's probe vocabulary, in id order.",
+    ),
     "GradientsAnswer": obj(
         {
             "run": STR,

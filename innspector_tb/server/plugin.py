@@ -33,6 +33,7 @@ from innspector_tb.server import (
     routes_models,
     routes_plain,
     routes_visualisations,
+    routes_vocabulary,
 )
 from innspector_tb.store import models as models_lib
 from innspector_tb.store import plain_runs, run_store
@@ -145,6 +146,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
             "/lint": self._serve_lint,
             "/lint/all": self._serve_lint_all,
             "/gradients": self._serve_gradients,
+            "/vocabulary": self._serve_vocabulary,
             "/metrics": self._serve_metrics,
             "/tools": self._serve_tools,
             "/mistakes": self._serve_mistakes,
@@ -253,6 +255,10 @@ class InnspectorPlugin(base_plugin.TBPlugin):
     @_json_route(cached=True)
     def _serve_gradients(self, request, store):
         return routes_gradients.gradients(store, request.args.get("run"))
+
+    @_json_route(cached=True)
+    def _serve_vocabulary(self, request, store):
+        return routes_vocabulary.vocabulary(store, request.args.get("run"))
 
     @_json_route(heavy=True)
     def _serve_metrics(self, request, store):

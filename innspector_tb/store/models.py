@@ -138,7 +138,10 @@ def _model_entry(run, series_by_tag, data, metrics):
     if samples:
         # The class names are in the samples manifest: the class selector needs them.
         try:
-            entry["classes"] = [str(c) for c in metadata.json_payload(samples[-1]).get("class_names", [])]
+            manifest = metadata.json_payload(samples[-1])
+            entry["classes"] = [str(c) for c in manifest.get("class_names", [])]
+            if isinstance(manifest.get("vocabulary"), list):
+                entry["vocabulary_size"] = len(manifest["vocabulary"])
         except (ValueError, UnicodeDecodeError, AttributeError) as e:
             entry["errors"].append("unreadable samples manifest: %s" % e)
     headers = data.get(metadata.HEADER_TAG, [])
