@@ -49,6 +49,7 @@ import numpy as np
 import tensorflow as tf
 
 from innspector_tb.capture import activations as activations_lib
+from innspector_tb.capture import backend_ops
 from innspector_tb.capture.attribution_setup import (  # noqa: F401 (the module's public names)
     _CONV_CLASSES,
     _STRIPPED_ACTIVATIONS,
@@ -162,7 +163,9 @@ class Attributor:
         self._channels_first = getattr(self._cam_layer, "data_format", "channels_last") == "channels_first"
         self._compiled = None
         self._extra = relevance_maps.ExtraMaps(self)  # LRP, guided gradients, occlusion
-        if compile:
+        if compile and backend_ops.is_jax():  # the same gradients, jitted by JAX
+            self._compiled, self._compiled_scores = backend_ops.attribution_gradients(self)
+        elif compile:
             spec = [
                 tf.TensorSpec((None,) + self.input_shape, tf.as_dtype(self.dtype)),
                 tf.TensorSpec((None,), tf.int32),
@@ -172,8 +175,10 @@ class Attributor:
 
     # The model, walked.
 
-    def _forward(self, x, tape=None):
-        """(scores [n, classes], output of the Grad-CAM layer or None), in inference mode."""
+    def _forward(self, x, tape=None, at_cam=None):
+        """(scores [n, classes], output of the Grad-CAM layer or None), in inference mode.
+
+        `at_cam` replaces the Grad-CAM layer's output by at_cam(output) (the JAX backend's way to watch it)."""
         if self.graph is None:
             return _flat(self.model(x, training=False))[0], None
         captured = [None]  # the Grad-CAM layer's output, once the walk reaches it
@@ -197,7 +202,7 @@ class Attributor:
             else:
                 outputs = op(*args, **kwargs)
             if op is self._cam_layer:
-                outputs = tf.identity(outputs)
+                outputs = tf.identity(outputs) if at_cam is None else at_cam(outputs)
                 if tape is not None:
                     tape.watch(outputs)
                 captured[0] = outputs

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from innspector_tb.capture import architecture as architecture_lib
+from innspector_tb.capture import backend_ops
 from innspector_tb.format import gradients as gradients_lib
 
 logger = logging.getLogger("innspector_tb")
@@ -44,7 +45,10 @@ class GradientPass:
                     if id(variable) in trainable and (layer_id, name) not in self.units:
                         self.units.append((layer_id, name))
                         self.variables.append(variable)
-            self._compiled = tf.function(self._norms)
+            # Under JAX the same norms come from jax.grad of the loss the JAX trainer differentiates.
+            self._compiled = (
+                backend_ops.gradient_norms(model, self.variables) if backend_ops.is_jax() else tf.function(self._norms)
+            )
         self.previous: dict[tuple[str, str], np.ndarray] = {}
         self.batches_at_previous: int | None = None
         self.seconds: float | None = None  # the last pass's time (the compiled pass only)

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from innspector_tb.capture import activations as activations_lib
-from innspector_tb.capture import attention_scores, unit_stats
+from innspector_tb.capture import attention_scores, backend_ops, unit_stats
 from innspector_tb.capture import plan as plan_lib
 from innspector_tb.format import stats as stats_lib
 
@@ -125,7 +125,15 @@ class ProbePass:
         )
         self._stepped = False
         self._compiled: Any = None
-        if self.graph is not None:
+        if self.graph is not None and backend_ops.is_jax():
+            # Layers run on jax arrays: JAX compiles the walk (one trace: batches padded to batch_size); the
+            # statistics (keras.ops, so jax ops here, and a few TensorFlow ops) run eagerly on its outputs:
+            # they cannot be one tf.function (keras.ops are not TensorFlow ops under JAX) nor one jax.jit
+            # (boolean masks have data-dependent shapes). See backend_ops.py.
+            self._walk_names: tuple[list[str], list[str]] = ([], [])
+            self._jax_walk = backend_ops.compile_with_state(model.variables, self._walk_arrays, self.batch_size)
+            self._compiled = self._run_jax
+        elif self.graph is not None:
             self._compiled = (
                 tf.function(self._run, reduce_retracing=True, autograph=AUTOGRAPH)
                 if self.keys is None
@@ -146,6 +154,25 @@ class ProbePass:
     # -- device half -----------------------------------------------------------------------------------
 
     def _run(self, inputs, labels, in_subset, edges):
+        records, attended, flat = self._walk(inputs)
+        return self._statistics(records, attended, labels, in_subset, edges), flat
+
+    def _run_jax(self, inputs, labels, in_subset, edges):
+        """The JAX backend's pass: the walk jitted by JAX, the statistics eagerly on its outputs."""
+        records, attended, flat = self._jax_walk(inputs)
+        names, attended_names = self._walk_names
+        records, attended = list(zip(names, records, strict=True)), list(zip(attended_names, attended, strict=True))
+        return self._statistics(records, attended, labels, in_subset, edges), flat
+
+    def _walk_arrays(self, inputs):
+        """The walk's results without their layer ids (a jitted function returns arrays only); the ids are
+        kept at trace time, in the walk's order."""
+        records, attended, flat = self._walk(inputs)
+        self._walk_names = ([k for k, _ in records], [k for k, _ in attended])
+        return [v for _, v in records], [v for _, v in attended], flat
+
+    def _walk(self, inputs):
+        """(outputs of each logged layer, attention scores of each logged attention layer, model outputs)."""
         records: dict[str, list] = {}
         attended: dict[str, Any] = {}
 
@@ -158,9 +185,14 @@ class ProbePass:
                 attended[layer_id] = scores
 
         outputs = activations_lib._walk(self.graph, list(inputs), "", record, attend)
-        flat = activations_lib.flat_outputs(outputs)
+        # Pairs in the walk's order, not dicts: a jitted function's dicts come back sorted by key, and the
+        # writer keeps the first of equal arrays (a Flatten's input) and links the later ones to it.
+        return list(records.items()), list(attended.items()), activations_lib.flat_outputs(outputs)
+
+    def _statistics(self, records, attended, labels, in_subset, edges):
+        """{output key: (moments, bulk arrays)} of the walk's outputs, by the plan."""
         results = {}
-        for layer_id, tensors in records.items():
+        for layer_id, tensors in records:
             layer_plan = self.layer_plan(layer_id)
             for index, tensor in enumerate(tensors):
                 key = _key(layer_id, index)
@@ -178,7 +210,7 @@ class ProbePass:
                 if layer_plan.class_maps and self.num_classes and index == 0:
                     bulk["class_sum"] = _class_sums(tensor, labels, self.num_classes)
                 results[key] = (moments, bulk)
-        for layer_id, scores in attended.items():
+        for layer_id, scores in attended:
             key = _key(layer_id, 0)
             if key not in results:
                 continue
@@ -191,7 +223,7 @@ class ProbePass:
                 _class_sums,
             )
             results[key][1].update({ATTENTION_PART + part: value for part, value in arrays.items()})
-        return results, flat
+        return results
 
     # -- host half -------------------------------------------------------------------------------------
 

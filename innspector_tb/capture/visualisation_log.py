@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from innspector_tb import errors
-from innspector_tb.capture import attribution_setup, step_pacing
+from innspector_tb.capture import attribution_setup, backend_ops, step_pacing
 from innspector_tb.capture import feature_visualisation as fv
 
 logger = logging.getLogger("innspector_tb")
@@ -146,6 +146,11 @@ class VisualisationLog:
                 logger.info("iNNspector: feature visualisations are off for %s: %s", model.name, reason)
                 self.config = None
                 return
+        jax_reason = backend_ops.unsupported_reason("feature visualisation", backend_ops.NO_TF_OPTIMISER)
+        if jax_reason:
+            logger.warning("iNNspector: feature visualisations are off for %s: %s", model.name, jax_reason)
+            self.config = None
+            return
         layers = [t.layer for t in config["targets"]]
         if config["mistake_neurons"] and labels is not None:
             from innspector_tb.analysis import mistakes

@@ -10,6 +10,7 @@ import logging
 import numpy as np
 import tensorflow as tf
 
+from innspector_tb.capture import backend_ops
 from innspector_tb.capture.relevance import GUIDED_METHODS, LRP_METHODS, composites, guided, occlusion, propagate
 
 logger = logging.getLogger("innspector_tb")
@@ -44,7 +45,11 @@ class ExtraMaps:
         """{method: reason} of the asked-for methods this model cannot have."""
         a, result = self.attributor, {}
         for method in methods:
-            if method in LRP_METHODS and self.lrp_reason():
+            rewrites_gradients = method in LRP_METHODS or method in GUIDED_METHODS or method == "guided_grad_cam"
+            jax_reason = backend_ops.unsupported_reason(method) if rewrites_gradients else None
+            if jax_reason:  # occlusion only needs forward passes, which run under any backend
+                result[method] = jax_reason
+            elif method in LRP_METHODS and self.lrp_reason():
                 result[method] = self.lrp_reason()
             elif method in GUIDED_METHODS and a.graph is None:
                 result[method] = "the model has no functional graph to modify the ReLUs of"
