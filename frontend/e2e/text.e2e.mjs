@@ -1,7 +1,8 @@
 // The demo's text models (token sequences, not images) in every view: each tool that applies to their
 // model, to their embedding and recurrent layers and to the transformer's attention draws its widget
-// without an error, and the Attribution tool, which the callback does not log for tokens, is greyed out
-// with its reason. Headless Chromium on a real TensorBoard serving the demo (tests/test_frontend_e2e.py).
+// without an error, and the Attribution tool shows a token attribution: the sample's words (the logged
+// vocabulary) coloured by the values the data route serves. Headless Chromium on a real TensorBoard
+// serving the demo (tests/test_frontend_e2e.py).
 //
 //   TENSORBOARD_URL=http://127.0.0.1:6006 node --test --test-reporter=spec frontend/e2e/text.e2e.mjs
 import assert from "node:assert/strict";
@@ -10,7 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 
 import { launchBrowser, waitForPaint } from "./browser.mjs";
-import { closePage, getJson, openPage, TIMEOUT } from "./pages.mjs";
+import { applyTool, closePage, getJson, openPage, TIMEOUT } from "./pages.mjs";
 
 const url = process.env.TENSORBOARD_URL;
 const screenshots = process.env.SCREENSHOT_DIR || "test-output/screenshots";
@@ -55,8 +56,8 @@ describe("text models", () => {
     const attention = arch.layers.find((layer) => layer.type === "MultiHeadAttention");
     assert.ok(attention, "the transformer's attention is a unit of its traced block");
     const cases = [
-      { state: { level: "L3" }, unit: "model:transformer_text", expect: ["performance-metrics", "confusion-matrix", "suggestions"] },
-      { state: { level: "L3" }, unit: "model:bilstm_text", expect: ["performance-metrics", "mistake-neurons"] },
+      { state: { level: "L3" }, unit: "model:transformer_text", expect: ["performance-metrics", "confusion-matrix", "suggestions", "attribution"] },
+      { state: { level: "L3" }, unit: "model:bilstm_text", expect: ["performance-metrics", "mistake-neurons", "attribution"] },
       { state: { level: "L2", run: "bilstm_text" }, unit: "layer:bilstm", expect: ["histogram", "projection"] },
       { state: { level: "L2", run: "bilstm_text" }, unit: "layer:embedding", expect: ["feature-distribution"] },
       { state: { level: "L2", run: "transformer_text" }, unit: "layer:dense_hidden", expect: ["kernel-images", "neurons-by-classes"] },
@@ -70,16 +71,46 @@ describe("text models", () => {
         assert.deepEqual(failed, [], `${c.unit}: widgets that failed`);
         const tools = drawn.map(([tool]) => tool);
         for (const tool of c.expect) assert.ok(tools.includes(tool), `${c.unit}: ${tool} did not apply (${tools})`);
-        if (c.unit.startsWith("model:")) {
-          assert.ok(!tools.includes("attribution"), "no attribution maps are logged for tokens");
-          await page.click(`[data-tool="attribution"]`);
-          await page.click(`[data-unit="${c.unit}"] .inn-model-box`);
-          await page.waitForFunction(() => /no attribution maps logged/.test(document.body.textContent), null, { timeout: TIMEOUT });
-        }
         if (c.unit === "model:transformer_text") await page.screenshot({ path: join(screenshots, "text-models.png") });
       } finally {
         await closePage(page);
       }
+    }
+  });
+
+  it("shows a token attribution: the sample's words coloured by the served values", async () => {
+    const run = "bilstm_text";
+    const vocabulary = (await getJson(url, `vocabulary?run=${run}`)).tokens;
+    const page = await openPage(browser, url, { level: "L3" });
+    try {
+      await waitForPaint(page, "L3");
+      const card = await applyTool(page, "attribution", `model:${run}`);
+      const method = await card.locator(".inn-widget-control select").first().inputValue();
+      assert.ok(["integrated_gradients", "gradient_x_embedding"].includes(method), `a token method is shown (${method})`);
+      const sample = Number(await card.locator(".inn-attribution-facts").getAttribute("data-sample"));
+      const answer = await getJson(url, "data", { run, unit: { kind: "attributions", method, target: "predicted" }, steps: "last" });
+      const row = answer.result.sample.data.indexOf(sample);
+      assert.ok(row >= 0, "the sample shown is attributed");
+      const values = answer.result.value.data[row];
+      const ids = (await getJson(url, "data", { run, unit: { kind: "samples" }, transform: [{ op: "select", indices: [sample], axis: 0 }] })).result.value.data[0];
+      assert.equal(values.length, ids.length, "one value per token");
+      // The strip writes each token of the sample, in order, as the vocabulary names it.
+      const words = await card.locator(".inn-chart svg g.mark-text.role-mark text").evaluateAll((els) => els.map((e) => e.textContent));
+      assert.deepEqual(words, ids.map((id) => vocabulary[id]));
+      // Each token's cell carries its served attribution (the tooltip fields, in Vega's aria label).
+      const cells = await card.locator(".inn-chart svg g.mark-rect.role-mark path").evaluateAll((els) => els.map((e) => e.getAttribute("aria-label")));
+      const shown = cells.filter(Boolean).map((label) => {
+        const position = Number(/position: (\d+)/.exec(label)[1]);
+        const value = Number(/attribution: ([−\d.e+-]+)/.exec(label)[1].replace("−", "-")); // Vega writes U+2212
+        return [position, value];
+      });
+      assert.equal(shown.length, ids.length, "a cell per token");
+      for (const [position, value] of shown) assert.ok(Math.abs(value - values[position]) < 1e-4, `token ${position}: ${value} shown, ${values[position]} served`);
+      // The facts' tooltip holds the whole sequence as words.
+      assert.equal(await card.locator(".inn-attribution-facts").getAttribute("title"), ids.map((id) => vocabulary[id]).join(" "));
+      await page.screenshot({ path: join(screenshots, "text-token-attribution.png") });
+    } finally {
+      await closePage(page);
     }
   });
 });

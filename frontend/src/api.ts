@@ -5,6 +5,7 @@ import type {
   DataRequest,
   FeatureVisualisationsAnswer,
   GradientsAnswer,
+  VocabularyAnswer,
   GraphAnswer,
   ImagesAnswer,
   InterestingnessAnswer,
@@ -168,6 +169,7 @@ export const api = {
   lint: (run: string) => get<LintAnswer>("lint", { run }),
   lintAll: () => get<LintAllAnswer>("lint/all"),
   gradients: (run: string) => get<GradientsAnswer>("gradients", { run }),
+  vocabulary: (run: string) => get<VocabularyAnswer>("vocabulary", { run }),
   images: (run: string) => get<ImagesAnswer>("images", { run }),
   /** The address of one logged image's bytes (an <img> loads it; not JSON). */
   imageUrl: (params: { run: string; tag: string; step: number; sample: number; series_run: string }) => routeUrl("image", params),

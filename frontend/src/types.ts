@@ -44,6 +44,7 @@ export type StructuresAnswer = Schemas["StructuresAnswer"];
 export type LintFinding = Schemas["LintFinding"];
 export type LintAnswer = Schemas["LintAnswer"];
 export type GradientsAnswer = Schemas["GradientsAnswer"];
+export type VocabularyAnswer = Schemas["VocabularyAnswer"];
 export type ImagesAnswer = Schemas["ImagesAnswer"];
 export type ImageSeries = Schemas["ImageSeries"];
 export type LintAllAnswer = Schemas["LintAllAnswer"];

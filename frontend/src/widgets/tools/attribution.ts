@@ -11,6 +11,7 @@ import { selectControl } from "./shared/controls";
 import { isClassifier } from "./shared/models";
 import { CHART_CONFIG } from "./shared/spec";
 import { areaTable, curveRows, curvesLayer } from "./deletionCurves";
+import { isTokenSequence, loadVocabulary, sequenceText, tokenRows, tokenStripLayer } from "./shared/tokens";
 
 type Method = Extract<DataRequest["unit"], { kind: "attributions" }>["method"];
 
@@ -35,6 +36,7 @@ export const METHODS: { id: Method; label: string }[] = [
   { id: "deconvnet", label: "DeconvNet" },
   { id: "guided_grad_cam", label: "Guided Grad-CAM" },
   { id: "occlusion", label: "occlusion" },
+  { id: "gradient_x_embedding", label: "gradient × embedding" },
 ];
 export const TARGETS = ["predicted", "true"] as const;
 /** Maps that are never negative (a one-sided colour scale); the others are signed. */
@@ -125,6 +127,19 @@ export function attributionSpec(methodLabel: string, signed: boolean, maxAbs: nu
   } as unknown as TopLevelSpec;
 }
 
+/** A token sequence coloured by each token's attribution; below it, with `withCurves`, the deletion curves. */
+export function tokenAttributionSpec(methodLabel: string, maxAbs: number, withCurves = false): TopLevelSpec {
+  const strip = tokenStripLayer(methodLabel, maxAbs, "datum.image === 'tokens'");
+  const layout = withCurves ? { vconcat: [strip, curvesLayer(240)], resolve: { scale: { color: "independent" } } } : strip;
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    data: { name: "table" },
+    params: [{ name: "highlight", value: null }],
+    ...layout,
+    config: CHART_CONFIG,
+  } as unknown as TopLevelSpec;
+}
+
 /** The label of a method (its id when unknown). */
 export function methodLabel(method: string): string {
   return METHODS.find((m) => m.id === method)?.label ?? method;
@@ -178,8 +193,11 @@ export async function loadAttribution(unit: UnitRef, ctx: ToolContext, options: 
     ctx.api.data({ run, unit: { kind: "predictions" }, steps: "last", transform: [{ op: "select", indices: [wanted], axis: 0 }, { op: "topk", k: 3, axis: -1 }] }),
     dataArray(ctx, { run, unit: { kind: "labels" }, transform: [{ op: "select", indices: [wanted], axis: 0 }] }),
   ]);
-  const inputMap = toMap((input.data as unknown[])[0]);
-  const attributionMap = toMap((column(attributed).data as unknown[])[row]);
+  const inputSample = (input.data as unknown[])[0];
+  const tokens = isTokenSequence(inputSample);
+  const vocabulary = tokens ? await loadVocabulary(ctx, model) : null;
+  const inputMap = tokens ? [] : toMap(inputSample);
+  const attributionMap = tokens ? [((column(attributed).data as unknown[])[row] as unknown[]).flat(Infinity).map((v) => (v === null ? null : Number(v)))] : toMap((column(attributed).data as unknown[])[row]);
   const signed = !NON_NEGATIVE.includes(method);
   const values = attributionMap.flat().filter((v): v is number => v !== null);
   const maxAbs = Math.max(0, ...values.map(Math.abs));
@@ -190,6 +208,7 @@ export async function loadAttribution(unit: UnitRef, ctx: ToolContext, options: 
   facts.className = "inn-small inn-attribution-facts";
   facts.dataset.sample = String(wanted);
   facts.textContent = `sample #${wanted}, true class ${classNames[truth] ?? truth}; top predictions: ${predictions.join(" · ")}`;
+  if (tokens) facts.title = sequenceText(inputSample, vocabulary);
   // Faithfulness: the deletion curves of every logged method at this step, the areas of this sample and the model.
   const deletion = attributed.attribution?.deletion ?? null;
   const faithfulness = deletion ? areaTable(deletion, row, wanted, method, methodLabel) : document.createElement("div");
@@ -197,9 +216,19 @@ export async function loadAttribution(unit: UnitRef, ctx: ToolContext, options: 
     faithfulness.className = "inn-small inn-deletion-note";
     faithfulness.textContent = `No deletion curves: ${attributed.attribution?.deletion_note ?? "not logged"}.`;
   }
+  const curves = deletion ? curveRows(deletion, methodLabel, method) : [];
+  if (tokens) {
+    return {
+      spec: tokenAttributionSpec(methodLabel(method), maxAbs, deletion !== null),
+      rows: [...tokenRows(inputSample, attributionMap[0], vocabulary, wanted).map((r) => ({ ...r, image: "tokens" })), ...curves],
+      sampleField: "sample",
+      html: wrap(controls, facts, faithfulness),
+      caption: `${target} class, last step; each token's attribution through the embedding, blue negative, red positive${vocabulary ? "" : " (no vocabulary logged: token ids shown)"}${deletion ? "; deletion curves: tokens removed (a zero embedding), a lower area is a more faithful map" : ""}`,
+    };
+  }
   return {
     spec: attributionSpec(methodLabel(method), signed, maxAbs, deletion !== null),
-    rows: [...pixelRows(inputMap, attributionMap, wanted), ...(deletion ? curveRows(deletion, methodLabel, method) : [])],
+    rows: [...pixelRows(inputMap, attributionMap, wanted), ...curves],
     sampleField: "sample",
     html: wrap(controls, facts, faithfulness),
     caption: `${target} class, last step; ${signed ? "blue negative, red positive" : "Grad-CAM at the last convolution, upsampled by the grid"}${method === "occlusion" ? "; the score's drop when a patch is greyed out" : ""}${deletion ? "; deletion curves: a lower area is a more faithful map" : ""}`,
@@ -217,15 +246,15 @@ export const attributionTool: Tool = {
   name: "Attribution",
   category: "Explain",
   description:
-    "What in the input a class score depends on: gradient, gradient × input, SmoothGrad, integrated gradients, Grad-CAM, relevance propagation (LRP-z, ε, γ, αβ, z⁺, w², flat, EpsilonPlusFlat, EpsilonGammaBox, Deep Taylor), Guided Backprop, DeconvNet, Guided Grad-CAM or occlusion (those the model logged), for the predicted or the true class, logged at each step for a subset of the probe. Widgets follow the selected sample, in sync across models.",
+    "What in the input a class score depends on (for token inputs, each token through its embedding: gradient × embedding, integrated gradients): gradient, gradient × input, SmoothGrad, integrated gradients, Grad-CAM, relevance propagation (LRP-z, ε, γ, αβ, z⁺, w², flat, EpsilonPlusFlat, EpsilonGammaBox, Deep Taylor), Guided Backprop, DeconvNet, Guided Grad-CAM or occlusion (those the model logged), for the predicted or the true class, logged at each step for a subset of the probe. Widgets follow the selected sample, in sync across models.",
   icon: "M4 4h7v7H4zM13 13h7v7h-7zM13 4h7v7h-7M4 13h7v7H4M15 6l3 3M6 15l3 3",
   classDependent: false,
-  // Only models that logged maps: the callback logs them for image classifiers (a text model's token
-  // sequence is not attributed), so a classifier without any is greyed out with the reason.
+  // Only models that logged maps: the callback logs them for image and text classifiers (tokens through
+  // their embedding), so a classifier without any is greyed out with the reason.
   appliesTo: (unit, ctx) => unit.kind === "model" && isClassifier(ctx.models.get(unit.runs[0])) && hasAttributions(ctx.models.get(unit.runs[0])),
   whyNot: (unit, ctx) =>
     unit.kind === "model" && isClassifier(ctx.models.get(unit.runs[0])) && !hasAttributions(ctx.models.get(unit.runs[0]))
-      ? "no attribution maps logged (the callback attributes image classifiers; see the training log for why not)"
+      ? "no attribution maps logged (the callback attributes image and text classifiers; see the training log for why not)"
       : undefined,
   load: loadAttribution,
 };

@@ -12,6 +12,7 @@ import { selectControl } from "./shared/controls";
 import { isClassifier } from "./shared/models";
 import { hasSampleVectors, reducedNotes, reductionOf, storedShape } from "./shared/reduced";
 import { CHART_CONFIG } from "./shared/spec";
+import { isTokenSequence, loadVocabulary, sequenceText } from "./shared/tokens";
 
 export interface ModelPredictions {
   run: string;
@@ -198,17 +199,24 @@ function samplePreview(ctx: ToolContext, run: string, rows: SuggestionRow[]): { 
   const text = document.createElement("div");
   text.textContent = "Hover a sample to preview it.";
   element.append(canvas, text);
-  const images = new Map<number, Promise<number[][]>>();
+  const tokens = document.createElement("div");
+  tokens.className = "inn-sample-tokens";
+  tokens.style.fontFamily = "monospace";
+  element.append(tokens);
+  // A text model's sample is a token sequence: shown as its words (the run's vocabulary), not drawn.
+  const vocabulary = loadVocabulary(ctx, ctx.models.get(run));
+  const images = new Map<number, Promise<number[][] | string>>();
   let current: number | null = null;
   const load = (sample: number) => {
     let image = images.get(sample);
     if (!image) {
       image = ctx.api
         .data({ run, unit: { kind: "samples" }, transform: [{ op: "select", indices: [sample], axis: 0 }] })
-        .then((answer) => {
-          const data = (column(answer).data as unknown[])[0] as unknown[][];
+        .then(async (answer) => {
+          const data = (column(answer).data as unknown[])[0];
+          if (isTokenSequence(data)) return sequenceText(data, await vocabulary);
           // [H, W] or [H, W, C]: channels averaged for the preview.
-          return data.map((line) => line.map((cell) => (Array.isArray(cell) ? cell.reduce((a: number, b) => a + Number(b), 0) / cell.length : Number(cell))));
+          return (data as unknown[][]).map((line) => line.map((cell) => (Array.isArray(cell) ? cell.reduce((a: number, b) => a + Number(b), 0) / cell.length : Number(cell))));
         });
       images.set(sample, image);
     }
@@ -224,7 +232,10 @@ function samplePreview(ctx: ToolContext, run: string, rows: SuggestionRow[]): { 
       text.textContent = row ? `#${sample}, true class ${row.class_name}: ${row.predictions}` : `#${sample}`;
       load(sample)
         .then((image) => {
-          if (current === sample) drawImage(canvas, image);
+          if (current !== sample) return;
+          canvas.style.display = typeof image === "string" ? "none" : "";
+          tokens.textContent = typeof image === "string" ? image : "";
+          if (typeof image !== "string") drawImage(canvas, image);
         })
         .catch((error) => (text.textContent = `#${sample}: ${(error as Error).message}`));
     },
