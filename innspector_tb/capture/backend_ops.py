@@ -31,6 +31,7 @@ JAX = "jax"
 NO_TF_GRAPH = "it rewrites the model's TensorFlow gradients, which the JAX backend does not have"
 # Rows per compiled attribution call: one trace serves every call (see compile_with_state).
 ATTRIBUTION_BLOCK = 64
+NO_TF_TAPE = "it differentiates through TensorFlow's GradientTape, not ported to JAX yet"
 NO_TF_OPTIMISER = "its optimisation of the input is written with TensorFlow's GradientTape and optimisers"
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from innspector_tb.capture import attribution as attribution_lib
+from innspector_tb.capture import backend_ops
 from innspector_tb.capture.attribution_setup import (
     AttributionError,
     AttributionResult,
@@ -123,6 +124,10 @@ class TokenAttributor:
     grad_cam_reason = "token inputs have no convolution map"
 
     def __init__(self, model, score="logit", compile=True):
+        # Under JAX a GradientTape sees no operation: the maps would be zeros, so there are none, with why.
+        jax_reason = backend_ops.unsupported_reason("token attribution", backend_ops.NO_TF_TAPE)
+        if jax_reason:
+            raise AttributionError(jax_reason)
         self._walker = attribution_lib.Attributor(model, None, score, compile=False)
         if len(self._walker.input_shape) != 1:
             raise AttributionError(
