@@ -404,6 +404,39 @@ def test_attention_scores_and_entropy_are_served(client, trained):
 
 
 @pytest.mark.slow
+def test_token_attributions_are_served(client, trained):
+    """The published model takes its token ids as float32; the maps go through its token Embedding
+    (inside the custom TokenAndPositionEmbedding), the position embedding left as it is."""
+    logdir, models = trained
+    classifier = models["transformer"]
+    (entry,) = [m for m in _ok(client, "/models")["models"] if m["run"] == "transformer"]
+    assert entry["attributions"]["methods"] == ["integrated_gradients", "gradient_x_embedding"]
+    body = {"run": "transformer", "unit": {"kind": "attributions", "method": "gradient_x_embedding"}}
+    answer = _ok(client, "/data", {**body, "steps": "last"})
+    value = answer["result"]["value"]
+    served = np.asarray(value["data"], dtype=np.float32).reshape(value["shape"])
+    sample = np.asarray(answer["result"]["sample"]["data"])
+    target = np.asarray(answer["result"]["target"]["data"])
+    tokens = _probe_x(logdir, "transformer")[sample]
+    assert served.shape == tokens.shape  # one value per token
+    # The same with the layer objects: d logit / d token embedding, the rest of the model as it is.
+    embedding = classifier.layers[1]
+    token_embedded = embedding.token_emb(tokens)
+    positions = embedding.pos_emb(np.arange(tokens.shape[1]))
+    with tf.GradientTape() as tape:
+        tape.watch(token_embedded)
+        h = token_embedded + positions
+        for layer in classifier.layers[2:-1]:
+            h = layer(h, training=False)
+        last = classifier.layers[-1]
+        logits = tf.matmul(h, last.kernel) + last.bias
+        picked = tf.reduce_sum(tf.gather(logits, target[:, None], batch_dims=1))
+    expected = np.asarray(tf.reduce_sum(token_embedded * tape.gradient(picked, token_embedded), axis=-1))
+    np.testing.assert_allclose(served, expected, rtol=STORED_RTOL, atol=1e-4 * np.abs(expected).max())
+    assert np.abs(expected).max() > 0
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("run", ["vae", "transformer"])
 def test_no_error_level_lint(client, run):
     findings = _ok(client, "/lint", run=run)["findings"]
