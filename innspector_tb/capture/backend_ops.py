@@ -108,6 +108,18 @@ def _padded(rows: np.ndarray, size: int) -> np.ndarray:
     return np.concatenate([rows, np.repeat(rows[-1:], missing, axis=0)], axis=0)
 
 
+def jit_on_host(fn: Callable[..., Any], static_argnums: tuple[int, ...] = ()) -> Callable[..., Any]:
+    """fn jitted by JAX, taking arrays of any backend (None stays None): for keras.ops code without variables."""
+    import jax
+
+    jitted = jax.jit(fn, static_argnums=static_argnums)
+
+    def call(*args):
+        return jitted(*[a if k in static_argnums or a is None else to_host(a) for k, a in enumerate(args)])
+
+    return call
+
+
 def gradient_norms(model: Any, variables: Sequence[Any]) -> Callable[[Any, Any], list[Any]]:
     """(x, y) -> the L2 norm of the compiled loss's gradient of each of `variables` (trainable ones),
     in inference mode; the same loss the JAX trainer differentiates."""

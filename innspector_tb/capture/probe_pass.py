@@ -124,15 +124,18 @@ class ProbePass:
             else None
         )
         self._stepped = False
+        self._moments: Any = unit_stats.batch_moments
         self._compiled: Any = None
         if self.graph is not None and backend_ops.is_jax():
             # Layers run on jax arrays: JAX compiles the walk (one trace: batches padded to batch_size); the
-            # statistics (keras.ops, so jax ops here, and a few TensorFlow ops) run eagerly on its outputs:
+            # statistics (keras.ops, so jax ops here, and a few TensorFlow ops) run on its outputs, outside it:
             # they cannot be one tf.function (keras.ops are not TensorFlow ops under JAX) nor one jax.jit
             # (boolean masks have data-dependent shapes). See backend_ops.py.
             self._walk_names: tuple[list[str], list[str]] = ([], [])
             self._jax_walk = backend_ops.compile_with_state(model.variables, self._walk_arrays, self.batch_size)
             self._compiled = self._run_jax
+            # batch_moments is keras.ops only: jitted per layer shape, it is most of the eager statistics' time.
+            self._moments = backend_ops.jit_on_host(unit_stats.batch_moments, static_argnums=(2,))
         elif self.graph is not None:
             self._compiled = (
                 tf.function(self._run, reduce_retracing=True, autograph=AUTOGRAPH)
@@ -158,7 +161,7 @@ class ProbePass:
         return self._statistics(records, attended, labels, in_subset, edges), flat
 
     def _run_jax(self, inputs, labels, in_subset, edges):
-        """The JAX backend's pass: the walk jitted by JAX, the statistics eagerly on its outputs."""
+        """The JAX backend's pass: the walk jitted by JAX, then the statistics on its outputs."""
         records, attended, flat = self._jax_walk(inputs)
         names, attended_names = self._walk_names
         records, attended = list(zip(names, records, strict=True)), list(zip(attended_names, attended, strict=True))
@@ -196,7 +199,7 @@ class ProbePass:
             layer_plan = self.layer_plan(layer_id)
             for index, tensor in enumerate(tensors):
                 key = _key(layer_id, index)
-                moments = unit_stats.batch_moments(
+                moments = self._moments(
                     tensor,
                     labels if self.num_classes else None,
                     self.num_classes,
