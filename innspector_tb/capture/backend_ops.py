@@ -120,6 +120,41 @@ def jit_on_host(fn: Callable[..., Any], static_argnums: tuple[int, ...] = ()) ->
     return call
 
 
+def unit_moments_jit() -> Callable[..., Any]:
+    """unit_moments.batch_moments(x, labels, num_classes, edges) for the JAX backend, in two jitted parts.
+
+    jax.jit traces once per shape, and a layer's histogram edges change length as they are extended over
+    training: one jitted batch_moments would compile the whole statistics again at every extension (about a
+    second per layer on CPU). So the moments are jitted without edges (once per layer shape), and the
+    histogram, a small function, separately, with the branch batch_moments takes: the clamped count when
+    every value is finite, the masked one otherwise.
+    """
+    import jax
+
+    from innspector_tb.capture import unit_moments
+
+    moments = jit_on_host(unit_moments.batch_moments, static_argnums=(2,))
+    clamped = jax.jit(unit_moments._clamped_histogram)
+    masked = jax.jit(lambda flat, edges, finite: unit_moments._histogram(flat, edges, False, finite))
+
+    def call(x, labels=None, num_classes=0, edges=None):
+        result = dict(moments(x, labels, num_classes, None))
+        if edges is None:
+            return result
+        flat = np.asarray(x).reshape(-1).astype(np.float32, copy=False)  # batch_moments' float32 sums
+        edges = np.asarray(edges)
+        finite = np.isfinite(flat)
+        if finite.all():
+            counts = clamped(flat, edges, np.min(result["min"]), np.max(result["max"]))
+        else:
+            counts = masked(flat, edges, finite)
+        result["hist"], result["under"], result["over"] = counts
+        result["edges"] = edges
+        return result
+
+    return call
+
+
 def gradient_norms(model: Any, variables: Sequence[Any]) -> Callable[[Any, Any], list[Any]]:
     """(x, y) -> the L2 norm of the compiled loss's gradient of each of `variables` (trainable ones),
     in inference mode; the same loss the JAX trainer differentiates."""

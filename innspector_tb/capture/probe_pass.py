@@ -134,8 +134,8 @@ class ProbePass:
             self._walk_names: tuple[list[str], list[str]] = ([], [])
             self._jax_walk = backend_ops.compile_with_state(model.variables, self._walk_arrays, self.batch_size)
             self._compiled = self._run_jax
-            # batch_moments is keras.ops only: jitted per layer shape, it is most of the eager statistics' time.
-            self._moments = backend_ops.jit_on_host(unit_stats.batch_moments, static_argnums=(2,))
+            # batch_moments is keras.ops only: jitted, it is no longer most of the eager statistics' time.
+            self._moments = backend_ops.unit_moments_jit()
         elif self.graph is not None:
             self._compiled = (
                 tf.function(self._run, reduce_retracing=True, autograph=AUTOGRAPH)
