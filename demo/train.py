@@ -6,7 +6,8 @@ Four experiments on scikit-learn's digits and one on a synthetic token task, wit
   (a) classifiers: a dense baseline, convolutional children, a child with
       capacity moved between two layers, a residual variant;
   (b) VAEs weighting reconstruction against KL 90:10, 50:50 and 25:75;
-  (c) a VAE whose z_mean / z_log_var layers carelessly use a ReLU, and its fix;
+  (c) a VAE whose z_mean / z_log_var layers carelessly use a ReLU, its fix, and keras.io's VAE
+      (demo/keras_io_vae.py: subclassed, custom train_step) as its child;
   (d) a spurious feature: a classifier trained on digits whose 3s carry a corner
       marker that the clean test (probe) images lack, and its child whose decision
       layer was retrained to rely less on the mistake neurons the finder names;
@@ -29,7 +30,7 @@ import keras
 
 import innspector_tb
 from demo import data as data_lib
-from demo import models
+from demo import keras_io_vae, models
 from demo import text as text_lib
 from innspector_tb.analysis import mistakes as mistakes_lib
 from innspector_tb.capture import architecture as architecture_lib
@@ -124,6 +125,13 @@ def experiments():
     fixed = _head(
         "vae_fixed", "vae_careless with linear latent layers", [careless], reconstruction_weight=0.5, kl_weight=0.5
     )
+    keras_io = _head(
+        "vae_keras_io",
+        "vae_fixed as keras.io writes a VAE: subclassed, convolutional encoder and decoder, custom train_step",
+        [fixed],
+        reconstruction_weight=1.0,
+        kl_weight=1.0,
+    )
     spurious = _head(
         "spurious_dense",
         "Dense classifier; class 3's training images carry a corner marker, the probe's don't",
@@ -161,6 +169,8 @@ def experiments():
         (SPURIOUS, mitigated, Mitigation("spurious_dense", cls=data_lib.MARKER_CLASS)),
         (TEXT, transformer, classifier(text_lib.transformer_text)),
         (TEXT, bilstm, classifier(text_lib.bilstm_text)),
+        # Last: it starts a fresh Keras session (stable layer names), which leaves the models before alone.
+        ("vae_careless", keras_io, lambda: keras_io_vae.keras_io_vae("vae_keras_io")),
     ]
 
 
@@ -196,12 +206,15 @@ def train_all(logdir, epochs=12, only=None, probe_size=512, verbose=True, models
                 print("  trained %-15s (%s) in %.1fs" % (head["name"], experiment, time.perf_counter() - start))
             continue
         is_vae = experiment != "classifiers"
+        model = build()
+        # keras.io's VAE has a train_step only (no test_step): it trains without validation data, as there.
+        validation = None if isinstance(model, keras_io_vae.VAE) else (x_test,) if is_vae else (x_test, y_test)
         _fit_logged(
-            build(),
+            model,
             os.path.join(logdir, head["name"]),
             head,
             (x_train, None if is_vae else y_train),
-            (x_test,) if is_vae else (x_test, y_test),
+            validation,
             (x_test, y_test),
             probe_size,
             epochs,

@@ -62,7 +62,7 @@ def test_demo_experiments_are_the_connected_components(demo_tree):
         ["cnn_bn_dropout", "cnn_nested", "cnn_rebalanced", "cnn_skip", "cnn_small", "cnn_wide", "dense_baseline"],
         ["spurious_dense", "spurious_mitigated"],
         ["vae_25_75", "vae_50_50", "vae_90_10"],
-        ["vae_careless", "vae_fixed"],
+        ["vae_careless", "vae_fixed", "vae_keras_io"],
     ]
     for experiment in tree["experiments"]:
         assert experiment["id"] == min(experiment["models"])  # stable: the smallest model id
@@ -89,6 +89,7 @@ def test_demo_depths(demo_tree):
         "vae_25_75": 1,
         "vae_careless": 0,
         "vae_fixed": 1,
+        "vae_keras_io": 2,
         "spurious_dense": 0,
         "spurious_mitigated": 1,
         "transformer_text": 0,
@@ -96,10 +97,11 @@ def test_demo_depths(demo_tree):
     }
     experiment = {node["name"]: node["experiment"] for node in tree["nodes"]}
     assert experiment["cnn_skip"] == experiment["dense_baseline"] != experiment["vae_fixed"]
-    assert len(tree["edges"]) == 11
+    assert len(tree["edges"]) == 12
     assert {(e["from"], e["to"]) for e in tree["edges"]} >= {
         (ids["cnn_wide"], ids["cnn_rebalanced"]),
         (ids["vae_careless"], ids["vae_fixed"]),
+        (ids["vae_fixed"], ids["vae_keras_io"]),
         (ids["spurious_dense"], ids["spurious_mitigated"]),
     }
 

@@ -246,6 +246,11 @@ def test_the_demo_models_have_no_warning(demo_logs):
         if run == "vae_careless":
             continue  # the demo's deliberate mistake (ReLU on z_mean and z_log_var), found by the lint
         serious = [f for f in pm.findings(logdir, run) if f["severity"] in ("warning", "error")]
+        if run == "vae_keras_io":
+            # keras.io's VAE on 8x8 digits: its encoder's 16 ReLU units die as it trains (about half by
+            # epoch 4 of the demo's 12), a real finding the demo shows; nothing else may be found.
+            assert {(f["rule"], f["layer"]) for f in serious} <= {("dying-relu", "encoder/dense")}, serious
+            continue
         assert serious == [], run
 
 
