@@ -31,7 +31,6 @@ JAX = "jax"
 NO_TF_GRAPH = "it rewrites the model's TensorFlow gradients, which the JAX backend does not have"
 # Rows per compiled attribution call: one trace serves every call (see compile_with_state).
 ATTRIBUTION_BLOCK = 64
-NO_TF_TAPE = "it differentiates through TensorFlow's GradientTape, not ported to JAX yet"
 NO_TF_OPTIMISER = "its optimisation of the input is written with TensorFlow's GradientTape and optimisers"
 
 
@@ -118,6 +117,44 @@ def jit_on_host(fn: Callable[..., Any], static_argnums: tuple[int, ...] = ()) ->
         return jitted(*[a if k in static_argnums or a is None else to_host(a) for k, a in enumerate(args)])
 
     return call
+
+
+def token_gradients(attributor: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """(gradients(ids, classes, scale), scores(ids)) of a TokenAttributor under JAX, jitted: per token of every
+    row, sum_d e * d score_c / d(scale e), like its TensorFlow version; the gradient of each scaled embedding
+    comes from a zero shift added to it."""
+    import jax
+    import jax.numpy as jnp
+
+    def forward(ids, scale, shifts):
+        shifted = (lambda k, scaled: scaled) if shifts is None else (lambda k, scaled: scaled + shifts[k])
+        scores, seen = attributor._forward(ids, scale, at_scaled=shifted)
+        return scores, [embedded for embedded, _ in seen]
+
+    def scores(ids):
+        return forward(ids, jnp.ones((ids.shape[0],), attributor.float_dtype), None)[0]
+
+    def gradients(ids, classes, scale):
+        shapes = jax.eval_shape(lambda: forward(ids, scale, None)[1])
+        shifts = [jnp.zeros(shape.shape, shape.dtype) for shape in shapes]
+
+        def total(shifts):
+            logits, embedded = forward(ids, scale, shifts)
+            picked = jnp.take_along_axis(logits, classes[:, None].astype(jnp.int32), axis=1)
+            return jnp.sum(picked.astype(jnp.float32)), embedded
+
+        grads, embedded = jax.grad(total, has_aux=True)(shifts)
+        per_token = [
+            jnp.sum(e.astype(jnp.float32) * g.astype(jnp.float32), axis=-1)
+            for e, g in zip(embedded, grads, strict=True)
+        ]
+        return sum(per_token[1:], per_token[0])
+
+    variables = attributor.model.variables
+    return (
+        compile_with_state(variables, gradients, ATTRIBUTION_BLOCK),
+        compile_with_state(variables, scores, ATTRIBUTION_BLOCK),
+    )
 
 
 def unit_moments_jit() -> Callable[..., Any]:

@@ -31,6 +31,7 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
 from innspector_tb.capture import attribution as attribution_lib
 from innspector_tb.capture import backend_ops
@@ -124,10 +125,6 @@ class TokenAttributor:
     grad_cam_reason = "token inputs have no convolution map"
 
     def __init__(self, model, score="logit", compile=True):
-        # Under JAX a GradientTape sees no operation: the maps would be zeros, so there are none, with why.
-        jax_reason = backend_ops.unsupported_reason("token attribution", backend_ops.NO_TF_TAPE)
-        if jax_reason:
-            raise AttributionError(jax_reason)
         self._walker = attribution_lib.Attributor(model, None, score, compile=False)
         if len(self._walker.input_shape) != 1:
             raise AttributionError(
@@ -144,8 +141,15 @@ class TokenAttributor:
         self.score = self._walker.score
         self.float_dtype = np.dtype(keras.backend.standardize_dtype(self.embeddings[0].compute_dtype))
         self._compiled: Any = None
-        self._forward(tf.zeros((1,) + self.input_shape, self.dtype), tf.ones((1,), self.float_dtype))  # checks
-        if compile:
+        jax = backend_ops.is_jax()
+        self._forward(  # checks
+            np.zeros((1,) + self.input_shape, self.dtype),
+            np.ones((1,), self.float_dtype),
+            at_scaled=(lambda k, scaled: scaled) if jax else None,
+        )
+        if compile and jax:  # the same gradients, jitted by JAX
+            self._compiled, self._compiled_scores = backend_ops.token_gradients(self)
+        elif compile:
             ids = tf.TensorSpec((None,) + self.input_shape, tf.as_dtype(self.dtype))
             scale = tf.TensorSpec((None,), tf.as_dtype(self.float_dtype))
             self._compiled = tf.function(
@@ -156,9 +160,11 @@ class TokenAttributor:
     # The walk, with the token embeddings wrapped.
 
     @contextlib.contextmanager
-    def _watched_embeddings(self, scale, tape):
+    def _watched_embeddings(self, scale, tape, at_scaled=None):
         """Wraps each token Embedding's call: DELETED ids embed to zero, the embedding is scaled per row
-        by `scale` [n] and watched; yields the list (embedding, scaled embedding) the walk fills."""
+        by `scale` [n] and watched; yields the list (embedding, scaled embedding) the walk fills.
+
+        `at_scaled(k, scaled)` replaces the k-th scaled embedding instead of the tape's watch (JAX's way)."""
         seen: list = []
         width = len(self.input_shape) + 1
 
@@ -166,12 +172,16 @@ class TokenAttributor:
             def call(inputs, *args, **kwargs):
                 if len(inputs.shape) != width or tuple(inputs.shape[1:]) != self.input_shape:
                     return original(inputs, *args, **kwargs)  # not the token input (positions, say)
-                present = tf.cast(inputs >= 0, layer.compute_dtype)
-                embedded = original(tf.maximum(inputs, tf.zeros_like(inputs)), *args, **kwargs)
+                present = ops.cast(ops.greater_equal(inputs, 0), layer.compute_dtype)
+                embedded = original(ops.maximum(inputs, ops.zeros_like(inputs)), *args, **kwargs)
                 embedded = embedded * present[..., None]
-                scaled = tf.identity(embedded * tf.cast(scale, embedded.dtype)[:, None, None])
-                if tape is not None:
-                    tape.watch(scaled)
+                scaled = embedded * ops.cast(scale, embedded.dtype)[:, None, None]
+                if at_scaled is not None:
+                    scaled = at_scaled(len(seen), scaled)
+                else:
+                    scaled = tf.identity(scaled)
+                    if tape is not None:
+                        tape.watch(scaled)
                 seen.append((embedded, scaled))
                 return scaled
 
@@ -185,9 +195,9 @@ class TokenAttributor:
             for layer in self.embeddings:
                 del layer.call
 
-    def _forward(self, ids, scale, tape=None):
-        with self._watched_embeddings(scale, tape) as seen:
-            scores = self._walker._forward(ids)[0]
+    def _forward(self, ids, scale, tape=None, at_scaled=None):
+        with self._watched_embeddings(scale, tape, at_scaled) as seen:
+            scores = self._walker._forward(ids, at_cam=None if at_scaled is None else (lambda a: a))[0]
         if not seen:
             raise AttributionError("no Embedding layer of %s takes the token input itself" % self.model.name)
         return scores, seen
