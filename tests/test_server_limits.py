@@ -5,6 +5,7 @@ incident id and nothing of the exception, error answers without the server's pat
 import io
 import json
 import logging
+import sys
 import threading
 
 import pytest
@@ -140,3 +141,16 @@ def test_work_slots_wait_then_refuse():
         slots.run(lambda: inside.append(slots.run(lambda: "never")))
     assert type(refused.value).__name__ == "Busy" and inside == []
     assert slots.run(lambda: "free again") == "free again"
+
+
+def test_the_plugin_shortens_the_thread_switch_interval_but_never_lengthens_it(logdir):
+    """Light requests get the interpreter lock back from heavy ones within 1 ms (bench/load.py)."""
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)  # Python's default
+        Client(logdir)  # TensorBoard's app loads the plugin
+        assert sys.getswitchinterval() == pytest.approx(http.SWITCH_INTERVAL_SECONDS)
+        sys.setswitchinterval(0.0002)
+        assert http.shorten_switch_interval() == pytest.approx(0.0002)
+    finally:
+        sys.setswitchinterval(before)

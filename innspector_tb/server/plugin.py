@@ -124,6 +124,7 @@ class InnspectorPlugin(base_plugin.TBPlugin):
         self._tools_flag = getattr(getattr(context, "flags", None), "innspector_tools", "") or ""
         self._store = run_store.RunStore(context.data_provider, context.logdir, ByteBudgetCache(CACHE_BYTES))
         self._heavy = http.WorkSlots()
+        http.shorten_switch_interval()
 
     def get_plugin_apps(self):
         # The bundle and what it loads beside itself (the layout worker): every file of static/.
