@@ -117,20 +117,17 @@ export function attributionSpec(methodLabel: string, signed: boolean, maxAbs: nu
     ],
     resolve: { scale: { color: "independent" } },
   };
-  const layout = withCurves ? { vconcat: [maps, curvesLayer(240)], resolve: { scale: { color: "independent" } } } : maps;
-  return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    data: { name: "table" },
-    params: [{ name: "highlight", value: null }],
-    ...layout,
-    config: CHART_CONFIG,
-  } as unknown as TopLevelSpec;
+  return withDeletionCurves(maps, withCurves);
 }
 
 /** A token sequence coloured by each token's attribution; below it, with `withCurves`, the deletion curves. */
 export function tokenAttributionSpec(methodLabel: string, maxAbs: number, withCurves = false): TopLevelSpec {
-  const strip = tokenStripLayer(methodLabel, maxAbs, "datum.image === 'tokens'");
-  const layout = withCurves ? { vconcat: [strip, curvesLayer(240)], resolve: { scale: { color: "independent" } } } : strip;
+  return withDeletionCurves(tokenStripLayer(methodLabel, maxAbs, "datum.image === 'tokens'"), withCurves);
+}
+
+/** The whole chart: `maps` over the shared table, with the deletion curves below them when asked. */
+function withDeletionCurves(maps: object, withCurves: boolean): TopLevelSpec {
+  const layout = withCurves ? { vconcat: [maps, curvesLayer(240)], resolve: { scale: { color: "independent" } } } : maps;
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     data: { name: "table" },
