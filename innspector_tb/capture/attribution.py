@@ -75,9 +75,9 @@ from innspector_tb.capture.attribution_setup import (  # noqa: F401 (the module'
     image_classifier_reason,
     is_convolution,
     output_activation,
+    target_classes,
 )
 from innspector_tb.capture.relevance import maps as relevance_maps
-from innspector_tb.format import stats
 
 logger = logging.getLogger("innspector_tb")
 
@@ -304,24 +304,7 @@ class Attributor:
         methods = tuple(m for m in methods if m != "gradient_x_embedding")
         result.skipped.update(self._extra.skipped(methods))
         methods = tuple(m for m in methods if m not in result.skipped)
-        classes = {}
-        if "predicted" in targets:
-            if predicted is None:
-                predicted = self.scores(x).argmax(axis=1)
-            classes["predicted"] = np.asarray(predicted, dtype=np.int64).reshape(-1)
-        if "true" in targets:
-            labels = stats.labels_to_classes(y) if y is not None else None
-            if labels is None:
-                result.skipped["true"] = "no class labels given"
-            else:
-                classes["true"] = labels
-        for target, values in classes.items():
-            if values.shape[0] != n:
-                raise AttributionError("%d %s classes for %d samples" % (values.shape[0], target, n))
-            if values.min() < 0 or values.max() >= self.classes:
-                raise AttributionError(
-                    "%s classes must be in [0, %d), got %d..%d" % (target, self.classes, values.min(), values.max())
-                )
+        classes = target_classes(targets, n, self.classes, y, predicted, lambda: self.scores(x), result.skipped)
         result.classes = classes
         if not classes or not methods:
             return result

@@ -13,7 +13,7 @@ from innspector_tb import errors
 from innspector_tb.capture import activations as activations_lib
 from innspector_tb.capture import architecture as architecture_lib
 from innspector_tb.capture import relevance
-from innspector_tb.format import attribution_methods
+from innspector_tb.format import attribution_methods, stats
 
 # Methods of plain gradients (attribution.py), then LRP, modified gradients and occlusion (relevance/).
 GRADIENT_METHODS = attribution_methods.GRADIENT_METHODS
@@ -231,7 +231,15 @@ def image_classifier_reason(model, labels=None):
         return "it has %d inputs and %d outputs (image classifiers have one of each)" % (len(inputs), len(outputs))
     if len(inputs[0].shape) != 4:
         return "its input is not an image batch (rank %d, not 4)" % len(inputs[0].shape)
-    shape = tuple(outputs[0].shape)
+    return classifier_output_reason(model, outputs[0], labels)
+
+
+def classifier_output_reason(model, output, labels):
+    """None if `output` is [samples, classes >= 2] of a classifier and `labels` its classes, else why not.
+
+    A classifier's output ends in a softmax or is trained with a crossentropy.
+    """
+    shape = tuple(output.shape)
     if len(shape) != 2 or not shape[1] or shape[1] < 2:
         return "its output %s is not one score per class" % (list(shape),)
     loss = getattr(model, "loss", None)
@@ -249,6 +257,33 @@ def image_classifier_reason(model, labels=None):
     if labels.size and (labels.min() < 0 or labels.max() >= shape[1]):
         return "the probe labels are not classes of its %d outputs" % shape[1]
     return None
+
+
+def target_classes(targets, n, n_classes, y, predicted, scores, skipped):
+    """The classes to attribute per target ("predicted", "true"), each [n] ints in [0, n_classes).
+
+    `predicted` is computed as the argmax of `scores()` when not given; a "true" target
+    without labels is recorded in `skipped`. Raises AttributionError on classes that do not fit.
+    """
+    classes = {}
+    if "predicted" in targets:
+        if predicted is None:
+            predicted = scores().argmax(axis=1)
+        classes["predicted"] = np.asarray(predicted, dtype=np.int64).reshape(-1)
+    if "true" in targets:
+        labels = stats.labels_to_classes(y) if y is not None else None
+        if labels is None:
+            skipped["true"] = "no class labels given"
+        else:
+            classes["true"] = labels
+    for target, values in classes.items():
+        if values.shape[0] != n:
+            raise AttributionError("%d %s classes for %d samples" % (values.shape[0], target, n))
+        if values.min() < 0 or values.max() >= n_classes:
+            raise AttributionError(
+                "%s classes must be in [0, %d), got %d..%d" % (target, n_classes, values.min(), values.max())
+            )
+    return classes
 
 
 def attrs_of(result):

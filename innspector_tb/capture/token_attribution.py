@@ -41,9 +41,10 @@ from innspector_tb.capture.attribution_setup import (
     check_methods,
     check_options,
     check_targets,
-    output_activation,
+    classifier_output_reason,
+    target_classes,
 )
-from innspector_tb.format import attribution_methods, stats
+from innspector_tb.format import attribution_methods
 
 TOKEN_METHODS = attribution_methods.TOKEN_METHODS
 DELETED = -1
@@ -97,20 +98,7 @@ def token_classifier_reason(model, labels=None):
         return "its input is not a batch of token sequences (rank %d, not 2)" % len(inputs[0].shape)
     if not token_embeddings(model):
         return "it has no Embedding layer to attribute the tokens through"
-    shape = tuple(outputs[0].shape)
-    if len(shape) != 2 or not shape[1] or shape[1] < 2:
-        return "its output %s is not one score per class" % (list(shape),)
-    loss = getattr(model, "loss", None)
-    loss_name = loss if isinstance(loss, str) else getattr(loss, "name", None) or type(loss).__name__
-    crossentropy = loss is not None and "crossentropy" in str(loss_name).lower().replace("_", "")
-    if output_activation(model) != "softmax" and not crossentropy:
-        return "its output is neither a softmax nor trained with a crossentropy"
-    if labels is None:
-        return "the probe has no class labels"
-    labels = np.asarray(labels)
-    if labels.size and (labels.min() < 0 or labels.max() >= shape[1]):
-        return "the probe labels are not classes of its %d outputs" % shape[1]
-    return None
+    return classifier_output_reason(model, outputs[0], labels)
 
 
 class TokenAttributor:
@@ -274,20 +262,7 @@ class TokenAttributor:
             if method not in TOKEN_METHODS:
                 result.skipped[method] = "an image method: token inputs are attributed through their embedding"
         methods = tuple(m for m in methods if m in TOKEN_METHODS)
-        classes = {}
-        if "predicted" in targets:
-            if predicted is None:
-                predicted = self.scores(x).argmax(axis=1)
-            classes["predicted"] = np.asarray(predicted, dtype=np.int64).reshape(-1)
-        if "true" in targets:
-            labels = stats.labels_to_classes(y) if y is not None else None
-            if labels is None:
-                result.skipped["true"] = "no class labels given"
-            else:
-                classes["true"] = labels
-        for target, values in classes.items():
-            if values.shape[0] != n or values.min() < 0 or values.max() >= self.classes:
-                raise AttributionError("%s classes must be %d values in [0, %d)" % (target, n, self.classes))
+        classes = target_classes(targets, n, self.classes, y, predicted, lambda: self.scores(x), result.skipped)
         result.classes = classes
         if not classes or not methods:
             return result
