@@ -34,6 +34,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _ROOT = os.path.dirname(_HERE)
 sys.path.insert(0, _ROOT)
 
+from innspector_tb.server.interpreter_tuning import GC_FREEZE_ENV  # noqa: E402
 from tests.support.tensorboard_server import TensorBoardServer, wait_for_models  # noqa: E402
 
 BASE = "/data/plugin/innspector"
@@ -178,8 +179,15 @@ def main(argv=None):
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--processes", type=int, default=5, help="client processes the clients are spread over")
+    parser.add_argument(
+        "--gc-freeze",
+        choices=("on", "off"),
+        default="on",
+        help="off: TensorBoard's process keeps its garbage collector untouched (%s=0), to compare" % GC_FREEZE_ENV,
+    )
     args = parser.parse_args(argv)
     ensure_logdir(args.logdir)
+    os.environ[GC_FREEZE_ENV] = "1" if args.gc_freeze == "on" else "0"  # TensorBoardServer passes it on
     with TensorBoardServer(args.logdir) as tb:
         count = len([name for name in os.listdir(args.logdir) if os.path.isdir(os.path.join(args.logdir, name))])
         wait_for_models(tb.url, count, timeout=300, server=tb)
@@ -209,7 +217,10 @@ def report(args, mix, warm, answers, idle, peak, elapsed, alive):
     light = [s * 1000 for kind, _, status, s in answers if kind == LIGHT and status < 500]
     heavy = [s * 1000 for kind, _, status, s in answers if kind == HEAVY and status < 500]
     warm_errors = collections.Counter(status for _, status in warm if status >= 400)
-    print("load: %d clients for %.0f s over %d distinct requests (%s)" % (args.clients, elapsed, len(mix), args.logdir))
+    print(
+        "load: %d clients for %.0f s over %d distinct requests (%s), heap freeze %s"
+        % (args.clients, elapsed, len(mix), args.logdir, args.gc_freeze)
+    )
     print("  warm-up pass: every request once; errors by status: %s" % (dict(warm_errors) or "none"))
     print(
         "  answers: %d (%.1f/s); by status: %s" % (len(answers), len(answers) / elapsed, dict(sorted(statuses.items())))

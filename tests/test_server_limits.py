@@ -2,6 +2,7 @@
 still answered), bodies refused by type and size before they are buffered, 500 answers that show an
 incident id and nothing of the exception, error answers without the server's paths."""
 
+import gc
 import io
 import json
 import logging
@@ -11,7 +12,7 @@ import threading
 import pytest
 from werkzeug import test as werkzeug_test
 
-from innspector_tb.server import http, openapi, routes_data
+from innspector_tb.server import http, interpreter_tuning, openapi, routes_data
 from tests.support import reduced_run
 from tests.support.backend_app import Client, check_answer
 
@@ -143,14 +144,29 @@ def test_work_slots_wait_then_refuse():
     assert slots.run(lambda: "free again") == "free again"
 
 
+def test_the_plugin_freezes_the_heap_it_starts_with_once(logdir, monkeypatch):
+    """Full garbage collections skip what TensorBoard imported before the plugin (bench/load.py)."""
+    monkeypatch.setenv(interpreter_tuning.GC_FREEZE_ENV, "0")
+    frozen_before = gc.get_freeze_count()
+    Client(logdir)
+    assert gc.get_freeze_count() == frozen_before  # turned off: the collector is left as it is
+    monkeypatch.delenv(interpreter_tuning.GC_FREEZE_ENV)
+    Client(logdir)
+    frozen = gc.get_freeze_count()
+    assert frozen > 0 and frozen >= frozen_before
+    made_after = [[i] for i in range(1000)]  # tracked containers, alive now
+    assert interpreter_tuning.freeze_startup_heap() == frozen  # once per process: nothing more is frozen
+    assert gc.is_tracked(made_after[0]) and gc.get_freeze_count() == frozen
+
+
 def test_the_plugin_shortens_the_thread_switch_interval_but_never_lengthens_it(logdir):
     """Light requests get the interpreter lock back from heavy ones within 1 ms (bench/load.py)."""
     before = sys.getswitchinterval()
     try:
         sys.setswitchinterval(0.005)  # Python's default
         Client(logdir)  # TensorBoard's app loads the plugin
-        assert sys.getswitchinterval() == pytest.approx(http.SWITCH_INTERVAL_SECONDS)
+        assert sys.getswitchinterval() == pytest.approx(interpreter_tuning.SWITCH_INTERVAL_SECONDS)
         sys.setswitchinterval(0.0002)
-        assert http.shorten_switch_interval() == pytest.approx(0.0002)
+        assert interpreter_tuning.shorten_switch_interval() == pytest.approx(0.0002)
     finally:
         sys.setswitchinterval(before)

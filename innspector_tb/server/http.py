@@ -18,7 +18,6 @@ import json
 import logging
 import re
 import secrets
-import sys
 import threading
 import time
 
@@ -37,22 +36,9 @@ MAX_BODY_BYTES = 1 * 2**20
 # up to HEAVY_WAIT_SECONDS for the slot, then is answered 503.
 HEAVY_SLOTS = 1
 HEAVY_WAIT_SECONDS = 10.0
-# How often a thread holding the interpreter lock offers it to others (Python's default is 5 ms). Every
-# socket read or write of a light request gives the lock up and waits up to this long to get it back from
-# a heavy request's Python code: bench/load.py measured light p95 276 ms at 1 ms against 334 ms at 5 ms
-# (750 against 384 ms on a busier machine), with as many answers per second.
-SWITCH_INTERVAL_SECONDS = 0.001
 RETRY_AFTER_SECONDS = 2
 # An absolute path (or URL) in an error text: from the start, a space, a quote or a parenthesis.
 _ABSOLUTE_PATH = re.compile(r"""(?<![\w.:/])(?:[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'"/]*)?(?:/[^\s'"/)]+)+/?""")
-
-
-def shorten_switch_interval(seconds=SWITCH_INTERVAL_SECONDS):
-    """Sets Python's thread switch interval to `seconds` unless it is shorter already (process-wide:
-    TensorBoard's process serves our routes and its own, all latency-bound)."""
-    if sys.getswitchinterval() > seconds:
-        sys.setswitchinterval(seconds)
-    return sys.getswitchinterval()
 
 
 class WorkSlots:

@@ -21,6 +21,7 @@ from innspector_tb import resources
 from innspector_tb.format import metadata
 from innspector_tb.server import (
     http,
+    interpreter_tuning,
     json_tools,
     openapi,
     params,
@@ -124,7 +125,8 @@ class InnspectorPlugin(base_plugin.TBPlugin):
         self._tools_flag = getattr(getattr(context, "flags", None), "innspector_tools", "") or ""
         self._store = run_store.RunStore(context.data_provider, context.logdir, ByteBudgetCache(CACHE_BYTES))
         self._heavy = http.WorkSlots()
-        http.shorten_switch_interval()
+        interpreter_tuning.shorten_switch_interval()
+        interpreter_tuning.freeze_startup_heap()
 
     def get_plugin_apps(self):
         # The bundle and what it loads beside itself (the layout worker): every file of static/.
