@@ -73,6 +73,17 @@ def test_models_and_tree(client, headers):
     assert tree["missing_parents"] == [] and tree["cycles"] == []
 
 
+def test_models_carry_their_runtime_statistics(client):
+    """Runtime Statistics' data: every demo model times its inference on the probe (in the probe pass's
+    batches) at the baseline step, and says its parameters and save size."""
+    for model in _ok(client, "/models")["models"]:
+        runtime = model["runtime"]
+        assert runtime is not None, model["name"]
+        assert runtime["inference_seconds_per_sample"] > 0, model["name"]
+        assert runtime["inference_measured_at_step"] in model["steps"], model["name"]
+        assert runtime["save_size_bytes"] > 0 and sum(runtime["params"].values()) > 0, model["name"]
+
+
 @pytest.mark.slow
 def test_lint_of_every_model_matches_each_model_s_lint(client, headers):
     answer = _ok(client, "/lint/all")
