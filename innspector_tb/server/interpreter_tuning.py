@@ -8,7 +8,7 @@ on the demo logs (50 clients):
   it, once per socket read or write of the waiting request: light p95 276 ms at 1 ms against 334 ms
   at 5 ms;
 - a full garbage collection walks every tracked object. TensorBoard's process has imported
-  TensorFlow and Keras (and JAX, when installed) before any plugin loads: about 455,000 objects that
+  TensorFlow and Keras (and JAX, when installed) before any plugin loads: about 410,000 objects that
   live as long as the process, so under load a full collection ran every ~1.5 s and held the lock
   350 ms (p50) each time. Freezing them once (gc.freeze) leaves collections only the objects made
   after: see freeze_startup_heap. INNSPECTOR_GC_FREEZE=0 in TensorBoard's environment leaves the
