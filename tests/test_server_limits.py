@@ -155,8 +155,10 @@ def test_the_plugin_freezes_the_heap_it_starts_with_once(logdir, monkeypatch):
     frozen = gc.get_freeze_count()
     assert frozen > 0 and frozen >= frozen_before
     made_after = [[i] for i in range(1000)]  # tracked containers, alive now
-    assert interpreter_tuning.freeze_startup_heap() == frozen  # once per process: nothing more is frozen
-    assert len(made_after) == 1000 and gc.get_freeze_count() == frozen
+    # Once per process: the 1,000 lists are not frozen (a frozen object can still be freed, so the
+    # count may only go down).
+    assert interpreter_tuning.freeze_startup_heap() <= frozen
+    assert len(made_after) == 1000 and gc.get_freeze_count() <= frozen
 
 
 def test_the_plugin_shortens_the_thread_switch_interval_but_never_lengthens_it(logdir):
