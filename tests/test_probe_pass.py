@@ -108,11 +108,42 @@ def test_with_output_counts_the_pass_is_traced_once_for_every_step(cnn):
     first = probe(x)  # step 0: provisional edges, then fixed ones
     probe(x * 3.0)  # values leave the edges: they are extended (another length)
     probe(x[:50])  # another batch shape
-    assert probe._compiled.experimental_get_tracing_count() == 1
+    # One trace of the walk and one concrete function per output signature (every output here has its
+    # own shape), used for every step: a call it did not fit would have fallen back to the eager pass.
+    assert probe._compiled_walk.experimental_get_tracing_count() == 1
+    assert len(probe._output_functions) == len(_ids(model))
+    assert probe._compiled == probe._run_split
     expected = reference(x)
     for ours, theirs in zip(first.outputs, expected.outputs, strict=True):
         np.testing.assert_allclose(ours.stats.histogram, theirs.stats.histogram, rtol=1e-6)
         np.testing.assert_allclose(ours.stats.stats, theirs.stats.stats, rtol=1e-6, equal_nan=True)
+
+
+def test_outputs_of_one_signature_share_one_compiled_function_and_match_one_function(monkeypatch):
+    from innspector_tb.capture import probe_pass
+
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((5,))
+    x = inputs
+    for i in range(4):
+        x = layers.Dense(8, activation="tanh", name="dense_%d" % i)(x)
+    model = keras.Model(inputs, x)
+    ids = ["dense_%d" % i for i in range(4)]
+    data = np.random.default_rng(1).normal(size=(40, 5)).astype("float32")
+    labels = np.arange(40) % 3
+    per_output = ProbePass(model, ids, None, labels, 3, batch_size=16, output_counts={i: 1 for i in ids})
+    ours = per_output(data)
+    assert len(per_output._output_functions) == 1  # four outputs of one shape, dtype and plan
+    monkeypatch.setattr(probe_pass, "COMPILE_PER_OUTPUT", False)
+    one_function = ProbePass(model, ids, None, labels, 3, batch_size=16, output_counts={i: 1 for i in ids})
+    assert one_function._compiled != one_function._run_split
+    theirs = one_function(data)
+    reference = activations_lib.layer_activations(model, data)
+    for a, b in zip(ours.outputs, theirs.outputs, strict=True):
+        assert a.layer == b.layer
+        np.testing.assert_allclose(a.stats.stats, b.stats.stats, rtol=1e-5, atol=1e-6, equal_nan=True)
+        np.testing.assert_allclose(a.stats.histogram, b.stats.histogram, rtol=1e-6)
+        np.testing.assert_allclose(a.bulk["activations"], reference[a.layer][0], rtol=1e-6, atol=1e-6)
 
 
 def test_the_probe_batch_keeps_its_activations_within_a_bound():
