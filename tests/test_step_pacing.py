@@ -93,6 +93,16 @@ def test_ordinals():
 
 
 @pytest.mark.slow
+def test_the_first_epoch_is_timed_at_its_steady_pace():
+    # 10 batches: the first took 20 s (tracing), the other 9 one second each.
+    assert step_pacing.steady_epoch_seconds(100.0, 120.0, 129.0, 10) == pytest.approx(10.0)
+    # No batch clock, or a single batch: the whole epoch.
+    assert step_pacing.steady_epoch_seconds(100.0, None, 129.0, 10) == 29.0
+    assert step_pacing.steady_epoch_seconds(100.0, 120.0, 120.0, 1) == 20.0
+    # Never more than the whole epoch (a first batch quicker than the rest).
+    assert step_pacing.steady_epoch_seconds(100.0, 100.1, 110.0, 2) == 10.0
+
+
 def test_a_model_that_fits_the_budget_is_never_paced(tmp_path, monkeypatch):
     import os
 

@@ -212,6 +212,8 @@ class InnspectorCallback(keras.callbacks.Callback):
         self._seconds_per_row: float | None = None
         self._attribution_steps = 0
         self._epoch_started = None
+        self._first_batch_end: float | None = None  # the first epoch's first batch (it traces the train step)
+        self._epoch_batches = 0
         self.full_layers = list(full_layers or ())
         self.seed = seed
         self.plan: plan_lib.Plan | None = None
@@ -267,6 +269,7 @@ class InnspectorCallback(keras.callbacks.Callback):
             self._guard("train begin", self._log_first, epoch)
         self._epoch = int(epoch)
         self._epoch_started = time.perf_counter()
+        self._epoch_batches = 0
         if self._last_step_end is None:
             self._last_step_end = self._epoch_started  # training starts: the first step's interval begins
 
@@ -274,11 +277,19 @@ class InnspectorCallback(keras.callbacks.Callback):
         if not self.logging:
             return
         self._epochs_done += 1
-        if self._epochs_done == 1 and self._seconds_per_row is not None and self._epoch_started is not None:
-            # The first epoch's time sets the attribution maps' share from now on.
-            self._guard("time budget", self._fit_attributions, time.perf_counter() - self._epoch_started)
-        if self._epochs_done == 1 and self._gradients is not None and self._epoch_started is not None:
-            self._guard("time budget", self._fit_gradients, time.perf_counter() - self._epoch_started)
+        if self._epochs_done == 1 and self._epoch_started is not None:
+            # The first epoch's time, at its steady pace, sets the attribution maps' and the gradients'
+            # share from now on, and the training time the first logged step is paced against.
+            now = time.perf_counter()
+            seconds = step_pacing.steady_epoch_seconds(
+                self._epoch_started, self._first_batch_end, now, self._epoch_batches
+            )
+            if self._last_step_end is not None:
+                self._last_step_end = max(self._last_step_end, now - seconds)
+            if self._seconds_per_row is not None:
+                self._guard("time budget", self._fit_attributions, seconds)
+            if self._gradients is not None:
+                self._guard("time budget", self._fit_gradients, seconds)
         step = self._step_now()
         if "metrics" in self.kinds and logs:
             # With batch steps, the epoch's averages would collide with the last
@@ -295,6 +306,9 @@ class InnspectorCallback(keras.callbacks.Callback):
         if not self.logging:
             return
         self._batches_done += 1
+        self._epoch_batches += 1
+        if self._epochs_done == 0 and self._epoch_batches == 1:
+            self._first_batch_end = time.perf_counter()
         if self.freq_unit != "batch" or self._batches_done % self.freq:
             return
         params = self.params or {}
