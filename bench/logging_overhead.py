@@ -41,7 +41,7 @@ from keras import layers
 
 import innspector_tb
 from demo import data as demo_data
-from innspector_tb.capture import background
+from innspector_tb.capture import background, error_log
 from innspector_tb.capture.callback import InnspectorCallback
 from innspector_tb.format import step_files
 
@@ -104,7 +104,7 @@ class InlineWorker:
     """Runs each job at once on the training thread: the naive synchronous writer."""
 
     def __init__(self, max_pending=2, name=None):
-        self.errors = []
+        self.errors = error_log.ErrorLog()
 
     def submit(self, fn, *args, **kwargs):
         fn(*args, **kwargs)
