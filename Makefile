@@ -68,6 +68,7 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(PY) bench/import_cost.py
 	$(PY) bench/logging_overhead.py
 	$(PY) bench/scale.py
+	$(PY) bench/probe_trace.py
 	$(PY) bench/tensorboard_memory.py
 	$(PY) bench/backend.py
 	$(PY) bench/frontend.py
