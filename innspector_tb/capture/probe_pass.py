@@ -39,8 +39,8 @@ BATCH_ACTIVATION_BYTES = 256 * 2**20
 # The pass is compiled as one function for the walk plus one per distinct output signature for the
 # statistics. Against one function over everything, on a ResNet50 at 32x32 with a 512-sample probe
 # (bench/probe_trace.py): the first call (the trace) 4.9x faster (12 s against 59 s), its peak memory growth
-# 2.3x smaller (618 MB against 1,435 MB); a traced call took 0.76x as long as one function's run serially,
-# as long with STATISTICS_THREADS.
+# 2.3x smaller (618 MB against 1,435 MB); a traced call 1.3x as long one output at a time (2.8 s against
+# 2.1 s), 2.3 s to 2.4 s with STATISTICS_THREADS.
 COMPILE_PER_OUTPUT = True
 # Outputs whose statistics run at once: TensorFlow releases the interpreter lock while a function runs, and
 # one function over everything ran independent layers' statistics side by side. 1.4x faster than one at a
