@@ -94,6 +94,9 @@ def test_a_plan_keeps_pooled_vectors_and_subset_maps(cnn):
     np.testing.assert_allclose(conv["sample_activations"], reference["conv"][0][list(subset)], rtol=1e-6, atol=1e-6)
     assert "mean_class_activations/class_0" in conv
     assert set(by_layer["pool"].bulk) == {"unit_statistics"}  # statistics only
+    # Per-sample pooled vectors are held only where the plan pools them (a ResNet50's are 180 MB).
+    assert by_layer["conv"].stats.pooled is not None
+    assert by_layer["pool"].stats.pooled is None and by_layer["dense"].stats.pooled is None
     np.testing.assert_allclose(by_layer["dense"].bulk["activations"], reference["dense"][0], rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(
         by_layer["pool"].stats.stats, stats.describe(reference["pool"][0]), rtol=2e-5, atol=1e-6, equal_nan=True
