@@ -31,3 +31,18 @@ def test_submit_blocks_when_the_queue_is_full():
     assert submitted.wait(5)
     worker.flush()
     worker.close()
+
+
+def _burn(seconds):
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+def test_the_worker_counts_the_cpu_seconds_of_its_jobs_not_their_waits():
+    worker = BackgroundWorker(max_pending=2)
+    worker.submit(_burn, 0.2)
+    worker.submit(time.sleep, 0.5)  # waiting costs no CPU: a writer blocked on a slow disk does not slow training
+    worker.flush()
+    assert 0.19 <= worker.busy_seconds < 0.45, worker.busy_seconds
+    worker.close()

@@ -9,6 +9,7 @@ import logging
 import os
 import queue
 import threading
+import time
 
 from innspector_tb.capture import error_log
 
@@ -23,6 +24,8 @@ class BackgroundWorker:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         self.errors = error_log.ErrorLog()  # bounded: a full disk fails every job
+        # CPU seconds the jobs took: the callback counts them in a logged step's cost (step_pacing.py).
+        self.busy_seconds = 0.0
 
     def submit(self, fn, *args, **kwargs):
         """Queues fn(*args, **kwargs); blocks while max_pending jobs wait."""
@@ -38,10 +41,12 @@ class BackgroundWorker:
                 if job is _STOP:
                     return
                 fn, args, kwargs = job
+                started = time.thread_time()
                 try:
                     fn(*args, **kwargs)
                 except Exception as e:  # keep training alive; record the failure as text only
                     self.errors.add(error_log.describe(e))
+                self.busy_seconds += time.thread_time() - started
             finally:
                 # Nothing of a done job stays referenced while the worker waits for the next one.
                 job = fn = args = kwargs = None

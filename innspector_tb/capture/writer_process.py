@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from multiprocessing import shared_memory
 from typing import Any
@@ -67,6 +68,11 @@ class ThreadSink:
     @property
     def errors(self):
         return self._worker.errors
+
+    @property
+    def busy_seconds(self):
+        """CPU seconds the writer thread spent on jobs so far."""
+        return self._worker.busy_seconds
 
     def submit(self, job):
         self._worker.submit(self._log.execute, *job)
@@ -113,6 +119,7 @@ class ProcessSink:
         self._in_flight = {}
         self._next_id = 0
         self.errors = error_log.ErrorLog()  # bounded: a full disk fails every job
+        self.busy_seconds = 0.0  # CPU seconds the writer process spent on jobs so far (from its replies)
         self._reader = threading.Thread(target=self._read_replies, name="innspector-writer-replies", daemon=True)
         self._reader.start()
 
@@ -155,6 +162,9 @@ class ProcessSink:
                 entry = self._in_flight.pop(reply.get("id"), None)
                 if not reply.get("ok"):
                     self.errors.add(str(reply.get("error")))
+                cpu = reply.get("cpu")
+                if isinstance(cpu, (int, float)) and cpu >= 0:
+                    self.busy_seconds += cpu
                 self._lock.notify_all()
             if entry is not None:
                 self._done(*entry)
@@ -265,6 +275,7 @@ def main(argv=None):
     replying = True
     for line in sys.stdin:
         reply: dict[str, Any] = {"ok": True}
+        started = time.process_time()
         try:
             message = json.loads(line)
             reply["id"] = message["id"]
@@ -273,6 +284,7 @@ def main(argv=None):
             log.execute(message["kind"], meta, arrays)
         except Exception as e:
             reply.update(ok=False, error="%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc(limit=5)))
+        reply["cpu"] = time.process_time() - started
         if replying:
             try:
                 replies.write(json.dumps(reply) + "\n")
