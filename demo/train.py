@@ -270,8 +270,16 @@ def _fit_logged(
     model, log_dir, head, train, validation, probe, probe_size, epochs, class_names=CLASS_NAMES, vocabulary=None
 ):
     """Fits `model` on train = (x, y or None) with the callback logging into log_dir on probe = (x, y)."""
+    # No time budget: the demo's models are small and fast, and it is there to show every view at every
+    # epoch. At the default (3% of training) a model this fast would be logged every few epochs only.
     callback = InnspectorCallback(
-        log_dir, head, probe=probe, probe_size=probe_size, class_names=class_names, vocabulary=vocabulary
+        log_dir,
+        head,
+        probe=probe,
+        probe_size=probe_size,
+        class_names=class_names,
+        vocabulary=vocabulary,
+        time_budget=None,
     )
     model.fit(
         *train,

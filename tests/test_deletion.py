@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from innspector_tb.capture import attribution, deletion, time_budget
+from innspector_tb.capture import attribution, deletion, step_pacing, time_budget
 from innspector_tb.format import deletion as deletion_format
 from innspector_tb.format import step_files
 
@@ -308,7 +308,13 @@ def test_the_time_budget_thins_the_curves_then_leaves_them_out_and_says_so(tmp_p
     # A gradient row said to cost 20 ms: saliency's 12 rows fit any budget; the curves' forward passes
     # (343 at 16 points, counted as half a row each) fit step 0's 2 s at 8 points, and no later step's 0.5 s.
     monkeypatch.setattr(InnspectorCallback, "_calibrate_attributions", lambda self: 0.02)
-    tm.train(str(tmp_path), "seq", tm.sequential(), attributions={"methods": ("saliency",), "size": 6})
+    tm.train(
+        str(tmp_path),
+        "seq",
+        tm.sequential(),
+        attributions={"methods": ("saliency",), "size": 6},
+        time_budget=step_pacing.DEFAULT_SHARE,
+    )
     printed = capsys.readouterr().out
     assert "deletion curves of 8 points instead of 16" in printed and "left out: deletion curves" in printed
     run_dir = os.path.join(str(tmp_path), "seq")

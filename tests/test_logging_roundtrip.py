@@ -42,7 +42,12 @@ def logs(tmp_path_factory):
     x_train, y_train, _, _ = demo_data.digits()
     head = tm.innspector_tb.header("vae", hparams={"kl_weight": 0.5})
     vae = demo_models.vae("vae", 0.5, 0.5)
-    callback = tm.InnspectorCallback(os.path.join(logdir, "vae"), head, probe=(x_train[:64], y_train[:64]))
+    callback = tm.InnspectorCallback(
+        os.path.join(logdir, "vae"),
+        head,
+        probe=(x_train[:64], y_train[:64]),
+        time_budget=None,  # every epoch
+    )
     vae.fit(x_train[:256], epochs=tm.EPOCHS, batch_size=32, verbose=0, callbacks=[callback])
     trained["vae"] = {"model": vae, "header": head, "x": x_train[:64], "y": y_train[:64]}
     return logdir, trained
@@ -251,7 +256,12 @@ def test_batch_steps_keep_epoch_metrics_apart(tmp_path):
     model = tm.sequential()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     callback = InnspectorCallback(
-        str(tmp_path / "run"), innspector_tb.header("run"), probe=(x, y), freq=3, freq_unit="batch"
+        str(tmp_path / "run"),
+        innspector_tb.header("run"),
+        probe=(x, y),
+        freq=3,
+        freq_unit="batch",
+        time_budget=None,  # batches of milliseconds: the default would pace them (test_step_pacing.py)
     )
     model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[callback])  # 6 batches per epoch
     with tb_readers.data_provider(str(tmp_path), "python") as provider:

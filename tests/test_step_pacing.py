@@ -1,5 +1,8 @@
 """Pacing logged steps into the time budget (capture/step_pacing.py), alone and in a real training."""
 
+import threading
+import time
+
 import pytest
 
 from innspector_tb.capture import step_pacing
@@ -23,7 +26,7 @@ def _train(pacer, epochs, epoch_seconds, step_seconds):
 
 def test_a_cheap_step_is_logged_every_time():
     pacer = step_pacing.Pacer(0.1)
-    assert _train(pacer, 5, 2.0, lambda epoch: 0.5) == [1, 2, 3, 4, 5]  # 25% of an epoch, under MIN_SECONDS
+    assert _train(pacer, 5, 2.0, lambda epoch: 0.15) == [1, 2, 3, 4, 5]  # 7.5% of an epoch, 10% allowed
     assert pacer.every == 1 and pacer.note is None
 
 
@@ -103,17 +106,47 @@ def test_the_first_epoch_is_timed_at_its_steady_pace():
     assert step_pacing.steady_epoch_seconds(100.0, 100.1, 110.0, 2) == 10.0
 
 
-def test_a_model_that_fits_the_budget_is_never_paced(tmp_path, monkeypatch):
+def test_without_a_time_budget_every_due_step_is_logged(tmp_path):
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from innspector_tb.format import step_files
     from tests.support import trained_models as tm
 
-    monkeypatch.setattr(step_pacing, "MIN_SECONDS", 0.0)
-    result = tm.train(str(tmp_path), "small", tm.functional_skip(), epochs=4, time_budget=1e-6, attributions=False)
-    assert not result["callback"].plan.reduced and result["callback"]._pacer.every == 1
+    result = tm.train(str(tmp_path), "small", tm.functional_skip(), epochs=4, time_budget=None, attributions=False)
+    assert result["callback"]._pacer.every == 1
     assert sorted(step_files.list_step_files(str(tmp_path / "small"))) == [0, 1, 2, 3, 4]
+
+
+def test_the_writers_cpu_seconds_count_in_a_logged_steps_cost(tmp_path, monkeypatch):
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from innspector_tb.capture import background
+    from tests.support import trained_models as tm
+
+    # Every job of the writer thread costs a minute of CPU (its clock is made to say so): the costs the
+    # pacer is given must hold them, beyond the training thread's few tens of milliseconds.
+    clock = {"now": 0.0}
+    real_thread_time = time.thread_time
+
+    def thread_time():
+        if threading.current_thread().name == "innspector-writer":
+            clock["now"] += 30.0  # read twice per job: before and after it
+            return clock["now"]
+        return real_thread_time()
+
+    monkeypatch.setattr(background.time, "thread_time", thread_time)
+    costs = []
+    observe = step_pacing.Pacer.observe
+    monkeypatch.setattr(
+        step_pacing.Pacer,
+        "observe",
+        lambda self, cost, interval, unit="epoch": costs.append(cost) or observe(self, cost, interval, unit),
+    )
+    tm.train(str(tmp_path), "busy", tm.functional_skip(), epochs=3, time_budget=1.0, attributions=False)
+    # Epoch 1 is observed after the writer's jobs of step 0 (then epoch 2 is paced out; the last is not observed).
+    assert costs and all(cost >= 30.0 for cost in costs), costs
 
 
 @pytest.mark.slow
@@ -125,9 +158,8 @@ def test_a_training_whose_steps_cost_too_much_is_paced_and_keeps_its_last_step(t
     from tests.support import backend_app
     from tests.support import trained_models as tm
 
-    # Any logged step is expensive against a share of 1e-6 once the one-second allowance is gone; only a
-    # model whose plan reduces its data is paced (a budget of 20 kB per step makes it so).
-    monkeypatch.setattr(step_pacing, "MIN_SECONDS", 0.0)
+    # Any logged step is expensive against a share of 1e-6: a small model that fits the byte budget is
+    # paced too (what a logged step costs, not the size of its data, decides).
     monkeypatch.setattr(step_pacing, "MAX_EVERY", 3)
     result = tm.train(
         str(tmp_path),
@@ -136,9 +168,8 @@ def test_a_training_whose_steps_cost_too_much_is_paced_and_keeps_its_last_step(t
         epochs=7,
         time_budget=1e-6,
         attributions=False,
-        budget_bytes=20_000,
     )
-    assert result["callback"].plan.reduced
+    assert not result["callback"].plan.reduced
     printed = capsys.readouterr().out
     assert "logged every 3rd epoch" in printed and "the last epoch is always logged" in printed
     run = tmp_path / "paced"

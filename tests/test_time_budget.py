@@ -93,7 +93,9 @@ def _train_tiny(tmp_path, **callback_args):
 
 @pytest.mark.slow
 def test_a_small_classifier_keeps_every_attribution_map(tmp_path):
-    callback = _train_tiny(tmp_path)["callback"]
+    from innspector_tb.capture import step_pacing
+
+    callback = _train_tiny(tmp_path, time_budget=step_pacing.DEFAULT_SHARE)["callback"]
     assert callback._schedule is not None and callback._schedule.notes == ()
     assert callback._schedule.size == 32 and callback._schedule.every == 1
 

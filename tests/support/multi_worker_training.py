@@ -121,7 +121,12 @@ def main():
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH).with_options(options)
     callback = InnspectorCallback(
-        args.run_dir, innspector_tb.header("distributed"), probe=(x[:48], y[:48]), probe_size=48, attributions=False
+        args.run_dir,
+        innspector_tb.header("distributed"),
+        probe=(x[:48], y[:48]),
+        probe_size=48,
+        attributions=False,
+        time_budget=None,  # every epoch logged, whatever the machine's speed
     )
     print("CHIEF %d" % int(callback.logging), flush=True)
     if args.strategy == "mirrored":

@@ -73,7 +73,11 @@ def train(logdir, name, model, x, y, epochs=4, optimizer=None, validation=None, 
             metrics=["accuracy"],
         )
     callback = InnspectorCallback(
-        os.path.join(logdir, name), innspector_tb.header(name), probe=(x, None if y is None else y), probe_size=128
+        os.path.join(logdir, name),
+        innspector_tb.header(name),
+        probe=(x, None if y is None else y),
+        probe_size=128,
+        time_budget=None,  # every epoch logged, whatever the machine's speed
     )
     model.fit(
         x,
