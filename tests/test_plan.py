@@ -59,6 +59,28 @@ def test_weights_rotate_in_groups_that_cover_every_layer_once():
     assert largest <= 4 * 2**20 * plan_lib.WEIGHT_SHARE * 1.05
 
 
+def _weight_bytes(layers, ids):
+    return sum(layer.weight_size for layer in layers if layer.id in ids) * 4
+
+
+def test_the_last_step_holds_as_many_weight_groups_as_its_allowance():
+    # 20 x 147 kB of kernels in groups of at most 1 MB: all of them fit 1.5 budgets of 4 MB.
+    layers = _conv_net(depth=20, width=64)
+    plan = plan_lib.make_plan(layers, probe_size=512, classes=10, budget_bytes=4 * 2**20)
+    weighted = {layer.id for layer in layers if layer.weights}
+    assert plan.weights_every > 1 and _weight_bytes(layers, weighted) <= 1.5 * 4 * 2**20
+    assert all(plan.weights_due(i, last=True) == weighted for i in range(plan.weights_every))
+    assert any("all of them at the last step" in note for note in plan.notes)
+    # 20 x 590 kB: 11.5 MB do not fit 6 MB; the last step holds its own turn's group and the next ones that do.
+    layers = _conv_net(depth=20, width=128)
+    plan = plan_lib.make_plan(layers, probe_size=512, classes=10, budget_bytes=4 * 2**20)
+    for i in range(plan.weights_every):
+        last = plan.weights_due(i, last=True)
+        assert plan.weights_due(i) < last < {layer.id for layer in layers if layer.weights}
+        assert _weight_bytes(layers, last) <= plan_lib.FINAL_WEIGHT_BUDGETS * 4 * 2**20
+    assert any("of the %d groups at the last step" % plan.weights_every in note for note in plan.notes)
+
+
 def test_pins_are_kept_in_full_and_unknown_pins_refused():
     plan = plan_lib.make_plan(_conv_net(), 512, 10, budget_bytes=8 * 2**20, full_layers=["conv_5"])
     assert plan.layers["conv_5"] == plan_lib.LayerPlan(FULL, False, True)

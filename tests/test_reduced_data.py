@@ -257,3 +257,29 @@ def test_a_full_run_answers_as_before_plans(client, logged):
         "/data", {"run": FULL_RUN, "unit": {"kind": "weights", "layer": "add", "variable": "kernel"}}
     )
     assert status == 404 and "event file" not in answer["error"]
+
+
+@pytest.mark.slow
+def test_a_training_under_a_reduced_plan_rotates_kernels_and_keeps_all_at_the_last_step(tmp_path):
+    """The callback honours a reduced plan on disk: one weight group per logged step, every group at the last."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from innspector_tb.format import step_files
+    from tests.support import trained_models as tm
+
+    # 6 kB per step: two weight groups (out's kernel; conv_a's and conv_b's), all of them within 1.5 budgets.
+    result = tm.train(str(tmp_path), "rotating", tm.functional_skip(), epochs=3, budget_bytes=6000, attributions=False)
+    plan = result["callback"].plan
+    assert plan.reduced and plan.weights_every == 2
+    run = tmp_path / "rotating"
+    kernels = {}
+    for step, relpath in sorted(step_files.list_step_files(str(run)).items()):
+        with step_files.open_file(str(run / relpath)) as f:
+            kernels[step] = {name for name in ("conv_a", "conv_b", "out") if "layers/%s/weights/kernel" % name in f}
+    assert kernels[0] == kernels[2] == plan.weights_due(0) and kernels[1] == plan.weights_due(1)
+    assert kernels[0] != kernels[1] and kernels[3] == {"conv_a", "conv_b", "out"}
+    assert "all of them at the last step" in plan.notes[-1]
+    status, models = Client(str(tmp_path)).get("/models")
+    (entry,) = models["models"]
+    assert status == 200 and entry["plan"]["reduced"] and plan.notes[-1] in entry["plan"]["notes"]

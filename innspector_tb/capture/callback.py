@@ -489,7 +489,9 @@ class InnspectorCallback(keras.callbacks.Callback):
         """The log job of a step, from the live model (the training thread's share of the work)."""
         model = self.model
         weights = summary.model_weights(model, self._layer_ids) if "weights" in self.kinds else None
-        bulk_layers = self.plan.weights_due(self._log_count) if self.plan is not None and self.plan.reduced else None
+        bulk_layers = None  # every layer's full weights
+        if self.plan is not None and self.plan.reduced:
+            bulk_layers = self.plan.weights_due(self._log_count, last=self._ending)
         self._log_count += 1
         probe = preds = None
         if self.probe_x is not None and self.kinds & {"activations", "predictions"}:

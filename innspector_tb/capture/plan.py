@@ -7,7 +7,10 @@ deterministically, before training starts:
 - if everything fits the budget (the demo's models), everything is kept: every layer's activations on
   the whole probe, per-class mean maps, every weight at every step;
 - otherwise weights take at most `WEIGHT_SHARE` of the budget: kernels are split into `weights_every`
-  groups of about equal size and one group is logged in full per logged step, in turn;
+  groups of about equal size and one group is logged in full per logged step, in turn. The last step of
+  a training holds, from its turn on, as many groups as `FINAL_WEIGHT_BUDGETS` budgets hold (all of a
+  ResNet50's): the trained model's kernels are what people read most, and with paced steps a group's
+  turn may never come in a short training;
 - activations fill the rest, layers in order of what the views need (pinned layers, the model's
   outputs and what feeds them, bottlenecks, then the cheapest first): first per-sample vectors pooled
   per unit (mean over spatial or sequence positions; for a dense layer that is the full array) for the
@@ -35,6 +38,9 @@ DEFAULT_SUBSET_SIZE = 16
 WEIGHT_SHARE = 0.25
 ATTRIBUTION_SHARE = 0.25  # of the budget, at most, for attribution maps (the callback trims samples)
 VECTOR_SHARE = 0.75  # of what weights leave to activations
+# The last logged step's full weights may take this many budgets (raw): a ResNet50's 90 MB of weights fit
+# 1.5 x 64 MB; on disk that step is then about 60 MB (weights compress to about 0.43x raw).
+FINAL_WEIGHT_BUDGETS = 1.5
 BYTES_PER_VALUE = 4
 
 FULL = "full"  # every probe sample, full shape
@@ -93,11 +99,26 @@ class Plan:
     planned_bytes: int  # the largest step, raw float32 bytes
     reduced: bool = False  # False: everything is kept, as without a budget
     notes: tuple[str, ...] = ()
+    weight_group_bytes: tuple[int, ...] = ()  # raw bytes of each group's weights
 
-    def weights_due(self, log_index: int) -> set[str]:
-        """Layers whose full weights go into the `log_index`-th logged step (0 for step 0)."""
+    def weights_due(self, log_index: int, last: bool = False) -> set[str]:
+        """Layers whose full weights go into the `log_index`-th logged step (0 for step 0).
+
+        last: the last step of a training: its turn's group and the next ones while they fit
+        FINAL_WEIGHT_BUDGETS budgets.
+        """
         turn = log_index % self.weights_every
-        return {layer for layer, group in self.weight_groups.items() if group == turn}
+        turns = {turn}
+        if last and self.budget_bytes is not None and len(self.weight_group_bytes) == self.weights_every:
+            allowed = FINAL_WEIGHT_BUDGETS * self.budget_bytes
+            total = self.weight_group_bytes[turn]
+            for offset in range(1, self.weights_every):
+                group = (turn + offset) % self.weights_every
+                if total + self.weight_group_bytes[group] > allowed:
+                    break
+                total += self.weight_group_bytes[group]
+                turns.add(group)
+        return {layer for layer, group in self.weight_groups.items() if group in turns}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -147,8 +168,8 @@ def make_plan(
     # A layer whose weights alone exceed the share (a huge embedding) keeps statistics only, unless pinned.
     too_big = [layer.id for layer in layers if layer.weight_size * BYTES_PER_VALUE > share and layer.id not in pins]
     rotating = [layer for layer in layers if layer.id not in too_big]
-    weights_every, groups, largest_group = _weight_groups(rotating, share)
-    room = budget_bytes - reserved_bytes - largest_group
+    weights_every, groups, loads = _weight_groups(rotating, share)
+    room = budget_bytes - reserved_bytes - max(loads, default=0)
     plans = {layer.id: LayerPlan(NONE) for layer in layers}
     for layer in layers:  # pins first, whatever they cost
         if layer.id in pins:
@@ -160,13 +181,13 @@ def make_plan(
     room = _fill_maps(ordered, plans, n, c, s, room)
     room = _fill_vectors(ordered, plans, n, c, s, room, cap=room)
     planned = budget_bytes - room
-    notes = _notes(layers, plans, weights_every, n, s)
+    notes = _notes(layers, plans, weights_every, n, s, _groups_at_last_step(loads, budget_bytes))
     if too_big:
         notes.append(
             "%d layers: weights larger than %d MB, statistics only%s"
             % (len(too_big), share // 2**20, _examples(too_big))
         )
-    return Plan(budget_bytes, n, tuple(subset), plans, weights_every, groups, planned, True, tuple(notes))
+    return Plan(budget_bytes, n, tuple(subset), plans, weights_every, groups, planned, True, tuple(notes), tuple(loads))
 
 
 def _fill_vectors(ordered, plans, n, c, s, room, cap):
@@ -212,8 +233,8 @@ def _cost(layer: LayerShape, plan: LayerPlan, n: int, classes: int, subset: int)
     return (rows + maps) * BYTES_PER_VALUE
 
 
-def _weight_groups(layers: Sequence[LayerShape], share: float) -> tuple[int, dict[str, int], int]:
-    """(k, {layer: group}, bytes of the largest group): weights split into k groups of about `share` bytes.
+def _weight_groups(layers: Sequence[LayerShape], share: float) -> tuple[int, dict[str, int], list[int]]:
+    """(k, {layer: group}, bytes of each group): weights split into k groups of about `share` bytes.
 
     Largest layers first into the lightest group (deterministic: ties by graph order), so every group
     stays close to total / k.
@@ -221,13 +242,13 @@ def _weight_groups(layers: Sequence[LayerShape], share: float) -> tuple[int, dic
     weighted = [layer for layer in layers if layer.weights]
     total = sum(layer.weight_size for layer in weighted) * BYTES_PER_VALUE
     if not weighted:
-        return 1, {}, 0
+        return 1, {}, [0]
     k = max(1, math.ceil(total / max(share, 1.0)))
     while True:  # more groups until the largest fits (a single layer bigger than the share stays alone)
         k = min(k, len(weighted))
         groups, loads = _pack(weighted, k)
         if max(loads) <= share or k == len(weighted):
-            return k, groups, max(loads)
+            return k, groups, loads
         k += 1
 
 
@@ -254,7 +275,13 @@ def _priority(layers: Sequence[LayerShape]) -> list[LayerShape]:
     return sorted(layers, key=rank)
 
 
-def _notes(layers, plans, weights_every, n, s) -> list[str]:
+def _groups_at_last_step(loads: Sequence[int], budget_bytes: int) -> int:
+    """How many weight groups the last step holds at least (from any turn): the note's figure."""
+    plan = Plan(budget_bytes, 0, (), {}, len(loads), {str(g): g for g in range(len(loads))}, 0, True, (), tuple(loads))
+    return min(len(plan.weights_due(turn, last=True)) for turn in range(len(loads)))
+
+
+def _notes(layers, plans, weights_every, n, s, last_groups=1) -> list[str]:
     """One line per kind of reduction, for the log at train begin and the UI."""
     pooled = [layer.id for layer in layers if plans[layer.id].activations == POOLED]
     none = [layer.id for layer in layers if plans[layer.id].activations == NONE and layer.sample_size]
@@ -272,7 +299,17 @@ def _notes(layers, plans, weights_every, n, s) -> list[str]:
     if none:
         notes.append("%d layers: statistics only, no per-sample activations%s" % (len(none), _examples(none)))
     if weights_every > 1:
-        notes.append("weights: statistics every step, each layer's full weights every %d logged steps" % weights_every)
+        at_last = (
+            "; all of them at the last step"
+            if last_groups >= weights_every
+            else "; %d of the %d groups at the last step" % (last_groups, weights_every)
+            if last_groups > 1
+            else ""
+        )
+        notes.append(
+            "weights: statistics every step, each layer's full weights every %d logged steps%s"
+            % (weights_every, at_last)
+        )
     return notes
 
 
