@@ -604,8 +604,8 @@ class InnspectorCallback(keras.callbacks.Callback):
             raise errors.ConfigurationError("full_layers: %s" % e) from None
         if self.plan.reduced:
             print(
-                "iNNspector: %s exceeds the budget of %d MB per logged step; the plan keeps %.1f MB:"
-                % (model.name, (self.plan.budget_bytes or 0) // 2**20, self.plan.planned_bytes / 2**20)
+                "iNNspector: %s exceeds the budget of %.3g MB per logged step; the plan keeps %.3g MB:"
+                % (model.name, (self.plan.budget_bytes or 0) / 2**20, self.plan.planned_bytes / 2**20)
             )
             for note in self.plan.notes:
                 print("  - " + note)

@@ -184,8 +184,8 @@ def make_plan(
     notes = _notes(layers, plans, weights_every, n, s, _groups_at_last_step(loads, budget_bytes))
     if too_big:
         notes.append(
-            "%d layers: weights larger than %d MB, statistics only%s"
-            % (len(too_big), share // 2**20, _examples(too_big))
+            "%d layers: weights larger than %.3g MB, statistics only%s"
+            % (len(too_big), share / 2**20, _examples(too_big))
         )
     return Plan(budget_bytes, n, tuple(subset), plans, weights_every, groups, planned, True, tuple(notes), tuple(loads))
 
