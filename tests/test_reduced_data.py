@@ -283,3 +283,36 @@ def test_a_training_under_a_reduced_plan_rotates_kernels_and_keeps_all_at_the_la
     status, models = Client(str(tmp_path)).get("/models")
     (entry,) = models["models"]
     assert status == 200 and entry["plan"]["reduced"] and plan.notes[-1] in entry["plan"]["notes"]
+
+
+@pytest.mark.slow
+def test_fit_in_a_loop_keeps_all_weights_at_most_once_per_rotation(tmp_path):
+    """Every fit(epochs=1) ends at its step: all weight groups only every weights_every logged steps."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    import innspector_tb
+    from innspector_tb.capture.callback import InnspectorCallback
+    from innspector_tb.format import step_files
+    from tests.support import trained_models as tm
+
+    x, y = tm.images()
+    model = tm.functional_skip()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    run = tmp_path / "loop"
+    callback = InnspectorCallback(
+        str(run), innspector_tb.header("loop"), probe=(x, y), probe_size=48, budget_bytes=6000, attributions=False
+    )
+    for epoch in range(3):
+        model.fit(x, y, initial_epoch=epoch, epochs=epoch + 1, batch_size=16, verbose=0, callbacks=[callback])
+    callback.close()
+    plan = callback.plan
+    assert plan.weights_every == 2
+    kernels = {}
+    for step, relpath in sorted(step_files.list_step_files(str(run)).items()):
+        with step_files.open_file(str(run / relpath)) as f:
+            kernels[step] = {name for name in ("conv_a", "conv_b", "out") if "layers/%s/weights/kernel" % name in f}
+    everything = {"conv_a", "conv_b", "out"}
+    assert kernels[1] == kernels[3] == everything and kernels[2] == plan.weights_due(2) != everything, kernels

@@ -223,6 +223,7 @@ class InnspectorCallback(keras.callbacks.Callback):
         self._gradients: Any = None  # gradient_pass.GradientPass, made at train begin
         self._classes: list[int] | None = None
         self._log_count = 0
+        self._all_weights_at: int | None = None  # the logged step (count) whose weights were a last step's
         # The steps of this callback carry its session id; it holds the run's lock while it trains.
         self.session = uuid.uuid4().hex
         self._lock = run_lock.RunLock(self.log_dir, self.session)
@@ -491,7 +492,13 @@ class InnspectorCallback(keras.callbacks.Callback):
         weights = summary.model_weights(model, self._layer_ids) if "weights" in self.kinds else None
         bulk_layers = None  # every layer's full weights
         if self.plan is not None and self.plan.reduced:
-            bulk_layers = self.plan.weights_due(self._log_count, last=self._ending)
+            # The last step of a training holds more weight groups, at most once every weights_every logged
+            # steps: fit() called in a loop ends at every step.
+            last = self._ending and (
+                self._all_weights_at is None or self._log_count - self._all_weights_at >= self.plan.weights_every
+            )
+            bulk_layers = self.plan.weights_due(self._log_count, last=last)
+            self._all_weights_at = self._log_count if last else self._all_weights_at
         self._log_count += 1
         probe = preds = None
         if self.probe_x is not None and self.kinds & {"activations", "predictions"}:
