@@ -80,7 +80,8 @@ class Pacer:
 
         Returns a note to print when the cadence changed, else None.
         """
-        if self.share is None or not (interval_seconds > 0 and step_seconds >= 0):
+        finite = math.isfinite(step_seconds) and math.isfinite(interval_seconds)
+        if self.share is None or not (finite and interval_seconds > 0 and step_seconds >= 0):
             return None
         per_due = interval_seconds / self._span  # training time between two due steps
         allowance = self.share * per_due

@@ -19,6 +19,7 @@ exits when the training process closes its end of the pipe.
 
 import json
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -163,7 +164,7 @@ class ProcessSink:
                 if not reply.get("ok"):
                     self.errors.add(str(reply.get("error")))
                 cpu = reply.get("cpu")
-                if isinstance(cpu, (int, float)) and cpu >= 0:
+                if isinstance(cpu, (int, float)) and math.isfinite(cpu) and cpu >= 0:
                     self.busy_seconds += cpu
                 self._lock.notify_all()
             if entry is not None:
